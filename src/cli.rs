@@ -1,0 +1,181 @@
+//! The command line: what each command does, its options, and the exit codes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::runner::headless::Output;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the run completed (or the command succeeded)
+  1  error: invalid runbook, a failed step that stopped the run, a journal problem
+  2  the run rolled back
+  3  the run stopped at a gate or is waiting for the operator (nothing is lost: run again)";
+
+const ABOUT: &str = "Step through a blue-green cutover from VMs to Kubernetes by DNS, with a crash-safe journal.";
+
+const LONG_ABOUT: &str = "\
+cutover walks an operator through a blue-green cutover described in a runbook (TOML):
+preparation, TTL lowering with its lead time, the DNS flip at the window start, the
+metrics watch, validation, a 72-hour hold, and rollback when something is wrong.
+
+Every step is recorded in a journal before and after it acts, so a session that quits
+or crashes resumes exactly where it was: run the same command again.";
+
+const EXAMPLES: &str = "\
+Examples:
+  cutover validate runbooks/preflight.toml --env staging
+  cutover plan runbooks/preflight.toml --env production
+  cutover run runbooks/preflight.toml --env production
+  cutover run runbooks/preflight.toml --env production --headless --approve ticket --note ticket='CHG-1234'
+  cutover status
+  cutover rollback <RUN_ID> --reason 'error rate doubled after the flip'";
+
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXIT_CODES, after_long_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+pub struct Cli {
+    /// Where runs are kept [default: $XDG_STATE_HOME/cutover, i.e. ~/.local/state/cutover]
+    #[arg(long, global = true, env = "CUTOVER_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Who is operating, recorded with every decision [default: $USER]
+    #[arg(long, global = true, env = "CUTOVER_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Check a runbook without running anything (exit 0 valid, 1 with diagnostics)
+    Validate(RunbookArgs),
+    /// Show every step in order with all values resolved: what it will check or change
+    Plan(RunbookArgs),
+    /// Start the run for a runbook and environment, or resume the one in progress
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Resume a run by its id, with the runbook recorded in its journal
+    #[command(after_help = EXIT_CODES)]
+    Resume(ResumeArgs),
+    /// Where runs stand: every run in progress, or one run in detail
+    Status(StatusArgs),
+    /// List every run, finished or not
+    Runs(ListArgs),
+    /// Print a run's journal, one event per line
+    Journal(JournalArgs),
+    /// Roll a run back now: records the incident, then runs the [rollback] steps
+    #[command(after_help = EXIT_CODES)]
+    Rollback(RollbackArgs),
+    /// Attach the root-cause analysis of a rolled-back attempt (required before the next)
+    Rca(RcaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    /// The runbook file (TOML)
+    pub runbook: PathBuf,
+    /// The environment whose [env.NAME] overlay applies (required if the runbook has any)
+    #[arg(long, short)]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DriveArgs {
+    /// Print one line per event instead of the interactive screen
+    #[arg(long)]
+    pub headless: bool,
+    /// Line format for headless output
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Approve a step when the run reaches it; for `type:` confirmations give the text: STEP=TEXT
+    #[arg(long, value_name = "STEP[=TEXT]")]
+    pub approve: Vec<String>,
+    /// The note for a step that needs one: STEP=TEXT
+    #[arg(long, value_name = "STEP=TEXT")]
+    pub note: Vec<String>,
+    /// Say what happened to a step left in doubt by a crash: STEP=succeeded|failed|retry
+    #[arg(long, value_name = "STEP=WHAT")]
+    pub resolve: Vec<String>,
+    /// Retry a failed step once
+    #[arg(long, value_name = "STEP")]
+    pub retry: Vec<String>,
+    /// Skip a pending or failed step, with the reason: STEP=REASON
+    #[arg(long, value_name = "STEP=REASON")]
+    pub skip: Vec<String>,
+    /// Wait for gates and holds that open within this long; stop (exit 3) at longer ones
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub max_wait: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    #[command(flatten)]
+    pub drive: DriveArgs,
+    /// After a rollback and an attached root-cause analysis, start the next attempt
+    #[arg(long)]
+    pub new_attempt: bool,
+    /// Continue a run with the changed runbook file (steps already run must keep their ids)
+    #[arg(long)]
+    pub reload_runbook: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run's id (see `cutover runs`)
+    pub run_id: String,
+    #[command(flatten)]
+    pub drive: DriveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One run in detail; without it, every run in progress
+    pub run_id: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    pub run_id: String,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub run_id: String,
+    /// Why: it goes into the incident entry
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub drive: DriveArgs,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RcaText {
+    /// Read the analysis from a file (Markdown is fine)
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The analysis as text
+    #[arg(long)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RcaArgs {
+    pub run_id: String,
+    #[command(flatten)]
+    pub analysis: RcaText,
+}

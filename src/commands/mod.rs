@@ -1,0 +1,120 @@
+//! What each CLI command does. Shared here: who the operator is, where state lives,
+//! turning `--approve`-style options into decisions, and driving a session headless.
+
+mod run;
+mod status;
+mod validate;
+
+use std::io::IsTerminal;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::Utc;
+
+use crate::cli::{Cli, Cmd, DriveArgs};
+use crate::engine::{Recorded, Resolution};
+use crate::journal::{Holder, Store, default_root};
+use crate::runbook::duration;
+use crate::runner::headless::{self, Decisions, Exit, Options};
+use crate::runner::{Driver, Session};
+
+/// Where a command runs: the store and the operator.
+pub struct Env {
+    pub store: Store,
+    pub operator: String,
+}
+
+impl Env {
+    fn holder(&self, command: &str) -> Holder {
+        Holder::this_process(&self.operator, command, Utc::now())
+    }
+}
+
+pub fn operator_name(given: Option<String>) -> String {
+    given
+        .filter(|o| !o.trim().is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "operator".to_string())
+}
+
+/// Runs the command and returns the process exit code.
+pub async fn dispatch(cli: Cli) -> Result<i32> {
+    let operator = operator_name(cli.operator);
+    let env = || -> Result<Env> {
+        let root = cli.state_dir.clone().unwrap_or_else(default_root);
+        let store = Store::open(&root).with_context(|| format!("cannot use the state directory {}", root.display()))?;
+        Ok(Env {
+            store,
+            operator: operator.clone(),
+        })
+    };
+    match cli.command {
+        Cmd::Validate(args) => validate::validate(&args),
+        Cmd::Plan(args) => validate::plan(&args),
+        Cmd::Run(args) => run::run(&env()?, args).await,
+        Cmd::Resume(args) => run::resume(&env()?, args).await,
+        Cmd::Rollback(args) => run::rollback(&env()?, args).await,
+        Cmd::Rca(args) => run::rca(&env()?, args),
+        Cmd::Status(args) => status::status(&env()?, &args),
+        Cmd::Runs(args) => status::runs(&env()?, &args),
+        Cmd::Journal(args) => status::journal(&env()?, &args),
+    }
+}
+
+fn split_pair<'a>(flag: &str, value: &'a str) -> Result<(&'a str, &'a str)> {
+    match value.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        _ => bail!("--{flag} takes STEP=VALUE, got `{value}`"),
+    }
+}
+
+pub fn decisions(args: &DriveArgs) -> Result<Decisions> {
+    let mut d = Decisions::default();
+    for a in &args.approve {
+        match a.split_once('=') {
+            Some((step, text)) => d.approvals.insert(step.to_string(), Some(text.to_string())),
+            None => d.approvals.insert(a.clone(), None),
+        };
+    }
+    for n in &args.note {
+        let (step, text) = split_pair("note", n)?;
+        d.notes.insert(step.to_string(), text.to_string());
+    }
+    for r in &args.resolve {
+        let (step, what) = split_pair("resolve", r)?;
+        let resolution = match what {
+            "succeeded" => Resolution::Succeeded,
+            "failed" => Resolution::Failed,
+            "retry" => Resolution::Retry,
+            other => bail!(
+                "--resolve {step}={other}: say succeeded (it happened), failed (it did not) or retry (run it again)"
+            ),
+        };
+        d.resolutions.insert(step.to_string(), resolution);
+    }
+    d.retries.extend(args.retry.iter().cloned());
+    for s in &args.skip {
+        let (step, reason) = split_pair("skip", s)?;
+        if reason.trim().is_empty() {
+            bail!("--skip {step}= needs a reason");
+        }
+        d.skips.insert(step.to_string(), reason.to_string());
+    }
+    Ok(d)
+}
+
+/// Drives an opened session headless to a stop and returns the exit code. `preamble`
+/// holds what was recorded before driving began, so it is printed like the rest.
+pub async fn drive(session: Session, args: &DriveArgs, preamble: Vec<Recorded>) -> Result<i32> {
+    let max_wait = duration::parse(&args.max_wait).map_err(|e| anyhow::anyhow!("--max-wait: {e}"))?;
+    let options = Options {
+        output: args.output,
+        decisions: decisions(args)?,
+        max_wait,
+        interactive: std::io::stdin().is_terminal(),
+        preamble,
+    };
+    let mut driver = Driver::new(session);
+    let exit: Exit = headless::run(&mut driver, options).await;
+    Ok(exit as i32)
+}

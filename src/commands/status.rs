@@ -1,0 +1,215 @@
+//! `cutover status`, `runs` and `journal`: read-only views of runs. They read the
+//! summaries each holder keeps current, so they work while another process drives a run.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use super::Env;
+use crate::cli::{JournalArgs, ListArgs, StatusArgs};
+use crate::engine::{Mode, RunEvent, RunStatus};
+use crate::journal::{Holder, RunSummary};
+use crate::runbook::duration::countdown;
+use crate::runner::headless::Output;
+use crate::runner::lines::{record_line, situation_words, status_mark};
+
+fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!("{} ago", countdown((now - t).to_std().unwrap_or_default()))
+}
+
+fn status_word(status: &RunStatus) -> &'static str {
+    match status {
+        RunStatus::Active => "active",
+        RunStatus::Holding { .. } => "holding",
+        RunStatus::RollingBack => "rolling back",
+        RunStatus::RolledBack { .. } => "rolled back",
+        RunStatus::Completed { .. } => "completed",
+    }
+}
+
+fn mode_word(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Live => "LIVE",
+        Mode::Rehearsal => "REHEARSAL",
+    }
+}
+
+#[derive(serde::Serialize)]
+struct WithHolder<'a> {
+    #[serde(flatten)]
+    summary: &'a RunSummary,
+    held_by: Option<Holder>,
+}
+
+fn detail(s: &RunSummary, holder: Option<&Holder>, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Run {} ({})", s.run_id, mode_word(s.mode));
+    let _ = writeln!(out, "  runbook    {} ({}), from {}", s.runbook, s.environment, s.source);
+    let _ = writeln!(
+        out,
+        "  attempt    {} · started {}",
+        s.attempt,
+        s.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let _ = writeln!(
+        out,
+        "  state      {}: {}",
+        status_word(&s.status),
+        situation_words(&s.situation, now)
+    );
+    let _ = writeln!(out, "  progress   {} of {} steps done", s.steps_done, s.steps_total);
+    let _ = writeln!(
+        out,
+        "  updated    {} ({})",
+        s.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        ago(s.updated_at, now)
+    );
+    match holder {
+        Some(h) => {
+            let _ = writeln!(out, "  held by    {}", h.describe(now));
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  held by    nobody (resume it with `cutover resume {}`)",
+                s.run_id
+            );
+        }
+    }
+    let mut phase = "";
+    for step in &s.steps {
+        if step.phase != phase {
+            phase = &step.phase;
+            let _ = writeln!(out, "\n  {phase}");
+        }
+        let (glyph, word) = status_mark(step.status);
+        let current = if s.current_step.as_deref() == Some(step.id.as_str()) {
+            "▸"
+        } else {
+            " "
+        };
+        let _ = writeln!(out, "  {current} {glyph} {:<22} {:<10} {}", step.id, word, step.summary);
+    }
+    out
+}
+
+pub fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
+    let now = Utc::now();
+    match &args.run_id {
+        Some(id) => {
+            let Some(summary) = env.store.summary(id) else {
+                anyhow::bail!("there is no run {id} (see `cutover runs`)");
+            };
+            let holder = env.store.holder(id);
+            match args.output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&WithHolder {
+                        summary: &summary,
+                        held_by: holder
+                    })?
+                ),
+                Output::Text => print!("{}", detail(&summary, holder.as_ref(), now)),
+            }
+        }
+        None => {
+            let active: Vec<RunSummary> = env
+                .store
+                .summaries()
+                .into_iter()
+                .filter(RunSummary::is_resumable)
+                .collect();
+            match args.output {
+                Output::Json => {
+                    let list: Vec<WithHolder<'_>> = active
+                        .iter()
+                        .map(|s| WithHolder {
+                            summary: s,
+                            held_by: env.store.holder(&s.run_id),
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&list)?);
+                }
+                Output::Text if active.is_empty() => {
+                    println!("No runs in progress (finished ones: `cutover runs`).")
+                }
+                Output::Text => {
+                    for s in &active {
+                        let held = match env.store.holder(&s.run_id) {
+                            Some(h) => {
+                                format!("held by {} on {} (pid {})", h.operator, h.host, h.pid)
+                            }
+                            None => "not held".to_string(),
+                        };
+                        println!("{}  {}  attempt {}", s.run_id, mode_word(s.mode), s.attempt);
+                        println!("  {}: {}", status_word(&s.status), situation_words(&s.situation, now));
+                        println!(
+                            "  {}/{} steps done · updated {} · {held}\n",
+                            s.steps_done,
+                            s.steps_total,
+                            ago(s.updated_at, now)
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
+    let all = env.store.summaries();
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&all)?),
+        Output::Text if all.is_empty() => {
+            println!("No runs yet in {}.", env.store.root().display())
+        }
+        Output::Text => {
+            let now = Utc::now();
+            println!(
+                "{:<48} {:<9} {:>7} {:<13} {:>11}  UPDATED",
+                "RUN", "MODE", "ATTEMPT", "STATE", "STEPS"
+            );
+            for s in &all {
+                println!(
+                    "{:<48} {:<9} {:>7} {:<13} {:>11}  {}",
+                    s.run_id,
+                    mode_word(s.mode),
+                    s.attempt,
+                    status_word(&s.status),
+                    format!("{}/{}", s.steps_done, s.steps_total),
+                    ago(s.updated_at, now)
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn journal(env: &Env, args: &JournalArgs) -> Result<i32> {
+    let (journal, _state) = env.store.open_run(&args.run_id, &env.holder("cutover journal"))?;
+    let records = journal.records(1)?;
+    let mut open_session = false;
+    for r in &records {
+        match args.output {
+            Output::Json => println!("{}", serde_json::to_string(r)?),
+            Output::Text => {
+                if let RunEvent::SessionOpened { .. } = r.event {
+                    if open_session {
+                        println!(
+                            "{:>20} ── the previous session ended without closing (crash or kill) ──",
+                            ""
+                        );
+                    }
+                    open_session = true;
+                }
+                if let RunEvent::SessionClosed { .. } = r.event {
+                    open_session = false;
+                }
+                println!("#{:<6} {} {}", r.seq, r.at.format("%Y-%m-%d"), record_line(r));
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,126 @@
+//! `cutover validate` and `cutover plan`: read a runbook, report what is wrong or show
+//! exactly what the run will do.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use crate::cli::RunbookArgs;
+use crate::runbook::describe::{action_lines, gate_lines};
+use crate::runbook::duration::format as dur;
+use crate::runbook::{LoadError, Loaded, Step, load_file};
+
+/// Loads the runbook; on failure prints why (with positions) and returns `None`.
+pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
+    match load_file(&args.runbook, args.env.as_deref()) {
+        Ok(loaded) => {
+            if !loaded.warnings.items.is_empty() {
+                eprint!("{}", loaded.warnings.render(&loaded.source));
+            }
+            Some(loaded)
+        }
+        Err(e @ LoadError::Io { .. }) => {
+            eprintln!("error: {e}");
+            None
+        }
+        Err(e) => {
+            eprint!("{e}");
+            None
+        }
+    }
+}
+
+pub fn validate(args: &RunbookArgs) -> Result<i32> {
+    let Some(loaded) = load_or_report(args) else {
+        return Ok(1);
+    };
+    let rb = &loaded.runbook;
+    println!(
+        "✔ {} is valid: runbook `{}` ({}), {} phases, {} steps, {} rollback steps",
+        args.runbook.display(),
+        rb.name,
+        rb.environment,
+        rb.phases.len(),
+        rb.steps().count(),
+        rb.rollback.len()
+    );
+    Ok(0)
+}
+
+fn step_block(out: &mut String, label: &str, step: &Step) {
+    let _ = writeln!(
+        out,
+        "  {label:>4} {:<20} [{}] {}",
+        step.id,
+        step.action.kind(),
+        step.title
+    );
+    for line in action_lines(&step.action) {
+        let _ = writeln!(out, "       {line}");
+    }
+    for line in gate_lines(step) {
+        let _ = writeln!(out, "       ⏸ {line}");
+    }
+}
+
+pub fn render_plan(loaded: &Loaded) -> String {
+    let rb = &loaded.runbook;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan for runbook `{}` ({}) from {}",
+        rb.name,
+        rb.environment,
+        loaded.source.path.display()
+    );
+    if !rb.description.is_empty() {
+        let _ = writeln!(out, "{}", rb.description);
+    }
+    let _ = writeln!(out, "{}", loaded.digest);
+    let user_vars: Vec<_> = rb.vars.iter().filter(|(k, _)| k.as_str() != "env").collect();
+    if !user_vars.is_empty() {
+        let _ = writeln!(out, "\nVariables");
+        for (k, v) in user_vars {
+            let _ = writeln!(out, "  {k} = {v}");
+        }
+    }
+    let mut n = 0;
+    let phases = rb.phases.len();
+    for (i, phase) in rb.phases.iter().enumerate() {
+        let hold = if phase.after_hold {
+            format!(" (after the {} hold)", dur(rb.hold))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "\nPhase {}/{phases}: {} — {}{hold}", i + 1, phase.id, phase.title);
+        for step in &phase.steps {
+            n += 1;
+            step_block(&mut out, &format!("{n}."), step);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nWhen every step is done: hold {} of stable operation before the run completes (rollback stays available).",
+        dur(rb.hold)
+    );
+    if rb.rollback.is_empty() {
+        let _ = writeln!(out, "\nRollback: no steps ([rollback] is empty).");
+    } else {
+        let _ = writeln!(
+            out,
+            "\nRollback (when the operator rolls back, or a step with on_failure = \"rollback\" fails; the incident is recorded first):"
+        );
+        for (i, step) in rb.rollback.iter().enumerate() {
+            step_block(&mut out, &format!("R{}.", i + 1), step);
+        }
+    }
+    out
+}
+
+pub fn plan(args: &RunbookArgs) -> Result<i32> {
+    let Some(loaded) = load_or_report(args) else {
+        return Ok(1);
+    };
+    print!("{}", render_plan(&loaded));
+    Ok(0)
+}

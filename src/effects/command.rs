@@ -1,0 +1,169 @@
+//! `command` steps: a shell command with a timeout, its output captured (the end of it,
+//! secrets masked) into the journal. The command runs in its own process group so a
+//! timeout or a rollback stops it and everything it started.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+use super::Context;
+use crate::engine::{Evidence, Failure, Outcome};
+use crate::runbook::duration::format as dur;
+
+/// How much of each output stream is kept.
+pub const OUTPUT_TAIL_BYTES: usize = 16 * 1024;
+/// How long a stopped command gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+
+pub struct CommandJob {
+    pub step: String,
+    pub run: String,
+    pub timeout: Duration,
+    pub expect_exit: i32,
+    pub capture: Option<String>,
+}
+
+/// Keeps the last `OUTPUT_TAIL_BYTES` of a stream.
+async fn read_tail(mut reader: impl AsyncRead + Unpin) -> (Vec<u8>, bool) {
+    let mut tail = Vec::new();
+    let mut truncated = false;
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > OUTPUT_TAIL_BYTES {
+            let cut = tail.len() - OUTPUT_TAIL_BYTES;
+            tail.drain(..cut);
+            truncated = true;
+        }
+    }
+    (tail, truncated)
+}
+
+fn signal_group(pgid: u32, signal: i32) {
+    // SAFETY: killpg only sends a signal; a stale group id fails with ESRCH, which is fine.
+    unsafe {
+        libc::killpg(pgid as libc::pid_t, signal);
+    }
+}
+
+pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> Result<Outcome, Failure> {
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&job.run)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("CUTOVER_RUN_ID", &ctx.run_id)
+        .env("CUTOVER_STEP", &job.step)
+        .env("CUTOVER_ATTEMPT", ctx.attempt.to_string())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure {
+            message: format!("could not start `sh -c …`: {e}"),
+            advice: Some("check that /bin/sh exists and the state directory is writable".to_string()),
+            ..Failure::default()
+        })?;
+    let pgid = child.id().unwrap_or(0);
+    let stdout = tokio::spawn(read_tail(child.stdout.take().expect("stdout is piped")));
+    let stderr = tokio::spawn(read_tail(child.stderr.take().expect("stderr is piped")));
+
+    enum End {
+        Exited(std::io::Result<std::process::ExitStatus>),
+        TimedOut,
+        Cancelled,
+    }
+    let end = tokio::select! {
+        status = child.wait() => End::Exited(status),
+        () = tokio::time::sleep(job.timeout) => End::TimedOut,
+        () = cancel.cancelled() => End::Cancelled,
+    };
+    if !matches!(end, End::Exited(_)) && pgid != 0 {
+        signal_group(pgid, libc::SIGTERM);
+        if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+            signal_group(pgid, libc::SIGKILL);
+            let _ = child.wait().await;
+        }
+    }
+    let (out, out_cut) = stdout.await.unwrap_or_default();
+    let (err, err_cut) = stderr.await.unwrap_or_default();
+    let text = |bytes: &[u8], cut: bool| {
+        let s = ctx.redactor.redact(&String::from_utf8_lossy(bytes));
+        if cut {
+            format!("[… earlier output not kept]\n{s}")
+        } else {
+            s
+        }
+    };
+    let elapsed = started.elapsed();
+    let exit_code = match &end {
+        End::Exited(Ok(status)) => status.code(),
+        _ => None,
+    };
+    let evidence = Evidence::Command {
+        exit_code,
+        elapsed_ms: elapsed.as_millis() as u64,
+        stdout: text(&out, out_cut),
+        stderr: text(&err, err_cut),
+    };
+    let failure = |message: String, advice: &str| Failure {
+        message,
+        advice: Some(advice.to_string()),
+        evidence: evidence.clone(),
+    };
+    match end {
+        End::TimedOut => Err(failure(
+            format!("did not finish within {} and was stopped", dur(job.timeout)),
+            "check what it waits for; raise `timeout` if it is just slow, then retry",
+        )),
+        End::Cancelled => Err(failure(
+            "stopped because the run is rolling back".to_string(),
+            "what it had done before it was stopped is unknown; check by hand",
+        )),
+        End::Exited(Err(e)) => Err(failure(
+            format!("could not wait for the command: {e}"),
+            "retry the step",
+        )),
+        End::Exited(Ok(status)) => {
+            let code = status.code();
+            if code != Some(job.expect_exit) {
+                let what = match code {
+                    Some(c) => format!("exited with code {c}, expected {}", job.expect_exit),
+                    None => "was killed by a signal".to_string(),
+                };
+                return Err(failure(
+                    what,
+                    "read its output in the step detail; fix the cause and retry, or skip with a reason",
+                ));
+            }
+            let mut outcome = Outcome {
+                summary: format!(
+                    "exit {} in {}",
+                    job.expect_exit,
+                    dur(Duration::from_millis(elapsed.as_millis() as u64))
+                ),
+                evidence: evidence.clone(),
+                ..Outcome::default()
+            };
+            if let Some(var) = job.capture {
+                let value = ctx.redactor.redact(String::from_utf8_lossy(&out).trim());
+                if value.is_empty() {
+                    return Err(failure(
+                        format!("printed nothing to capture as ${{{var}}}"),
+                        "the command must print the value on standard output",
+                    ));
+                }
+                outcome.details.push(format!("captured ${{{var}}} = {value}"));
+                outcome.outputs.insert(var, value);
+            }
+            Ok(outcome)
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! HTTP checks: status, latency budget and body content, optionally with the hostname
+//! pinned to an address (like `curl --resolve`) so a new load balancer's TLS and Host
+//! routing are proven before DNS moves. Redirects are not followed: a check sees what
+//! the endpoint itself answers.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Evidence, Failure, HttpAttempt, Outcome};
+use crate::runbook::duration::format as dur;
+
+/// Bodies are read up to this size; `body_contains` looks at this much.
+const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    pub method: String,
+    pub url: String,
+    pub expect_status: u16,
+    pub max_latency: Option<Duration>,
+    pub body_contains: Option<String>,
+    /// Hostname pinned to an address for this check.
+    pub resolve: Option<(String, SocketAddr)>,
+    pub timeout: Duration,
+    pub headers: Vec<(String, String)>,
+    pub retries: u32,
+    pub retry_interval: Duration,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// Words for a failed request: what went wrong at which layer.
+fn request_problem(err: &reqwest::Error, probe: &HttpProbe) -> String {
+    let mut chain = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !chain.contains(&text) {
+            if !chain.is_empty() {
+                chain.push_str(": ");
+            }
+            chain.push_str(&text);
+        }
+        source = e.source();
+    }
+    let target = match &probe.resolve {
+        Some((host, addr)) => format!("{host} (pinned to {addr})"),
+        None => reqwest::Url::parse(&probe.url)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .unwrap_or_else(|| probe.url.clone()),
+    };
+    if err.is_timeout() {
+        format!("no answer from {target} within {}", dur(probe.timeout))
+    } else if err.is_connect() {
+        format!("could not connect to {target}: {chain}")
+    } else {
+        format!("request to {target} failed: {chain}")
+    }
+}
+
+async fn attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
+    let method = reqwest::Method::from_bytes(probe.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut request = client.request(method, &probe.url);
+    for (name, value) in &probe.headers {
+        request = request.header(name, value);
+    }
+    let started = Instant::now();
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return HttpAttempt {
+                status: None,
+                latency_ms: ms(started.elapsed()),
+                problem: Some(request_problem(&e, probe)),
+            };
+        }
+    };
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    let mut response = response;
+    let mut body_error = None;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() >= MAX_BODY {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                body_error = Some(request_problem(&e, probe));
+                break;
+            }
+        }
+    }
+    let latency = started.elapsed();
+    let problem = if let Some(e) = body_error {
+        Some(e)
+    } else if status != probe.expect_status {
+        Some(format!("HTTP {status}, expected {}", probe.expect_status))
+    } else if let Some(max) = probe.max_latency.filter(|m| latency > *m) {
+        Some(format!("took {} ms, over the {} budget", ms(latency), dur(max)))
+    } else {
+        probe
+            .body_contains
+            .as_ref()
+            .filter(|n| !String::from_utf8_lossy(&body).contains(n.as_str()))
+            .map(|needle| format!("the body does not contain \"{needle}\""))
+    };
+    HttpAttempt {
+        status: Some(status),
+        latency_ms: ms(latency),
+        problem,
+    }
+}
+
+pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outcome, Failure> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(probe.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")));
+    if let Some((host, addr)) = &probe.resolve {
+        builder = builder.resolve(host, *addr);
+    }
+    let client = builder.build().map_err(|e| Failure {
+        message: format!("could not set up the HTTP client: {e}"),
+        ..Failure::default()
+    })?;
+    let mut attempts = Vec::new();
+    for n in 0..=probe.retries {
+        if n > 0 {
+            tokio::select! {
+                () = tokio::time::sleep(probe.retry_interval) => {}
+                () = cancel.cancelled() => break,
+            }
+        }
+        let result = tokio::select! {
+            a = attempt(&client, probe) => a,
+            () = cancel.cancelled() => break,
+        };
+        let passed = result.problem.is_none();
+        attempts.push(result);
+        if passed {
+            break;
+        }
+    }
+    let mut details = vec![format!("{} {}", probe.method, probe.url)];
+    if let Some((host, addr)) = &probe.resolve {
+        details.push(format!("{host} pinned to {addr}"));
+    }
+    let tries = attempts.len();
+    let evidence = Evidence::Http {
+        attempts: attempts.clone(),
+    };
+    match attempts.last() {
+        Some(HttpAttempt {
+            status: Some(status),
+            latency_ms,
+            problem: None,
+        }) => Ok(Outcome {
+            summary: format!(
+                "HTTP {status} in {latency_ms} ms{}",
+                if tries > 1 {
+                    format!(" (attempt {tries})")
+                } else {
+                    String::new()
+                }
+            ),
+            details,
+            evidence,
+            ..Outcome::default()
+        }),
+        Some(last) => Err(Failure {
+            message: format!(
+                "{}{}",
+                last.problem.clone().unwrap_or_default(),
+                if tries > 1 {
+                    format!(" (after {tries} attempts)")
+                } else {
+                    String::new()
+                }
+            ),
+            advice: Some(advice_for(last, probe)),
+            evidence,
+        }),
+        None => Err(Failure {
+            message: "stopped because the run is rolling back".to_string(),
+            ..Failure::default()
+        }),
+    }
+}
+
+fn advice_for(last: &HttpAttempt, probe: &HttpProbe) -> String {
+    match last.status {
+        None if probe.resolve.is_some() => {
+            "check that the load balancer address is right and listening, and that its certificate covers the hostname"
+                .to_string()
+        }
+        None => "check that the service is up and reachable from this machine".to_string(),
+        Some(503) => {
+            "the service says it is not ready: check its dependencies (database, queues) before going on".to_string()
+        }
+        Some(_) => "look at the service's logs for this request, fix the cause, then retry".to_string(),
+    }
+}

@@ -1,0 +1,196 @@
+//! The hands of the tool: turn a step into an intent (everything resolved, nothing done
+//! yet), then perform it and report the outcome. The runner records the intent in the
+//! journal between the two, so nothing happens that the journal does not know about.
+
+pub mod command;
+pub mod http;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Failure, Intent, Outcome, StepState};
+use crate::redact::Redactor;
+use crate::runbook::{Action, Runbook, Step, Template};
+
+/// What every effect may need to know about the run.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub run_id: String,
+    pub attempt: u32,
+    pub redactor: Arc<Redactor>,
+}
+
+/// A step ready to perform.
+pub enum Job {
+    Confirm { by: String, note: Option<String> },
+    Gate,
+    Command(command::CommandJob),
+    Http(http::HttpProbe),
+}
+
+pub struct Prepared {
+    pub intent: Intent,
+    pub job: Job,
+}
+
+/// The secrets a run may touch: secret-named environment variables, and every value the
+/// runbook reads from the environment for a header.
+pub fn redactor_for(runbook: &Runbook) -> Redactor {
+    let mut r = Redactor::from_env();
+    for step in runbook.steps().map(|(_, s)| s).chain(runbook.rollback.iter()) {
+        if let Action::Http(h) = &step.action {
+            for var in h.headers_env.values() {
+                if let Ok(value) = std::env::var(var) {
+                    r.add(&value);
+                }
+            }
+        }
+    }
+    r
+}
+
+fn render(template: &Template, outputs: &BTreeMap<String, String>, runbook: &Runbook) -> Result<String, Failure> {
+    template.render(&|name| outputs.get(name).cloned()).map_err(|missing| {
+        let producer = runbook
+            .steps()
+            .map(|(_, s)| s)
+            .find(|s| s.action.outputs().contains(&missing.as_str()))
+            .map(|s| s.id.clone());
+        Failure {
+            message: format!("`${{{missing}}}` has no value yet"),
+            advice: Some(match producer {
+                Some(p) => format!("step `{p}` sets it; it must succeed first"),
+                None => "nothing in this run sets it".to_string(),
+            }),
+            ..Failure::default()
+        }
+    })
+}
+
+/// Resolves everything a step will use, without doing anything.
+pub fn prepare(
+    step: &Step,
+    state: &StepState,
+    outputs: &BTreeMap<String, String>,
+    runbook: &Runbook,
+    ctx: &Context,
+) -> Result<Prepared, Failure> {
+    match &step.action {
+        Action::Manual(_) => Ok(Prepared {
+            intent: Intent::Confirm,
+            job: Job::Confirm {
+                by: state
+                    .approved
+                    .as_ref()
+                    .map_or_else(|| "the operator".to_string(), |a| a.by.clone()),
+                note: state.approved.as_ref().and_then(|a| a.note.clone()),
+            },
+        }),
+        Action::Wait(_) => Ok(Prepared {
+            intent: Intent::Gate,
+            job: Job::Gate,
+        }),
+        Action::Command(c) => {
+            let run = render(&c.run, outputs, runbook)?;
+            Ok(Prepared {
+                intent: Intent::Command {
+                    run: ctx.redactor.redact(&run),
+                    timeout: c.timeout,
+                },
+                job: Job::Command(command::CommandJob {
+                    step: step.id.clone(),
+                    run,
+                    timeout: c.timeout,
+                    expect_exit: c.expect_exit,
+                    capture: c.capture.clone(),
+                }),
+            })
+        }
+        Action::Http(h) => {
+            let url = render(&h.url, outputs, runbook)?;
+            let parsed = reqwest::Url::parse(&url).map_err(|e| Failure {
+                message: format!("`{url}` is not a URL: {e}"),
+                advice: Some("fix `url` in the runbook".to_string()),
+                ..Failure::default()
+            })?;
+            let resolve = match &h.resolve {
+                Some(r) => Some((
+                    r.host.clone(),
+                    pinned_address(&render(&r.to, outputs, runbook)?, &parsed)?,
+                )),
+                None => None,
+            };
+            let mut headers = Vec::new();
+            for (name, value) in &h.headers {
+                headers.push((name.clone(), render(value, outputs, runbook)?));
+            }
+            for (name, var) in &h.headers_env {
+                let value = std::env::var(var).map_err(|_| Failure {
+                    message: format!("environment variable `{var}` (for header {name}) is not set"),
+                    advice: Some(format!("export {var} in the shell that runs cutover, then retry")),
+                    ..Failure::default()
+                })?;
+                headers.push((name.clone(), value));
+            }
+            let body_contains = h
+                .body_contains
+                .as_ref()
+                .map(|b| render(b, outputs, runbook))
+                .transpose()?;
+            Ok(Prepared {
+                intent: Intent::Http {
+                    method: h.method.clone(),
+                    url: url.clone(),
+                    resolve: resolve.as_ref().map(|(host, addr)| format!("{host} → {addr}")),
+                },
+                job: Job::Http(http::HttpProbe {
+                    method: h.method.clone(),
+                    url,
+                    expect_status: h.expect_status,
+                    max_latency: h.max_latency,
+                    body_contains,
+                    resolve,
+                    timeout: h.timeout,
+                    headers,
+                    retries: h.retries,
+                    retry_interval: h.retry_interval,
+                }),
+            })
+        }
+    }
+}
+
+/// `resolve.to` as a socket address: an IP (the URL's port is used) or `IP:port`.
+fn pinned_address(to: &str, url: &reqwest::Url) -> Result<SocketAddr, Failure> {
+    if let Ok(addr) = to.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    match to.parse::<IpAddr>() {
+        Ok(ip) => Ok(SocketAddr::new(ip, url.port_or_known_default().unwrap_or(443))),
+        Err(_) => Err(Failure {
+            message: format!("`resolve.to` is `{to}`, not an IP address"),
+            advice: Some("pin the hostname to the load balancer's IP address (or IP:port)".to_string()),
+            ..Failure::default()
+        }),
+    }
+}
+
+/// Performs a prepared step. Stops early when `cancel` fires.
+pub async fn execute(job: Job, ctx: &Context, cancel: CancellationToken) -> Result<Outcome, Failure> {
+    match job {
+        Job::Confirm { by, note } => Ok(Outcome {
+            summary: format!("confirmed by {by}"),
+            details: note.map(|n| format!("note: {n}")).into_iter().collect(),
+            ..Outcome::default()
+        }),
+        Job::Gate => Ok(Outcome {
+            summary: "gate passed".to_string(),
+            ..Outcome::default()
+        }),
+        Job::Command(c) => command::run(c, ctx, cancel).await,
+        Job::Http(p) => http::probe(&p, &cancel).await,
+    }
+}

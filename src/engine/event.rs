@@ -1,0 +1,288 @@
+//! Events: past-tense facts about a run. They are the journal's content and the only
+//! way the run state changes. Each is stored in an envelope with its schema version,
+//! sequence number, time and the actor who caused it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::runbook::Runbook;
+use crate::runbook::duration::serde_text;
+
+/// Version of the event schema written by this build. Older versions are upcast on read.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The actor name used for what the tool does on its own.
+pub const SYSTEM_ACTOR: &str = "cutover";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub v: u32,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// Who caused it: an operator's name, or `cutover` for the tool itself.
+    pub by: String,
+    pub event: RunEvent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Live,
+    Rehearsal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run_id: String,
+        mode: Mode,
+        /// The resolved runbook: the run never needs the file again.
+        runbook: Runbook,
+        digest: String,
+        /// Where the runbook was read from.
+        source: String,
+    },
+    /// A process took over the run. Steps it finds running were interrupted.
+    SessionOpened {
+        pid: u32,
+        host: String,
+        version: String,
+    },
+    SessionClosed {
+        reason: String,
+    },
+    RunbookReloaded {
+        runbook: Runbook,
+        digest: String,
+        source: String,
+    },
+    StepApproved {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        typed: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The intent, recorded before the side effect begins.
+    StepStarted {
+        step: String,
+        intent: Intent,
+    },
+    StepSucceeded {
+        step: String,
+        outcome: Outcome,
+    },
+    StepFailed {
+        step: String,
+        failure: Failure,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    /// A failed step is made ready to run again.
+    StepRetried {
+        step: String,
+    },
+    InDoubtResolved {
+        step: String,
+        resolution: Resolution,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    NoteAdded {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        text: String,
+    },
+    /// Written first when a rollback begins, so documenting never delays it.
+    IncidentRecorded {
+        incident: Incident,
+    },
+    RollbackStarted {
+        trigger: RollbackTrigger,
+    },
+    RollbackCompleted,
+    RcaAttached {
+        text: String,
+    },
+    AttemptStarted {
+        attempt: u32,
+    },
+    HoldStarted {
+        until: DateTime<Utc>,
+    },
+    RunCompleted,
+}
+
+/// Exactly what a step is about to do, with every value resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Intent {
+    /// The operator confirms a checklist item.
+    Confirm,
+    /// A gate passes; nothing runs.
+    Gate,
+    Command {
+        run: String,
+        #[serde(with = "serde_text")]
+        timeout: Duration,
+    },
+    Http {
+        method: String,
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolve: Option<String>,
+    },
+}
+
+/// What a step measured or produced.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    /// One line: "HTTP 200 in 118 ms".
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    /// Variables captured for later steps.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Evidence::is_none")]
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Failure {
+    pub message: String,
+    /// What the operator can do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+    #[serde(default, skip_serializing_if = "Evidence::is_none")]
+    pub evidence: Evidence,
+}
+
+/// The raw measurements behind an outcome, kept for the detail view and exports.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Evidence {
+    #[default]
+    None,
+    Command {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        elapsed_ms: u64,
+        /// The end of standard output, secrets redacted.
+        stdout: String,
+        stderr: String,
+    },
+    Http {
+        attempts: Vec<HttpAttempt>,
+    },
+}
+
+impl Evidence {
+    pub fn is_none(&self) -> bool {
+        matches!(self, Evidence::None)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpAttempt {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// Why the attempt did not pass, if it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Run the step again.
+    Retry,
+    /// The side effect happened.
+    Succeeded,
+    /// The side effect did not happen, or went wrong.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum RollbackTrigger {
+    Operator { reason: String },
+    StepFailed { step: String, message: String },
+}
+
+impl RunEvent {
+    /// The snake_case name of the event, as written in the journal.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunEvent::RunStarted { .. } => "run_started",
+            RunEvent::SessionOpened { .. } => "session_opened",
+            RunEvent::SessionClosed { .. } => "session_closed",
+            RunEvent::RunbookReloaded { .. } => "runbook_reloaded",
+            RunEvent::StepApproved { .. } => "step_approved",
+            RunEvent::StepStarted { .. } => "step_started",
+            RunEvent::StepSucceeded { .. } => "step_succeeded",
+            RunEvent::StepFailed { .. } => "step_failed",
+            RunEvent::StepSkipped { .. } => "step_skipped",
+            RunEvent::StepRetried { .. } => "step_retried",
+            RunEvent::InDoubtResolved { .. } => "in_doubt_resolved",
+            RunEvent::NoteAdded { .. } => "note_added",
+            RunEvent::IncidentRecorded { .. } => "incident_recorded",
+            RunEvent::RollbackStarted { .. } => "rollback_started",
+            RunEvent::RollbackCompleted => "rollback_completed",
+            RunEvent::RcaAttached { .. } => "rca_attached",
+            RunEvent::AttemptStarted { .. } => "attempt_started",
+            RunEvent::HoldStarted { .. } => "hold_started",
+            RunEvent::RunCompleted => "run_completed",
+        }
+    }
+
+    /// The step this event is about, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            RunEvent::StepApproved { step, .. }
+            | RunEvent::StepStarted { step, .. }
+            | RunEvent::StepSucceeded { step, .. }
+            | RunEvent::StepFailed { step, .. }
+            | RunEvent::StepSkipped { step, .. }
+            | RunEvent::StepRetried { step }
+            | RunEvent::InDoubtResolved { step, .. } => Some(step),
+            RunEvent::NoteAdded { step, .. } => step.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a record of any schema version this build knows, upcasting older ones.
+pub fn decode_record(bytes: &[u8]) -> Result<Recorded, String> {
+    // Fast path: a current record parses directly.
+    if let Ok(rec) = serde_json::from_slice::<Recorded>(bytes)
+        && rec.v == SCHEMA_VERSION
+    {
+        return Ok(rec);
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    let v = value.get("v").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if v > u64::from(SCHEMA_VERSION) {
+        return Err(format!(
+            "written by a newer cutover (event schema v{v}, this build reads up to v{SCHEMA_VERSION}): upgrade cutover"
+        ));
+    }
+    // v1 is the first schema; later versions add their upcasts here, oldest first.
+    serde_json::from_value(value).map_err(|e| format!("unreadable event: {e}"))
+}

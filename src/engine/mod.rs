@@ -1,0 +1,16 @@
+//! The pure core of a run: events, the state they build, the rules that decide which
+//! events a command produces, and what should happen next. No I/O, no clock: the
+//! time is always an argument.
+
+pub mod decide;
+pub mod event;
+pub mod plan;
+pub mod state;
+
+pub use decide::{Command, Refusal, decide};
+pub use event::{
+    Evidence, Failure, HttpAttempt, Incident, Intent, Mode, Outcome, Recorded, Resolution, RollbackTrigger, RunEvent,
+    SCHEMA_VERSION, SYSTEM_ACTOR,
+};
+pub use plan::{Effect, Situation, TimeGate, current, next_effects, situation};
+pub use state::{RunState, RunStatus, StepState, StepStatus};

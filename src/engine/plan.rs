@@ -1,0 +1,248 @@
+//! What should happen now: the current step, the gates in front of it, what the run is
+//! waiting for, and the effects to start. Pure functions of state and time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::event::Failure;
+use super::state::{RunState, RunStatus, StepStatus};
+use crate::runbook::{Action, Approval, InDoubtPolicy};
+
+/// Something for the runner to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Prepare the step's intent, record it, then perform it.
+    RunStep { step: String },
+    /// A crash left an idempotent step in doubt: record that it runs again.
+    RetryInDoubt { step: String },
+    /// The hold is over and nothing is left: record completion.
+    CompleteRun,
+}
+
+/// Why a step may not start before an instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "gate", rename_all = "snake_case")]
+pub enum TimeGate {
+    /// `after = { step, delay }`.
+    After { step: String, delay_secs: u64 },
+    /// `not_before`, the window start.
+    NotBefore,
+    /// A `wait` step's duration after the previous step.
+    Wait,
+    /// The hold after the cutover (for steps in `after_hold` phases).
+    Hold,
+}
+
+/// What the run is waiting for, or doing, right now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "situation", rename_all = "snake_case")]
+pub enum Situation {
+    /// Something can be started now (see `next_effects`).
+    Ready {
+        step: Option<String>,
+    },
+    Running {
+        step: String,
+    },
+    Gate {
+        step: String,
+        until: DateTime<Utc>,
+        gate: TimeGate,
+    },
+    Approval {
+        step: String,
+        approval: Approval,
+        note_required: bool,
+    },
+    /// A crash left a step that is not safe to repeat in doubt: the operator decides.
+    InDoubt {
+        step: String,
+    },
+    /// A step failed and the run stopped: retry, skip or roll back.
+    Failed {
+        step: String,
+        failure: Failure,
+    },
+    Holding {
+        until: DateTime<Utc>,
+    },
+    /// Rolled back; a new attempt needs a root-cause analysis.
+    RolledBack {
+        rca_attached: bool,
+    },
+    Completed,
+}
+
+/// The index of the step the run is at: the first step of the current sequence that
+/// is not done. `None` when the sequence is finished.
+pub fn current(state: &RunState) -> Option<usize> {
+    let forward = state.forward_count();
+    let range = match &state.status {
+        RunStatus::Active => 0..first_after_hold(state),
+        RunStatus::Holding { .. } => first_after_hold(state)..forward,
+        RunStatus::RollingBack => forward..state.steps.len(),
+        RunStatus::RolledBack { .. } | RunStatus::Completed { .. } => return None,
+    };
+    range.into_iter().find(|&i| !state.steps[i].status.is_done())
+}
+
+/// Index of the first step in an `after_hold` phase (or the forward count).
+pub fn first_after_hold(state: &RunState) -> usize {
+    let mut index = 0;
+    for phase in &state.runbook.phases {
+        if phase.after_hold {
+            return index;
+        }
+        index += phase.steps.len();
+    }
+    index
+}
+
+/// Whether every step of the current sequence, except `except`, is done.
+pub fn sequence_done_except(state: &RunState, except: &str) -> bool {
+    let Some(cur) = current(state) else {
+        return true;
+    };
+    let end = match state.status {
+        RunStatus::Active => first_after_hold(state),
+        RunStatus::Holding { .. } => state.forward_count(),
+        _ => state.steps.len(),
+    };
+    (cur..end).all(|i| state.steps[i].id == except || state.steps[i].status.is_done())
+}
+
+/// The time gates of a step, each with the instant it opens. A gate whose instant is not
+/// known yet (the step it depends on has not succeeded) is left out: order makes the
+/// earlier step run first.
+pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGate)> {
+    let id = &state.steps[index].id;
+    let Some(spec) = state.spec(id) else {
+        return Vec::new();
+    };
+    let mut gates = Vec::new();
+    if let Some(after) = &spec.after
+        && let Some(dep) = state.step(&after.step)
+        && dep.status == StepStatus::Succeeded
+        && let Some(done) = dep.finished_at
+    {
+        gates.push((
+            done + after.delay,
+            TimeGate::After {
+                step: after.step.clone(),
+                delay_secs: after.delay.as_secs(),
+            },
+        ));
+    }
+    if let Some(t) = spec.not_before {
+        gates.push((t, TimeGate::NotBefore));
+    }
+    if let Action::Wait(w) = &spec.action
+        && let Some(d) = w.duration
+    {
+        let previous = index
+            .checked_sub(1)
+            .filter(|&p| state.is_rollback_step(p) == state.is_rollback_step(index))
+            .and_then(|p| state.steps[p].finished_at);
+        if let Some(t) = previous {
+            gates.push((t + d, TimeGate::Wait));
+        }
+    }
+    if let RunStatus::Holding { until } = state.status
+        && index >= first_after_hold(state)
+        && !state.is_rollback_step(index)
+    {
+        gates.push((until, TimeGate::Hold));
+    }
+    gates
+}
+
+/// The latest closed time gate at `now`, if any.
+pub fn closed_gate(state: &RunState, index: usize, now: DateTime<Utc>) -> Option<(DateTime<Utc>, TimeGate)> {
+    time_gates(state, index)
+        .into_iter()
+        .filter(|(t, _)| *t > now)
+        .max_by_key(|(t, _)| *t)
+}
+
+/// The approval a step still needs, if any.
+pub fn pending_approval(state: &RunState, index: usize) -> Option<Approval> {
+    let step = &state.steps[index];
+    let spec = state.spec(&step.id)?;
+    if step.approved.is_some() {
+        return None;
+    }
+    match (&spec.approve, spec.action.needs_operator()) {
+        (Approval::None, true) => Some(Approval::Confirm),
+        (Approval::None, false) => None,
+        (a, _) => Some(a.clone()),
+    }
+}
+
+pub fn situation(state: &RunState, now: DateTime<Utc>) -> Situation {
+    match &state.status {
+        RunStatus::Completed { .. } => return Situation::Completed,
+        RunStatus::RolledBack { .. } => {
+            return Situation::RolledBack {
+                rca_attached: state.rca_for_current_attempt().is_some(),
+            };
+        }
+        _ => {}
+    }
+    let Some(index) = current(state) else {
+        return match state.status {
+            RunStatus::Holding { until } if until > now => Situation::Holding { until },
+            _ => Situation::Ready { step: None },
+        };
+    };
+    let step = &state.steps[index];
+    let id = step.id.clone();
+    if let Some(running) = state.steps.iter().find(|s| s.status == StepStatus::Running) {
+        return Situation::Running {
+            step: running.id.clone(),
+        };
+    }
+    match step.status {
+        StepStatus::Running => Situation::Running { step: id },
+        StepStatus::Failed => Situation::Failed {
+            step: id,
+            failure: step.failure.clone().unwrap_or_default(),
+        },
+        StepStatus::InDoubt => match state.spec(&id).map(|s| s.action.in_doubt_policy()) {
+            Some(InDoubtPolicy::Rerun) => Situation::Ready { step: Some(id) },
+            _ => Situation::InDoubt { step: id },
+        },
+        StepStatus::Pending => {
+            if let Some((until, gate)) = closed_gate(state, index, now) {
+                return Situation::Gate { step: id, until, gate };
+            }
+            match pending_approval(state, index) {
+                Some(approval) => Situation::Approval {
+                    note_required: matches!(state.spec(&id).map(|s| &s.action), Some(Action::Manual(m)) if m.note_required),
+                    step: id,
+                    approval,
+                },
+                None => Situation::Ready { step: Some(id) },
+            }
+        }
+        StepStatus::Succeeded | StepStatus::Skipped => Situation::Ready { step: None },
+    }
+}
+
+/// What the runner should start now.
+pub fn next_effects(state: &RunState, now: DateTime<Utc>) -> Vec<Effect> {
+    match situation(state, now) {
+        Situation::Ready { step: Some(step) } => {
+            let in_doubt = state.step(&step).is_some_and(|s| s.status == StepStatus::InDoubt);
+            vec![if in_doubt {
+                Effect::RetryInDoubt { step }
+            } else {
+                Effect::RunStep { step }
+            }]
+        }
+        Situation::Ready { step: None } if matches!(state.status, RunStatus::Holding { until } if until <= now) => {
+            vec![Effect::CompleteRun]
+        }
+        _ => Vec::new(),
+    }
+}

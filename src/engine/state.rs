@@ -1,0 +1,400 @@
+//! The state of a run, rebuilt by applying its events in order. `apply` is the only
+//! way it changes, and it is pure: the same events always give the same state.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::event::{Failure, Incident, Intent, Mode, Outcome, Recorded, Resolution, RollbackTrigger, RunEvent};
+use crate::runbook::{Runbook, Step};
+
+/// Version of the snapshot format; a snapshot of another version is ignored and the
+/// state is rebuilt from the events.
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    /// A side effect was started and the process stopped before its outcome was recorded.
+    InDoubt,
+}
+
+impl StepStatus {
+    pub fn is_done(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Skipped)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunStatus {
+    Active,
+    /// Every step is done; stable operation must last until `until`.
+    Holding {
+        until: DateTime<Utc>,
+    },
+    RollingBack,
+    RolledBack {
+        at: DateTime<Utc>,
+    },
+    Completed {
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approved {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    pub id: String,
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<Approved>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How many times the step was started in this attempt.
+    pub tries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Why it was skipped, or how an in-doubt state was resolved, and by whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<String>,
+}
+
+impl StepState {
+    fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            status: StepStatus::Pending,
+            approved: None,
+            started_at: None,
+            finished_at: None,
+            tries: 0,
+            intent: None,
+            outcome: None,
+            failure: None,
+            decided: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry<T> {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub attempt: u32,
+    pub value: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub opened_at: DateTime<Utc>,
+    pub by: String,
+    pub pid: u32,
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<(DateTime<Utc>, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub mode: Mode,
+    pub runbook: Runbook,
+    pub digest: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub attempt: u32,
+    pub status: RunStatus,
+    /// Forward steps in run order, then the rollback steps.
+    pub steps: Vec<StepState>,
+    /// Values captured by steps in this attempt.
+    pub outputs: BTreeMap<String, String>,
+    pub incidents: Vec<Entry<Incident>>,
+    pub rollbacks: Vec<Entry<RollbackTrigger>>,
+    pub rcas: Vec<Entry<String>>,
+    pub notes: Vec<Entry<Note>>,
+    pub sessions: Vec<Session>,
+    pub last_seq: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RunState {
+    /// The state after the first event of a run, which must be `RunStarted`.
+    pub fn start(first: &Recorded) -> Option<Self> {
+        let RunEvent::RunStarted {
+            run_id,
+            mode,
+            runbook,
+            digest,
+            source,
+        } = &first.event
+        else {
+            return None;
+        };
+        Some(Self {
+            run_id: run_id.clone(),
+            mode: *mode,
+            steps: step_states(runbook, &[]),
+            runbook: runbook.clone(),
+            digest: digest.clone(),
+            source: source.clone(),
+            created_at: first.at,
+            attempt: 1,
+            status: RunStatus::Active,
+            outputs: BTreeMap::new(),
+            incidents: Vec::new(),
+            rollbacks: Vec::new(),
+            rcas: Vec::new(),
+            notes: Vec::new(),
+            sessions: Vec::new(),
+            last_seq: first.seq,
+            updated_at: first.at,
+        })
+    }
+
+    /// Rebuilds a state from a complete event sequence.
+    pub fn replay<'a>(records: impl IntoIterator<Item = &'a Recorded>) -> Option<Self> {
+        let mut iter = records.into_iter();
+        let mut state = Self::start(iter.next()?)?;
+        for rec in iter {
+            state.apply(rec);
+        }
+        Some(state)
+    }
+
+    pub fn index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    fn step_mut(&mut self, id: &str) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|s| s.id == id)
+    }
+
+    /// The runbook definition of a step.
+    pub fn spec(&self, id: &str) -> Option<&Step> {
+        self.runbook.step(id)
+    }
+
+    pub fn forward_count(&self) -> usize {
+        self.runbook.phases.iter().map(|p| p.steps.len()).sum()
+    }
+
+    pub fn is_rollback_step(&self, index: usize) -> bool {
+        index >= self.forward_count()
+    }
+
+    /// The most recent root-cause analysis for the current attempt.
+    pub fn rca_for_current_attempt(&self) -> Option<&Entry<String>> {
+        self.rcas.iter().rev().find(|r| r.attempt == self.attempt)
+    }
+
+    fn entry<T>(&self, rec: &Recorded, value: T) -> Entry<T> {
+        Entry {
+            at: rec.at,
+            by: rec.by.clone(),
+            attempt: self.attempt,
+            value,
+        }
+    }
+
+    /// Applies one event. Events were checked by `decide` before they were recorded, so
+    /// an event that no longer fits (e.g. a step removed by a runbook reload) is ignored.
+    pub fn apply(&mut self, rec: &Recorded) {
+        self.last_seq = rec.seq;
+        self.updated_at = rec.at;
+        let at = rec.at;
+        match &rec.event {
+            RunEvent::RunStarted { .. } => {}
+            RunEvent::SessionOpened { pid, host, .. } => {
+                // Whoever held the run before is gone: what it had started is in doubt.
+                for step in &mut self.steps {
+                    if step.status == StepStatus::Running {
+                        step.status = StepStatus::InDoubt;
+                    }
+                }
+                if let Some(open) = self.sessions.last_mut().filter(|s| s.closed.is_none()) {
+                    open.closed = Some((at, "ended without closing (crash or kill)".to_string()));
+                }
+                self.sessions.push(Session {
+                    opened_at: at,
+                    by: rec.by.clone(),
+                    pid: *pid,
+                    host: host.clone(),
+                    closed: None,
+                });
+            }
+            RunEvent::SessionClosed { reason } => {
+                if let Some(open) = self.sessions.last_mut().filter(|s| s.closed.is_none()) {
+                    open.closed = Some((at, reason.clone()));
+                }
+            }
+            RunEvent::RunbookReloaded {
+                runbook,
+                digest,
+                source,
+            } => {
+                self.steps = step_states(runbook, &self.steps);
+                self.runbook = runbook.clone();
+                self.digest = digest.clone();
+                self.source = source.clone();
+            }
+            RunEvent::StepApproved { step, note, .. } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.approved = Some(Approved {
+                        by: rec.by.clone(),
+                        at,
+                        note: note.clone(),
+                    });
+                }
+            }
+            RunEvent::StepStarted { step, intent } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    s.started_at = Some(at);
+                    s.finished_at = None;
+                    s.tries += 1;
+                    s.intent = Some(intent.clone());
+                    s.failure = None;
+                }
+            }
+            RunEvent::StepSucceeded { step, outcome } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Succeeded;
+                    s.finished_at = Some(at);
+                    s.outcome = Some(outcome.clone());
+                    s.failure = None;
+                }
+                self.outputs.extend(outcome.outputs.clone());
+            }
+            RunEvent::StepFailed { step, failure } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Failed;
+                    s.finished_at = Some(at);
+                    s.failure = Some(failure.clone());
+                }
+            }
+            RunEvent::StepSkipped { step, reason } => {
+                let by = rec.by.clone();
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Skipped;
+                    s.finished_at = Some(at);
+                    s.decided = Some(format!("skipped by {by}: {reason}"));
+                }
+            }
+            RunEvent::StepRetried { step } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Pending;
+                    s.finished_at = None;
+                }
+            }
+            RunEvent::InDoubtResolved { step, resolution, note } => {
+                let by = rec.by.clone();
+                if let Some(s) = self.step_mut(step) {
+                    let said = note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+                    match resolution {
+                        Resolution::Retry => {
+                            s.status = StepStatus::Pending;
+                            s.decided = Some(format!("in doubt; {by} chose to run it again{said}"));
+                        }
+                        Resolution::Succeeded => {
+                            s.status = StepStatus::Succeeded;
+                            s.finished_at = Some(at);
+                            s.decided = Some(format!("in doubt; {by} marked it succeeded{said}"));
+                            s.outcome = Some(Outcome {
+                                summary: format!("marked succeeded by {by}"),
+                                ..Outcome::default()
+                            });
+                        }
+                        Resolution::Failed => {
+                            s.status = StepStatus::Failed;
+                            s.finished_at = Some(at);
+                            s.decided = Some(format!("in doubt; {by} marked it failed{said}"));
+                            s.failure = Some(Failure {
+                                message: format!("marked failed by {by} after a crash left it in doubt"),
+                                ..Failure::default()
+                            });
+                        }
+                    }
+                }
+            }
+            RunEvent::NoteAdded { step, text } => {
+                let note = Note {
+                    step: step.clone(),
+                    text: text.clone(),
+                };
+                self.notes.push(self.entry(rec, note));
+            }
+            RunEvent::IncidentRecorded { incident } => {
+                self.incidents.push(self.entry(rec, incident.clone()));
+            }
+            RunEvent::RollbackStarted { trigger } => {
+                self.rollbacks.push(self.entry(rec, trigger.clone()));
+                self.status = RunStatus::RollingBack;
+                let first = self.forward_count();
+                for s in &mut self.steps[first..] {
+                    *s = StepState::new(&s.id);
+                }
+            }
+            RunEvent::RollbackCompleted => self.status = RunStatus::RolledBack { at },
+            RunEvent::RcaAttached { text } => {
+                self.rcas.push(self.entry(rec, text.clone()));
+            }
+            RunEvent::AttemptStarted { attempt } => {
+                self.attempt = *attempt;
+                self.status = RunStatus::Active;
+                self.outputs.clear();
+                for s in &mut self.steps {
+                    *s = StepState::new(&s.id);
+                }
+            }
+            RunEvent::HoldStarted { until } => self.status = RunStatus::Holding { until: *until },
+            RunEvent::RunCompleted => self.status = RunStatus::Completed { at },
+        }
+    }
+}
+
+/// Step states for a runbook, keeping the state of steps that already exist.
+fn step_states(runbook: &Runbook, previous: &[StepState]) -> Vec<StepState> {
+    runbook
+        .steps()
+        .map(|(_, s)| s)
+        .chain(runbook.rollback.iter())
+        .map(|s| {
+            previous
+                .iter()
+                .find(|p| p.id == s.id)
+                .cloned()
+                .unwrap_or_else(|| StepState::new(&s.id))
+        })
+        .collect()
+}

@@ -1,0 +1,396 @@
+//! The journal of one run: a sled database in the run's directory. Events live in the
+//! `events` tree under big-endian sequence numbers, each framed with a CRC32 so damage
+//! is detected on read. Every append is one atomic batch flushed to disk before it
+//! returns, so an intent is durable before its side effect starts. Snapshots of the
+//! state every `SNAPSHOT_EVERY` events let a resume skip most of the replay.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::JournalError;
+use super::lock::{Acquire, Holder, RunLock};
+use super::summary::RunSummary;
+use crate::engine::event::decode_record;
+use crate::engine::state::STATE_VERSION;
+use crate::engine::{Recorded, RunEvent, RunState, SCHEMA_VERSION};
+
+/// Events between snapshots.
+pub const SNAPSHOT_EVERY: u64 = 1000;
+/// Snapshots kept (older ones are removed).
+const SNAPSHOTS_KEPT: usize = 2;
+
+const EVENTS_TREE: &str = "events";
+const SNAPSHOTS_TREE: &str = "snapshots";
+
+pub struct Journal {
+    run_id: String,
+    dir: PathBuf,
+    db: sled::Db,
+    events: sled::Tree,
+    snapshots: sled::Tree,
+    _lock: RunLock,
+    since_snapshot: u64,
+}
+
+fn frame(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len() + 4);
+    out.extend_from_slice(&crc32fast::hash(json).to_be_bytes());
+    out.extend_from_slice(json);
+    out
+}
+
+fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
+    if bytes.len() < 4 {
+        return Err("record shorter than its checksum".to_string());
+    }
+    let (crc, json) = bytes.split_at(4);
+    let expected = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if crc32fast::hash(json) != expected {
+        return Err("checksum mismatch (the bytes on disk changed)".to_string());
+    }
+    Ok(json)
+}
+
+fn seq_of(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.try_into().ok()?))
+}
+
+impl Journal {
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn summary_path(dir: &Path) -> PathBuf {
+        dir.join("summary.json")
+    }
+
+    fn open_db(run_id: &str, dir: &Path) -> Result<sled::Db, JournalError> {
+        let path = dir.join("journal");
+        // sled can panic on some kinds of damage; turn that into a report.
+        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            sled::Config::new()
+                .path(&path)
+                .cache_capacity(16 * 1024 * 1024)
+                .flush_every_ms(None)
+                .open()
+        }));
+        match opened {
+            Ok(Ok(db)) => Ok(db),
+            Ok(Err(sled::Error::Corruption { .. })) => Err(JournalError::Corrupt {
+                run_id: run_id.to_string(),
+                path,
+                detail: "the storage engine found damaged data".to_string(),
+            }),
+            Ok(Err(sled::Error::Io(e))) => Err(JournalError::Io { path, source: e }),
+            Ok(Err(e)) => Err(JournalError::Corrupt {
+                run_id: run_id.to_string(),
+                path,
+                detail: e.to_string(),
+            }),
+            Err(_) => Err(JournalError::Corrupt {
+                run_id: run_id.to_string(),
+                path,
+                detail: "the storage engine could not read it".to_string(),
+            }),
+        }
+    }
+
+    fn lock(run_id: &str, dir: &Path, holder: &Holder) -> Result<RunLock, JournalError> {
+        let path = dir.join("lock");
+        match RunLock::try_acquire(&path, holder).map_err(|source| JournalError::Io {
+            path: path.clone(),
+            source,
+        })? {
+            Acquire::Acquired(lock) => Ok(lock),
+            Acquire::Held(holder) => Err(JournalError::Held {
+                run_id: run_id.to_string(),
+                holder,
+            }),
+        }
+    }
+
+    fn assemble(run_id: &str, dir: &Path, db: sled::Db, lock: RunLock) -> Result<Self, JournalError> {
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|e| JournalError::Corrupt {
+                run_id: run_id.to_string(),
+                path: dir.join("journal"),
+                detail: e.to_string(),
+            })
+        };
+        Ok(Self {
+            run_id: run_id.to_string(),
+            dir: dir.to_path_buf(),
+            events: tree(EVENTS_TREE)?,
+            snapshots: tree(SNAPSHOTS_TREE)?,
+            db,
+            _lock: lock,
+            since_snapshot: 0,
+        })
+    }
+
+    /// Creates the journal of a new run with its first event. `dir` must not exist yet.
+    pub fn create(
+        dir: &Path,
+        holder: &Holder,
+        first: RunEvent,
+        at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<(Self, RunState), JournalError> {
+        let RunEvent::RunStarted { run_id, .. } = &first else {
+            return Err(JournalError::Invalid("a journal starts with run_started".to_string()));
+        };
+        let run_id = run_id.clone();
+        std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = Self::lock(&run_id, dir, holder)?;
+        let db = Self::open_db(&run_id, dir)?;
+        let mut journal = Self::assemble(&run_id, dir, db, lock)?;
+        if journal.events.last().ok().flatten().is_some() {
+            return Err(JournalError::Invalid(format!("run {run_id} already has a journal")));
+        }
+        let record = Recorded {
+            v: SCHEMA_VERSION,
+            seq: 1,
+            at,
+            by: by.to_string(),
+            event: first,
+        };
+        journal.write(std::slice::from_ref(&record), None)?;
+        let state = RunState::start(&record).ok_or_else(|| JournalError::Invalid("bad first event".to_string()))?;
+        journal.write_summary(&state, at);
+        Ok((journal, state))
+    }
+
+    /// Opens an existing run: takes the lock, checks the journal, and rebuilds the state
+    /// from the newest snapshot plus the events after it.
+    pub fn open(dir: &Path, run_id: &str, holder: &Holder) -> Result<(Self, RunState), JournalError> {
+        if !dir.join("journal").exists() {
+            return Err(JournalError::NotFound {
+                run_id: run_id.to_string(),
+            });
+        }
+        let lock = Self::lock(run_id, dir, holder)?;
+        let db = Self::open_db(run_id, dir)?;
+        let journal = Self::assemble(run_id, dir, db, lock)?;
+        let state = journal.rebuild()?;
+        Ok((journal, state))
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> JournalError {
+        JournalError::Corrupt {
+            run_id: self.run_id.clone(),
+            path: self.dir.join("journal"),
+            detail: detail.into(),
+        }
+    }
+
+    fn last_seq(&self) -> Result<u64, JournalError> {
+        match self.events.last() {
+            Ok(Some((k, _))) => seq_of(&k).ok_or_else(|| self.corrupt("an event key is not a sequence number")),
+            Ok(None) => Ok(0),
+            Err(e) => Err(self.corrupt(e.to_string())),
+        }
+    }
+
+    fn rebuild(&self) -> Result<RunState, JournalError> {
+        let last = self.last_seq()?;
+        if last == 0 {
+            return Err(self.corrupt("it holds no events (not even the start of the run)"));
+        }
+        if let Some(summary) = RunSummary::read(&Self::summary_path(&self.dir))
+            && summary.last_seq > last
+        {
+            return Err(JournalError::Truncated {
+                run_id: self.run_id.clone(),
+                path: self.dir.join("journal"),
+                expected: summary.last_seq,
+                found: last,
+            });
+        }
+        let (mut state, from) = match self.latest_snapshot(last) {
+            Some(state) => {
+                let from = state.last_seq + 1;
+                (state, from)
+            }
+            None => {
+                let first = self.read(1)?;
+                let state =
+                    RunState::start(&first).ok_or_else(|| self.corrupt("event #1 is not the start of a run"))?;
+                (state, 2)
+            }
+        };
+        for item in self.events.range(from.to_be_bytes()..) {
+            let rec = self.decode_item(item, state.last_seq + 1)?;
+            state.apply(&rec);
+        }
+        if state.last_seq != last {
+            return Err(self.corrupt(format!(
+                "events end at #{} but the journal's last key is #{last}",
+                state.last_seq
+            )));
+        }
+        Ok(state)
+    }
+
+    fn decode_item(
+        &self,
+        item: sled::Result<(sled::IVec, sled::IVec)>,
+        expected: u64,
+    ) -> Result<Recorded, JournalError> {
+        let (key, value) = item.map_err(|e| self.corrupt(e.to_string()))?;
+        let seq = seq_of(&key).ok_or_else(|| self.corrupt("an event key is not a sequence number"))?;
+        if seq != expected {
+            return Err(self.corrupt(format!("event #{expected} is missing (the next one found is #{seq})")));
+        }
+        let json = unframe(&value).map_err(|e| self.corrupt(format!("event #{seq}: {e}")))?;
+        let rec = decode_record(json).map_err(|e| self.corrupt(format!("event #{seq}: {e}")))?;
+        if rec.seq != seq {
+            return Err(self.corrupt(format!("event stored at #{seq} says it is #{}", rec.seq)));
+        }
+        Ok(rec)
+    }
+
+    fn read(&self, seq: u64) -> Result<Recorded, JournalError> {
+        let item = self
+            .events
+            .get(seq.to_be_bytes())
+            .map_err(|e| self.corrupt(e.to_string()))?
+            .ok_or_else(|| self.corrupt(format!("event #{seq} is missing")))?;
+        self.decode_item(Ok((sled::IVec::from(&seq.to_be_bytes()), item)), seq)
+    }
+
+    fn latest_snapshot(&self, last: u64) -> Option<RunState> {
+        // A damaged or outdated snapshot is skipped: the events are the truth.
+        self.snapshots.iter().rev().filter_map(Result::ok).find_map(|(k, v)| {
+            let seq = seq_of(&k)?;
+            if seq > last {
+                return None;
+            }
+            let json = unframe(&v).ok()?;
+            let snap: Snapshot = serde_json::from_slice(json).ok()?;
+            (snap.version == STATE_VERSION && snap.state.last_seq == seq).then_some(snap.state)
+        })
+    }
+
+    /// Every event from `from` on, checked: the journal as it is, for display and export.
+    pub fn records(&self, from: u64) -> Result<Vec<Recorded>, JournalError> {
+        let first = from.max(1);
+        (first..)
+            .zip(self.events.range(first.to_be_bytes()..))
+            .map(|(expected, item)| self.decode_item(item, expected))
+            .collect()
+    }
+
+    /// The last `n` events, for a log pane.
+    pub fn tail(&self, n: usize) -> Result<Vec<Recorded>, JournalError> {
+        let last = self.last_seq()?;
+        self.records(last.saturating_sub(n as u64) + 1)
+    }
+
+    /// Records `events` as one atomic, flushed batch and applies them to `state`.
+    pub fn append(
+        &mut self,
+        state: &mut RunState,
+        at: DateTime<Utc>,
+        by: &str,
+        events: Vec<RunEvent>,
+    ) -> Result<Vec<Recorded>, JournalError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seq = state.last_seq;
+        let records: Vec<Recorded> = events
+            .into_iter()
+            .map(|event| {
+                seq += 1;
+                Recorded {
+                    v: SCHEMA_VERSION,
+                    seq,
+                    at,
+                    by: by.to_string(),
+                    event,
+                }
+            })
+            .collect();
+        let mut next = state.clone();
+        for r in &records {
+            next.apply(r);
+        }
+        self.since_snapshot += records.len() as u64;
+        let snapshot = (self.since_snapshot >= SNAPSHOT_EVERY).then_some(&next);
+        self.write(&records, snapshot)?;
+        if snapshot.is_some() {
+            self.since_snapshot = 0;
+        }
+        *state = next;
+        self.write_summary(state, at);
+        Ok(records)
+    }
+
+    fn write(&mut self, records: &[Recorded], snapshot: Option<&RunState>) -> Result<(), JournalError> {
+        let mut batch = sled::Batch::default();
+        for r in records {
+            let json = serde_json::to_vec(r).map_err(|e| JournalError::Invalid(e.to_string()))?;
+            batch.insert(&r.seq.to_be_bytes(), frame(&json));
+        }
+        self.events
+            .apply_batch(batch)
+            .map_err(|e| self.corrupt(format!("write failed: {e}")))?;
+        if let Some(state) = snapshot {
+            self.write_snapshot(state)?;
+        }
+        self.db.flush().map_err(|e| match e {
+            sled::Error::Io(source) => JournalError::Io {
+                path: self.dir.join("journal"),
+                source,
+            },
+            other => self.corrupt(format!("flush failed: {other}")),
+        })?;
+        Ok(())
+    }
+
+    fn write_snapshot(&self, state: &RunState) -> Result<(), JournalError> {
+        let snap = Snapshot {
+            version: STATE_VERSION,
+            state: state.clone(),
+        };
+        let json = serde_json::to_vec(&snap).map_err(|e| JournalError::Invalid(e.to_string()))?;
+        self.snapshots
+            .insert(state.last_seq.to_be_bytes(), frame(&json))
+            .map_err(|e| self.corrupt(format!("snapshot write failed: {e}")))?;
+        let keys: Vec<sled::IVec> = self.snapshots.iter().keys().filter_map(Result::ok).collect();
+        for old in keys.iter().take(keys.len().saturating_sub(SNAPSHOTS_KEPT)) {
+            let _ = self.snapshots.remove(old);
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot now (used when a session closes, so the next resume is fast).
+    pub fn snapshot(&mut self, state: &RunState) -> Result<(), JournalError> {
+        self.write_snapshot(state)?;
+        self.since_snapshot = 0;
+        self.db
+            .flush()
+            .map_err(|e| self.corrupt(format!("flush failed: {e}")))?;
+        Ok(())
+    }
+
+    fn write_summary(&self, state: &RunState, now: DateTime<Utc>) {
+        // The summary is a convenience for other processes; the journal is the record.
+        let _ = RunSummary::of(state, now).write(&Self::summary_path(&self.dir));
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    version: u32,
+    state: RunState,
+}

@@ -1,0 +1,11 @@
+//! `cutover`: steps an operator through a blue-green cutover from virtual machines to
+//! Kubernetes by switching DNS, keeping every step in a crash-safe journal.
+
+pub mod cli;
+pub mod commands;
+pub mod effects;
+pub mod engine;
+pub mod journal;
+pub mod redact;
+pub mod runbook;
+pub mod runner;

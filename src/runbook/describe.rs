@@ -1,0 +1,90 @@
+//! Plain-language descriptions of what a step will do and what it waits for, with every
+//! value resolved. Used by `cutover plan`, headless output and the step detail view.
+
+use super::duration::format as dur;
+use super::model::{Action, Approval, InDoubtPolicy, OnFailure, Step};
+
+/// What the step does, one line per fact.
+pub fn action_lines(action: &Action) -> Vec<String> {
+    let mut lines = Vec::new();
+    match action {
+        Action::Manual(m) => {
+            lines.push(if m.note_required {
+                "the operator confirms it is done and must leave a note".to_string()
+            } else {
+                "the operator confirms it is done".to_string()
+            });
+            if let Some(i) = &m.instructions {
+                lines.push(format!("instructions: {i}"));
+            }
+        }
+        Action::Command(c) => {
+            lines.push(format!("runs: {}", c.run));
+            lines.push(format!(
+                "timeout {}, expects exit code {}{}",
+                dur(c.timeout),
+                c.expect_exit,
+                match action.in_doubt_policy() {
+                    InDoubtPolicy::Rerun => ", safe to run again",
+                    InDoubtPolicy::AskOperator => ", not idempotent (after a crash the operator says whether it ran)",
+                }
+            ));
+            if let Some(var) = &c.capture {
+                lines.push(format!("captures its output as ${{{var}}}"));
+            }
+        }
+        Action::Wait(w) => lines.push(match w.duration {
+            Some(d) => format!("waits {} after the previous step finished", dur(d)),
+            None => "a gate: nothing runs".to_string(),
+        }),
+        Action::Http(h) => {
+            let mut check = format!("{} {} → expects HTTP {}", h.method, h.url, h.expect_status);
+            if let Some(l) = h.max_latency {
+                check.push_str(&format!(" within {}", dur(l)));
+            }
+            lines.push(check);
+            if let Some(b) = &h.body_contains {
+                lines.push(format!("body contains \"{b}\""));
+            }
+            if let Some(r) = &h.resolve {
+                lines.push(format!("resolves {} to {} (DNS is not asked)", r.host, r.to));
+            }
+            for (name, value) in &h.headers {
+                lines.push(format!("header {name}: {value}"));
+            }
+            for (name, var) in &h.headers_env {
+                lines.push(format!("header {name}: from ${var} (not shown)"));
+            }
+            let mut limits = format!("timeout {}", dur(h.timeout));
+            if h.retries > 0 {
+                limits.push_str(&format!(", {} retries {} apart", h.retries, dur(h.retry_interval)));
+            }
+            lines.push(limits);
+        }
+    }
+    lines
+}
+
+/// What the step waits for before it runs, and what happens when it fails.
+pub fn gate_lines(step: &Step) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(after) = &step.after {
+        lines.push(format!(
+            "not before {} after `{}` succeeded",
+            dur(after.delay),
+            after.step
+        ));
+    }
+    if let Some(t) = step.not_before {
+        lines.push(format!("not before {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    match &step.approve {
+        Approval::None => {}
+        Approval::Confirm => lines.push("needs the operator's approval".to_string()),
+        Approval::Type(text) => lines.push(format!("the operator must type `{text}` to approve")),
+    }
+    if step.on_failure == OnFailure::Rollback {
+        lines.push("on failure: roll back at once".to_string());
+    }
+    lines
+}

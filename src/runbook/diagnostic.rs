@@ -1,0 +1,237 @@
+//! Diagnostics for runbooks: what is wrong, where (file:line:col), and how to fix it.
+//! Rendered like a compiler error so an operator can jump straight to the line.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::PathBuf;
+
+/// Byte range into the runbook text.
+pub type Span = Range<usize>;
+
+/// The text of a runbook and the path it was read from, for turning spans into positions.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = self.text[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
+
+    /// `path:line:col` for a byte offset.
+    pub fn location(&self, offset: usize) -> String {
+        let (line, col) = self.position(offset);
+        format!("{}:{line}:{col}", self.path.display())
+    }
+
+    fn line_text(&self, line: usize) -> &str {
+        self.text.lines().nth(line - 1).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding about a runbook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable short code, e.g. `unknown-kind`, for documentation and tests.
+    pub code: &'static str,
+    pub message: String,
+    pub span: Option<Span>,
+    /// Another place that explains this one (e.g. where an id was first defined).
+    pub related: Option<(Span, String)>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>, span: Option<Span>) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span,
+            related: None,
+            help: None,
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>, span: Option<Span>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, message, span)
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_related(mut self, span: Span, note: impl Into<String>) -> Self {
+        self.related = Some((span, note.into()));
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Renders the diagnostic with the offending line and a caret under the span.
+    pub fn render(&self, source: &Source) -> String {
+        let mut out = String::new();
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(out, "{label}[{}]: {}", self.code, self.message);
+        match &self.span {
+            Some(span) => render_snippet(&mut out, source, span),
+            None => {
+                let _ = writeln!(out, "  --> {}", source.path.display());
+            }
+        }
+        if let Some((span, note)) = &self.related {
+            let _ = writeln!(out, "   = note: {note} at {}", source.location(span.start));
+        }
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "   = help: {help}");
+        }
+        out
+    }
+}
+
+fn render_snippet(out: &mut String, source: &Source, span: &Span) {
+    let (line, col) = source.position(span.start);
+    let text = source.line_text(line);
+    let gutter = line.to_string().len();
+    let pad = " ".repeat(gutter);
+    let _ = writeln!(out, "{pad}--> {}:{line}:{col}", source.path.display());
+    let _ = writeln!(out, "{pad} |");
+    let _ = writeln!(out, "{line} | {text}");
+    // Underline up to the end of the span or the end of the line, whichever comes first.
+    let line_chars = text.chars().count();
+    let span_chars = source.text[span.start..span.end.min(source.text.len())]
+        .split('\n')
+        .next()
+        .map_or(1, |s| s.chars().count())
+        .max(1);
+    let width = span_chars.min(line_chars.saturating_sub(col - 1).max(1));
+    let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
+}
+
+/// Everything found while loading one runbook.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// All diagnostics, sorted by position, rendered against the source.
+    pub fn render(&self, source: &Source) -> String {
+        let mut items: Vec<&Diagnostic> = self.items.iter().collect();
+        items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        let mut out = String::new();
+        for d in items {
+            out.push_str(&d.render(source));
+            out.push('\n');
+        }
+        let errors = self.error_count();
+        if errors > 0 {
+            let _ = writeln!(
+                out,
+                "{}: {errors} error{} found; nothing was run",
+                source.path.display(),
+                if errors == 1 { "" } else { "s" }
+            );
+        }
+        out
+    }
+}
+
+/// The closest candidate to a misspelled name, if any is close enough to be a useful hint.
+pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(wrong, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(wrong.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Edit distance where swapping two neighbouring letters counts as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        let src = Source::new("r.toml", "a = 1\nbé = \"x\"\n");
+        assert_eq!(src.position(0), (1, 1));
+        assert_eq!(src.position(6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(src.position(10), (2, 4));
+    }
+
+    #[test]
+    fn suggestions_only_when_close() {
+        let kinds = ["manual", "command", "wait", "http"];
+        assert_eq!(did_you_mean("comand", kinds), Some("command"));
+        assert_eq!(did_you_mean("htp", kinds), Some("http"));
+        assert_eq!(did_you_mean("hots", ["host", "zone"]), Some("host"));
+        assert_eq!(did_you_mean("kubernetes", kinds), None);
+    }
+}

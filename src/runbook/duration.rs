@@ -1,0 +1,134 @@
+//! Durations as people write them in runbooks (`24h`, `200ms`, `1h30m`), stored the same way.
+
+use std::time::Duration;
+
+/// Parses `24h`, `90s`, `200ms`, `1h30m`, `2d`. The error says what a valid value looks like.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("empty duration: write a number and a unit, e.g. `24h`, `90s`, `200ms`".into());
+    }
+    if trimmed.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "`{trimmed}` has no unit: write e.g. `{trimmed}s` or `{trimmed}m` (units: ms, s, m, h, d)"
+        ));
+    }
+    humantime::parse_duration(trimmed).map_err(|_| {
+        format!("`{trimmed}` is not a duration: write a number and a unit, e.g. `24h`, `90s`, `200ms`, `1h30m` (units: ms, s, m, h, d)")
+    })
+}
+
+/// The compact form used in plans and the journal, in the units the procedure speaks:
+/// `72h`, `1h30m`, `90s`, `200ms`.
+pub fn format(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".to_string();
+    }
+    let ms = d.as_millis();
+    let (h, m, s, rest) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let mut out = String::new();
+    for (value, unit) in [(h, "h"), (m, "m"), (s, "s"), (rest, "ms")] {
+        if value > 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        // Below a millisecond: say so rather than print nothing.
+        out = format!("{}us", d.as_micros());
+    }
+    out
+}
+
+/// A countdown for screens and status lines: `23h 41m`, `12m 04s`, `9s`.
+pub fn countdown(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, mins, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if days > 0 {
+        format!("{days}d {hours}h {mins:02}m")
+    } else if hours > 0 {
+        format!("{hours}h {mins:02}m")
+    } else if mins > 0 {
+        format!("{mins}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// serde helper: `Duration` as its written form.
+pub mod serde_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// serde helper: `Option<Duration>` as its written form.
+pub mod serde_text_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&super::format(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| super::parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_common_forms() {
+        assert_eq!(parse("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse("1h30m").unwrap(), Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn a_bare_number_asks_for_a_unit() {
+        assert!(parse("60").unwrap_err().contains("`60s`"));
+        assert!(parse("24hh").is_err());
+    }
+
+    #[test]
+    fn round_trips_through_text() {
+        for d in [
+            Duration::from_secs(86_400),
+            Duration::from_millis(250),
+            Duration::from_secs(5400),
+            Duration::from_millis(1500),
+        ] {
+            assert_eq!(parse(&format(d)).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn formats_in_hours_not_days() {
+        assert_eq!(format(Duration::from_secs(72 * 3600)), "72h");
+        assert_eq!(format(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format(Duration::from_millis(1500)), "1s500ms");
+    }
+
+    #[test]
+    fn countdowns_are_compact() {
+        assert_eq!(countdown(Duration::from_secs(23 * 3600 + 41 * 60 + 5)), "23h 41m");
+        assert_eq!(countdown(Duration::from_secs(12 * 60 + 4)), "12m 04s");
+        assert_eq!(countdown(Duration::from_secs(9)), "9s");
+        assert_eq!(countdown(Duration::from_secs(3 * 86_400 + 3600)), "3d 1h 00m");
+    }
+}

@@ -1,0 +1,457 @@
+//! Loading a runbook: parse, apply the environment overlay, refuse inline secrets,
+//! substitute variables, decode every step, and check references between steps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::diagnostic::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
+use super::interpolate::{Scope, interpolate_table, resolve_vars};
+use super::kinds;
+use super::model::{After, Approval, OnFailure, Phase, Runbook, Step};
+use super::reader::{Reader, Sink};
+use super::secrets::check_inline_secrets;
+use super::template::Template;
+use super::tree::{self, Table, Value};
+use super::validate::{StepSpans, check_references};
+
+pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
+
+/// Sections an `[env.NAME]` table may override.
+const ENV_SECTIONS: &[&str] = &["vars"];
+const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "phase", "rollback"];
+
+/// A runbook ready to run.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub runbook: Runbook,
+    pub source: Source,
+    /// Findings that do not stop the run.
+    pub warnings: Diagnostics,
+    /// `sha256:…` of the resolved runbook: changes when the file or the environment does.
+    pub digest: String,
+    pub environments: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read runbook {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .diagnostics.render(.file))]
+    Invalid { file: Source, diagnostics: Diagnostics },
+}
+
+pub fn load_file(path: &Path, env: Option<&str>) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(path, &text, env)
+}
+
+pub fn load_str(path: &Path, text: &str, env: Option<&str>) -> Result<Loaded, LoadError> {
+    let source = Source::new(path, text);
+    let sink = Sink::default();
+    let runbook = match tree::parse(text) {
+        Ok(root) => build(root, env, &source, &sink),
+        Err(d) => {
+            sink.push(*d);
+            None
+        }
+    };
+    let diagnostics = sink.into_inner();
+    match runbook {
+        Some((runbook, environments)) if !diagnostics.has_errors() => Ok(Loaded {
+            digest: digest(&runbook),
+            runbook,
+            source,
+            warnings: diagnostics,
+            environments,
+        }),
+        _ => Err(LoadError::Invalid {
+            file: source,
+            diagnostics,
+        }),
+    }
+}
+
+pub fn digest(runbook: &Runbook) -> String {
+    let json = serde_json::to_vec(runbook).unwrap_or_default();
+    let hash = Sha256::digest(&json);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Option<(Runbook, Vec<String>)> {
+    check_top_level(&root, sink);
+    check_inline_secrets(&root, sink);
+    let (environment, environments) = apply_environment(&mut root, env, sink)?;
+
+    let outputs = declared_outputs(&root);
+    let mut builtins = BTreeMap::new();
+    builtins.insert("env".to_string(), Template::literal(environment.clone()));
+    let vars = resolve_vars(root.get("vars"), &builtins, &outputs, source, sink);
+    let scope = Scope {
+        vars: vars.clone(),
+        outputs,
+    };
+    // Variables are resolved; interpolate everything else.
+    root.remove("vars");
+    interpolate_table(&mut root, &scope, source, sink);
+
+    let top = Reader::new(&root, 0..0, "the runbook", sink);
+    top.node("vars");
+    top.node("env");
+    let header = top.table("runbook", "[runbook]");
+    let (name, description, hold) = match &header {
+        Some(h) => {
+            let name = h.required_string("name", "\"royal-bank-api\"");
+            if let Some((n, span)) = &name {
+                check_name(n, span.clone(), "runbook name", sink);
+            }
+            let description = h.string("description").map(|(d, _)| d).unwrap_or_default();
+            let hold = h.duration("hold").unwrap_or(DEFAULT_HOLD);
+            (name.map(|n| n.0), description, hold)
+        }
+        None => {
+            sink.push(
+                Diagnostic::error("missing-section", "the runbook has no [runbook] section", Some(0..0))
+                    .with_help("start the file with:\n[runbook]\nname = \"my-service\"\ndescription = \"VM → Kubernetes, blue-green by DNS\""),
+            );
+            (None, String::new(), DEFAULT_HOLD)
+        }
+    };
+    if let Some(h) = header {
+        h.finish();
+    }
+
+    let mut spans = Vec::new();
+    let mut phases = Vec::new();
+    let phase_tables = top.tables("phase");
+    if phase_tables.is_empty() && top.table.get("phase").is_none() {
+        sink.push(
+            Diagnostic::error("no-steps", "the runbook has no [[phase]]", None)
+                .with_help("add a phase with steps:\n[[phase]]\nid = \"prepare\"\n  [[phase.step]]\n  id = \"ticket\"\n  kind = \"manual\"\n  title = \"Change ticket approved\""),
+        );
+    }
+    for (table, span) in phase_tables {
+        if let Some(phase) = decode_phase(table, span, &mut spans, sink) {
+            phases.push(phase);
+        }
+    }
+    let rollback = match top.table("rollback", "[rollback]") {
+        Some(r) => {
+            let steps = r
+                .tables("step")
+                .into_iter()
+                .filter_map(|(t, span)| decode_step(t, span, "rollback", &mut spans, sink))
+                .collect();
+            r.finish();
+            steps
+        }
+        None => Vec::new(),
+    };
+    top.finish();
+
+    let runbook = Runbook {
+        name: name?,
+        description,
+        environment,
+        vars,
+        hold,
+        phases,
+        rollback,
+    };
+    check_references(&runbook, &spans, source, sink);
+    Some((runbook, environments))
+}
+
+fn check_top_level(root: &Table, sink: &Sink) {
+    for (key, _) in &root.entries {
+        if !TOP_LEVEL.contains(&key.name.as_str()) {
+            let d = Diagnostic::error(
+                "unknown-section",
+                format!("unknown section `{}`", key.name),
+                Some(key.span.clone()),
+            );
+            let d = match did_you_mean(&key.name, TOP_LEVEL.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("sections: {}", TOP_LEVEL.join(", "))),
+            };
+            sink.push(d);
+        }
+    }
+}
+
+/// Merges `[env.NAME.*]` over the base sections. Returns the environment's name and all names.
+fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option<(String, Vec<String>)> {
+    let envs = match root.remove("env") {
+        None => Table::default(),
+        Some((_, node)) => match node.value {
+            Value::Table(t) => t,
+            other => {
+                sink.push(Diagnostic::error(
+                    "wrong-type",
+                    format!("`env` must be a table of environments, found {}", other.type_name()),
+                    Some(node.span),
+                ));
+                Table::default()
+            }
+        },
+    };
+    let names: Vec<String> = envs.entries.iter().map(|(k, _)| k.name.clone()).collect();
+    for (key, node) in &envs.entries {
+        match &node.value {
+            Value::Table(t) => {
+                for (section, _) in &t.entries {
+                    if !ENV_SECTIONS.contains(&section.name.as_str()) {
+                        sink.push(
+                            Diagnostic::error(
+                                "unknown-env-section",
+                                format!("[env.{}] cannot override `{}`", key.name, section.name),
+                                Some(section.span.clone()),
+                            )
+                            .with_help(format!("an environment can override: {}", ENV_SECTIONS.join(", "))),
+                        );
+                    }
+                }
+            }
+            other => sink.push(Diagnostic::error(
+                "wrong-type",
+                format!("[env.{}] must be a table, found {}", key.name, other.type_name()),
+                Some(node.span.clone()),
+            )),
+        }
+    }
+    let chosen = match (env, names.is_empty()) {
+        (None, true) => return Some(("default".to_string(), names)),
+        (None, false) => {
+            sink.push(
+                Diagnostic::error(
+                    "env-required",
+                    format!("this runbook defines environments ({}): choose one", names.join(", ")),
+                    None,
+                )
+                .with_help(format!("pass --env {}", names[0])),
+            );
+            return None;
+        }
+        (Some(e), _) => e,
+    };
+    let Some((_, node)) = envs.entries.into_iter().find(|(k, _)| k.name == chosen) else {
+        let d = Diagnostic::error("unknown-env", format!("unknown environment `{chosen}`"), None);
+        let d = if names.is_empty() {
+            d.with_help("this runbook defines no environments: leave out --env, or add [env.NAME.vars]")
+        } else {
+            match did_you_mean(chosen, names.iter().map(String::as_str)) {
+                Some(s) => d.with_help(format!(
+                    "did you mean `{s}`? This runbook defines: {}",
+                    names.join(", ")
+                )),
+                None => d.with_help(format!("this runbook defines: {}", names.join(", "))),
+            }
+        };
+        sink.push(d);
+        return None;
+    };
+    if let Value::Table(overlay) = node.value {
+        for (k, v) in overlay.entries {
+            if ENV_SECTIONS.contains(&k.name.as_str()) {
+                root.merge(k, v);
+            }
+        }
+    }
+    Some((chosen.to_string(), names))
+}
+
+/// Output variables declared by any step, mapped to the step that produces them.
+fn declared_outputs(root: &Table) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut visit = |steps: Option<&tree::Node>| {
+        if let Some(Value::Array(items)) = steps.map(|n| &n.value) {
+            for item in items {
+                if let Value::Table(t) = &item.value {
+                    let id = match t.get("id").map(|n| &n.value) {
+                        Some(Value::Str(s)) => s.clone(),
+                        _ => String::new(),
+                    };
+                    for name in kinds::declared_outputs(t) {
+                        out.entry(name).or_insert_with(|| id.clone());
+                    }
+                }
+            }
+        }
+    };
+    if let Some(Value::Array(phases)) = root.get("phase").map(|n| &n.value) {
+        for phase in phases {
+            if let Value::Table(p) = &phase.value {
+                visit(p.get("step"));
+            }
+        }
+    }
+    if let Some(Value::Table(r)) = root.get("rollback").map(|n| &n.value) {
+        visit(r.get("step"));
+    }
+    out
+}
+
+fn check_name(name: &str, span: Span, what: &str, sink: &Sink) -> bool {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        sink.push(
+            Diagnostic::error(
+                "bad-id",
+                format!("{what} `{name}` has characters that are not allowed"),
+                Some(span),
+            )
+            .with_help(
+                "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit, e.g. `lower-ttl`",
+            ),
+        );
+    }
+    ok
+}
+
+fn decode_phase<'a>(table: &'a Table, span: Span, spans: &mut Vec<StepSpans<'a>>, sink: &'a Sink) -> Option<Phase> {
+    let mut r = Reader::new(table, span, "a [[phase]]", sink);
+    let id = r.required_string("id", "\"prepare\"");
+    if let Some((id, span)) = &id {
+        check_name(id, span.clone(), "phase id", sink);
+        r.what = format!("phase `{id}`");
+    }
+    let title = r.string("title").map(|(t, _)| t);
+    let after_hold = r.bool("after_hold").unwrap_or(false);
+    let phase_id = id.as_ref().map_or("?", |(i, _)| i.as_str()).to_string();
+    let step_tables = r.tables("step");
+    if step_tables.is_empty() {
+        sink.push(
+            Diagnostic::warning("empty-phase", format!("{} has no steps", r.what), Some(r.span.clone()))
+                .with_help("add [[phase.step]] entries under it, or remove the phase"),
+        );
+    }
+    let steps = step_tables
+        .into_iter()
+        .filter_map(|(t, span)| decode_step(t, span, &phase_id, spans, sink))
+        .collect();
+    r.finish();
+    let (id, id_span) = id?;
+    spans.push(StepSpans::phase(&id, id_span));
+    Some(Phase {
+        title: title.unwrap_or_else(|| id.clone()),
+        id,
+        after_hold,
+        steps,
+    })
+}
+
+fn decode_step<'a>(
+    table: &'a Table,
+    span: Span,
+    phase: &str,
+    spans: &mut Vec<StepSpans<'a>>,
+    sink: &'a Sink,
+) -> Option<Step> {
+    let mut r = Reader::new(table, span.clone(), format!("a step of `{phase}`"), sink);
+    let id = r.required_string("id", "\"lower-ttl\"");
+    if let Some((id, span)) = &id {
+        check_name(id, span.clone(), "step id", sink);
+        r.what = format!("step `{id}`");
+    }
+    let title = r.string("title").map(|(t, _)| t);
+    let kind = r.required_string("kind", &format!("\"command\" (one of {})", kinds::KINDS.join(", ")));
+    let approve = approval(&r);
+    let after = r.table("after", format!("`after` of {}", r.what)).and_then(|a| {
+        let step = a.required_string("step", "\"lower-ttl\"");
+        let delay = match a.table.get("delay") {
+            Some(_) => a.duration("delay"),
+            None => {
+                a.node("delay");
+                a.missing("delay", "\"24h\"");
+                None
+            }
+        };
+        a.finish();
+        let (step, step_span) = step?;
+        Some((After { step, delay: delay? }, step_span))
+    });
+    let not_before = r.instant("not_before");
+    let on_failure = match r.string("on_failure") {
+        None => OnFailure::Stop,
+        Some((v, _)) if v == "stop" => OnFailure::Stop,
+        Some((v, _)) if v == "rollback" => OnFailure::Rollback,
+        Some((v, span)) => {
+            sink.push(
+                Diagnostic::error("bad-value", format!("`on_failure` in {} is `{v}`", r.what), Some(span)).with_help(
+                    "write on_failure = \"stop\" (the operator decides) or \"rollback\" (roll back at once)",
+                ),
+            );
+            OnFailure::Stop
+        }
+    };
+    let known_kind = matches!(&kind, Some((k, _)) if kinds::KINDS.contains(&k.as_str()));
+    let action = match &kind {
+        Some((k, _)) if known_kind => kinds::decode_action(k, &r),
+        Some((k, kspan)) => {
+            kinds::unknown_kind(&r, k, kspan.clone());
+            None
+        }
+        None => None,
+    };
+    // With the kind wrong or missing, its fields cannot be judged: do not call them unknown.
+    if known_kind {
+        r.finish();
+    }
+    let (id, id_span) = id?;
+    spans.push(StepSpans {
+        id: id.clone(),
+        id_span,
+        after_span: after.as_ref().map(|(_, s)| s.clone()),
+        table: Some(table),
+        table_span: span,
+        is_phase: false,
+    });
+    Some(Step {
+        title: title.unwrap_or_else(|| id.clone()),
+        id,
+        action: action?,
+        approve: approve?,
+        after: after.map(|(a, _)| a),
+        not_before,
+        on_failure,
+    })
+}
+
+fn approval(r: &Reader<'_>) -> Option<Approval> {
+    let Some(node) = r.node("approve") else {
+        return Some(Approval::None);
+    };
+    let bad = |found: &str| {
+        r.sink().push(
+            Diagnostic::error("bad-approve", format!("`approve` in {} is {found}", r.what), Some(node.span.clone()))
+                .with_help("write approve = true (a yes), approve = \"type:<text>\" (the operator types that text, e.g. the hostname), or leave it out"),
+        );
+        None
+    };
+    match &node.value {
+        Value::Bool(true) => Some(Approval::Confirm),
+        Value::Bool(false) => Some(Approval::None),
+        Value::Str(s) => match s.strip_prefix("type:") {
+            Some(text) if !text.trim().is_empty() => match Template::parse(text).ok().and_then(|t| t.as_literal()) {
+                Some(text) => Some(Approval::Type(text)),
+                None => bad("a text that refers to a step output"),
+            },
+            Some(_) => bad("`type:` with nothing to type"),
+            None => bad(&format!("`{s}`")),
+        },
+        other => bad(other.type_name()),
+    }
+}

@@ -1,0 +1,20 @@
+//! The runbook file format: a TOML description of the cutover, loaded for one
+//! environment, with `${var}` substitution and diagnostics that point at line:col.
+
+pub mod describe;
+pub mod diagnostic;
+pub mod duration;
+mod interpolate;
+pub mod kinds;
+mod load;
+pub mod model;
+mod reader;
+pub mod secrets;
+pub mod template;
+mod tree;
+mod validate;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity, Source};
+pub use load::{DEFAULT_HOLD, LoadError, Loaded, digest, load_file, load_str};
+pub use model::*;
+pub use template::Template;

@@ -1,0 +1,123 @@
+//! Secrets never live in a runbook: they come from environment variables (`*_env`) or
+//! files (`*_file`). This scan refuses anything that looks like a secret written inline.
+
+use super::diagnostic::Diagnostic;
+use super::reader::Sink;
+use super::tree::{Node, Table, Value};
+
+/// Words that make a field or variable name a secret.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "credential",
+    "credentials",
+];
+
+/// Header names whose values are credentials.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "x-auth-token",
+];
+
+/// Whether a field or variable named `name` holds a secret (when not a `*_env`/`*_file` source).
+pub fn looks_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with("_env") || lower.ends_with("_file") {
+        return false;
+    }
+    let parts: Vec<&str> = lower.split(['_', '-', '.']).collect();
+    parts.iter().any(|p| SECRET_WORDS.contains(p)) || (parts.len() > 1 && parts.last() == Some(&"key"))
+}
+
+pub fn check_inline_secrets(root: &Table, sink: &Sink) {
+    scan_table(root, "", sink);
+}
+
+fn scan_table(table: &Table, path: &str, sink: &Sink) {
+    for (key, node) in &table.entries {
+        let here = if path.is_empty() {
+            key.name.clone()
+        } else {
+            format!("{path}.{}", key.name)
+        };
+        let is_scalar = matches!(node.value, Value::Str(_) | Value::Int(_) | Value::Float(_));
+        if is_scalar && looks_secret(&key.name) {
+            sink.push(
+                Diagnostic::error("inline-secret", format!("`{here}` looks like a secret written into the runbook"), Some(node.span.clone()))
+                    .with_help(format!(
+                        "runbooks are shared and journaled: read it from the environment with `{0}_env = \"VAR_NAME\"` or from a file with `{0}_file = \"/path\"`",
+                        key.name
+                    )),
+            );
+        }
+        if key.name == "headers" {
+            check_headers(node, sink);
+        }
+        scan_node(node, &here, sink);
+    }
+}
+
+fn scan_node(node: &Node, path: &str, sink: &Sink) {
+    match &node.value {
+        Value::Table(t) => scan_table(t, path, sink),
+        Value::Array(items) => {
+            for item in items {
+                scan_node(item, path, sink);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_headers(node: &Node, sink: &Sink) {
+    let Value::Table(headers) = &node.value else {
+        return;
+    };
+    for (name, value) in &headers.entries {
+        if SECRET_HEADERS.contains(&name.name.to_ascii_lowercase().as_str()) {
+            sink.push(
+                Diagnostic::error(
+                    "inline-secret",
+                    format!(
+                        "header `{}` carries a credential and is written into the runbook",
+                        name.name
+                    ),
+                    Some(value.span.clone()),
+                )
+                .with_help(format!(
+                    "read it from the environment instead: headers_env = {{ {} = \"VAR_NAME\" }}",
+                    name.name
+                )),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_secret_names() {
+        for name in [
+            "password",
+            "db_password",
+            "api_key",
+            "tsig_secret",
+            "TOKEN",
+            "access-key",
+            "secret",
+        ] {
+            assert!(looks_secret(name), "{name}");
+        }
+        for name in ["secret_env", "password_file", "monkey", "key_name", "zone", "keyboard"] {
+            assert!(!looks_secret(name), "{name}");
+        }
+    }
+}

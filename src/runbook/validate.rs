@@ -1,0 +1,275 @@
+//! Checks that need the whole runbook: unique ids, `after` pointing at an earlier step,
+//! step outputs used only after the step that produces them, rollback steps without gates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diagnostic::{Diagnostic, Source, Span, did_you_mean};
+use super::model::{Action, Approval, OnFailure, Runbook, Step};
+use super::reader::Sink;
+use super::tree::{Node, Table, Value};
+
+/// Where a phase or step was written, kept beside the model for diagnostics.
+pub struct StepSpans<'a> {
+    pub id: String,
+    pub id_span: Span,
+    pub after_span: Option<Span>,
+    pub table: Option<&'a Table>,
+    pub table_span: Span,
+    pub is_phase: bool,
+}
+
+impl StepSpans<'_> {
+    pub fn phase(id: &str, id_span: Span) -> Self {
+        Self {
+            id: id.to_string(),
+            id_span: id_span.clone(),
+            after_span: None,
+            table: None,
+            table_span: id_span,
+            is_phase: true,
+        }
+    }
+
+    fn key_span(&self, key: &str) -> Span {
+        self.table
+            .and_then(|t| t.get_entry(key))
+            .map_or(self.table_span.clone(), |(k, _)| k.span.clone())
+    }
+
+    /// The span of the first `${name}` in any string of this step.
+    fn reference_span(&self, source: &Source, name: &str) -> Span {
+        let needle = format!("${{{name}}}");
+        let found = self.table.and_then(|t| find_in_table(t, source, &needle));
+        found.unwrap_or_else(|| self.id_span.clone())
+    }
+}
+
+fn find_in_table(table: &Table, source: &Source, needle: &str) -> Option<Span> {
+    table
+        .entries
+        .iter()
+        .find_map(|(_, node)| find_in_node(node, source, needle))
+}
+
+fn find_in_node(node: &Node, source: &Source, needle: &str) -> Option<Span> {
+    match &node.value {
+        Value::Str(_) => {
+            let raw = source.text.get(node.span.clone())?;
+            raw.find(needle)
+                .map(|at| node.span.start + at..node.span.start + at + needle.len())
+        }
+        Value::Table(t) => find_in_table(t, source, needle),
+        Value::Array(items) => items.iter().find_map(|i| find_in_node(i, source, needle)),
+        _ => None,
+    }
+}
+
+pub fn check_references(runbook: &Runbook, spans: &[StepSpans<'_>], source: &Source, sink: &Sink) {
+    let span_of = |id: &str, phase: bool| spans.iter().find(|s| s.id == id && s.is_phase == phase);
+    check_duplicates(spans, sink);
+    check_phase_order(runbook, spans, sink);
+
+    let forward: Vec<&Step> = runbook.steps().map(|(_, s)| s).collect();
+    let order: BTreeMap<&str, usize> = forward.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+
+    // Which step produces each output, and outputs that clash.
+    let mut producers: BTreeMap<&str, &str> = BTreeMap::new();
+    for step in forward.iter().copied().chain(runbook.rollback.iter()) {
+        for out in step.action.outputs() {
+            let Some(at) = span_of(&step.id, false) else {
+                continue;
+            };
+            if runbook.vars.contains_key(out) {
+                sink.push(
+                    Diagnostic::error(
+                        "output-shadows-var",
+                        format!("step `{}` captures `{out}`, which is already a variable", step.id),
+                        Some(at.key_span("capture")),
+                    )
+                    .with_help("capture into a new name; variables from [vars] cannot change during a run"),
+                );
+            } else if let Some(first) = producers.insert(out, &step.id) {
+                sink.push(
+                    Diagnostic::error(
+                        "duplicate-output",
+                        format!("`{out}` is captured by step `{first}` and again by `{}`", step.id),
+                        Some(at.key_span("capture")),
+                    )
+                    .with_help("give each captured value its own name"),
+                );
+            }
+        }
+    }
+
+    let mut produced: BTreeSet<&str> = BTreeSet::new();
+    for (index, step) in forward.iter().enumerate() {
+        let Some(at) = span_of(&step.id, false) else {
+            continue;
+        };
+        if let Some(after) = &step.after {
+            check_after(step, after.step.as_str(), index, &order, runbook, at, sink);
+        }
+        for var in step.action.templates().iter().flat_map(|t| t.vars()) {
+            if let Some(producer) = producers.get(var)
+                && !produced.contains(var)
+            {
+                sink.push(
+                    Diagnostic::error(
+                        "output-used-too-early",
+                        format!(
+                            "step `{}` uses `${{{var}}}`, which step `{producer}` captures later",
+                            step.id
+                        ),
+                        Some(at.reference_span(source, var)),
+                    )
+                    .with_help(format!(
+                        "move step `{producer}` before `{}`, or use a value from [vars]",
+                        step.id
+                    )),
+                );
+            }
+        }
+        produced.extend(step.action.outputs());
+        check_step_sense(step, at, runbook, sink);
+    }
+
+    for step in &runbook.rollback {
+        let Some(at) = span_of(&step.id, false) else {
+            continue;
+        };
+        for (present, key, why) in [
+            (step.after.is_some(), "after", "a rollback runs at once"),
+            (step.not_before.is_some(), "not_before", "a rollback runs at once"),
+            (
+                step.on_failure == OnFailure::Rollback,
+                "on_failure",
+                "a failing rollback step stops for the operator",
+            ),
+        ] {
+            if present {
+                sink.push(
+                    Diagnostic::error(
+                        "gate-in-rollback",
+                        format!("rollback step `{}` has `{key}`: {why}", step.id),
+                        Some(at.key_span(key)),
+                    )
+                    .with_help(format!("remove `{key}` from this rollback step")),
+                );
+            }
+        }
+    }
+}
+
+fn check_duplicates(spans: &[StepSpans<'_>], sink: &Sink) {
+    let mut seen: BTreeMap<(bool, &str), &StepSpans<'_>> = BTreeMap::new();
+    for s in spans {
+        if let Some(first) = seen.get(&(s.is_phase, s.id.as_str())) {
+            let what = if s.is_phase { "phase" } else { "step" };
+            sink.push(
+                Diagnostic::error(
+                    "duplicate-id",
+                    format!("{what} id `{}` is used twice", s.id),
+                    Some(s.id_span.clone()),
+                )
+                .with_related(first.id_span.clone(), "first used")
+                .with_help(format!(
+                    "every {what} needs its own id: the journal and `after` refer to it"
+                )),
+            );
+        } else {
+            seen.insert((s.is_phase, s.id.as_str()), s);
+        }
+    }
+}
+
+fn check_phase_order(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink) {
+    let mut hold_seen: Option<&str> = None;
+    for phase in &runbook.phases {
+        match (phase.after_hold, hold_seen) {
+            (true, _) => hold_seen = Some(&phase.id),
+            (false, Some(held)) => {
+                let span = spans
+                    .iter()
+                    .find(|s| s.is_phase && s.id == phase.id)
+                    .map(|s| s.id_span.clone());
+                sink.push(
+                    Diagnostic::error(
+                        "phase-after-hold",
+                        format!("phase `{}` comes after `{held}`, which waits for the hold", phase.id),
+                        span,
+                    )
+                    .with_help("put phases with after_hold = true at the end of the runbook"),
+                );
+            }
+            (false, None) => {}
+        }
+    }
+}
+
+fn check_after(
+    step: &Step,
+    target: &str,
+    index: usize,
+    order: &BTreeMap<&str, usize>,
+    runbook: &Runbook,
+    at: &StepSpans<'_>,
+    sink: &Sink,
+) {
+    let span = at.after_span.clone().unwrap_or_else(|| at.key_span("after"));
+    let problem = match order.get(target) {
+        Some(&i) if i == index => Some((
+            "a step cannot wait for itself".to_string(),
+            "point `after.step` at an earlier step".to_string(),
+        )),
+        Some(&i) if i > index => Some((
+            format!("`after` points at `{target}`, which comes later"),
+            format!(
+                "a step can only wait for an earlier one: move `{target}` before `{}`",
+                step.id
+            ),
+        )),
+        Some(_) => None,
+        None if runbook.is_rollback_step(target) => Some((
+            format!("`after` points at rollback step `{target}`"),
+            "point `after.step` at a step of a phase".to_string(),
+        )),
+        None => Some((
+            format!("`after` points at `{target}`, which does not exist"),
+            match did_you_mean(target, order.keys().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "use the id of an earlier step".to_string(),
+            },
+        )),
+    };
+    if let Some((message, help)) = problem {
+        sink.push(Diagnostic::error("bad-after", format!("step `{}`: {message}", step.id), Some(span)).with_help(help));
+    }
+}
+
+fn check_step_sense(step: &Step, at: &StepSpans<'_>, runbook: &Runbook, sink: &Sink) {
+    if let Action::Wait(w) = &step.action
+        && w.duration.is_none()
+        && step.after.is_none()
+        && step.not_before.is_none()
+        && step.approve == Approval::None
+    {
+        sink.push(
+            Diagnostic::warning(
+                "empty-wait",
+                format!("wait step `{}` has nothing to wait for", step.id),
+                Some(at.id_span.clone()),
+            )
+            .with_help("give it `duration`, `after`, `not_before` or `approve = true`"),
+        );
+    }
+    if step.on_failure == OnFailure::Rollback && runbook.rollback.is_empty() {
+        sink.push(
+            Diagnostic::warning(
+                "empty-rollback",
+                format!("step `{}` rolls back on failure, but [rollback] has no steps", step.id),
+                Some(at.key_span("on_failure")),
+            )
+            .with_help("add [[rollback.step]] entries (DNS back to the VM, scale Deployments to zero)"),
+        );
+    }
+}

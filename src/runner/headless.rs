@@ -1,0 +1,465 @@
+//! Headless runs: one line per journal event (text or JSON), prompts on a terminal,
+//! and otherwise only the decisions given on the command line. Stops with exit code 3
+//! where the operator is needed and says exactly how to continue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+
+use super::lines::{evidence_lines, record_line, situation_words};
+use super::{Driver, SubmitError};
+use crate::engine::{Command, Recorded, Resolution, RunEvent, Situation, situation};
+use crate::runbook::Approval;
+use crate::runbook::duration::countdown;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Decisions the operator gave up front, used when the run reaches them.
+#[derive(Debug, Clone, Default)]
+pub struct Decisions {
+    /// Step → typed text (for `type:` confirmations).
+    pub approvals: BTreeMap<String, Option<String>>,
+    pub notes: BTreeMap<String, String>,
+    pub resolutions: BTreeMap<String, Resolution>,
+    pub retries: BTreeSet<String>,
+    pub skips: BTreeMap<String, String>,
+}
+
+pub struct Options {
+    pub output: Output,
+    pub decisions: Decisions,
+    /// Gates and holds that open within this long are waited for; longer ones stop the run.
+    pub max_wait: Duration,
+    /// Ask on the terminal when the operator is needed.
+    pub interactive: bool,
+    /// Records written before the loop started (run start, session open), printed first.
+    pub preamble: Vec<Recorded>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Completed = 0,
+    Error = 1,
+    RolledBack = 2,
+    Waiting = 3,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum JsonLine<'a> {
+    Event(&'a Recorded),
+    Waiting { situation: &'a Situation, message: String },
+    Exit { code: i32, message: &'a str },
+}
+
+struct Printer {
+    output: Output,
+}
+
+impl Printer {
+    fn line(&self, json: JsonLine<'_>, text: impl FnOnce() -> String) {
+        let mut out = std::io::stdout().lock();
+        let _ = match self.output {
+            Output::Text => writeln!(out, "{}", text()),
+            Output::Json => writeln!(out, "{}", serde_json::to_string(&json).unwrap_or_default()),
+        };
+        let _ = out.flush();
+    }
+
+    fn records(&self, records: &[Recorded]) {
+        for r in records {
+            self.line(JsonLine::Event(r), || {
+                let mut text = record_line(r);
+                if let RunEvent::StepFailed { failure, .. } = &r.event {
+                    for line in evidence_lines(&failure.evidence, 5) {
+                        text.push_str(&format!("\n{:>20} {line}", ""));
+                    }
+                }
+                text
+            });
+        }
+    }
+
+    fn waiting(&self, situation: &Situation, now: DateTime<Utc>) {
+        let message = situation_words(situation, now);
+        self.line(
+            JsonLine::Waiting {
+                situation,
+                message: message.clone(),
+            },
+            || format!("{:>20} {message}", "…"),
+        );
+    }
+}
+
+/// Why the loop stopped.
+struct Stop {
+    exit: Exit,
+    message: String,
+}
+
+fn stop(exit: Exit, message: impl Into<String>) -> Stop {
+    Stop {
+        exit,
+        message: message.into(),
+    }
+}
+
+enum Wake {
+    Message(super::Msg),
+    Timer,
+    Signal(&'static str),
+}
+
+pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
+    let printer = Printer { output: opts.output };
+    let mut stdin = opts.interactive.then(|| BufReader::new(tokio::io::stdin()).lines());
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut announced: Option<Situation> = None;
+    let run_id = driver.state().run_id.clone();
+    printer.records(&std::mem::take(&mut opts.preamble));
+
+    let outcome: Stop = loop {
+        let now = Utc::now();
+        match driver.start_due(now) {
+            Ok(records) => printer.records(&records),
+            Err(e) => break stop(Exit::Error, e.to_string()),
+        }
+        let situation = situation(driver.state(), now);
+        if announced.as_ref() != Some(&situation) && needs_announcing(&situation) {
+            printer.waiting(&situation, now);
+            announced = Some(situation.clone());
+        }
+        let wait_until: Option<DateTime<Utc>> = match &situation {
+            Situation::Completed => break stop(Exit::Completed, "the run is completed"),
+            Situation::RolledBack { rca_attached } => {
+                break stop(Exit::RolledBack, rolled_back_words(&run_id, *rca_attached));
+            }
+            Situation::Running { .. } | Situation::Ready { .. } => None,
+            Situation::Gate { until, .. } | Situation::Holding { until } => {
+                if *until - now > chrono::Duration::from_std(opts.max_wait).unwrap_or_default() {
+                    break stop(
+                        Exit::Waiting,
+                        format!(
+                            "{}. Nothing is lost: run the same command again after that (or raise --max-wait)",
+                            situation_words(&situation, now)
+                        ),
+                    );
+                }
+                Some(*until)
+            }
+            Situation::Approval {
+                step,
+                approval,
+                note_required,
+            } => match operator_approval(driver, &mut opts, &mut stdin, step, approval, *note_required).await {
+                Ok(Some(records)) => {
+                    printer.records(&records);
+                    continue;
+                }
+                Ok(None) => {
+                    break stop(Exit::Waiting, approval_instructions(step, approval, *note_required));
+                }
+                Err(s) => break s,
+            },
+            Situation::InDoubt { step } => match in_doubt(driver, &mut opts, &mut stdin, step).await {
+                Ok(Some(records)) => {
+                    printer.records(&records);
+                    continue;
+                }
+                Ok(None) => {
+                    break stop(
+                        Exit::Waiting,
+                        format!(
+                            "step {step} is in doubt: it was running when the last session ended and is not safe to repeat. \
+                         Check whether it happened, then run again with --resolve {step}=succeeded, --resolve {step}=failed or --resolve {step}=retry"
+                        ),
+                    );
+                }
+                Err(s) => break s,
+            },
+            Situation::Failed { step, failure } => match failed(driver, &mut opts, &mut stdin, step).await {
+                Ok(Some(records)) => {
+                    printer.records(&records);
+                    continue;
+                }
+                Ok(None) => {
+                    break stop(
+                        Exit::Error,
+                        format!(
+                            "step {step} failed: {}. The run is stopped and saved. Fix the cause and run again with --retry {step}, \
+                         skip it with --skip {step}='reason', or roll back with `cutover rollback {run_id} --reason '...'`",
+                            failure.message
+                        ),
+                    );
+                }
+                Err(s) => break s,
+            },
+        };
+
+        let busy = driver.busy_with().is_some();
+        let timer = match wait_until {
+            Some(t) => (t - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(Duration::from_secs(60)),
+            None if busy => Duration::from_secs(30),
+            // Ready but nothing started: look again shortly.
+            None => Duration::from_millis(200),
+        };
+        let wake = tokio::select! {
+            msg = driver.recv(), if busy => Wake::Message(msg),
+            () = tokio::time::sleep(timer) => Wake::Timer,
+            _ = tokio::signal::ctrl_c() => Wake::Signal("interrupted (SIGINT)"),
+            Some(()) = async { match sigterm.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Wake::Signal("terminated (SIGTERM)"),
+        };
+        match wake {
+            Wake::Message(msg) => match driver.handle(msg, Utc::now()) {
+                Ok(records) => printer.records(&records),
+                Err(e) => break stop(Exit::Error, e.to_string()),
+            },
+            Wake::Timer => {
+                if let (Some(until), false) = (wait_until, busy) {
+                    let left = (until - Utc::now()).to_std().unwrap_or_default();
+                    if !left.is_zero() && opts.output == Output::Text {
+                        println!("{:>20} {} to go", "…", countdown(left));
+                    }
+                } else if let Some(step) = driver.busy_with()
+                    && opts.output == Output::Text
+                {
+                    println!("{:>20} still running {step}", "…");
+                }
+            }
+            Wake::Signal(what) => {
+                break stop(
+                    Exit::Waiting,
+                    format!("{what}; the run is saved: run the same command again to continue"),
+                );
+            }
+        }
+    };
+
+    match driver.shutdown(&outcome.message).await {
+        Ok(records) => printer.records(&records),
+        Err(e) => {
+            let message = format!("{}; and closing the session failed: {e}", outcome.message);
+            printer.line(
+                JsonLine::Exit {
+                    code: 1,
+                    message: &message,
+                },
+                || format!("error: {message}"),
+            );
+            return Exit::Error;
+        }
+    }
+    let code = outcome.exit as i32;
+    printer.line(
+        JsonLine::Exit {
+            code,
+            message: &outcome.message,
+        },
+        || match outcome.exit {
+            Exit::Completed => format!("✔ {} (exit 0)", outcome.message),
+            _ => format!("■ {} (exit {code})", outcome.message),
+        },
+    );
+    outcome.exit
+}
+
+fn needs_announcing(situation: &Situation) -> bool {
+    matches!(situation, Situation::Gate { .. } | Situation::Holding { .. })
+}
+
+fn rolled_back_words(run_id: &str, rca_attached: bool) -> String {
+    if rca_attached {
+        format!(
+            "the run is rolled back and its root-cause analysis is attached: start the next attempt with `cutover run RUNBOOK --new-attempt` (run {run_id})"
+        )
+    } else {
+        format!(
+            "the run is rolled back. No second attempt without a written root-cause analysis: `cutover rca {run_id} --file rca.md`, then `cutover run RUNBOOK --new-attempt`"
+        )
+    }
+}
+
+fn approval_instructions(step: &str, approval: &Approval, note_required: bool) -> String {
+    let flag = match approval {
+        Approval::Type(text) => format!("--approve {step}='{text}'"),
+        _ => format!("--approve {step}"),
+    };
+    let note = if note_required {
+        format!(" --note {step}='...'")
+    } else {
+        String::new()
+    };
+    format!(
+        "waiting for approval of step {step}: run the same command with {flag}{note} (or run it on a terminal to be asked)"
+    )
+}
+
+type Input = Option<Lines<BufReader<Stdin>>>;
+
+async fn ask(stdin: &mut Input, question: &str) -> Option<String> {
+    let lines = stdin.as_mut()?;
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    tokio::select! {
+        line = lines.next_line() => line.ok().flatten().map(|l| l.trim().to_string()),
+        _ = tokio::signal::ctrl_c() => None,
+    }
+}
+
+fn refused(e: SubmitError) -> Result<Option<Vec<Recorded>>, Stop> {
+    match e {
+        SubmitError::Refused(r) => Err(stop(Exit::Error, format!("refused: {r}"))),
+        SubmitError::Journal(j) => Err(stop(Exit::Error, j.to_string())),
+    }
+}
+
+async fn operator_approval(
+    driver: &mut Driver,
+    opts: &mut Options,
+    stdin: &mut Input,
+    step: &str,
+    approval: &Approval,
+    note_required: bool,
+) -> Result<Option<Vec<Recorded>>, Stop> {
+    let by = driver.session.operator.clone();
+    if let Some(typed) = opts.decisions.approvals.remove(step) {
+        let note = opts.decisions.notes.remove(step);
+        let command = Command::Approve {
+            step: step.to_string(),
+            typed,
+            note,
+        };
+        return driver.command(command, &by, Utc::now()).map(Some).or_else(refused);
+    }
+    if stdin.is_none() {
+        return Ok(None);
+    }
+    let title = driver.state().spec(step).map(|s| s.title.clone()).unwrap_or_default();
+    let typed = match approval {
+        Approval::Type(text) => {
+            let answer = ask(
+                stdin,
+                &format!("Step {step} ({title}).\nType `{text}` to approve, or press Enter to stop: "),
+            )
+            .await;
+            match answer.filter(|a| !a.is_empty()) {
+                Some(a) => Some(a),
+                None => return Ok(None),
+            }
+        }
+        _ => {
+            let answer = ask(stdin, &format!("Step {step} ({title}). Approve? [y/N] ")).await;
+            if !matches!(answer.as_deref(), Some("y" | "Y" | "yes")) {
+                return Ok(None);
+            }
+            None
+        }
+    };
+    let note = if note_required {
+        match ask(stdin, &format!("Note for step {step} (required): "))
+            .await
+            .filter(|n| !n.is_empty())
+        {
+            Some(n) => Some(n),
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
+    let command = Command::Approve {
+        step: step.to_string(),
+        typed,
+        note,
+    };
+    match driver.command(command, &by, Utc::now()) {
+        Ok(records) => Ok(Some(records)),
+        // A mistyped confirmation is refused and asked again.
+        Err(SubmitError::Refused(r)) => {
+            eprintln!("refused: {r}");
+            Ok(Some(Vec::new()))
+        }
+        Err(e) => refused(e),
+    }
+}
+
+async fn in_doubt(
+    driver: &mut Driver,
+    opts: &mut Options,
+    stdin: &mut Input,
+    step: &str,
+) -> Result<Option<Vec<Recorded>>, Stop> {
+    let by = driver.session.operator.clone();
+    let resolution = match opts.decisions.resolutions.remove(step) {
+        Some(r) => r,
+        None => {
+            let question = format!(
+                "Step {step} was running when the last session ended, and it is not safe to repeat.\n\
+                 Did it happen? [s]ucceeded / [f]ailed / [r]un it again / Enter to stop: "
+            );
+            match ask(stdin, &question).await.as_deref() {
+                Some("s") => Resolution::Succeeded,
+                Some("f") => Resolution::Failed,
+                Some("r") => Resolution::Retry,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let command = Command::ResolveInDoubt {
+        step: step.to_string(),
+        resolution,
+        note: None,
+    };
+    driver.command(command, &by, Utc::now()).map(Some).or_else(refused)
+}
+
+async fn failed(
+    driver: &mut Driver,
+    opts: &mut Options,
+    stdin: &mut Input,
+    step: &str,
+) -> Result<Option<Vec<Recorded>>, Stop> {
+    let by = driver.session.operator.clone();
+    let command = if opts.decisions.retries.remove(step) {
+        Command::Retry { step: step.to_string() }
+    } else if let Some(reason) = opts.decisions.skips.remove(step) {
+        Command::Skip {
+            step: step.to_string(),
+            reason,
+        }
+    } else {
+        match ask(
+            stdin,
+            &format!("Step {step} failed. [r]etry / [s]kip / roll [b]ack / Enter to stop: "),
+        )
+        .await
+        .as_deref()
+        {
+            Some("r") => Command::Retry { step: step.to_string() },
+            Some("s") => match ask(stdin, "Why is it skipped? ").await.filter(|r| !r.is_empty()) {
+                Some(reason) => Command::Skip {
+                    step: step.to_string(),
+                    reason,
+                },
+                None => return Ok(None),
+            },
+            Some("b") => match ask(stdin, "Why roll back? ").await.filter(|r| !r.is_empty()) {
+                Some(reason) => Command::Rollback { reason },
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        }
+    };
+    driver.command(command, &by, Utc::now()).map(Some).or_else(refused)
+}

@@ -1,0 +1,214 @@
+//! One line of plain language per journal record, for headless output, the log pane
+//! and `cutover journal`.
+
+use crate::engine::{
+    Evidence, Intent, Recorded, Resolution, RollbackTrigger, RunEvent, Situation, StepStatus, TimeGate,
+};
+use crate::runbook::Approval;
+use crate::runbook::duration::{countdown, format as dur};
+
+pub fn intent_words(intent: &Intent) -> String {
+    match intent {
+        Intent::Confirm => "operator confirmation".to_string(),
+        Intent::Gate => "gate".to_string(),
+        Intent::Command { run, timeout } => format!("runs `{run}` (timeout {})", dur(*timeout)),
+        Intent::Http { method, url, resolve } => match resolve {
+            Some(r) => format!("{method} {url} with {r}"),
+            None => format!("{method} {url}"),
+        },
+    }
+}
+
+/// What happened, without the time and actor.
+pub fn event_words(event: &RunEvent) -> String {
+    match event {
+        RunEvent::RunStarted {
+            run_id, runbook, mode, ..
+        } => format!(
+            "run {run_id} started: runbook {} ({}), {} steps{}",
+            runbook.name,
+            runbook.environment,
+            runbook.steps().count(),
+            match mode {
+                crate::engine::Mode::Live => "",
+                crate::engine::Mode::Rehearsal => ", REHEARSAL",
+            }
+        ),
+        RunEvent::SessionOpened { pid, host, version } => {
+            format!("session opened on {host} (pid {pid}, cutover {version})")
+        }
+        RunEvent::SessionClosed { reason } => format!("session closed: {reason}"),
+        RunEvent::RunbookReloaded { digest, source, .. } => {
+            format!("runbook reloaded from {source} ({digest})")
+        }
+        RunEvent::StepApproved { step, typed, note } => {
+            let mut s = format!("{step}: approved");
+            if let Some(t) = typed {
+                s.push_str(&format!(" (typed `{t}`)"));
+            }
+            if let Some(n) = note {
+                s.push_str(&format!(" — note: {n}"));
+            }
+            s
+        }
+        RunEvent::StepStarted { step, intent } => {
+            format!("{step}: started — {}", intent_words(intent))
+        }
+        RunEvent::StepSucceeded { step, outcome } => {
+            let mut s = format!("{step}: succeeded — {}", outcome.summary);
+            for d in &outcome.details {
+                s.push_str(&format!("; {d}"));
+            }
+            s
+        }
+        RunEvent::StepFailed { step, failure } => match &failure.advice {
+            Some(a) => format!("{step}: FAILED — {} (what to do: {a})", failure.message),
+            None => format!("{step}: FAILED — {}", failure.message),
+        },
+        RunEvent::StepSkipped { step, reason } => format!("{step}: skipped — {reason}"),
+        RunEvent::StepRetried { step } => format!("{step}: will be retried"),
+        RunEvent::InDoubtResolved { step, resolution, note } => {
+            let what = match resolution {
+                Resolution::Retry => "run it again",
+                Resolution::Succeeded => "it did happen (marked succeeded)",
+                Resolution::Failed => "it did not happen (marked failed)",
+            };
+            match note {
+                Some(n) => format!("{step}: was in doubt; decided: {what} — {n}"),
+                None => format!("{step}: was in doubt; decided: {what}"),
+            }
+        }
+        RunEvent::NoteAdded { step, text } => match step {
+            Some(s) => format!("note on {s}: {text}"),
+            None => format!("note: {text}"),
+        },
+        RunEvent::IncidentRecorded { incident } => {
+            format!("INCIDENT recorded: {}", incident.summary)
+        }
+        RunEvent::RollbackStarted { trigger } => match trigger {
+            RollbackTrigger::Operator { reason } => {
+                format!("ROLLBACK started by the operator: {reason}")
+            }
+            RollbackTrigger::StepFailed { step, message } => {
+                format!("ROLLBACK started because {step} failed: {message}")
+            }
+        },
+        RunEvent::RollbackCompleted => "rollback completed".to_string(),
+        RunEvent::RcaAttached { text } => {
+            let first = text.lines().next().unwrap_or_default();
+            format!("root-cause analysis attached: {first}")
+        }
+        RunEvent::AttemptStarted { attempt } => format!("attempt {attempt} started"),
+        RunEvent::HoldStarted { until } => format!(
+            "all steps done; hold for stable operation until {} (no decommissioning before)",
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+        RunEvent::RunCompleted => "run completed".to_string(),
+    }
+}
+
+/// `02:10:03Z alice  ticket: approved — note: CHG-1234`
+pub fn record_line(rec: &Recorded) -> String {
+    format!(
+        "{} {:<10} {}",
+        rec.at.format("%H:%M:%SZ"),
+        rec.by,
+        event_words(&rec.event)
+    )
+}
+
+/// What the run waits for, in words, with countdowns relative to `now`.
+pub fn situation_words(situation: &Situation, now: chrono::DateTime<chrono::Utc>) -> String {
+    let left = |t: chrono::DateTime<chrono::Utc>| countdown((t - now).to_std().unwrap_or_default());
+    match situation {
+        Situation::Ready { step: Some(s) } => format!("ready to run {s}"),
+        Situation::Ready { step: None } => "ready".to_string(),
+        Situation::Running { step } => format!("running {step}"),
+        Situation::Gate { step, until, gate } => {
+            let why = match gate {
+                TimeGate::After { step: dep, delay_secs } => {
+                    format!("{} after {dep}", dur(std::time::Duration::from_secs(*delay_secs)))
+                }
+                TimeGate::NotBefore => "window start".to_string(),
+                TimeGate::Wait => "wait".to_string(),
+                TimeGate::Hold => "end of the hold".to_string(),
+            };
+            format!(
+                "{step} is gated until {} ({why}): opens in {}",
+                until.format("%Y-%m-%d %H:%M:%S UTC"),
+                left(*until)
+            )
+        }
+        Situation::Approval {
+            step,
+            approval,
+            note_required,
+        } => {
+            let mut s = match approval {
+                Approval::Type(text) => format!("{step} needs approval: type `{text}`"),
+                _ => format!("{step} needs the operator's approval"),
+            };
+            if *note_required {
+                s.push_str(" and a note");
+            }
+            s
+        }
+        Situation::InDoubt { step } => format!(
+            "{step} is in doubt: the process stopped while it ran, and it is not safe to repeat; say whether it happened"
+        ),
+        Situation::Failed { step, failure } => format!("{step} failed: {}", failure.message),
+        Situation::Holding { until } => format!(
+            "holding for stable operation until {} ({} left)",
+            until.format("%Y-%m-%d %H:%M UTC"),
+            left(*until)
+        ),
+        Situation::RolledBack { rca_attached: false } => {
+            "rolled back: a root-cause analysis is required before another attempt".to_string()
+        }
+        Situation::RolledBack { rca_attached: true } => {
+            "rolled back: root-cause analysis attached; a new attempt may start".to_string()
+        }
+        Situation::Completed => "completed".to_string(),
+    }
+}
+
+/// A glyph and a word for a step state: the word makes sense without colour.
+pub fn status_mark(status: StepStatus) -> (&'static str, &'static str) {
+    match status {
+        StepStatus::Pending => ("·", "pending"),
+        StepStatus::Running => ("▶", "running"),
+        StepStatus::Succeeded => ("✔", "succeeded"),
+        StepStatus::Failed => ("✖", "failed"),
+        StepStatus::Skipped => ("↷", "skipped"),
+        StepStatus::InDoubt => ("?", "in doubt"),
+    }
+}
+
+/// The last few lines of what a failed step printed or answered, for a quick look.
+pub fn evidence_lines(evidence: &Evidence, max: usize) -> Vec<String> {
+    match evidence {
+        Evidence::None => Vec::new(),
+        Evidence::Command { stdout, stderr, .. } => {
+            let mut lines: Vec<String> = Vec::new();
+            for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
+                let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+                let skip = all.len().saturating_sub(max);
+                lines.extend(all[skip..].iter().map(|l| format!("{name}| {l}")));
+            }
+            lines
+        }
+        Evidence::Http { attempts } => attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                format!(
+                    "attempt {}: {} in {} ms{}",
+                    i + 1,
+                    a.status.map_or("no answer".to_string(), |s| format!("HTTP {s}")),
+                    a.latency_ms,
+                    a.problem.as_deref().map(|p| format!(" — {p}")).unwrap_or_default()
+                )
+            })
+            .collect(),
+    }
+}

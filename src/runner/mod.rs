@@ -1,0 +1,284 @@
+//! Drives a run. The task that owns the `Driver` owns the state; effects run in their
+//! own tasks and talk to it by message. Each effect first prepares its intent and waits;
+//! the driver records the intent (flushed to disk) and only then lets it act; the
+//! outcome comes back as another message and is recorded in turn.
+
+pub mod headless;
+pub mod lines;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::effects::{self, Context};
+use crate::engine::{
+    Command, Effect, Failure, Intent, Outcome, Recorded, Refusal, Resolution, RunEvent, RunState, SYSTEM_ACTOR, decide,
+    next_effects,
+};
+use crate::journal::{Journal, JournalError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// A run held by this process: its journal and its state, moving together.
+pub struct Session {
+    journal: Journal,
+    state: RunState,
+    pub operator: String,
+    pub ctx: Context,
+}
+
+impl Session {
+    pub fn new(journal: Journal, state: RunState, operator: &str) -> Self {
+        let ctx = Context {
+            run_id: state.run_id.clone(),
+            attempt: state.attempt,
+            redactor: Arc::new(effects::redactor_for(&state.runbook)),
+        };
+        Self {
+            journal,
+            state,
+            operator: operator.to_string(),
+            ctx,
+        }
+    }
+
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Decides, masks secrets, appends (flushed) and applies. Nothing changes on refusal.
+    pub fn submit(&mut self, command: Command, by: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let events = decide(&self.state, command, now)?;
+        let events = events
+            .into_iter()
+            .map(|e| match e {
+                // The runbook was validated to hold no secrets; masking it could change ids.
+                RunEvent::RunStarted { .. } | RunEvent::RunbookReloaded { .. } => e,
+                other => self.ctx.redactor.redact_value(other),
+            })
+            .collect();
+        let records = self.journal.append(&mut self.state, now, by, events)?;
+        self.ctx.attempt = self.state.attempt;
+        Ok(records)
+    }
+
+    /// Opens this process's session on the run (steps left running become in doubt).
+    pub fn open(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let command = Command::OpenSession {
+            pid: std::process::id(),
+            host: crate::journal::hostname(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let by = self.operator.clone();
+        self.submit(command, &by, now)
+    }
+
+    /// Closes the session and snapshots the state so the next resume is quick.
+    pub fn close(&mut self, reason: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let by = self.operator.clone();
+        let records = self.submit(
+            Command::CloseSession {
+                reason: reason.to_string(),
+            },
+            &by,
+            now,
+        )?;
+        self.journal.snapshot(&self.state)?;
+        Ok(records)
+    }
+}
+
+/// Messages from effect tasks to the driver.
+pub enum Msg {
+    /// The step's intent is ready; record it, then say go.
+    Prepared {
+        step: String,
+        intent: Intent,
+        go: oneshot::Sender<()>,
+    },
+    Finished {
+        step: String,
+        result: Result<Outcome, Failure>,
+    },
+}
+
+struct InFlight {
+    step: String,
+    cancel: CancellationToken,
+    acting: bool,
+}
+
+pub struct Driver {
+    pub session: Session,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    in_flight: Option<InFlight>,
+}
+
+impl Driver {
+    pub fn new(session: Session) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            session,
+            tx,
+            rx,
+            in_flight: None,
+        }
+    }
+
+    pub fn state(&self) -> &RunState {
+        self.session.state()
+    }
+
+    /// The step whose effect is being prepared or performed.
+    pub fn busy_with(&self) -> Option<&str> {
+        self.in_flight.as_ref().map(|f| f.step.as_str())
+    }
+
+    /// Starts what is due now. Bookkeeping effects are recorded at once; a step is
+    /// handed to a task (one at a time: steps run in order).
+    pub fn start_due(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let mut written = Vec::new();
+        while self.in_flight.is_none() {
+            let Some(effect) = next_effects(self.state(), now).into_iter().next() else {
+                break;
+            };
+            match effect {
+                Effect::RunStep { step } => self.spawn(step),
+                Effect::RetryInDoubt { step } => written.extend(self.session.submit(
+                    Command::ResolveInDoubt {
+                        step,
+                        resolution: Resolution::Retry,
+                        note: Some("safe to run again (idempotent)".to_string()),
+                    },
+                    SYSTEM_ACTOR,
+                    now,
+                )?),
+                Effect::CompleteRun => written.extend(self.session.submit(Command::Complete, SYSTEM_ACTOR, now)?),
+            }
+        }
+        Ok(written)
+    }
+
+    fn spawn(&mut self, step: String) {
+        let state = self.state();
+        let (Some(spec), Some(step_state)) = (state.spec(&step).cloned(), state.step(&step).cloned()) else {
+            return;
+        };
+        let outputs = state.outputs.clone();
+        let runbook = state.runbook.clone();
+        let ctx = self.session.ctx.clone();
+        let cancel = CancellationToken::new();
+        let token = cancel.clone();
+        let tx = self.tx.clone();
+        let id = step.clone();
+        tokio::spawn(async move {
+            let prepared = match effects::prepare(&spec, &step_state, &outputs, &runbook, &ctx) {
+                Ok(p) => p,
+                Err(failure) => {
+                    let _ = tx.send(Msg::Finished {
+                        step: id,
+                        result: Err(failure),
+                    });
+                    return;
+                }
+            };
+            let (go, proceed) = oneshot::channel();
+            let sent = tx.send(Msg::Prepared {
+                step: id.clone(),
+                intent: prepared.intent,
+                go,
+            });
+            // Not recorded means not done.
+            if sent.is_err() || proceed.await.is_err() {
+                return;
+            }
+            let result = effects::execute(prepared.job, &ctx, token).await;
+            let _ = tx.send(Msg::Finished { step: id, result });
+        });
+        self.in_flight = Some(InFlight {
+            step,
+            cancel,
+            acting: false,
+        });
+    }
+
+    pub async fn recv(&mut self) -> Msg {
+        // The driver holds a sender, so the channel never closes.
+        self.rx.recv().await.expect("the driver keeps the channel open")
+    }
+
+    pub fn handle(&mut self, msg: Msg, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let by = self.session.operator.clone();
+        match msg {
+            Msg::Prepared { step, intent, go } => {
+                match self.session.submit(Command::Begin { step, intent }, &by, now) {
+                    Ok(records) => {
+                        let _ = go.send(());
+                        if let Some(f) = &mut self.in_flight {
+                            f.acting = true;
+                        }
+                        Ok(records)
+                    }
+                    // The run moved on while the step was being prepared (e.g. a rollback).
+                    Err(SubmitError::Refused(_)) => {
+                        self.in_flight = None;
+                        Ok(Vec::new())
+                    }
+                    Err(e) => {
+                        self.in_flight = None;
+                        Err(e)
+                    }
+                }
+            }
+            Msg::Finished { step, result } => {
+                self.in_flight = None;
+                self.session.submit(Command::Finish { step, result }, &by, now)
+            }
+        }
+    }
+
+    /// An operator's command. A rollback also stops the step in progress.
+    pub fn command(&mut self, command: Command, by: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let rollback = matches!(command, Command::Rollback { .. });
+        let records = self.session.submit(command, by, now)?;
+        if rollback && let Some(f) = &self.in_flight {
+            f.cancel.cancel();
+        }
+        Ok(records)
+    }
+
+    /// Stops what is in progress without recording an outcome (the next session will find
+    /// the step in doubt), then closes the session.
+    pub async fn shutdown(&mut self, reason: &str) -> Result<Vec<Recorded>, SubmitError> {
+        let mut reason = reason.to_string();
+        if let Some(f) = self.in_flight.take() {
+            f.cancel.cancel();
+            if f.acting {
+                reason = format!("{reason}; step `{}` was interrupted and will be in doubt", f.step);
+                // Give the effect a moment to stop its processes.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    while let Some(msg) = self.rx.recv().await {
+                        if matches!(msg, Msg::Finished { .. }) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+        self.session.close(&reason, Utc::now())
+    }
+}
