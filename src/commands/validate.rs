@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::cli::RunbookArgs;
 use crate::runbook::describe::{action_lines, gate_lines};
 use crate::runbook::duration::format as dur;
-use crate::runbook::{LoadError, Loaded, Step, load_file};
+use crate::runbook::{LoadError, Loaded, Step, environment_names, load_file};
 
 /// Loads the runbook; on failure prints why (with positions) and returns `None`.
 pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
@@ -30,21 +30,41 @@ pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
     }
 }
 
+/// Validates for the environment given, or for every environment the runbook defines.
 pub fn validate(args: &RunbookArgs) -> Result<i32> {
-    let Some(loaded) = load_or_report(args) else {
-        return Ok(1);
+    let all = match &args.env {
+        Some(_) => Vec::new(),
+        None => std::fs::read_to_string(&args.runbook)
+            .map(|text| environment_names(&text))
+            .unwrap_or_default(),
     };
-    let rb = &loaded.runbook;
-    println!(
-        "✔ {} is valid: runbook `{}` ({}), {} phases, {} steps, {} rollback steps",
-        args.runbook.display(),
-        rb.name,
-        rb.environment,
-        rb.phases.len(),
-        rb.steps().count(),
-        rb.rollback.len()
-    );
-    Ok(0)
+    let targets: Vec<Option<String>> = if all.is_empty() {
+        vec![args.env.clone()]
+    } else {
+        all.into_iter().map(Some).collect()
+    };
+    let mut failed = 0;
+    for env in targets {
+        let one = RunbookArgs {
+            runbook: args.runbook.clone(),
+            env,
+        };
+        let Some(loaded) = load_or_report(&one) else {
+            failed += 1;
+            continue;
+        };
+        let rb = &loaded.runbook;
+        println!(
+            "✔ {} is valid for {}: runbook `{}`, {} phases, {} steps, {} rollback steps",
+            args.runbook.display(),
+            rb.environment,
+            rb.name,
+            rb.phases.len(),
+            rb.steps().count(),
+            rb.rollback.len()
+        );
+    }
+    Ok(i32::from(failed > 0))
 }
 
 fn step_block(out: &mut String, label: &str, step: &Step) {

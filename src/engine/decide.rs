@@ -2,6 +2,7 @@
 //! refusal that says why not and what to do instead. No I/O; time is an argument.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::event::{Failure, Incident, Intent, Outcome, Resolution, RollbackTrigger, RunEvent};
 use super::plan::{closed_gate, current, pending_approval, sequence_done_except};
@@ -12,7 +13,8 @@ use crate::runbook::{Action, Approval, OnFailure, Runbook};
 /// The smallest root-cause analysis the tool accepts: a sentence, not a placeholder.
 pub const MIN_RCA_CHARS: usize = 20;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     OpenSession {
         pid: u32,

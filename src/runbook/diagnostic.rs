@@ -61,6 +61,8 @@ pub struct Diagnostic {
     /// Another place that explains this one (e.g. where an id was first defined).
     pub related: Option<(Span, String)>,
     pub help: Option<String>,
+    /// The text under the span is a secret: it is masked when the line is shown.
+    pub masked: bool,
 }
 
 impl Diagnostic {
@@ -72,6 +74,7 @@ impl Diagnostic {
             span,
             related: None,
             help: None,
+            masked: false,
         }
     }
 
@@ -92,6 +95,11 @@ impl Diagnostic {
         self
     }
 
+    pub fn masking_the_value(mut self) -> Self {
+        self.masked = true;
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -104,30 +112,34 @@ impl Diagnostic {
             Severity::Warning => "warning",
         };
         let _ = writeln!(out, "{label}[{}]: {}", self.code, self.message);
-        match &self.span {
-            Some(span) => render_snippet(&mut out, source, span),
+        let gutter = match &self.span {
+            Some(span) => render_snippet(&mut out, source, span, self.masked),
             None => {
-                let _ = writeln!(out, "  --> {}", source.path.display());
+                let _ = writeln!(out, " --> {}", source.path.display());
+                1
             }
-        }
+        };
+        let pad = " ".repeat(gutter);
         if let Some((span, note)) = &self.related {
-            let _ = writeln!(out, "   = note: {note} at {}", source.location(span.start));
+            let _ = writeln!(out, "{pad} = note: {note} at {}", source.location(span.start));
         }
         if let Some(help) = &self.help {
-            let _ = writeln!(out, "   = help: {help}");
+            // Continuation lines line up under the text after `= help: `.
+            let indent = format!("\n{pad}         ");
+            let _ = writeln!(out, "{pad} = help: {}", help.replace('\n', &indent));
         }
         out
     }
 }
 
-fn render_snippet(out: &mut String, source: &Source, span: &Span) {
+/// Writes the located line with a caret; returns the width of the line-number gutter.
+fn render_snippet(out: &mut String, source: &Source, span: &Span, masked: bool) -> usize {
     let (line, col) = source.position(span.start);
     let text = source.line_text(line);
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
     let _ = writeln!(out, "{pad}--> {}:{line}:{col}", source.path.display());
     let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{line} | {text}");
     // Underline up to the end of the span or the end of the line, whichever comes first.
     let line_chars = text.chars().count();
     let span_chars = source.text[span.start..span.end.min(source.text.len())]
@@ -136,7 +148,17 @@ fn render_snippet(out: &mut String, source: &Source, span: &Span) {
         .map_or(1, |s| s.chars().count())
         .max(1);
     let width = span_chars.min(line_chars.saturating_sub(col - 1).max(1));
+    let shown: String = if masked {
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| if i >= col - 1 && i < col - 1 + width { '*' } else { c })
+            .collect()
+    } else {
+        text.to_string()
+    };
+    let _ = writeln!(out, "{line} | {shown}");
     let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
+    gutter
 }
 
 /// Everything found while loading one runbook.
@@ -182,6 +204,15 @@ impl Diagnostics {
 
 /// The closest candidate to a misspelled name, if any is close enough to be a useful hint.
 pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    // `prod` for `production`: an abbreviation is a strong hint.
+    if wrong.len() >= 3
+        && let Some(c) = candidates
+            .iter()
+            .find(|c| c.starts_with(wrong) && c.len() > wrong.len())
+    {
+        return Some(c);
+    }
     candidates
         .into_iter()
         .map(|c| (edit_distance(wrong, c), c))

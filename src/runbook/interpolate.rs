@@ -14,6 +14,8 @@ pub struct Scope {
     pub vars: BTreeMap<String, Template>,
     /// Step outputs, by variable name, with the id of the step that produces each.
     pub outputs: BTreeMap<String, String>,
+    /// Variables that are defined but could not be resolved (already reported).
+    pub failed: BTreeSet<String>,
 }
 
 impl Scope {
@@ -22,7 +24,7 @@ impl Scope {
     }
 
     fn knows(&self, name: &str) -> bool {
-        self.vars.contains_key(name) || self.outputs.contains_key(name)
+        self.vars.contains_key(name) || self.outputs.contains_key(name) || self.failed.contains(name)
     }
 
     fn undefined(&self, name: &str, span: Span) -> Diagnostic {
@@ -57,14 +59,15 @@ fn malformed_span(source: &Source, node_span: &Span) -> Span {
     }
 }
 
-/// Resolves `[vars]` against each other and the built-ins.
+/// Resolves `[vars]` against each other and the built-ins. Returns the resolved
+/// variables and the names of those that could not be resolved (already reported).
 pub fn resolve_vars(
     vars: Option<&Node>,
     builtins: &BTreeMap<String, Template>,
     outputs: &BTreeMap<String, String>,
     source: &Source,
     sink: &Sink,
-) -> BTreeMap<String, Template> {
+) -> (BTreeMap<String, Template>, BTreeSet<String>) {
     let mut raw: BTreeMap<String, (Template, Span)> = BTreeMap::new();
     if let Some(node) = vars {
         match &node.value {
@@ -141,8 +144,18 @@ pub fn resolve_vars(
     }
     // User variables shadow built-ins of the same name.
     let mut all = builtins.clone();
-    all.extend(resolved.into_iter().filter_map(|(k, v)| Some((k, v?))));
-    all
+    let mut failed = BTreeSet::new();
+    for (name, value) in resolved {
+        match value {
+            Some(v) => {
+                all.insert(name, v);
+            }
+            None => {
+                failed.insert(name);
+            }
+        }
+    }
+    (all, failed)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -196,6 +209,7 @@ fn resolve_one(
             let scope = Scope {
                 vars: raw.iter().map(|(k, (t, _))| (k.clone(), t.clone())).collect(),
                 outputs: outputs.clone(),
+                failed: BTreeSet::new(),
             };
             sink.push(scope.undefined(var, reference_span(source, span, var)));
             ok = false;

@@ -130,29 +130,29 @@ fn http(r: &Reader<'_>) -> Option<HttpCheck> {
         let host = t.required_string("host", "\"api.example.com\"");
         let to = t.required_template("to", "\"${lb_ip}\"");
         t.finish();
-        Some(Resolve {
-            host: host?.0,
-            to: to?.0,
-        })
+        let (host, host_span) = host?;
+        Some((Resolve { host, to: to?.0 }, host_span))
     });
-    if let (Some((url, span)), Some(res)) = (&url, &resolve)
+    if let (Some((url, url_span)), Some((res, host_span))) = (&url, &resolve)
         && let Some(literal) = url.as_literal()
         && let Ok(u) = reqwest::Url::parse(&literal)
         && u.host_str() != Some(res.host.as_str())
     {
+        let url_host = u.host_str().unwrap_or("");
         r.sink().push(
             Diagnostic::error(
                 "resolve-host-mismatch",
                 format!(
-                    "`resolve.host` is `{}` but the URL's host is `{}`: the pin would have no effect",
-                    res.host,
-                    u.host_str().unwrap_or("")
+                    "`resolve.host` is `{}` but the URL's host is `{url_host}`: the pin would have no effect",
+                    res.host
                 ),
-                Some(span.clone()),
+                Some(host_span.clone()),
             )
-            .with_help("use the hostname of the URL in resolve.host"),
+            .with_related(url_span.clone(), "the URL is")
+            .with_help(format!("pin the URL's host: host = \"{url_host}\"")),
         );
     }
+    let resolve = resolve.map(|(r, _)| r);
     let headers_env = string_map(r, "headers_env");
     let check = HttpCheck {
         method,

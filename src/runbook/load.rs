@@ -81,6 +81,20 @@ pub fn load_str(path: &Path, text: &str, env: Option<&str>) -> Result<Loaded, Lo
     }
 }
 
+/// The environments a runbook defines (`[env.NAME]`), in file order; empty if it cannot
+/// be parsed (loading it reports why).
+pub fn environment_names(text: &str) -> Vec<String> {
+    match tree::parse(text).ok().and_then(|mut root| root.remove("env")) {
+        Some((
+            _,
+            tree::Node {
+                value: Value::Table(t), ..
+            },
+        )) => t.entries.into_iter().map(|(k, _)| k.name).collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub fn digest(runbook: &Runbook) -> String {
     let json = serde_json::to_vec(runbook).unwrap_or_default();
     let hash = Sha256::digest(&json);
@@ -89,17 +103,18 @@ pub fn digest(runbook: &Runbook) -> String {
 }
 
 fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Option<(Runbook, Vec<String>)> {
-    check_top_level(&root, sink);
+    let unknown_sections = check_top_level(&root, sink);
     check_inline_secrets(&root, sink);
     let (environment, environments) = apply_environment(&mut root, env, sink)?;
 
     let outputs = declared_outputs(&root);
     let mut builtins = BTreeMap::new();
     builtins.insert("env".to_string(), Template::literal(environment.clone()));
-    let vars = resolve_vars(root.get("vars"), &builtins, &outputs, source, sink);
+    let (vars, failed) = resolve_vars(root.get("vars"), &builtins, &outputs, source, sink);
     let scope = Scope {
         vars: vars.clone(),
         outputs,
+        failed,
     };
     // Variables are resolved; interpolate everything else.
     root.remove("vars");
@@ -134,7 +149,8 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
     let mut spans = Vec::new();
     let mut phases = Vec::new();
     let phase_tables = top.tables("phase");
-    if phase_tables.is_empty() && top.table.get("phase").is_none() {
+    // A misspelt `[[phase]]` is already reported as an unknown section.
+    if phase_tables.is_empty() && top.table.get("phase").is_none() && !unknown_sections {
         sink.push(
             Diagnostic::error("no-steps", "the runbook has no [[phase]]", None)
                 .with_help("add a phase with steps:\n[[phase]]\nid = \"prepare\"\n  [[phase.step]]\n  id = \"ticket\"\n  kind = \"manual\"\n  title = \"Change ticket approved\""),
@@ -157,7 +173,8 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         }
         None => Vec::new(),
     };
-    top.finish();
+    // Unknown top-level keys were reported by `check_top_level`.
+    drop(top);
 
     let runbook = Runbook {
         name: name?,
@@ -172,9 +189,12 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
     Some((runbook, environments))
 }
 
-fn check_top_level(root: &Table, sink: &Sink) {
+/// Reports unknown top-level sections; returns whether there were any.
+fn check_top_level(root: &Table, sink: &Sink) -> bool {
+    let mut unknown = false;
     for (key, _) in &root.entries {
         if !TOP_LEVEL.contains(&key.name.as_str()) {
+            unknown = true;
             let d = Diagnostic::error(
                 "unknown-section",
                 format!("unknown section `{}`", key.name),
@@ -187,6 +207,7 @@ fn check_top_level(root: &Table, sink: &Sink) {
             sink.push(d);
         }
     }
+    unknown
 }
 
 /// Merges `[env.NAME.*]` over the base sections. Returns the environment's name and all names.
@@ -238,7 +259,14 @@ fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option
                     format!("this runbook defines environments ({}): choose one", names.join(", ")),
                     None,
                 )
-                .with_help(format!("pass --env {}", names[0])),
+                .with_help(format!(
+                    "pass {}",
+                    names
+                        .iter()
+                        .map(|n| format!("--env {n}"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )),
             );
             return None;
         }

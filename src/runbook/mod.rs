@@ -15,6 +15,6 @@ mod tree;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Source};
-pub use load::{DEFAULT_HOLD, LoadError, Loaded, digest, load_file, load_str};
+pub use load::{DEFAULT_HOLD, LoadError, Loaded, digest, environment_names, load_file, load_str};
 pub use model::*;
 pub use template::Template;

@@ -183,6 +183,24 @@ impl<'a> Reader<'a> {
     }
 
     pub fn duration(&self, key: &'static str) -> Option<Duration> {
+        if let Some(Node {
+            value: Value::Int(n),
+            span,
+        }) = self.table.get(key)
+        {
+            self.node(key);
+            self.sink.push(
+                Diagnostic::error(
+                    "bad-duration",
+                    format!("`{key}` in {} is {n}, a number without a unit", self.what),
+                    Some(span.clone()),
+                )
+                .with_help(format!(
+                    "durations are strings with a unit: {key} = \"{n}s\" (or \"{n}m\", \"{n}h\")"
+                )),
+            );
+            return None;
+        }
         let (text, span) = self.string(key)?;
         match duration::parse(&text) {
             Ok(d) => Some(d),

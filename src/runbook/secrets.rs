@@ -53,7 +53,8 @@ fn scan_table(table: &Table, path: &str, sink: &Sink) {
                     .with_help(format!(
                         "runbooks are shared and journaled: read it from the environment with `{0}_env = \"VAR_NAME\"` or from a file with `{0}_file = \"/path\"`",
                         key.name
-                    )),
+                    ))
+                    .masking_the_value(),
             );
         }
         if key.name == "headers" {
@@ -93,7 +94,8 @@ fn check_headers(node: &Node, sink: &Sink) {
                 .with_help(format!(
                     "read it from the environment instead: headers_env = {{ {} = \"VAR_NAME\" }}",
                     name.name
-                )),
+                ))
+                .masking_the_value(),
             );
         }
     }

@@ -247,10 +247,10 @@ fn check_after(
 }
 
 fn check_step_sense(step: &Step, at: &StepSpans<'_>, runbook: &Runbook, sink: &Sink) {
-    if let Action::Wait(w) = &step.action
-        && w.duration.is_none()
-        && step.after.is_none()
-        && step.not_before.is_none()
+    // Judge what is written, not what decoded: a gate with a bad value is reported elsewhere.
+    let written = |key: &str| at.table.is_some_and(|t| t.get(key).is_some());
+    if let Action::Wait(_) = &step.action
+        && !["duration", "after", "not_before"].iter().any(|k| written(k))
         && step.approve == Approval::None
     {
         sink.push(

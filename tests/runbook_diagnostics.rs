@@ -1,0 +1,103 @@
+//! A corpus of broken runbooks, each broken in one way, with the diagnostic an operator
+//! sees for it kept as a snapshot; and a check that the runbooks we ship stay valid.
+//!
+//! A file under `tests/runbooks/broken/` starts with a comment saying what is wrong. It may
+//! ask for an environment with a comment `# env: NAME` on its first or second line.
+
+use std::path::{Path, PathBuf};
+
+use cutover::runbook::{LoadError, environment_names, load_file};
+
+/// The crate root, canonicalised the same way `insta::glob!` canonicalises its base.
+fn crate_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    root.canonicalize().unwrap_or_else(|_| root.to_path_buf())
+}
+
+/// `path` relative to the crate root, so rendered diagnostics name the same file on every machine.
+/// Tests run with the crate root as the working directory, so the relative path also opens the file.
+fn relative(path: &Path) -> PathBuf {
+    let root = crate_root();
+    path.strip_prefix(&root)
+        .or_else(|_| path.strip_prefix(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|_| panic!("{} is not under {}", path.display(), root.display()))
+        .to_path_buf()
+}
+
+/// The environment a broken runbook asks for: `# env: NAME` on its first or second line.
+fn requested_env(text: &str) -> Option<String> {
+    text.lines()
+        .take(2)
+        .find_map(|line| line.trim_end().strip_prefix("# env: "))
+        .map(|name| name.trim().to_string())
+}
+
+/// The first-line comment saying what is wrong with a broken runbook.
+fn what_is_wrong(text: &str) -> String {
+    let first = text.lines().next().unwrap_or("");
+    let Some(comment) = first.strip_prefix('#') else {
+        panic!("a broken runbook starts with a comment saying what is wrong, found: {first:?}");
+    };
+    comment.trim().to_string()
+}
+
+#[test]
+fn broken_runbooks() {
+    insta::glob!("runbooks/broken/*.toml", |absolute| {
+        let path = relative(absolute);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let description = what_is_wrong(&text);
+        let env = requested_env(&text);
+
+        let err = match load_file(&path, env.as_deref()) {
+            Ok(_) => panic!(
+                "{} loaded without errors, but it is broken: {description}",
+                path.display()
+            ),
+            Err(err) => err,
+        };
+        let LoadError::Invalid { diagnostics, .. } = &err else {
+            panic!("{} did not fail validation: {err}", path.display());
+        };
+        assert!(
+            diagnostics.error_count() >= 1,
+            "{} failed without an error diagnostic:\n{err}",
+            path.display()
+        );
+
+        let description = match &env {
+            Some(env) => format!("{description} (env: {env})"),
+            None => description,
+        };
+        insta::with_settings!({ description => description, omit_expression => true }, {
+            insta::assert_snapshot!(err.to_string());
+        });
+    });
+}
+
+#[test]
+fn shipped_runbooks_are_valid_in_every_environment() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("runbooks")
+        .expect("the shipped runbooks are in runbooks/")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no runbooks found in runbooks/");
+
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let environments = environment_names(&text);
+        if environments.is_empty() {
+            if let Err(err) = load_file(path, None) {
+                panic!("{} does not load:\n{err}", path.display());
+            }
+        }
+        for env in &environments {
+            match load_file(path, Some(env)) {
+                Ok(loaded) => assert_eq!(&loaded.runbook.environment, env),
+                Err(err) => panic!("{} does not load with --env {env}:\n{err}", path.display()),
+            }
+        }
+    }
+}

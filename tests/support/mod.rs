@@ -1,0 +1,93 @@
+//! Shared helpers for integration tests: run the real binary against a private state
+//! directory, and read a run's journal back through the library.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use cutover::engine::{Recorded, RunState};
+use cutover::journal::{Holder, JournalError, RunSummary, Store};
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Writes a file under the sandbox and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// The binary, with this sandbox's state directory and a fixed operator name.
+    pub fn cutover(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        c.env("CUTOVER_STATE_DIR", self.state_dir())
+            .env("CUTOVER_OPERATOR", "tester")
+            .env_remove("CUTOVER_LOG")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.cutover().args(args).output().expect("run cutover")
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cutover()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cutover")
+    }
+
+    pub fn summaries(&self) -> Vec<RunSummary> {
+        Store::open(self.state_dir()).expect("store").summaries()
+    }
+
+    pub fn only_run_id(&self) -> String {
+        let all = self.summaries();
+        assert_eq!(all.len(), 1, "expected exactly one run, found {}", all.len());
+        all[0].run_id.clone()
+    }
+
+    /// Opens the run (taking its lock) and returns every record and the state.
+    pub fn journal(&self, run_id: &str) -> Result<(Vec<Recorded>, RunState), JournalError> {
+        let store = Store::open(self.state_dir())?;
+        let holder = Holder::this_process("test", "test", chrono::Utc::now());
+        let (journal, state) = store.open_run(run_id, &holder)?;
+        Ok((journal.records(1)?, state))
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Exit code with the output in the message when it is not the expected one.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
