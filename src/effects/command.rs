@@ -3,6 +3,7 @@
 //! timeout or a rollback stops it and everything it started.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -26,24 +27,33 @@ pub struct CommandJob {
     pub capture: Option<String>,
 }
 
-/// Keeps the last `OUTPUT_TAIL_BYTES` of a stream.
-async fn read_tail(mut reader: impl AsyncRead + Unpin) -> (Vec<u8>, bool) {
-    let mut tail = Vec::new();
-    let mut truncated = false;
+/// The end of a stream, filled while the command runs.
+#[derive(Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+/// Keeps the last `OUTPUT_TAIL_BYTES` of a stream in `tail`.
+async fn read_tail(mut reader: impl AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
     let mut buf = [0u8; 8192];
     while let Ok(n) = reader.read(&mut buf).await {
         if n == 0 {
             break;
         }
-        tail.extend_from_slice(&buf[..n]);
-        if tail.len() > OUTPUT_TAIL_BYTES {
-            let cut = tail.len() - OUTPUT_TAIL_BYTES;
-            tail.drain(..cut);
-            truncated = true;
+        let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+        t.bytes.extend_from_slice(&buf[..n]);
+        if t.bytes.len() > OUTPUT_TAIL_BYTES {
+            let cut = t.bytes.len() - OUTPUT_TAIL_BYTES;
+            t.bytes.drain(..cut);
+            t.truncated = true;
         }
     }
-    (tail, truncated)
 }
+
+/// How long output is still read after the command exits: a background process it
+/// started may keep the pipe open for ever.
+const OUTPUT_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 fn signal_group(pgid: u32, signal: i32) {
     // SAFETY: killpg only sends a signal; a stale group id fails with ESRCH, which is fine.
@@ -72,8 +82,18 @@ pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> R
             ..Failure::default()
         })?;
     let pgid = child.id().unwrap_or(0);
-    let stdout = tokio::spawn(read_tail(child.stdout.take().expect("stdout is piped")));
-    let stderr = tokio::spawn(read_tail(child.stderr.take().expect("stderr is piped")));
+    let (out_tail, err_tail) = (
+        Arc::new(Mutex::new(Tail::default())),
+        Arc::new(Mutex::new(Tail::default())),
+    );
+    let stdout = tokio::spawn(read_tail(
+        child.stdout.take().expect("stdout is piped"),
+        out_tail.clone(),
+    ));
+    let stderr = tokio::spawn(read_tail(
+        child.stderr.take().expect("stderr is piped"),
+        err_tail.clone(),
+    ));
 
     enum End {
         Exited(std::io::Result<std::process::ExitStatus>),
@@ -92,12 +112,25 @@ pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> R
             let _ = child.wait().await;
         }
     }
-    let (out, out_cut) = stdout.await.unwrap_or_default();
-    let (err, err_cut) = stderr.await.unwrap_or_default();
+    let readers = async {
+        let _ = stdout.await;
+        let _ = stderr.await;
+    };
+    let held_open = tokio::time::timeout(OUTPUT_AFTER_EXIT, readers).await.is_err();
+    let take = |tail: &Arc<Mutex<Tail>>| {
+        let t = tail.lock().unwrap_or_else(|p| p.into_inner());
+        (t.bytes.clone(), t.truncated)
+    };
+    let ((out, out_cut), (err, err_cut)) = (take(&out_tail), take(&err_tail));
     let text = |bytes: &[u8], cut: bool| {
         let s = ctx.redactor.redact(&String::from_utf8_lossy(bytes));
-        if cut {
+        let s = if cut {
             format!("[… earlier output not kept]\n{s}")
+        } else {
+            s
+        };
+        if held_open {
+            format!("{s}[… a background process it started kept this stream open; later output not kept]\n")
         } else {
             s
         }

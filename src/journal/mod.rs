@@ -3,6 +3,7 @@
 //! that only one process drives a run.
 
 mod lock;
+mod preserve;
 mod run;
 mod store;
 mod summary;
@@ -24,23 +25,25 @@ pub enum JournalError {
     #[error("there is no run {run_id} (see `cutover runs`)")]
     NotFound { run_id: String },
     #[error(
-        "the journal of run {run_id} at {} is damaged: {detail}. Nothing was changed or rewritten. Keep a copy of that folder for investigation; the run cannot continue from it",
-        path.display()
+        "the journal of run {run_id} at {} is damaged: {detail}. The run cannot continue from it. {}",
+        path.display(), kept_words(.kept)
     )]
     Corrupt {
         run_id: String,
         path: PathBuf,
         detail: String,
+        kept: Option<PathBuf>,
     },
     #[error(
-        "the journal of run {run_id} at {} is truncated: it was known to hold events up to #{expected}, but ends at #{found}. Nothing was changed or rewritten. Restore that folder from a backup if you have one; the run cannot continue from it",
-        path.display()
+        "the journal of run {run_id} at {} is truncated: it was known to hold events up to #{expected}, but ends at #{found}. The run cannot continue from it. {}",
+        path.display(), kept_words(.kept)
     )]
     Truncated {
         run_id: String,
         path: PathBuf,
         expected: u64,
         found: u64,
+        kept: Option<PathBuf>,
     },
     #[error("cannot use {}: {source}", path.display())]
     Io {
@@ -50,6 +53,46 @@ pub enum JournalError {
     },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl JournalError {
+    /// Notes where the journal as found was kept, for damage found while opening.
+    pub fn kept_at(self, copy: Option<PathBuf>) -> Self {
+        match self {
+            JournalError::Corrupt {
+                run_id, path, detail, ..
+            } => JournalError::Corrupt {
+                run_id,
+                path,
+                detail,
+                kept: copy,
+            },
+            JournalError::Truncated {
+                run_id,
+                path,
+                expected,
+                found,
+                ..
+            } => JournalError::Truncated {
+                run_id,
+                path,
+                expected,
+                found,
+                kept: copy,
+            },
+            other => other,
+        }
+    }
+}
+
+fn kept_words(kept: &Option<PathBuf>) -> String {
+    match kept {
+        Some(p) => format!(
+            "The journal as it was found is kept unchanged at {}: investigate or restore from there",
+            p.display()
+        ),
+        None => "Copy that folder before anything else touches it, for investigation".to_string(),
+    }
 }
 
 fn holder_words(holder: &Option<Holder>) -> String {

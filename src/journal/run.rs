@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::JournalError;
 use super::lock::{Acquire, Holder, RunLock};
+use super::preserve;
 use super::summary::RunSummary;
 use crate::engine::event::decode_record;
 use crate::engine::state::STATE_VERSION;
@@ -27,11 +28,27 @@ const SNAPSHOTS_TREE: &str = "snapshots";
 pub struct Journal {
     run_id: String,
     dir: PathBuf,
+    /// Open until the journal is dropped, when it is closed before the lock is released.
+    sled: Option<Sled>,
+    _lock: RunLock,
+    since_snapshot: u64,
+}
+
+struct Sled {
     db: sled::Db,
     events: sled::Tree,
     snapshots: sled::Tree,
-    _lock: RunLock,
-    since_snapshot: u64,
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Some(s) = self.sled.take() {
+            let _ = s.db.flush();
+            drop(s);
+            // sled is closed and the lock still held: nothing writes to the files now.
+            preserve::mark_clean(&self.dir);
+        }
+    }
 }
 
 fn frame(json: &[u8]) -> Vec<u8> {
@@ -58,6 +75,10 @@ fn seq_of(key: &[u8]) -> Option<u64> {
 }
 
 impl Journal {
+    fn sled(&self) -> &Sled {
+        self.sled.as_ref().expect("the journal is open until it is dropped")
+    }
+
     pub fn run_id(&self) -> &str {
         &self.run_id
     }
@@ -86,17 +107,20 @@ impl Journal {
                 run_id: run_id.to_string(),
                 path,
                 detail: "the storage engine found damaged data".to_string(),
+                kept: None,
             }),
             Ok(Err(sled::Error::Io(e))) => Err(JournalError::Io { path, source: e }),
             Ok(Err(e)) => Err(JournalError::Corrupt {
                 run_id: run_id.to_string(),
                 path,
                 detail: e.to_string(),
+                kept: None,
             }),
             Err(_) => Err(JournalError::Corrupt {
                 run_id: run_id.to_string(),
                 path,
                 detail: "the storage engine could not read it".to_string(),
+                kept: None,
             }),
         }
     }
@@ -121,14 +145,17 @@ impl Journal {
                 run_id: run_id.to_string(),
                 path: dir.join("journal"),
                 detail: e.to_string(),
+                kept: None,
             })
         };
         Ok(Self {
             run_id: run_id.to_string(),
             dir: dir.to_path_buf(),
-            events: tree(EVENTS_TREE)?,
-            snapshots: tree(SNAPSHOTS_TREE)?,
-            db,
+            sled: Some(Sled {
+                events: tree(EVENTS_TREE)?,
+                snapshots: tree(SNAPSHOTS_TREE)?,
+                db,
+            }),
             _lock: lock,
             since_snapshot: 0,
         })
@@ -153,7 +180,7 @@ impl Journal {
         let lock = Self::lock(&run_id, dir, holder)?;
         let db = Self::open_db(&run_id, dir)?;
         let mut journal = Self::assemble(&run_id, dir, db, lock)?;
-        if journal.events.last().ok().flatten().is_some() {
+        if journal.sled().events.last().ok().flatten().is_some() {
             return Err(JournalError::Invalid(format!("run {run_id} already has a journal")));
         }
         let record = Recorded {
@@ -178,10 +205,29 @@ impl Journal {
             });
         }
         let lock = Self::lock(run_id, dir, holder)?;
-        let db = Self::open_db(run_id, dir)?;
-        let journal = Self::assemble(run_id, dir, db, lock)?;
-        let state = journal.rebuild()?;
-        Ok((journal, state))
+        // Opening lets sled rewrite its files; keep them as found unless a clean close left them.
+        let copy = if preserve::untouched_since_clean_close(dir) {
+            None
+        } else {
+            Some(preserve::copy_aside(dir).map_err(|source| JournalError::Io {
+                path: dir.join("journal"),
+                source,
+            })?)
+        };
+        preserve::clear_mark(dir);
+        let opened = Self::open_db(run_id, dir)
+            .and_then(|db| Self::assemble(run_id, dir, db, lock))
+            .and_then(|journal| journal.rebuild().map(|state| (journal, state)));
+        match (opened, copy) {
+            (Ok(ok), copy) => {
+                if let Some(c) = copy {
+                    preserve::discard(&c);
+                }
+                Ok(ok)
+            }
+            (Err(e), Some(c)) => Err(e.kept_at(preserve::keep_as_found(&c, Utc::now()))),
+            (Err(e), None) => Err(e),
+        }
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> JournalError {
@@ -189,11 +235,12 @@ impl Journal {
             run_id: self.run_id.clone(),
             path: self.dir.join("journal"),
             detail: detail.into(),
+            kept: None,
         }
     }
 
     fn last_seq(&self) -> Result<u64, JournalError> {
-        match self.events.last() {
+        match self.sled().events.last() {
             Ok(Some((k, _))) => seq_of(&k).ok_or_else(|| self.corrupt("an event key is not a sequence number")),
             Ok(None) => Ok(0),
             Err(e) => Err(self.corrupt(e.to_string())),
@@ -213,6 +260,7 @@ impl Journal {
                 path: self.dir.join("journal"),
                 expected: summary.last_seq,
                 found: last,
+                kept: None,
             });
         }
         let (mut state, from) = match self.latest_snapshot(last) {
@@ -227,7 +275,7 @@ impl Journal {
                 (state, 2)
             }
         };
-        for item in self.events.range(from.to_be_bytes()..) {
+        for item in self.sled().events.range(from.to_be_bytes()..) {
             let rec = self.decode_item(item, state.last_seq + 1)?;
             state.apply(&rec);
         }
@@ -260,6 +308,7 @@ impl Journal {
 
     fn read(&self, seq: u64) -> Result<Recorded, JournalError> {
         let item = self
+            .sled()
             .events
             .get(seq.to_be_bytes())
             .map_err(|e| self.corrupt(e.to_string()))?
@@ -269,22 +318,27 @@ impl Journal {
 
     fn latest_snapshot(&self, last: u64) -> Option<RunState> {
         // A damaged or outdated snapshot is skipped: the events are the truth.
-        self.snapshots.iter().rev().filter_map(Result::ok).find_map(|(k, v)| {
-            let seq = seq_of(&k)?;
-            if seq > last {
-                return None;
-            }
-            let json = unframe(&v).ok()?;
-            let snap: Snapshot = serde_json::from_slice(json).ok()?;
-            (snap.version == STATE_VERSION && snap.state.last_seq == seq).then_some(snap.state)
-        })
+        self.sled()
+            .snapshots
+            .iter()
+            .rev()
+            .filter_map(Result::ok)
+            .find_map(|(k, v)| {
+                let seq = seq_of(&k)?;
+                if seq > last {
+                    return None;
+                }
+                let json = unframe(&v).ok()?;
+                let snap: Snapshot = serde_json::from_slice(json).ok()?;
+                (snap.version == STATE_VERSION && snap.state.last_seq == seq).then_some(snap.state)
+            })
     }
 
     /// Every event from `from` on, checked: the journal as it is, for display and export.
     pub fn records(&self, from: u64) -> Result<Vec<Recorded>, JournalError> {
         let first = from.max(1);
         (first..)
-            .zip(self.events.range(first.to_be_bytes()..))
+            .zip(self.sled().events.range(first.to_be_bytes()..))
             .map(|(expected, item)| self.decode_item(item, expected))
             .collect()
     }
@@ -341,13 +395,14 @@ impl Journal {
             let json = serde_json::to_vec(r).map_err(|e| JournalError::Invalid(e.to_string()))?;
             batch.insert(&r.seq.to_be_bytes(), frame(&json));
         }
-        self.events
+        self.sled()
+            .events
             .apply_batch(batch)
             .map_err(|e| self.corrupt(format!("write failed: {e}")))?;
         if let Some(state) = snapshot {
             self.write_snapshot(state)?;
         }
-        self.db.flush().map_err(|e| match e {
+        self.sled().db.flush().map_err(|e| match e {
             sled::Error::Io(source) => JournalError::Io {
                 path: self.dir.join("journal"),
                 source,
@@ -363,12 +418,13 @@ impl Journal {
             state: state.clone(),
         };
         let json = serde_json::to_vec(&snap).map_err(|e| JournalError::Invalid(e.to_string()))?;
-        self.snapshots
+        self.sled()
+            .snapshots
             .insert(state.last_seq.to_be_bytes(), frame(&json))
             .map_err(|e| self.corrupt(format!("snapshot write failed: {e}")))?;
-        let keys: Vec<sled::IVec> = self.snapshots.iter().keys().filter_map(Result::ok).collect();
+        let keys: Vec<sled::IVec> = self.sled().snapshots.iter().keys().filter_map(Result::ok).collect();
         for old in keys.iter().take(keys.len().saturating_sub(SNAPSHOTS_KEPT)) {
-            let _ = self.snapshots.remove(old);
+            let _ = self.sled().snapshots.remove(old);
         }
         Ok(())
     }
@@ -377,7 +433,8 @@ impl Journal {
     pub fn snapshot(&mut self, state: &RunState) -> Result<(), JournalError> {
         self.write_snapshot(state)?;
         self.since_snapshot = 0;
-        self.db
+        self.sled()
+            .db
             .flush()
             .map_err(|e| self.corrupt(format!("flush failed: {e}")))?;
         Ok(())

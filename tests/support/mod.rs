@@ -91,3 +91,61 @@ pub fn assert_exit(out: &Output, code: i32) {
         text(&out.stderr)
     );
 }
+
+/// A small HTTP/1.1 server on loopback standing in for a service's health endpoints.
+/// `/health/readiness` answers 200, `/health/unready` 503 (database down), `/slow` 200
+/// after 400 ms. It records the Host header of every request.
+pub struct HealthServer {
+    pub port: u16,
+    pub hosts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn health_server() -> HealthServer {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let hosts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = hosts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok() && line.trim() != "" {
+                    if let Some(h) = line.to_ascii_lowercase().strip_prefix("host:") {
+                        seen.lock().unwrap().push(h.trim().to_string());
+                    }
+                    line.clear();
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let (status, body) = match path {
+                    "/health/readiness" => ("200 OK", "ready: ok"),
+                    "/health/unready" => ("503 Service Unavailable", "database down"),
+                    "/slow" => {
+                        std::thread::sleep(std::time::Duration::from_millis(400));
+                        ("200 OK", "slow but ok")
+                    }
+                    _ => ("404 Not Found", "no such endpoint"),
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    HealthServer { port, hosts }
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}

@@ -1,0 +1,231 @@
+//! The command line as an operator meets it: help that teaches, exit codes that scripts
+//! can rely on, plans with every value resolved, and the guard on a changed runbook.
+
+mod support;
+
+use support::{Sandbox, assert_exit, text};
+
+const GATED: &str = r#"
+[runbook]
+name = "cli"
+hold = "0s"
+[[phase]]
+id = "prepare"
+  [[phase.step]]
+  id = "ticket"
+  kind = "manual"
+  note = "required"
+  [[phase.step]]
+  id = "flip"
+  kind = "command"
+  run = "echo flipped"
+  approve = "type:api.example.com"
+[rollback]
+  [[rollback.step]]
+  id = "flip-back"
+  kind = "command"
+  run = "echo flipped back"
+"#;
+
+#[test]
+fn help_teaches_the_commands_and_the_exit_codes() {
+    let sb = Sandbox::new();
+    let out = sb.output(&["--help"]);
+    assert_exit(&out, 0);
+    let help = text(&out.stdout);
+    for needle in [
+        "validate",
+        "plan",
+        "run",
+        "status",
+        "rollback",
+        "rca",
+        "Exit codes:",
+        "2  the run rolled back",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+    let run_help = text(&sb.output(&["run", "--help"]).stdout);
+    for needle in [
+        "--approve",
+        "STEP[=TEXT]",
+        "--resolve",
+        "--max-wait",
+        "3  the run stopped at a gate",
+    ] {
+        assert!(run_help.contains(needle), "run --help lacks {needle:?}:\n{run_help}");
+    }
+}
+
+#[test]
+fn validate_exits_0_for_a_valid_runbook_and_1_with_the_position_of_each_problem() {
+    let sb = Sandbox::new();
+    let good = sb.write("good.toml", GATED);
+    let out = sb.output(&["validate", good.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert!(text(&out.stdout).contains("is valid"));
+
+    let bad = sb.write("bad.toml", &GATED.replace("kind = \"command\"", "kind = \"comand\""));
+    let out = sb.output(&["validate", bad.to_str().unwrap()]);
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.toml:13:10"), "{stderr}");
+    assert!(stderr.contains("did you mean `command`?"), "{stderr}");
+
+    let out = sb.output(&["validate", "/nonexistent/runbook.toml"]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("cannot read runbook /nonexistent/runbook.toml"));
+}
+
+#[test]
+fn plan_shows_every_step_with_values_resolved_for_the_environment() {
+    let sb = Sandbox::new();
+    let out = sb.output(&["plan", "runbooks/preflight.toml", "--env", "staging"]);
+    assert_exit(&out, 0);
+    let plan = text(&out.stdout);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
+    settings.bind(|| insta::assert_snapshot!("plan_preflight_staging", plan));
+}
+
+#[test]
+fn exit_codes_tell_a_script_where_the_run_stands() {
+    let sb = Sandbox::new();
+    let rb = sb.write("gated.toml", GATED);
+    let rb = rb.to_str().unwrap();
+
+    // 3: waiting for the operator, with the way on spelled out.
+    let out = sb.output(&["run", rb, "--headless"]);
+    assert_exit(&out, 3);
+    assert!(
+        text(&out.stdout).contains("--approve ticket --note ticket='...'"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A wrong typed confirmation is an error (1) and approves nothing.
+    let out = sb.output(&[
+        "run",
+        rb,
+        "--headless",
+        "--approve",
+        "ticket",
+        "--note",
+        "ticket=CHG-1",
+        "--approve",
+        "flip=api.example.org",
+    ]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stdout).contains("which is not `api.example.com`"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // 0: completed, one JSON object per line.
+    let out = sb.output(&[
+        "run",
+        rb,
+        "--headless",
+        "--output",
+        "json",
+        "--approve",
+        "flip=api.example.com",
+    ]);
+    assert_exit(&out, 0);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "event" && l["event"]["type"] == "step_succeeded" && l["event"]["step"] == "flip")
+    );
+    assert_eq!(lines.last().unwrap()["kind"], "exit");
+    assert_eq!(lines.last().unwrap()["code"], 0);
+}
+
+#[test]
+fn a_rollback_exits_2_and_a_new_attempt_needs_the_root_cause_analysis() {
+    let sb = Sandbox::new();
+    let rb = sb.write("gated.toml", GATED);
+    let rb = rb.to_str().unwrap();
+    assert_exit(&sb.output(&["run", rb, "--headless"]), 3);
+    let run_id = sb.only_run_id();
+
+    let out = sb.output(&[
+        "rollback",
+        &run_id,
+        "--reason",
+        "the bridge called it off",
+        "--headless",
+    ]);
+    assert_exit(&out, 2);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("INCIDENT recorded: operator rolled back: the bridge called it off"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("flip-back: succeeded"), "{stdout}");
+
+    let out = sb.output(&["run", rb, "--headless", "--new-attempt"]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("no second cutover attempt without a written root-cause analysis"));
+
+    let rca = sb.write(
+        "rca.md",
+        "# RCA\nThe change board had not approved the window; we started anyway.\n",
+    );
+    assert_exit(&sb.output(&["rca", &run_id, "--file", rca.to_str().unwrap()]), 0);
+    let out = sb.output(&["run", rb, "--headless", "--new-attempt"]);
+    assert_exit(&out, 3);
+    assert!(text(&out.stdout).contains("attempt 2 started"));
+    let out = sb.output(&["status", &run_id, "--output", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["attempt"], 2);
+}
+
+#[test]
+fn a_changed_runbook_is_refused_until_the_operator_reloads_it() {
+    let sb = Sandbox::new();
+    let rb = sb.write("gated.toml", GATED);
+    let path = rb.to_str().unwrap();
+    assert_exit(&sb.output(&["run", path, "--headless"]), 3);
+    std::fs::write(&rb, GATED.replace("echo flipped\"", "echo flipped now\"")).unwrap();
+    let out = sb.output(&["run", path, "--headless"]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("the runbook changed since run"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = sb.output(&["run", path, "--headless", "--reload-runbook"]);
+    assert_exit(&out, 3);
+    assert!(
+        text(&out.stdout).contains("runbook reloaded from"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn status_and_runs_describe_runs_without_holding_them() {
+    let sb = Sandbox::new();
+    let out = sb.output(&["runs"]);
+    assert_exit(&out, 0);
+    assert!(text(&out.stdout).contains("No runs yet"));
+    let rb = sb.write("gated.toml", GATED);
+    assert_exit(&sb.output(&["run", rb.to_str().unwrap(), "--headless"]), 3);
+    let out = sb.output(&["status"]);
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ticket needs the operator's approval and a note"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0/2 steps done"), "{stdout}");
+    assert!(stdout.contains("not held"), "{stdout}");
+    let out = sb.output(&["runs"]);
+    assert!(text(&out.stdout).contains("cli.default."), "{}", text(&out.stdout));
+}

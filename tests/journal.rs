@@ -1,0 +1,158 @@
+//! The journal on disk: resume from snapshots gives the same state as a full replay,
+//! damage and truncation are reported, and the journal is kept exactly as it was found.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use cutover::engine::event::decode_record;
+use cutover::engine::{Mode, RunEvent, RunState};
+use cutover::journal::{Holder, JournalError, SNAPSHOT_EVERY, Store};
+
+const RUNBOOK: &str = "[runbook]\nname = \"j\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"a\"\n  kind = \"wait\"\n  approve = true\n";
+
+fn holder() -> Holder {
+    Holder::this_process("test", "test", Utc::now())
+}
+
+/// A run with `notes` note events after its start; returns its id and directory.
+fn run_with_notes(store: &Store, notes: usize) -> (String, PathBuf) {
+    let loaded = cutover::runbook::load_str(Path::new("j.toml"), RUNBOOK, None).unwrap();
+    let now = Utc::now();
+    let (mut journal, mut state, _) = store
+        .open_or_create("j", "default", Mode::Live, &holder(), now, |run_id| {
+            RunEvent::RunStarted {
+                run_id,
+                mode: Mode::Live,
+                runbook: loaded.runbook.clone(),
+                digest: loaded.digest.clone(),
+                source: "j.toml".into(),
+            }
+        })
+        .unwrap();
+    for i in 0..notes {
+        let text = format!("MARKER-{i:05} the operator notes something worth keeping");
+        journal
+            .append(&mut state, now, "alice", vec![RunEvent::NoteAdded { step: None, text }])
+            .unwrap();
+    }
+    (state.run_id.clone(), journal.dir().to_path_buf())
+}
+
+fn bytes_of(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn resuming_from_a_snapshot_gives_the_same_state_as_replaying_every_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let notes = (SNAPSHOT_EVERY as usize) * 2 + 345;
+    let (run_id, _) = run_with_notes(&store, notes);
+    let (journal, resumed) = store.open_run(&run_id, &holder()).unwrap();
+    let records = journal.records(1).unwrap();
+    assert_eq!(records.len(), notes + 1);
+    let replayed = RunState::replay(&records).unwrap();
+    assert_eq!(resumed, replayed);
+    assert_eq!(resumed.notes.len(), notes);
+}
+
+#[test]
+fn a_clean_close_is_reopened_without_copying_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let (run_id, dir) = run_with_notes(&store, 10);
+    assert!(
+        dir.join("journal.clean").exists(),
+        "a dropped journal marks its clean close"
+    );
+    drop(store.open_run(&run_id, &holder()).unwrap());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("journal."))
+        .collect();
+    assert_eq!(leftovers, ["journal.clean"]);
+}
+
+/// Damages a journal, opens it, and returns the error, the damaged bytes and the kept copy.
+fn damaged_open(damage: impl FnOnce(&Path)) -> (JournalError, Vec<u8>, PathBuf, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let (run_id, dir) = run_with_notes(&store, 300);
+    let db = dir.join("journal").join("db");
+    damage(&db);
+    let as_damaged = bytes_of(&db);
+    let err = match store.open_run(&run_id, &holder()) {
+        Ok(_) => panic!("a damaged journal must not open"),
+        Err(e) => e,
+    };
+    let kept = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("journal.as-found-")
+        })
+        .expect("the journal as found is kept");
+    (err, as_damaged, kept, tmp)
+}
+
+#[test]
+fn damage_inside_the_journal_is_reported_and_the_journal_is_kept_as_found() {
+    let (err, as_damaged, kept, _tmp) = damaged_open(|db| {
+        let mut bytes = std::fs::read(db).unwrap();
+        let at = bytes
+            .windows(12)
+            .rposition(|w| w == b"MARKER-00150")
+            .expect("the marker is on disk");
+        bytes[at + 7] = b'X';
+        std::fs::write(db, bytes).unwrap();
+    });
+    assert!(
+        matches!(err, JournalError::Corrupt { .. } | JournalError::Truncated { .. }),
+        "unexpected error: {err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("cannot continue"), "{message}");
+    assert!(
+        message.contains(&kept.display().to_string()),
+        "the message names the copy: {message}"
+    );
+    assert_eq!(
+        bytes_of(&kept.join("db")),
+        as_damaged,
+        "the copy is byte for byte what was found"
+    );
+}
+
+#[test]
+fn a_truncated_journal_is_reported_and_not_silently_continued() {
+    let (err, as_damaged, kept, _tmp) = damaged_open(|db| {
+        let len = std::fs::metadata(db).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(db)
+            .unwrap()
+            .set_len(len - 100)
+            .unwrap();
+    });
+    match &err {
+        JournalError::Truncated { expected, found, .. } => assert!(found < expected, "{err}"),
+        JournalError::Corrupt { .. } => {}
+        other => panic!("unexpected error: {other}"),
+    }
+    assert_eq!(bytes_of(&kept.join("db")), as_damaged);
+}
+
+#[test]
+fn an_event_from_a_newer_schema_is_refused_with_a_clear_message() {
+    let err =
+        decode_record(br#"{"v":99,"seq":1,"at":"2026-12-01T22:00:00Z","by":"x","event":{"type":"run_completed"}}"#)
+            .unwrap_err();
+    assert!(err.contains("newer cutover"), "{err}");
+    assert!(err.contains("upgrade"), "{err}");
+}
