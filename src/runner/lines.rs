@@ -109,12 +109,11 @@ pub fn event_words(event: &RunEvent) -> String {
 
 /// `02:10:03Z alice  ticket: approved — note: CHG-1234`
 pub fn record_line(rec: &Recorded) -> String {
-    format!(
-        "{} {:<10} {}",
-        rec.at.format("%H:%M:%SZ"),
-        rec.by,
-        event_words(&rec.event)
-    )
+    let words = match &rec.event {
+        RunEvent::HoldStarted { until } if *until <= rec.at => "all steps done; this runbook has no hold".to_string(),
+        other => event_words(other),
+    };
+    format!("{} {:<10} {}", rec.at.format("%H:%M:%SZ"), rec.by, words)
 }
 
 /// What the run waits for, in words, with countdowns relative to `now`.
