@@ -156,53 +156,15 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                 }
                 Some(*until)
             }
-            Situation::Approval {
-                step,
-                approval,
-                note_required,
-            } => match operator_approval(driver, &mut opts, &mut stdin, step, approval, *note_required).await {
-                Ok(Some(records)) => {
-                    printer.records(&records);
-                    continue;
+            Situation::Approval { .. } | Situation::InDoubt { .. } | Situation::Failed { .. } => {
+                match operator_decision(driver, &mut opts, &mut stdin, &situation).await {
+                    Ok(records) => {
+                        printer.records(&records);
+                        continue;
+                    }
+                    Err(s) => break s,
                 }
-                Ok(None) => {
-                    break stop(Exit::Waiting, approval_instructions(step, approval, *note_required));
-                }
-                Err(s) => break s,
-            },
-            Situation::InDoubt { step } => match in_doubt(driver, &mut opts, &mut stdin, step).await {
-                Ok(Some(records)) => {
-                    printer.records(&records);
-                    continue;
-                }
-                Ok(None) => {
-                    break stop(
-                        Exit::Waiting,
-                        format!(
-                            "step {step} is in doubt: it was running when the last session ended and is not safe to repeat. \
-                         Check whether it happened, then run again with --resolve {step}=succeeded, --resolve {step}=failed or --resolve {step}=retry"
-                        ),
-                    );
-                }
-                Err(s) => break s,
-            },
-            Situation::Failed { step, failure } => match failed(driver, &mut opts, &mut stdin, step).await {
-                Ok(Some(records)) => {
-                    printer.records(&records);
-                    continue;
-                }
-                Ok(None) => {
-                    break stop(
-                        Exit::Error,
-                        format!(
-                            "step {step} failed: {}. The run is stopped and saved. Fix the cause and run again with --retry {step}, \
-                         skip it with --skip {step}='reason', or roll back with `cutover rollback {run_id} --reason '...'`",
-                            failure.message
-                        ),
-                    );
-                }
-                Err(s) => break s,
-            },
+            }
         };
 
         let busy = driver.busy_with().is_some();
@@ -315,6 +277,47 @@ async fn ask(stdin: &mut Input, question: &str) -> Option<String> {
     tokio::select! {
         line = lines.next_line() => line.ok().flatten().map(|l| l.trim().to_string()),
         _ = tokio::signal::ctrl_c() => None,
+    }
+}
+
+/// What the operator decides where the run needs them: from the command line, from the
+/// terminal, or, with neither, a stop that says how to give the decision.
+async fn operator_decision(
+    driver: &mut Driver,
+    opts: &mut Options,
+    stdin: &mut Input,
+    situation: &Situation,
+) -> Result<Vec<Recorded>, Stop> {
+    let run_id = driver.state().run_id.clone();
+    match situation {
+        Situation::Approval {
+            step,
+            approval,
+            note_required,
+        } => operator_approval(driver, opts, stdin, step, approval, *note_required)
+            .await?
+            .ok_or_else(|| stop(Exit::Waiting, approval_instructions(step, approval, *note_required))),
+        Situation::InDoubt { step } => in_doubt(driver, opts, stdin, step).await?.ok_or_else(|| {
+            stop(
+                Exit::Waiting,
+                format!(
+                    "step {step} is in doubt: it was running when the last session ended and is not safe to repeat. \
+                     Check whether it happened, then run again with --resolve {step}=succeeded, --resolve {step}=failed \
+                     or --resolve {step}=retry"
+                ),
+            )
+        }),
+        Situation::Failed { step, failure } => failed(driver, opts, stdin, step).await?.ok_or_else(|| {
+            stop(
+                Exit::Error,
+                format!(
+                    "step {step} failed: {}. The run is stopped and saved. Fix the cause and run again with --retry {step}, \
+                     skip it with --skip {step}='reason', or roll back with `cutover rollback {run_id} --reason '...'`",
+                    failure.message
+                ),
+            )
+        }),
+        _ => Ok(Vec::new()),
     }
 }
 
