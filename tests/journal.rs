@@ -53,7 +53,11 @@ fn resuming_from_a_snapshot_gives_the_same_state_as_replaying_every_event() {
     assert_eq!(records.len(), notes + 1);
     let replayed = RunState::replay(&records).unwrap();
     assert_eq!(resumed, replayed);
-    assert_eq!(resumed.notes.len(), notes);
+    let noted = records
+        .iter()
+        .filter(|r| matches!(r.event, RunEvent::NoteAdded { .. }))
+        .count();
+    assert_eq!(noted, notes);
 }
 
 #[test]
@@ -155,4 +159,41 @@ fn an_event_from_a_newer_schema_is_refused_with_a_clear_message() {
             .unwrap_err();
     assert!(err.contains("newer cutover"), "{err}");
     assert!(err.contains("upgrade"), "{err}");
+}
+
+#[test]
+fn events_replayed_on_open_count_toward_the_next_snapshot() {
+    // A run that crashes before every 1000th event must still get snapshots, or its
+    // resumes replay more and more.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let (run_id, _) = run_with_notes(&store, SNAPSHOT_EVERY as usize - 10);
+    let (mut journal, mut state) = store.open_run(&run_id, &holder()).unwrap();
+    assert_eq!(
+        journal.events_since_snapshot(),
+        SNAPSHOT_EVERY - 9,
+        "everything since the start was replayed"
+    );
+    for i in 0..20 {
+        let text = format!("after the resume {i}");
+        journal
+            .append(
+                &mut state,
+                Utc::now(),
+                "alice",
+                vec![RunEvent::NoteAdded { step: None, text }],
+            )
+            .unwrap();
+    }
+    assert!(
+        journal.events_since_snapshot() < 20,
+        "a snapshot was taken during those appends"
+    );
+    drop(journal);
+    let (journal, resumed) = store.open_run(&run_id, &holder()).unwrap();
+    assert!(
+        journal.events_since_snapshot() < 20,
+        "the resume starts from that snapshot"
+    );
+    assert_eq!(resumed, state);
 }

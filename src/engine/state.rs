@@ -115,13 +115,6 @@ pub struct Session {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Note {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     pub run_id: String,
     pub mode: Mode,
@@ -138,7 +131,6 @@ pub struct RunState {
     pub incidents: Vec<Entry<Incident>>,
     pub rollbacks: Vec<Entry<RollbackTrigger>>,
     pub rcas: Vec<Entry<String>>,
-    pub notes: Vec<Entry<Note>>,
     pub sessions: Vec<Session>,
     pub last_seq: u64,
     pub updated_at: DateTime<Utc>,
@@ -171,7 +163,6 @@ impl RunState {
             incidents: Vec::new(),
             rollbacks: Vec::new(),
             rcas: Vec::new(),
-            notes: Vec::new(),
             sessions: Vec::new(),
             last_seq: first.seq,
             updated_at: first.at,
@@ -347,13 +338,8 @@ impl RunState {
                     }
                 }
             }
-            RunEvent::NoteAdded { step, text } => {
-                let note = Note {
-                    step: step.clone(),
-                    text: text.clone(),
-                };
-                self.notes.push(self.entry(rec, note));
-            }
+            // Notes are kept in the journal; no rule depends on them.
+            RunEvent::NoteAdded { .. } => {}
             RunEvent::IncidentRecorded { incident } => {
                 self.incidents.push(self.entry(rec, incident.clone()));
             }

@@ -31,7 +31,10 @@ pub struct Journal {
     /// Open until the journal is dropped, when it is closed before the lock is released.
     sled: Option<Sled>,
     _lock: RunLock,
+    /// Events appended since the newest snapshot (including those replayed on open).
     since_snapshot: u64,
+    /// Set when a write failed: no more appends until the journal is opened again.
+    broken: Option<String>,
 }
 
 struct Sled {
@@ -75,8 +78,18 @@ fn seq_of(key: &[u8]) -> Option<u64> {
 }
 
 impl Journal {
-    fn sled(&self) -> &Sled {
-        self.sled.as_ref().expect("the journal is open until it is dropped")
+    fn sled(&self) -> Result<&Sled, JournalError> {
+        self.sled.as_ref().ok_or_else(|| {
+            JournalError::Invalid(format!(
+                "the journal of run {} was closed after a failure; run the command again to reopen it",
+                self.run_id
+            ))
+        })
+    }
+
+    /// Events appended or replayed since the newest snapshot.
+    pub fn events_since_snapshot(&self) -> u64 {
+        self.since_snapshot
     }
 
     pub fn run_id(&self) -> &str {
@@ -139,7 +152,7 @@ impl Journal {
         }
     }
 
-    fn assemble(run_id: &str, dir: &Path, db: sled::Db, lock: RunLock) -> Result<Self, JournalError> {
+    fn trees(run_id: &str, dir: &Path, db: sled::Db) -> Result<Sled, JournalError> {
         let tree = |name: &str| {
             db.open_tree(name).map_err(|e| JournalError::Corrupt {
                 run_id: run_id.to_string(),
@@ -148,16 +161,21 @@ impl Journal {
                 kept: None,
             })
         };
+        Ok(Sled {
+            events: tree(EVENTS_TREE)?,
+            snapshots: tree(SNAPSHOTS_TREE)?,
+            db,
+        })
+    }
+
+    fn assemble(run_id: &str, dir: &Path, db: sled::Db, lock: RunLock) -> Result<Self, JournalError> {
         Ok(Self {
             run_id: run_id.to_string(),
             dir: dir.to_path_buf(),
-            sled: Some(Sled {
-                events: tree(EVENTS_TREE)?,
-                snapshots: tree(SNAPSHOTS_TREE)?,
-                db,
-            }),
+            sled: Some(Self::trees(run_id, dir, db)?),
             _lock: lock,
             since_snapshot: 0,
+            broken: None,
         })
     }
 
@@ -180,7 +198,7 @@ impl Journal {
         let lock = Self::lock(&run_id, dir, holder)?;
         let db = Self::open_db(&run_id, dir)?;
         let mut journal = Self::assemble(&run_id, dir, db, lock)?;
-        if journal.sled().events.last().ok().flatten().is_some() {
+        if journal.sled()?.events.last().ok().flatten().is_some() {
             return Err(JournalError::Invalid(format!("run {run_id} already has a journal")));
         }
         let record = Recorded {
@@ -190,7 +208,7 @@ impl Journal {
             by: by.to_string(),
             event: first,
         };
-        journal.write(std::slice::from_ref(&record), None)?;
+        journal.write(std::slice::from_ref(&record))?;
         let state = RunState::start(&record).ok_or_else(|| JournalError::Invalid("bad first event".to_string()))?;
         journal.write_summary(&state, at);
         Ok((journal, state))
@@ -217,7 +235,7 @@ impl Journal {
         preserve::clear_mark(dir);
         let opened = Self::open_db(run_id, dir)
             .and_then(|db| Self::assemble(run_id, dir, db, lock))
-            .and_then(|journal| journal.rebuild().map(|state| (journal, state)));
+            .and_then(|mut journal| journal.rebuild().map(|state| (journal, state)));
         match (opened, copy) {
             (Ok(ok), copy) => {
                 if let Some(c) = copy {
@@ -240,14 +258,16 @@ impl Journal {
     }
 
     fn last_seq(&self) -> Result<u64, JournalError> {
-        match self.sled().events.last() {
+        match self.sled()?.events.last() {
             Ok(Some((k, _))) => seq_of(&k).ok_or_else(|| self.corrupt("an event key is not a sequence number")),
             Ok(None) => Ok(0),
             Err(e) => Err(self.corrupt(e.to_string())),
         }
     }
 
-    fn rebuild(&self) -> Result<RunState, JournalError> {
+    /// The state from the newest snapshot and the events after it; also counts those
+    /// events toward the next snapshot, so a run that keeps crashing still gets them.
+    fn rebuild(&mut self) -> Result<RunState, JournalError> {
         let last = self.last_seq()?;
         if last == 0 {
             return Err(self.corrupt("it holds no events (not even the start of the run)"));
@@ -263,7 +283,9 @@ impl Journal {
                 kept: None,
             });
         }
-        let (mut state, from) = match self.latest_snapshot(last) {
+        let snapshot = self.latest_snapshot(last);
+        let snapshotted = snapshot.is_some();
+        let (mut state, from) = match snapshot {
             Some(state) => {
                 let from = state.last_seq + 1;
                 (state, from)
@@ -275,7 +297,7 @@ impl Journal {
                 (state, 2)
             }
         };
-        for item in self.sled().events.range(from.to_be_bytes()..) {
+        for item in self.sled()?.events.range(from.to_be_bytes()..) {
             let rec = self.decode_item(item, state.last_seq + 1)?;
             state.apply(&rec);
         }
@@ -285,6 +307,8 @@ impl Journal {
                 state.last_seq
             )));
         }
+        // Without a snapshot, everything since the first event counts.
+        self.since_snapshot = if snapshotted { last + 1 - from } else { last };
         Ok(state)
     }
 
@@ -308,7 +332,7 @@ impl Journal {
 
     fn read(&self, seq: u64) -> Result<Recorded, JournalError> {
         let item = self
-            .sled()
+            .sled()?
             .events
             .get(seq.to_be_bytes())
             .map_err(|e| self.corrupt(e.to_string()))?
@@ -319,6 +343,7 @@ impl Journal {
     fn latest_snapshot(&self, last: u64) -> Option<RunState> {
         // A damaged or outdated snapshot is skipped: the events are the truth.
         self.sled()
+            .ok()?
             .snapshots
             .iter()
             .rev()
@@ -338,7 +363,7 @@ impl Journal {
     pub fn records(&self, from: u64) -> Result<Vec<Recorded>, JournalError> {
         let first = from.max(1);
         (first..)
-            .zip(self.sled().events.range(first.to_be_bytes()..))
+            .zip(self.sled()?.events.range(first.to_be_bytes()..))
             .map(|(expected, item)| self.decode_item(item, expected))
             .collect()
     }
@@ -349,7 +374,10 @@ impl Journal {
         self.records(last.saturating_sub(n as u64) + 1)
     }
 
-    /// Records `events` as one atomic, flushed batch and applies them to `state`.
+    /// Records `events` as one atomic, flushed batch and applies them to `state`. When
+    /// this returns, the events are on disk. If writing fails, `state` is unchanged and the
+    /// journal refuses further appends: what reached the disk is unknown until it is
+    /// opened again.
     pub fn append(
         &mut self,
         state: &mut RunState,
@@ -360,84 +388,107 @@ impl Journal {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut seq = state.last_seq;
-        let records: Vec<Recorded> = events
-            .into_iter()
-            .map(|event| {
-                seq += 1;
-                Recorded {
-                    v: SCHEMA_VERSION,
-                    seq,
-                    at,
-                    by: by.to_string(),
-                    event,
-                }
+        if let Some(why) = &self.broken {
+            return Err(JournalError::Invalid(format!(
+                "the journal of run {} cannot take more events after an earlier write failed ({why}); \
+                 run the command again to reopen it",
+                self.run_id
+            )));
+        }
+        let records: Vec<Recorded> = (state.last_seq + 1..)
+            .zip(events)
+            .map(|(seq, event)| Recorded {
+                v: SCHEMA_VERSION,
+                seq,
+                at,
+                by: by.to_string(),
+                event,
             })
             .collect();
-        let mut next = state.clone();
+        if let Err(e) = self.write(&records) {
+            self.broken = Some(e.to_string());
+            return Err(e);
+        }
         for r in &records {
-            next.apply(r);
+            state.apply(r);
         }
         self.since_snapshot += records.len() as u64;
-        let snapshot = (self.since_snapshot >= SNAPSHOT_EVERY).then_some(&next);
-        self.write(&records, snapshot)?;
-        if snapshot.is_some() {
-            self.since_snapshot = 0;
+        if self.since_snapshot >= SNAPSHOT_EVERY {
+            // The events are already durable: a failed checkpoint only costs resume time.
+            if let Err(e) = self.checkpoint(state) {
+                tracing::warn!("journal checkpoint failed: {e}");
+            }
         }
-        *state = next;
         self.write_summary(state, at);
         Ok(records)
     }
 
-    fn write(&mut self, records: &[Recorded], snapshot: Option<&RunState>) -> Result<(), JournalError> {
-        let mut batch = sled::Batch::default();
-        for r in records {
-            let json = serde_json::to_vec(r).map_err(|e| JournalError::Invalid(e.to_string()))?;
-            batch.insert(&r.seq.to_be_bytes(), frame(&json));
-        }
-        self.sled()
-            .events
-            .apply_batch(batch)
-            .map_err(|e| self.corrupt(format!("write failed: {e}")))?;
-        if let Some(state) = snapshot {
-            self.write_snapshot(state)?;
-        }
-        self.sled().db.flush().map_err(|e| match e {
+    fn flush(&self) -> Result<(), JournalError> {
+        self.sled()?.db.flush().map(|_| ()).map_err(|e| match e {
             sled::Error::Io(source) => JournalError::Io {
                 path: self.dir.join("journal"),
                 source,
             },
             other => self.corrupt(format!("flush failed: {other}")),
-        })?;
-        Ok(())
+        })
+    }
+
+    fn write(&mut self, records: &[Recorded]) -> Result<(), JournalError> {
+        let mut batch = sled::Batch::default();
+        for r in records {
+            let json = serde_json::to_vec(r).map_err(|e| JournalError::Invalid(e.to_string()))?;
+            batch.insert(&r.seq.to_be_bytes(), frame(&json));
+        }
+        self.sled()?
+            .events
+            .apply_batch(batch)
+            .map_err(|e| self.corrupt(format!("write failed: {e}")))?;
+        self.flush()
     }
 
     fn write_snapshot(&self, state: &RunState) -> Result<(), JournalError> {
-        let snap = Snapshot {
+        let json = serde_json::to_vec(&SnapshotRef {
             version: STATE_VERSION,
-            state: state.clone(),
-        };
-        let json = serde_json::to_vec(&snap).map_err(|e| JournalError::Invalid(e.to_string()))?;
-        self.sled()
-            .snapshots
+            state,
+        })
+        .map_err(|e| JournalError::Invalid(e.to_string()))?;
+        let snapshots = &self.sled()?.snapshots;
+        snapshots
             .insert(state.last_seq.to_be_bytes(), frame(&json))
             .map_err(|e| self.corrupt(format!("snapshot write failed: {e}")))?;
-        let keys: Vec<sled::IVec> = self.sled().snapshots.iter().keys().filter_map(Result::ok).collect();
+        let keys: Vec<sled::IVec> = snapshots.iter().keys().filter_map(Result::ok).collect();
         for old in keys.iter().take(keys.len().saturating_sub(SNAPSHOTS_KEPT)) {
-            let _ = self.sled().snapshots.remove(old);
+            let _ = snapshots.remove(old);
         }
         Ok(())
     }
 
-    /// Writes a snapshot now (used when a session closes, so the next resume is fast).
+    /// Snapshots the state and reopens sled. sled indexes its log only when a database is
+    /// opened, so the first open after a crash scans everything written since the last
+    /// open: reopening here bounds that scan to the events since this checkpoint.
+    fn checkpoint(&mut self, state: &RunState) -> Result<(), JournalError> {
+        self.write_snapshot(state)?;
+        self.flush()?;
+        self.since_snapshot = 0;
+        self.sled = None;
+        let db = Self::open_db(&self.run_id, &self.dir);
+        match db.and_then(|db| Self::trees(&self.run_id, &self.dir, db)) {
+            Ok(s) => {
+                self.sled = Some(s);
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes a snapshot now (used when a session closes, so the next resume is quick).
     pub fn snapshot(&mut self, state: &RunState) -> Result<(), JournalError> {
         self.write_snapshot(state)?;
         self.since_snapshot = 0;
-        self.sled()
-            .db
-            .flush()
-            .map_err(|e| self.corrupt(format!("flush failed: {e}")))?;
-        Ok(())
+        self.flush()
     }
 
     fn write_summary(&self, state: &RunState, now: DateTime<Utc>) {
@@ -446,8 +497,14 @@ impl Journal {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct Snapshot {
     version: u32,
     state: RunState,
+}
+
+#[derive(serde::Serialize)]
+struct SnapshotRef<'a> {
+    version: u32,
+    state: &'a RunState,
 }

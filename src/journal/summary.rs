@@ -108,7 +108,7 @@ impl RunSummary {
     /// Write to a temporary file and rename it over the old one: never half-written.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).unwrap_or_default())?;
+        std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
         std::fs::rename(&tmp, path)
     }
 }

@@ -156,10 +156,21 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
                 .with_help("add a phase with steps:\n[[phase]]\nid = \"prepare\"\n  [[phase.step]]\n  id = \"ticket\"\n  kind = \"manual\"\n  title = \"Change ticket approved\""),
         );
     }
+    let had_phases = !phase_tables.is_empty();
     for (table, span) in phase_tables {
         if let Some(phase) = decode_phase(table, span, &mut spans, sink) {
             phases.push(phase);
         }
+    }
+    if had_phases && phases.iter().all(|p| p.steps.is_empty()) && !sink.has_errors() {
+        sink.push(
+            Diagnostic::error(
+                "no-steps",
+                "the runbook's phases have no steps: there is nothing to run",
+                None,
+            )
+            .with_help("add [[phase.step]] entries under a phase"),
+        );
     }
     let rollback = match top.table("rollback", "[rollback]") {
         Some(r) => {

@@ -143,7 +143,17 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             Situation::RolledBack { rca_attached } => {
                 break stop(Exit::RolledBack, rolled_back_words(&run_id, *rca_attached));
             }
-            Situation::Running { .. } | Situation::Ready { .. } => None,
+            Situation::Running { .. } | Situation::Ready { step: Some(_) } => None,
+            // Nothing running, nothing to start, nothing to wait for: never spin on it.
+            Situation::Ready { step: None } if driver.busy_with().is_none() => {
+                break stop(
+                    Exit::Error,
+                    format!(
+                        "run {run_id} has nothing left to do and is not complete; please report this with its journal"
+                    ),
+                );
+            }
+            Situation::Ready { step: None } => None,
             Situation::Gate { until, .. } | Situation::Holding { until } => {
                 if *until - now > chrono::Duration::from_std(opts.max_wait).unwrap_or_default() {
                     break stop(
