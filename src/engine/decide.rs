@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::{Failure, Incident, Intent, Outcome, Resolution, RollbackTrigger, RunEvent};
+use super::event::{Failure, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
 use super::plan::{closed_gate, current, pending_approval, sequence_done_except};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::duration::countdown;
@@ -37,6 +37,11 @@ pub enum Command {
     Finish {
         step: String,
         result: Result<Outcome, Failure>,
+    },
+    /// What a running step measured so far (samples, nameserver answers).
+    Report {
+        step: String,
+        report: Report,
     },
     Retry {
         step: String,
@@ -97,6 +102,12 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
         Command::Approve { step, typed, note } => approve(state, step, typed, note, now),
         Command::Begin { step, intent } => begin(state, step, intent, now),
         Command::Finish { step, result } => finish(state, step, result, now),
+        Command::Report { step, report } => {
+            if known_step(state, &step)?.status != StepStatus::Running {
+                return refuse(format!("step `{step}` is not running: it has nothing to report"));
+            }
+            Ok(vec![report.into_event(step)])
+        }
         Command::Retry { step } => {
             let index = must_be_current(state, &step)?;
             if state.steps[index].status != StepStatus::Failed {

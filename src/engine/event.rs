@@ -117,6 +117,96 @@ pub enum RunEvent {
         until: DateTime<Utc>,
     },
     RunCompleted,
+    /// A metrics watch began: until when, and the baseline and bound of each metric.
+    WatchStarted {
+        step: String,
+        until: DateTime<Utc>,
+        metrics: Vec<WatchedMetric>,
+    },
+    /// One sample of every watched metric, each with its bound and verdict.
+    WatchSampled {
+        step: String,
+        samples: Vec<MetricSample>,
+    },
+    /// What one nameserver answered for one record.
+    NameserverAnswered {
+        step: String,
+        answer: NameserverAnswer,
+    },
+}
+
+/// A metric under watch: how it is judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchedMetric {
+    pub name: String,
+    pub baseline: f64,
+    /// The value the metric must stay at or under.
+    pub bound: f64,
+    /// How the bound was derived, in words: "baseline + 0.1 percentage points".
+    pub rule: String,
+    /// Unit for display: "ratio", "seconds".
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Within,
+    Breach,
+    /// No data, or the source could not be asked: never counted as healthy.
+    Inconclusive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    pub bound: f64,
+    pub verdict: Verdict,
+    /// Why the verdict was reached: "0.4 % > bound 0.3 % (baseline 0.2 % + 0.1 pp)".
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameserverAnswer {
+    /// The nameserver's name, e.g. `ns1.example.com.`
+    pub server: String,
+    /// Where it was asked, `IP:port`.
+    pub address: String,
+    pub record: String,
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// What a step reports while it runs (before its outcome).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "report", rename_all = "snake_case")]
+pub enum Report {
+    WatchStarted {
+        until: DateTime<Utc>,
+        metrics: Vec<WatchedMetric>,
+    },
+    WatchSampled {
+        samples: Vec<MetricSample>,
+    },
+    NameserverAnswered {
+        answer: NameserverAnswer,
+    },
+}
+
+impl Report {
+    pub fn into_event(self, step: String) -> RunEvent {
+        match self {
+            Report::WatchStarted { until, metrics } => RunEvent::WatchStarted { step, until, metrics },
+            Report::WatchSampled { samples } => RunEvent::WatchSampled { step, samples },
+            Report::NameserverAnswered { answer } => RunEvent::NameserverAnswered { step, answer },
+        }
+    }
 }
 
 /// Exactly what a step is about to do, with every value resolved.
@@ -249,6 +339,9 @@ impl RunEvent {
             RunEvent::AttemptStarted { .. } => "attempt_started",
             RunEvent::HoldStarted { .. } => "hold_started",
             RunEvent::RunCompleted => "run_completed",
+            RunEvent::WatchStarted { .. } => "watch_started",
+            RunEvent::WatchSampled { .. } => "watch_sampled",
+            RunEvent::NameserverAnswered { .. } => "nameserver_answered",
         }
     }
 
@@ -261,7 +354,10 @@ impl RunEvent {
             | RunEvent::StepFailed { step, .. }
             | RunEvent::StepSkipped { step, .. }
             | RunEvent::StepRetried { step }
-            | RunEvent::InDoubtResolved { step, .. } => Some(step),
+            | RunEvent::InDoubtResolved { step, .. }
+            | RunEvent::WatchStarted { step, .. }
+            | RunEvent::WatchSampled { step, .. }
+            | RunEvent::NameserverAnswered { step, .. } => Some(step),
             RunEvent::NoteAdded { step, .. } => step.as_deref(),
             _ => None,
         }

@@ -9,8 +9,8 @@ pub mod state;
 
 pub use decide::{Command, Refusal, decide};
 pub use event::{
-    Evidence, Failure, HttpAttempt, Incident, Intent, Mode, Outcome, Recorded, Resolution, RollbackTrigger, RunEvent,
-    SCHEMA_VERSION, SYSTEM_ACTOR,
+    Evidence, Failure, HttpAttempt, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome, Recorded, Report,
+    Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, Verdict, WatchedMetric,
 };
 pub use plan::{Effect, Situation, TimeGate, current, next_effects, situation};
-pub use state::{RunState, RunStatus, StepState, StepStatus};
+pub use state::{RunState, RunStatus, StepState, StepStatus, Watch};

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::{Failure, Incident, Intent, Mode, Outcome, Recorded, Resolution, RollbackTrigger, RunEvent};
+use super::event::{
+    Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome, Recorded, Resolution, RollbackTrigger,
+    RunEvent, WatchedMetric,
+};
 use crate::runbook::{Runbook, Step};
 
 /// Version of the snapshot format; a snapshot of another version is ignored and the
@@ -77,6 +80,21 @@ pub struct StepState {
     /// Why it was skipped, or how an in-doubt state was resolved, and by whom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided: Option<String>,
+    /// The metrics watch of this step, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Watch>,
+    /// The latest answer of each nameserver for each record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<NameserverAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watch {
+    pub started_at: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub metrics: Vec<WatchedMetric>,
+    /// Every sample, oldest first.
+    pub samples: Vec<(DateTime<Utc>, Vec<MetricSample>)>,
 }
 
 impl StepState {
@@ -92,6 +110,8 @@ impl StepState {
             outcome: None,
             failure: None,
             decided: None,
+            watch: None,
+            answers: Vec::new(),
         }
     }
 }
@@ -276,6 +296,9 @@ impl RunState {
                     s.tries += 1;
                     s.intent = Some(intent.clone());
                     s.failure = None;
+                    // What a previous try measured is not this try's.
+                    s.watch = None;
+                    s.answers.clear();
                 }
             }
             RunEvent::StepSucceeded { step, outcome } => {
@@ -361,6 +384,33 @@ impl RunState {
                 self.outputs.clear();
                 for s in &mut self.steps {
                     *s = StepState::new(&s.id);
+                }
+            }
+            RunEvent::WatchStarted { step, until, metrics } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.watch = Some(Watch {
+                        started_at: at,
+                        until: *until,
+                        metrics: metrics.clone(),
+                        samples: Vec::new(),
+                    });
+                }
+            }
+            RunEvent::WatchSampled { step, samples } => {
+                if let Some(w) = self.step_mut(step).and_then(|s| s.watch.as_mut()) {
+                    w.samples.push((at, samples.clone()));
+                }
+            }
+            RunEvent::NameserverAnswered { step, answer } => {
+                if let Some(s) = self.step_mut(step) {
+                    match s
+                        .answers
+                        .iter_mut()
+                        .find(|a| a.server == answer.server && a.address == answer.address && a.record == answer.record)
+                    {
+                        Some(existing) => *existing = answer.clone(),
+                        None => s.answers.push(answer.clone()),
+                    }
                 }
             }
             RunEvent::HoldStarted { until } => self.status = RunStatus::Holding { until: *until },

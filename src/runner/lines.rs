@@ -1,6 +1,7 @@
 //! One line of plain language per journal record, for headless output, the log pane
 //! and `cutover journal`.
 
+use crate::engine::Verdict;
 use crate::engine::{
     Evidence, Intent, Recorded, Resolution, RollbackTrigger, RunEvent, Situation, StepStatus, TimeGate,
 };
@@ -104,6 +105,37 @@ pub fn event_words(event: &RunEvent) -> String {
             until.format("%Y-%m-%d %H:%M UTC")
         ),
         RunEvent::RunCompleted => "run completed".to_string(),
+        RunEvent::WatchStarted { step, until, metrics } => format!(
+            "{step}: watching {} until {}",
+            metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+            until.format("%H:%M:%S UTC")
+        ),
+        RunEvent::WatchSampled { step, samples } => {
+            let parts: Vec<String> = samples
+                .iter()
+                .map(|s| {
+                    let mark = match s.verdict {
+                        Verdict::Within => "ok",
+                        Verdict::Breach => "BREACH",
+                        Verdict::Inconclusive => "inconclusive",
+                    };
+                    format!("{} {mark}: {}", s.metric, s.reason)
+                })
+                .collect();
+            format!("{step}: sample — {}", parts.join("; "))
+        }
+        RunEvent::NameserverAnswered { step, answer } => format!(
+            "{step}: {} ({}) answers {} {}{}",
+            answer.server,
+            answer.address,
+            answer.record,
+            if answer.values.is_empty() {
+                "nothing".to_string()
+            } else {
+                answer.values.join(", ")
+            },
+            answer.ttl.map(|t| format!(" TTL {t}")).unwrap_or_default()
+        ),
     }
 }
 

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::effects::{self, Context};
 use crate::engine::{
-    Command, Effect, Failure, Intent, Outcome, Recorded, Refusal, Resolution, RunEvent, RunState, SYSTEM_ACTOR, decide,
-    next_effects,
+    Command, Effect, Failure, Intent, Outcome, Recorded, Refusal, Report, Resolution, RunEvent, RunState, SYSTEM_ACTOR,
+    decide, next_effects,
 };
 use crate::journal::{Journal, JournalError};
 
@@ -112,6 +112,24 @@ pub enum Msg {
         step: String,
         result: Result<Outcome, Failure>,
     },
+    /// What a running step measured so far.
+    Report { step: String, report: Report },
+}
+
+/// How an effect reports what it measures while it runs.
+#[derive(Clone)]
+pub struct Reporter {
+    step: String,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Reporter {
+    pub fn report(&self, report: Report) {
+        let _ = self.tx.send(Msg::Report {
+            step: self.step.clone(),
+            report,
+        });
+    }
 }
 
 struct InFlight {
@@ -215,6 +233,14 @@ impl Driver {
         });
     }
 
+    /// A way to report measurements of `step` into this driver, as its effect does.
+    pub fn reporter(&self, step: &str) -> Reporter {
+        Reporter {
+            step: step.to_string(),
+            tx: self.tx.clone(),
+        }
+    }
+
     pub async fn recv(&mut self) -> Msg {
         // The driver holds a sender, so the channel never closes.
         self.rx.recv().await.expect("the driver keeps the channel open")
@@ -246,6 +272,13 @@ impl Driver {
             Msg::Finished { step, result } => {
                 self.in_flight = None;
                 self.session.submit(Command::Finish { step, result }, &by, now)
+            }
+            // A late report of a step that has finished or was stopped is dropped.
+            Msg::Report { step, report } => {
+                match self.session.submit(Command::Report { step, report }, SYSTEM_ACTOR, now) {
+                    Err(SubmitError::Refused(_)) => Ok(Vec::new()),
+                    other => other,
+                }
             }
         }
     }
