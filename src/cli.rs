@@ -83,7 +83,7 @@ pub struct RunbookArgs {
 
 #[derive(Debug, Args)]
 pub struct DriveArgs {
-    /// Print one line per event instead of the interactive screen
+    /// Print one line per event instead of the interactive cockpit (the default on a terminal)
     #[arg(long)]
     pub headless: bool,
     /// Line format for headless output

@@ -9,3 +9,4 @@ pub mod journal;
 pub mod redact;
 pub mod runbook;
 pub mod runner;
+pub mod tui;

@@ -103,18 +103,32 @@ pub fn decisions(args: &DriveArgs) -> Result<Decisions> {
     Ok(d)
 }
 
-/// Drives an opened session headless to a stop and returns the exit code. `preamble`
-/// holds what was recorded before driving began, so it is printed like the rest.
+/// Drives an opened session to a stop and returns the exit code: in the cockpit on a
+/// terminal, otherwise headless. `preamble` holds what was recorded before driving began,
+/// so headless output prints it like the rest.
 pub async fn drive(session: Session, args: &DriveArgs, preamble: Vec<Recorded>) -> Result<i32> {
     let max_wait = duration::parse(&args.max_wait).map_err(|e| anyhow::anyhow!("--max-wait: {e}"))?;
+    let decisions = decisions(args)?;
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let cockpit = terminal && !args.headless && args.output == headless::Output::Text;
+    let mut driver = Driver::new(session);
+    if cockpit {
+        if decisions.given() {
+            let reason = "--approve, --note, --resolve, --retry and --skip are for --headless runs; \
+                          in the cockpit, press Enter where the run needs you";
+            let _ = driver.shutdown(reason).await;
+            bail!(reason);
+        }
+        let exit = crate::tui::run(&mut driver).await?;
+        return Ok(exit as i32);
+    }
     let options = Options {
         output: args.output,
-        decisions: decisions(args)?,
+        decisions,
         max_wait,
         interactive: std::io::stdin().is_terminal(),
         preamble,
     };
-    let mut driver = Driver::new(session);
     let exit: Exit = headless::run(&mut driver, options).await;
     Ok(exit as i32)
 }

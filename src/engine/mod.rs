@@ -7,7 +7,7 @@ pub mod event;
 pub mod plan;
 pub mod state;
 
-pub use decide::{Command, Refusal, decide};
+pub use decide::{Command, MIN_RCA_CHARS, Refusal, decide};
 pub use event::{
     Evidence, Failure, HttpAttempt, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome, Recorded, Report,
     Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, Verdict, WatchedMetric,

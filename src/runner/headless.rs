@@ -33,6 +33,17 @@ pub struct Decisions {
     pub skips: BTreeMap<String, String>,
 }
 
+impl Decisions {
+    /// Whether any decision was given.
+    pub fn given(&self) -> bool {
+        !(self.approvals.is_empty()
+            && self.notes.is_empty()
+            && self.resolutions.is_empty()
+            && self.retries.is_empty()
+            && self.skips.is_empty())
+    }
+}
+
 pub struct Options {
     pub output: Output,
     pub decisions: Decisions,

@@ -1,0 +1,183 @@
+//! The cockpit's loop. One task owns the driver (and with it the run state) and the
+//! terminal; effects run in their own tasks and report by message; keys become engine
+//! commands. It redraws only when something changed, at most every `FRAME`, plus once a
+//! second for the clocks: idle on a gate, it does almost nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::KeyEvent;
+use tokio::time::Instant;
+
+use super::app::{Action, App};
+use super::view::{self, Ctx};
+use crate::engine::{Situation, situation};
+use crate::runner::{Driver, SubmitError};
+
+/// The shortest time between two frames.
+pub const FRAME: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Key(KeyEvent),
+    Resize,
+}
+
+/// Where key presses come from: the terminal, or a test.
+pub trait Inputs {
+    /// The next input, or `None` when there will be no more.
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Input>> + Send;
+}
+
+/// The time, from the system clock or from a test.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(Arc::new(Utc::now))
+    }
+
+    pub fn new(f: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The operator quit.
+    Quit,
+    /// The inputs ended and nothing was left in progress (tests).
+    InputsEnded,
+}
+
+/// Counts for the benchmark and tests: how much work the loop did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub frames: u64,
+    pub wakeups: u64,
+}
+
+pub struct Loop<'a> {
+    pub clock: Clock,
+    pub local: FixedOffset,
+    pub stats: &'a mut Stats,
+}
+
+impl Loop<'_> {
+    pub async fn run<B: Backend, I: Inputs>(
+        &mut self,
+        terminal: &mut Terminal<B>,
+        driver: &mut Driver,
+        app: &mut App,
+        inputs: &mut I,
+    ) -> Result<Stop, B::Error> {
+        let mut dirty = true;
+        let mut last_frame: Option<Instant> = None;
+        let mut inputs_open = true;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let now = self.clock.now();
+            match driver.start_due(now) {
+                Ok(records) if !records.is_empty() => {
+                    app.on_records(&records, driver.state());
+                    dirty = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    app.on_refused(e.to_string());
+                    dirty = true;
+                }
+            }
+            let busy = driver.busy_with().is_some();
+            if dirty && last_frame.is_none_or(|t| t.elapsed() >= FRAME) {
+                self.draw(terminal, driver, app, now, busy)?;
+                dirty = false;
+                last_frame = Some(Instant::now());
+            }
+            if !inputs_open && !busy {
+                if dirty {
+                    self.draw(terminal, driver, app, now, busy)?;
+                }
+                return Ok(Stop::InputsEnded);
+            }
+            // Wake when a gate or the hold ends, so the run moves on at that moment.
+            let gate = match situation(driver.state(), now) {
+                Situation::Gate { until, .. } | Situation::Holding { until } => (until - now).to_std().ok(),
+                _ => None,
+            };
+            let frame_due = last_frame.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed()));
+            self.stats.wakeups += 1;
+            tokio::select! {
+                msg = driver.recv(), if busy => {
+                    match driver.handle(msg, self.clock.now()) {
+                        Ok(records) => app.on_records(&records, driver.state()),
+                        Err(e) => app.on_refused(e.to_string()),
+                    }
+                    dirty = true;
+                }
+                input = inputs.next(), if inputs_open => {
+                    match input {
+                        Some(Input::Key(key)) => {
+                            let now = self.clock.now();
+                            match app.on_key(&key, driver.state(), now, busy) {
+                                Some(Action::Quit) => {
+                                    self.draw(terminal, driver, app, now, busy)?;
+                                    return Ok(Stop::Quit);
+                                }
+                                Some(Action::Submit(command)) => {
+                                    let by = driver.session.operator.clone();
+                                    match driver.command(command, &by, now) {
+                                        Ok(records) => {
+                                            app.on_submitted();
+                                            app.on_records(&records, driver.state());
+                                        }
+                                        Err(SubmitError::Refused(r)) => app.on_refused(r.message),
+                                        Err(SubmitError::Journal(e)) => app.on_refused(e.to_string()),
+                                    }
+                                }
+                                None => {}
+                            }
+                        }
+                        Some(Input::Resize) => {
+                            terminal.autoresize()?;
+                        }
+                        None => inputs_open = false,
+                    }
+                    dirty = true;
+                }
+                _ = tick.tick() => dirty = true,
+                () = tokio::time::sleep(frame_due), if dirty => {}
+                () = tokio::time::sleep(gate.unwrap_or(Duration::MAX)), if gate.is_some() => {}
+            }
+        }
+    }
+
+    fn draw<B: Backend>(
+        &mut self,
+        terminal: &mut Terminal<B>,
+        driver: &Driver,
+        app: &App,
+        now: DateTime<Utc>,
+        busy: bool,
+    ) -> Result<(), B::Error> {
+        self.stats.frames += 1;
+        let ctx = Ctx {
+            state: driver.state(),
+            app,
+            now,
+            local: self.local,
+            busy,
+        };
+        terminal.draw(|frame| view::render(frame, &ctx))?;
+        Ok(())
+    }
+}

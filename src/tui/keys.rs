@@ -1,0 +1,134 @@
+//! Key bindings are data: one table drives the key handling, the footer and the help.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    /// Run or approve: whatever the run needs from the operator now.
+    Act,
+    Rollback,
+    Skip,
+    Note,
+    SwitchFocus,
+    Filter,
+    Help,
+    Quit,
+}
+
+pub struct Binding {
+    pub keys: &'static [KeyCode],
+    /// How the footer and help write the keys.
+    pub shown: &'static str,
+    pub action: KeyAction,
+    pub help: &'static str,
+}
+
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[KeyCode::Up, KeyCode::Char('k')],
+        shown: "↑/k",
+        action: KeyAction::Up,
+        help: "select the step above (or scroll the log up)",
+    },
+    Binding {
+        keys: &[KeyCode::Down, KeyCode::Char('j')],
+        shown: "↓/j",
+        action: KeyAction::Down,
+        help: "select the step below (or scroll the log down)",
+    },
+    Binding {
+        keys: &[KeyCode::PageUp],
+        shown: "PgUp",
+        action: KeyAction::PageUp,
+        help: "scroll the log a page up",
+    },
+    Binding {
+        keys: &[KeyCode::PageDown],
+        shown: "PgDn",
+        action: KeyAction::PageDown,
+        help: "scroll the log a page down",
+    },
+    Binding {
+        keys: &[KeyCode::Enter],
+        shown: "Enter",
+        action: KeyAction::Act,
+        help: "do what the run waits for: approve, retry a failed step, resolve an in-doubt step, write the root-cause analysis, start the next attempt",
+    },
+    Binding {
+        keys: &[KeyCode::Char('r')],
+        shown: "r",
+        action: KeyAction::Rollback,
+        help: "roll back now: the incident is recorded first, then the rollback steps run",
+    },
+    Binding {
+        keys: &[KeyCode::Char('s')],
+        shown: "s",
+        action: KeyAction::Skip,
+        help: "skip the current step (a reason is required and kept)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('n')],
+        shown: "n",
+        action: KeyAction::Note,
+        help: "add a note to the selected step (kept in the journal)",
+    },
+    Binding {
+        keys: &[KeyCode::Tab],
+        shown: "Tab",
+        action: KeyAction::SwitchFocus,
+        help: "switch between the steps and the log",
+    },
+    Binding {
+        keys: &[KeyCode::Char('/')],
+        shown: "/",
+        action: KeyAction::Filter,
+        help: "filter the log (Enter to apply, Esc to clear)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('?')],
+        shown: "?",
+        action: KeyAction::Help,
+        help: "show or hide this help",
+    },
+    Binding {
+        keys: &[KeyCode::Char('q')],
+        shown: "q",
+        action: KeyAction::Quit,
+        help: "quit; nothing is lost: run the same command again to resume",
+    },
+];
+
+/// The action a key press stands for, outside dialogs.
+pub fn action_for(key: &KeyEvent) -> Option<KeyAction> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(KeyAction::Quit);
+    }
+    BINDINGS.iter().find(|b| b.keys.contains(&key.code)).map(|b| b.action)
+}
+
+pub fn binding(action: KeyAction) -> &'static Binding {
+    BINDINGS
+        .iter()
+        .find(|b| b.action == action)
+        .expect("every action has a binding")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_means_one_thing() {
+        let mut seen = Vec::new();
+        for b in BINDINGS {
+            for k in b.keys {
+                assert!(!seen.contains(k), "{k:?} is bound twice");
+                seen.push(*k);
+            }
+        }
+    }
+}

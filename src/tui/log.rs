@@ -1,0 +1,127 @@
+//! The log pane's model: the journal as it grows, one line per record, scrollable and
+//! filterable. Bounded in memory; the journal itself keeps everything.
+
+use super::input::LineInput;
+use crate::engine::{Recorded, RunEvent};
+use crate::runner::lines::record_line;
+
+/// Lines kept for the log pane; older ones are dropped from view (not from the journal).
+pub const MAX_LINES: usize = 20_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Normal,
+    Quiet,
+    Good,
+    Warn,
+    Bad,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub text: String,
+    pub tone: Tone,
+}
+
+fn tone(event: &RunEvent) -> Tone {
+    match event {
+        RunEvent::StepSucceeded { .. } | RunEvent::RunCompleted | RunEvent::RollbackCompleted => Tone::Good,
+        RunEvent::StepFailed { .. } | RunEvent::IncidentRecorded { .. } | RunEvent::RollbackStarted { .. } => Tone::Bad,
+        RunEvent::StepSkipped { .. } | RunEvent::InDoubtResolved { .. } | RunEvent::RunbookReloaded { .. } => {
+            Tone::Warn
+        }
+        RunEvent::WatchSampled { samples, .. }
+            if samples.iter().any(|s| s.verdict != crate::engine::Verdict::Within) =>
+        {
+            Tone::Warn
+        }
+        RunEvent::SessionOpened { .. } | RunEvent::SessionClosed { .. } | RunEvent::WatchSampled { .. } => Tone::Quiet,
+        _ => Tone::Normal,
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogView {
+    pub lines: Vec<LogLine>,
+    /// The filter in use (empty: none).
+    pub filter: String,
+    /// The filter being typed, while `/` is open.
+    pub editing: Option<LineInput>,
+    /// Indices of the lines that match the filter.
+    matches: Vec<usize>,
+    /// Lines scrolled up from the newest (0: following the newest).
+    pub scroll: usize,
+}
+
+impl LogView {
+    pub fn push(&mut self, records: &[Recorded]) {
+        for r in records {
+            let line = LogLine {
+                text: record_line(r),
+                tone: tone(&r.event),
+            };
+            if self.matches_filter(&line) {
+                self.matches.push(self.lines.len());
+            }
+            self.lines.push(line);
+            // Keep the view where the operator scrolled to while new lines arrive.
+            if self.scroll > 0 {
+                self.scroll += 1;
+            }
+        }
+        if self.lines.len() > MAX_LINES {
+            self.lines.drain(..self.lines.len() - MAX_LINES * 9 / 10);
+            self.refilter();
+        }
+    }
+
+    fn matches_filter(&self, line: &LogLine) -> bool {
+        self.filter.is_empty() || line.text.to_lowercase().contains(&self.filter.to_lowercase())
+    }
+
+    fn refilter(&mut self) {
+        let filter = self.filter.to_lowercase();
+        self.matches = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| filter.is_empty() || l.text.to_lowercase().contains(&filter))
+            .map(|(i, _)| i)
+            .collect();
+        self.scroll = self.scroll.min(self.matches.len());
+    }
+
+    pub fn apply_filter(&mut self) {
+        if let Some(input) = self.editing.take() {
+            self.filter = input.text.trim().to_string();
+            self.scroll = 0;
+            self.refilter();
+        }
+    }
+
+    pub fn clear_filter(&mut self) {
+        self.editing = None;
+        self.filter.clear();
+        self.scroll = 0;
+        self.refilter();
+    }
+
+    pub fn shown_count(&self) -> usize {
+        self.matches.len()
+    }
+
+    pub fn scroll_up(&mut self, n: usize) {
+        self.scroll = (self.scroll + n).min(self.matches.len().saturating_sub(1));
+    }
+
+    pub fn scroll_down(&mut self, n: usize) {
+        self.scroll = self.scroll.saturating_sub(n);
+    }
+
+    /// The lines to show in `height` rows, oldest first.
+    pub fn window(&self, height: usize) -> impl Iterator<Item = &LogLine> {
+        let end = self.matches.len().saturating_sub(self.scroll);
+        let start = end.saturating_sub(height);
+        self.matches[start..end].iter().map(|&i| &self.lines[i])
+    }
+}

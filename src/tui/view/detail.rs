@@ -1,0 +1,210 @@
+//! The selected step in full: what it will do with every value resolved, what it waits
+//! for, what it measured, and what went wrong with what to do about it. What matters for
+//! the step's state comes first, so it stays visible on a small screen.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::Ctx;
+use crate::engine::plan::{closed_gate, pending_approval};
+use crate::engine::{StepState, StepStatus, Verdict, current};
+use crate::runbook::describe::{action_lines, gate_lines};
+use crate::runbook::duration::{countdown, format as dur};
+use crate::runbook::{Approval, Step};
+use crate::runner::lines::{evidence_lines, intent_words, status_mark};
+use crate::tui::theme::Theme;
+
+fn hms(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%H:%M:%S UTC").to_string()
+}
+
+fn heading(theme: Theme, text: &str) -> Line<'static> {
+    Line::from(Span::styled(text.to_string(), theme.title()))
+}
+
+/// What the step waits for, when it is the step the run is at.
+fn waiting(ctx: &Ctx<'_>, index: usize, step: &StepState) -> Vec<Line<'static>> {
+    let theme = ctx.app.theme;
+    if current(ctx.state) != Some(index) || step.status != StepStatus::Pending {
+        return Vec::new();
+    }
+    let text = if let Some((until, _)) = closed_gate(ctx.state, index, ctx.now) {
+        let left = countdown((until - ctx.now).to_std().unwrap_or_default());
+        format!("waiting: the gate opens at {} (in {left})", hms(until))
+    } else {
+        match pending_approval(ctx.state, index) {
+            Some(Approval::Type(text)) => format!("waiting for you: press Enter and type `{text}` to approve"),
+            Some(_) => "waiting for you: press Enter to approve".to_string(),
+            None => return Vec::new(),
+        }
+    };
+    vec![Line::from(Span::styled(text, theme.warn()))]
+}
+
+/// What went wrong, what it measured, or what was decided about it.
+fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    match step.status {
+        StepStatus::Failed => {
+            if let Some(f) = &step.failure {
+                lines.push(heading(theme, "What went wrong"));
+                lines.push(Line::from(Span::styled(format!("  {}", f.message), theme.error())));
+                if let Some(advice) = &f.advice {
+                    lines.push(Line::from(vec![
+                        Span::styled("  what to do: ", theme.title()),
+                        Span::raw(advice.clone()),
+                    ]));
+                }
+                for l in evidence_lines(&f.evidence, 8) {
+                    lines.push(Line::from(Span::styled(format!("  {l}"), theme.dim())));
+                }
+            }
+            lines.push(Line::from(Span::styled(
+                "  Enter: retry · s: skip with a reason · r: roll back",
+                theme.key(),
+            )));
+        }
+        StepStatus::InDoubt => {
+            lines.push(heading(theme, "In doubt"));
+            lines.push(Line::from(Span::styled(
+                "  the process stopped while this step was acting: it may or may not have happened",
+                theme.status(StepStatus::InDoubt),
+            )));
+            lines.push(Line::from(Span::styled("  Enter: say what happened", theme.key())));
+        }
+        StepStatus::Succeeded => {
+            if let Some(o) = &step.outcome {
+                lines.push(heading(theme, "Result"));
+                lines.push(Line::from(Span::styled(format!("  {}", o.summary), theme.ok())));
+                lines.extend(o.details.iter().map(|d| Line::raw(format!("  {d}"))));
+                for l in evidence_lines(&o.evidence, 6) {
+                    lines.push(Line::from(Span::styled(format!("  {l}"), theme.dim())));
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(d) = &step.decided {
+        lines.push(Line::from(Span::styled(d.clone(), theme.warn())));
+    }
+    if !step.answers.is_empty() {
+        lines.push(heading(theme, "Nameservers"));
+        for a in &step.answers {
+            let mark = match a.verdict {
+                Verdict::Within => "✔",
+                Verdict::Breach => "✖",
+                Verdict::Inconclusive => "?",
+            };
+            let values = if a.values.is_empty() {
+                "nothing".to_string()
+            } else {
+                a.values.join(", ")
+            };
+            let ttl = a.ttl.map(|t| format!(" TTL {t}")).unwrap_or_default();
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {mark} "), theme.verdict(a.verdict)),
+                Span::raw(format!("{} ({}) {} → {values}{ttl}", a.server, a.address, a.record)),
+            ]));
+            if !a.note.is_empty() {
+                lines.push(Line::from(Span::styled(format!("      {}", a.note), theme.dim())));
+            }
+        }
+    }
+    lines
+}
+
+/// What the step does and waits for, as the runbook says.
+fn definition(theme: Theme, spec: &Step) -> Vec<Line<'static>> {
+    let mut lines = vec![heading(theme, "What it does")];
+    lines.extend(
+        action_lines(&spec.action)
+            .into_iter()
+            .map(|l| Line::raw(format!("  {l}"))),
+    );
+    let gates = gate_lines(spec);
+    if !gates.is_empty() {
+        lines.push(heading(theme, "Gates"));
+        lines.extend(gates.into_iter().map(|l| Line::raw(format!("  {l}"))));
+    }
+    lines
+}
+
+/// Who approved it, when it ran, and what it set out to do.
+fn history(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(a) = &step.approved {
+        let note = a.note.as_deref().map(|n| format!(" — note: {n}")).unwrap_or_default();
+        lines.push(Line::raw(format!("approved by {} at {}{note}", a.by, hms(a.at))));
+    }
+    if let Some(started) = step.started_at {
+        let mut when = format!("started {}", hms(started));
+        if let Some(done) = step.finished_at {
+            let took = dur((done - started).to_std().unwrap_or_default());
+            when.push_str(&format!(", finished {} ({took})", hms(done)));
+        }
+        if step.tries > 1 {
+            when.push_str(&format!(", try {}", step.tries));
+        }
+        lines.push(Line::from(Span::styled(when, theme.dim())));
+    }
+    if let Some(intent) = &step.intent {
+        lines.push(Line::from(Span::styled(
+            format!("intent: {}", intent_words(intent)),
+            theme.dim(),
+        )));
+    }
+    lines
+}
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+    let theme = ctx.app.theme;
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .border_style(theme.dim())
+        .title(Span::styled(" detail ", theme.dim()));
+    let index = ctx.app.selected;
+    let (Some(step), Some(spec)) = (
+        ctx.state.steps.get(index),
+        ctx.state.steps.get(index).and_then(|s| ctx.state.spec(&s.id)),
+    ) else {
+        frame.render_widget(block, area);
+        return;
+    };
+    let phase = if ctx.state.is_rollback_step(index) {
+        "rollback".to_string()
+    } else {
+        ctx.state
+            .runbook
+            .phase_of(&step.id)
+            .map(|p| p.title.clone())
+            .unwrap_or_default()
+    };
+    let (glyph, word) = status_mark(step.status);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{glyph} "), theme.status(step.status)),
+            Span::styled(step.id.clone(), theme.title()),
+            Span::raw(format!(" — {}", spec.title)),
+        ]),
+        Line::from(Span::styled(
+            format!("{} · {phase} · {word}", spec.action.kind()),
+            theme.dim(),
+        )),
+    ];
+    lines.extend(waiting(ctx, index, step));
+    let done = outcome(theme, step);
+    if !done.is_empty() {
+        lines.push(Line::raw(""));
+        lines.extend(done);
+    }
+    lines.push(Line::raw(""));
+    lines.extend(definition(theme, spec));
+    let past = history(theme, step);
+    if !past.is_empty() {
+        lines.push(Line::raw(""));
+        lines.extend(past);
+    }
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}

@@ -1,0 +1,96 @@
+//! Drawing the cockpit. Each region has its own file; all of them only read.
+//!
+//! ```text
+//!  LIVE  runbook (env) · attempt · state                       run id    header, 2 rows
+//!  clock UTC · local                  next: gate opens in 23h 41m
+//! ┌ steps ────────────────┬ detail (or the watch, when it has one) ─────┐ the rest
+//! │ phase                 │ what the selected step does, waits for,     │
+//! │ ✔ step      12s       │ measured, and what went wrong               │
+//! ├ log ──────────────────┴─────────────────────────────────────────────┤ ~25 %
+//! │ the journal as it grows                                             │
+//!  footer: the keys that apply now, or the last message                  1 row
+//! ```
+//! Dialogs and the help are drawn over it.
+
+mod detail;
+mod dialog;
+mod footer;
+mod header;
+mod help;
+mod log;
+mod steps;
+mod watch;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use super::app::App;
+use crate::engine::RunState;
+
+/// Everything a view may read.
+pub struct Ctx<'a> {
+    pub state: &'a RunState,
+    pub app: &'a App,
+    pub now: DateTime<Utc>,
+    /// The operator's local time zone, for the second clock.
+    pub local: FixedOffset,
+    /// A step's effect is in progress in this process.
+    pub busy: bool,
+}
+
+pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
+    let area = frame.area();
+    let log_height = (area.height / 4).clamp(4, 14);
+    let [header_area, body, log_area, footer_area] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(6),
+        Constraint::Length(log_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let steps_width = (area.width * 2 / 5).clamp(28, 56);
+    let [steps_area, detail_area] =
+        Layout::horizontal([Constraint::Length(steps_width), Constraint::Min(20)]).areas(body);
+
+    header::render(frame, header_area, ctx);
+    steps::render(frame, steps_area, ctx);
+    let selected = ctx.state.steps.get(ctx.app.selected);
+    match selected.and_then(|s| s.watch.as_ref().map(|w| (s, w))) {
+        Some((step, watch)) => watch::render(frame, detail_area, ctx, step, watch),
+        None => detail::render(frame, detail_area, ctx),
+    }
+    log::render(frame, log_area, ctx);
+    footer::render(frame, footer_area, ctx);
+    if ctx.app.help {
+        help::render(frame, area, ctx);
+    }
+    if let Some(d) = &ctx.app.dialog {
+        dialog::render(frame, area, ctx, d);
+    }
+}
+
+/// A rectangle of at most `width` × `height` centred in `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(2));
+    let h = height.min(area.height.saturating_sub(2));
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Shortens `text` to `width` characters, marking the cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut s: String = text.chars().take(width - 1).collect();
+    s.push('…');
+    s
+}

@@ -1,0 +1,107 @@
+//! The phases and their steps: a glyph, a colour and a word for each state, the time
+//! each took or has left, and who approved it.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::{Ctx, fit};
+use crate::engine::plan::{closed_gate, pending_approval};
+use crate::engine::{StepState, StepStatus, current};
+use crate::runbook::duration::{countdown, format as dur};
+use crate::runner::lines::status_mark;
+use crate::tui::app::Focus;
+
+/// What to show at the right of a step line.
+fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {
+    let theme = ctx.app.theme;
+    let took = |s: &StepState| match (s.started_at, s.finished_at) {
+        (Some(a), Some(b)) => dur((b - a).to_std().unwrap_or_default()),
+        _ => String::new(),
+    };
+    match step.status {
+        StepStatus::Succeeded => {
+            let by = step.approved.as_ref().map(|a| format!(" {}", a.by)).unwrap_or_default();
+            (format!("{}{by}", took(step)), theme.dim())
+        }
+        StepStatus::Running => {
+            let since = step
+                .started_at
+                .map_or(String::new(), |t| countdown((ctx.now - t).to_std().unwrap_or_default()));
+            (format!("running {since}"), theme.status(StepStatus::Running))
+        }
+        StepStatus::Failed => ("FAILED".to_string(), theme.status(StepStatus::Failed)),
+        StepStatus::InDoubt => ("IN DOUBT".to_string(), theme.status(StepStatus::InDoubt)),
+        StepStatus::Skipped => ("skipped".to_string(), theme.status(StepStatus::Skipped)),
+        StepStatus::Pending if current(ctx.state) == Some(index) => {
+            if let Some((until, _)) = closed_gate(ctx.state, index, ctx.now) {
+                let left = countdown((until - ctx.now).to_std().unwrap_or_default());
+                (format!("gate {left}"), theme.warn())
+            } else if pending_approval(ctx.state, index).is_some() {
+                ("approve".to_string(), theme.warn())
+            } else {
+                ("next".to_string(), theme.accent())
+            }
+        }
+        StepStatus::Pending => (String::new(), theme.dim()),
+    }
+}
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
+    let theme = ctx.app.theme;
+    let state = ctx.state;
+    let focused = ctx.app.focus == Focus::Steps && ctx.app.dialog.is_none();
+    let block = Block::new()
+        .borders(Borders::TOP | Borders::RIGHT)
+        .border_style(theme.border(focused))
+        .title(Span::styled(" steps ", theme.border(focused)));
+    let inner_width = area.width.saturating_sub(1) as usize;
+    let forward = state.forward_count();
+    let current = current(state);
+
+    let mut lines: Vec<Line<'_>> = Vec::with_capacity(state.steps.len() + state.runbook.phases.len() + 1);
+    let mut selected_line = 0;
+    let mut index = 0;
+    let headers = state
+        .runbook
+        .phases
+        .iter()
+        .map(|p| (p.title.as_str(), p.steps.len()))
+        .chain((!state.runbook.rollback.is_empty()).then_some(("rollback", state.runbook.rollback.len())));
+    for (title, count) in headers {
+        lines.push(Line::from(Span::styled(fit(title, inner_width), theme.title())));
+        for _ in 0..count {
+            let step = &state.steps[index];
+            let (glyph, _) = status_mark(step.status);
+            let (right, right_style) = info(ctx, index, step);
+            let marker = if current == Some(index) { "▸" } else { " " };
+            let id_width = inner_width.saturating_sub(4 + right.chars().count()).max(4);
+            let id = fit(&step.id, id_width);
+            let pad = inner_width.saturating_sub(4 + id.chars().count() + right.chars().count());
+            let mut line = Line::from(vec![
+                Span::styled(marker, theme.accent()),
+                Span::styled(format!("{glyph} "), theme.status(step.status)),
+                Span::raw(id),
+                Span::raw(" ".repeat(pad + 1)),
+                Span::styled(right, right_style),
+            ]);
+            if index == ctx.app.selected {
+                line = line.patch_style(theme.selected());
+                selected_line = lines.len();
+            }
+            lines.push(line);
+            index += 1;
+        }
+        if index == forward && index < state.steps.len() {
+            lines.push(Line::raw(""));
+        }
+    }
+    // Keep the selection in view: scroll so that it sits a third from the top.
+    let height = area.height.saturating_sub(1) as usize;
+    let offset = selected_line
+        .saturating_sub(height / 3)
+        .min(lines.len().saturating_sub(height));
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((offset as u16, 0)), area);
+}

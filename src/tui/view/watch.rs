@@ -1,0 +1,219 @@
+//! The metrics watch: each metric over time against its baseline and bound, the latest
+//! sample of each with the reason for its verdict, the time left, and the rollback key.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph, Wrap};
+
+use super::{Ctx, fit};
+use crate::engine::{RunStatus, StepState, StepStatus, Verdict, Watch, WatchedMetric};
+
+/// A value in the metric's unit: ratios as percentages, seconds as milliseconds.
+pub fn show(value: f64, unit: &str) -> String {
+    match unit {
+        "ratio" => format!("{:.2} %", value * 100.0),
+        "seconds" if value < 10.0 => format!("{:.0} ms", value * 1000.0),
+        "seconds" => format!("{value:.1} s"),
+        _ => format!("{value:.3}"),
+    }
+}
+
+fn mm_ss(secs: i64) -> String {
+    let secs = secs.max(0);
+    format!("{:02}:{:02}", secs / 60, secs % 60)
+}
+
+fn chart<'a>(
+    metric: &'a WatchedMetric,
+    points: &'a [(f64, f64)],
+    baseline: &'a [(f64, f64)],
+    bound: &'a [(f64, f64)],
+    span_secs: f64,
+    ctx: &Ctx<'_>,
+) -> Chart<'a> {
+    let theme = ctx.app.theme;
+    let top = points
+        .iter()
+        .map(|p| p.1)
+        .fold(metric.bound.max(metric.baseline), f64::max)
+        * 1.25;
+    let top = if top > 0.0 { top } else { 1.0 };
+    let datasets = vec![
+        Dataset::default()
+            .name("value")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.accent())
+            .data(points),
+        Dataset::default()
+            .name("baseline")
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Line)
+            .style(theme.ok())
+            .data(baseline),
+        Dataset::default()
+            .name("bound")
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Line)
+            .style(theme.error())
+            .data(bound),
+    ];
+    Chart::new(datasets)
+        .block(
+            Block::bordered()
+                .border_style(theme.dim())
+                .title(Span::styled(format!(" {} ", metric.name), theme.title())),
+        )
+        .x_axis(
+            Axis::default()
+                .bounds([0.0, span_secs])
+                .labels(["0:00".to_string(), mm_ss(span_secs as i64)])
+                .style(theme.dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, top])
+                .labels([show(0.0, &metric.unit), show(top, &metric.unit)])
+                .style(theme.dim()),
+        )
+        .legend_position(Some(LegendPosition::TopLeft))
+}
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState, watch: &Watch) {
+    let theme = ctx.app.theme;
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .border_style(theme.accent())
+        .title(Span::styled(format!(" watch: {} ", step.id), theme.accent()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let span_secs = ((watch.until - watch.started_at).num_milliseconds() as f64 / 1000.0).max(1.0);
+    let breaches = watch
+        .samples
+        .last()
+        .map(|(_, s)| s.iter().filter(|m| m.verdict == Verdict::Breach).count())
+        .unwrap_or(0);
+    let mut status = vec![];
+    match step.status {
+        StepStatus::Running => {
+            status.push(Span::styled(
+                format!("ends in {}", mm_ss((watch.until - ctx.now).num_seconds())),
+                theme.title(),
+            ));
+            status.push(Span::styled(
+                format!(
+                    " (at {}) · {} samples",
+                    watch.until.format("%H:%M:%S UTC"),
+                    watch.samples.len()
+                ),
+                theme.dim(),
+            ));
+        }
+        other => status.push(Span::styled(
+            format!(
+                "{} samples · {}",
+                watch.samples.len(),
+                crate::runner::lines::status_mark(other).1
+            ),
+            theme.status(other),
+        )),
+    }
+    if breaches > 0 {
+        status.push(Span::styled(format!(" · {breaches} BREACHING"), theme.error()));
+    }
+    if matches!(ctx.state.status, RunStatus::Active | RunStatus::Holding { .. }) {
+        status.push(Span::raw("   "));
+        status.push(Span::styled(" r ROLL BACK ", theme.danger_key()));
+    }
+
+    let table_rows = watch.metrics.len() as u16 + 2;
+    let [status_area, charts_area, table_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(table_rows.min(inner.height.saturating_sub(1))),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(Line::from(status)), status_area);
+
+    // Series: seconds since the watch started → value.
+    let series: Vec<Vec<(f64, f64)>> = watch
+        .metrics
+        .iter()
+        .map(|m| {
+            watch
+                .samples
+                .iter()
+                .filter_map(|(at, samples)| {
+                    let s = samples.iter().find(|s| s.metric == m.name)?;
+                    Some(((*at - watch.started_at).num_milliseconds() as f64 / 1000.0, s.value?))
+                })
+                .collect()
+        })
+        .collect();
+    // Baseline and bound as horizontal lines across the watch.
+    let level = |y: f64| vec![(0.0, y), (span_secs, y)];
+    let baselines: Vec<Vec<(f64, f64)>> = watch.metrics.iter().map(|m| level(m.baseline)).collect();
+    let bounds: Vec<Vec<(f64, f64)>> = watch.metrics.iter().map(|m| level(m.bound)).collect();
+    let shown = watch.metrics.len().min(2);
+    if shown > 0 && charts_area.height >= 6 {
+        let areas: Vec<Rect> = if charts_area.width >= 90 || charts_area.height < 12 {
+            Layout::horizontal(vec![Constraint::Ratio(1, shown as u32); shown])
+                .split(charts_area)
+                .to_vec()
+        } else {
+            Layout::vertical(vec![Constraint::Ratio(1, shown as u32); shown])
+                .split(charts_area)
+                .to_vec()
+        };
+        for (i, a) in areas.iter().enumerate() {
+            let m = &watch.metrics[i];
+            frame.render_widget(chart(m, &series[i], &baselines[i], &bounds[i], span_secs, ctx), *a);
+        }
+    }
+
+    // The latest sample of each metric, with why it was judged so.
+    let latest = watch.samples.last();
+    let width = table_area.width as usize;
+    let mut rows = vec![Line::from(Span::styled(
+        fit(
+            &format!(
+                "{:<14} {:>10} {:>10} {:>10}  verdict",
+                "metric", "value", "baseline", "bound"
+            ),
+            width,
+        ),
+        theme.dim(),
+    ))];
+    for m in &watch.metrics {
+        let sample = latest.and_then(|(_, s)| s.iter().find(|s| s.metric == m.name));
+        let value = sample
+            .and_then(|s| s.value)
+            .map_or("—".to_string(), |v| show(v, &m.unit));
+        let (verdict, style): (&str, Style) = match sample.map(|s| s.verdict) {
+            Some(Verdict::Within) => ("✔ within", theme.verdict(Verdict::Within)),
+            Some(Verdict::Breach) => ("✖ BREACH", theme.verdict(Verdict::Breach)),
+            Some(Verdict::Inconclusive) => ("? inconclusive", theme.verdict(Verdict::Inconclusive)),
+            None => ("· no sample yet", theme.dim()),
+        };
+        let cells = format!(
+            "{:<14} {:>10} {:>10} {:>10}  ",
+            fit(&m.name, 14),
+            value,
+            show(m.baseline, &m.unit),
+            show(m.bound, &m.unit)
+        );
+        let why = sample
+            .map(|s| format!(" — {}", s.reason))
+            .unwrap_or_else(|| format!(" — bound: {}", m.rule));
+        rows.push(Line::from(vec![
+            Span::raw(cells),
+            Span::styled(verdict, style),
+            Span::styled(why, theme.dim()),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(rows).wrap(Wrap { trim: false }), table_area);
+}
