@@ -163,7 +163,7 @@ mod tests {
         for c in "api.exmple.com".chars() {
             l.handle(&key(KeyCode::Char(c)));
         }
-        for _ in 0..9 {
+        for _ in 0..8 {
             l.handle(&key(KeyCode::Left));
         }
         l.handle(&key(KeyCode::Char('a')));
