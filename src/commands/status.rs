@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::Env;
 use crate::cli::{JournalArgs, ListArgs, StatusArgs};
-use crate::engine::{Mode, RunEvent, RunStatus};
+use crate::engine::{Mode, RunEvent};
 use crate::journal::{Holder, RunSummary};
 use crate::runbook::duration::countdown;
 use crate::runner::headless::Output;
@@ -16,16 +16,6 @@ use crate::runner::lines::{record_line, situation_words, status_mark};
 
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{} ago", countdown((now - t).to_std().unwrap_or_default()))
-}
-
-fn status_word(status: &RunStatus) -> &'static str {
-    match status {
-        RunStatus::Active => "active",
-        RunStatus::Holding { .. } => "holding",
-        RunStatus::RollingBack => "rolling back",
-        RunStatus::RolledBack { .. } => "rolled back",
-        RunStatus::Completed { .. } => "completed",
-    }
 }
 
 fn mode_word(mode: Mode) -> &'static str {
@@ -55,7 +45,7 @@ fn detail(s: &RunSummary, holder: Option<&Holder>, now: DateTime<Utc>) -> String
     let _ = writeln!(
         out,
         "  state      {}: {}",
-        status_word(&s.status),
+        s.status.word(),
         situation_words(&s.situation, now)
     );
     let _ = writeln!(out, "  progress   {} of {} steps done", s.steps_done, s.steps_total);
@@ -143,7 +133,7 @@ pub fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
                             None => "not held".to_string(),
                         };
                         println!("{}  {}  attempt {}", s.run_id, mode_word(s.mode), s.attempt);
-                        println!("  {}: {}", status_word(&s.status), situation_words(&s.situation, now));
+                        println!("  {}: {}", s.status.word(), situation_words(&s.situation, now));
                         println!(
                             "  {}/{} steps done · updated {} · {held}\n",
                             s.steps_done,
@@ -177,7 +167,7 @@ pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
                     s.run_id,
                     mode_word(s.mode),
                     s.attempt,
-                    status_word(&s.status),
+                    s.status.word(),
                     format!("{}/{}", s.steps_done, s.steps_total),
                     ago(s.updated_at, now)
                 );

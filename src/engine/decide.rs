@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Failure, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
-use super::plan::{closed_gate, current, pending_approval, sequence_done_except};
+use super::plan::{closed_gate, current, later, pending_approval, sequence_done_except};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::duration::countdown;
 use crate::runbook::{Action, Approval, OnFailure, Runbook};
@@ -144,6 +144,12 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
             if !matches!(state.status, RunStatus::RolledBack { .. }) {
                 return refuse("a new attempt starts after a rollback; this run has not rolled back");
             }
+            if let Some(s) = state.steps.iter().find(|s| s.status == StepStatus::Running) {
+                return refuse(format!(
+                    "step `{}` is still running; start the next attempt when it has stopped",
+                    s.id
+                ));
+            }
             if state.rca_for_current_attempt().is_none() {
                 return refuse(format!(
                     "no second cutover attempt without a written root-cause analysis of attempt {}: attach one first (cutover rca)",
@@ -185,17 +191,7 @@ fn must_be_current(state: &RunState, id: &str) -> Result<usize, Refusal> {
     match current(state) {
         Some(i) if state.steps[i].id == id => Ok(i),
         Some(i) => refuse(format!("the run is at step `{}`, not `{id}`", state.steps[i].id)),
-        None => refuse(format!("step `{id}` is not next: {}", status_words(state))),
-    }
-}
-
-fn status_words(state: &RunState) -> &'static str {
-    match state.status {
-        RunStatus::Active => "the run is active",
-        RunStatus::Holding { .. } => "the run is holding",
-        RunStatus::RollingBack => "the run is rolling back",
-        RunStatus::RolledBack { .. } => "the run is rolled back",
-        RunStatus::Completed { .. } => "the run is completed",
+        None => refuse(format!("step `{id}` is not next: the run is {}", state.status.word())),
     }
 }
 
@@ -292,14 +288,14 @@ fn finish(
     if s.status != StepStatus::Running && !preparing {
         return refuse(format!("step `{step}` is not running"));
     }
-    match result {
+    let mut events = match result {
         Ok(outcome) => {
             let mut events = vec![RunEvent::StepSucceeded {
                 step: step.clone(),
                 outcome,
             }];
             events.extend(after_done(state, &step, now));
-            Ok(events)
+            events
         }
         Err(failure) => {
             let message = failure.message.clone();
@@ -308,9 +304,16 @@ fn finish(
                 failure,
             }];
             events.extend(after_failure(state, &step, &message));
-            Ok(events)
+            events
         }
+    };
+    // A forward step stopped by a rollback that had no steps of its own left: the
+    // rollback is complete only now that nothing runs any more.
+    let forward = state.index(&step).is_some_and(|i| !state.is_rollback_step(i));
+    if state.status == RunStatus::RollingBack && forward && current(state).is_none() {
+        events.push(RunEvent::RollbackCompleted);
     }
+    Ok(events)
 }
 
 /// Events that follow when `step` is done: the hold starts, or the rollback is complete.
@@ -320,7 +323,7 @@ fn after_done(state: &RunState, step: &str, now: DateTime<Utc>) -> Vec<RunEvent>
     }
     match state.status {
         RunStatus::Active => vec![RunEvent::HoldStarted {
-            until: now + state.runbook.hold,
+            until: later(now, state.runbook.hold),
         }],
         RunStatus::RollingBack if state.is_rollback_step(state.index(step).unwrap_or(0)) => {
             vec![RunEvent::RollbackCompleted]
@@ -355,7 +358,10 @@ fn start_rollback(state: &RunState, incident: Incident, trigger: RollbackTrigger
         RunEvent::IncidentRecorded { incident },
         RunEvent::RollbackStarted { trigger },
     ];
-    if state.runbook.rollback.is_empty() {
+    // With no rollback steps it is complete at once, unless a step is still running:
+    // then it completes when that step has stopped.
+    let running = state.steps.iter().any(|s| s.status == StepStatus::Running);
+    if state.runbook.rollback.is_empty() && !running {
         events.push(RunEvent::RollbackCompleted);
     }
     events
@@ -422,6 +428,15 @@ fn resolve_in_doubt(
     if s.status != StepStatus::InDoubt {
         return refuse(format!("step `{step}` is not in doubt"));
     }
+    if resolution == Resolution::Succeeded
+        && let Some(captured) = state
+            .spec(&step)
+            .and_then(|s| s.action.outputs().first().map(|o| o.to_string()))
+    {
+        return refuse(format!(
+            "step `{step}` captures `${{{captured}}}`, whose value a crash left unknown: run it again (retry), or mark it failed"
+        ));
+    }
     let mut events = vec![RunEvent::InDoubtResolved {
         step: step.clone(),
         resolution,
@@ -482,25 +497,16 @@ fn reload(
     if state.steps.iter().any(|s| s.status == StepStatus::Running) {
         return refuse("a step is running; reload the runbook when it has finished");
     }
+    // If the new runbook has nothing left before the hold, the hold starts now.
+    let after = state.with_runbook(&runbook, &digest, &source);
     let mut events = vec![RunEvent::RunbookReloaded {
         runbook,
         digest,
         source,
     }];
-    // If the new runbook has nothing left before the hold, the hold starts now.
-    let mut after = state.clone();
-    for e in &events {
-        after.apply(&super::event::Recorded {
-            v: super::event::SCHEMA_VERSION,
-            seq: state.last_seq + 1,
-            at: now,
-            by: String::new(),
-            event: e.clone(),
-        });
-    }
     if after.status == RunStatus::Active && current(&after).is_none() {
         events.push(RunEvent::HoldStarted {
-            until: now + after.runbook.hold,
+            until: later(now, after.runbook.hold),
         });
     }
     Ok(events)

@@ -121,13 +121,15 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
         return Vec::new();
     };
     let mut gates = Vec::new();
+    // A skipped dependency still anchors the gate (at the skip): skipping the TTL step
+    // must not remove the lead time before the flip.
     if let Some(after) = &spec.after
         && let Some(dep) = state.step(&after.step)
-        && dep.status == StepStatus::Succeeded
+        && dep.status.is_done()
         && let Some(done) = dep.finished_at
     {
         gates.push((
-            done + after.delay,
+            later(done, after.delay),
             TimeGate::After {
                 step: after.step.clone(),
                 delay_secs: after.delay.as_secs(),
@@ -140,12 +142,18 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
     if let Action::Wait(w) = &spec.action
         && let Some(d) = w.duration
     {
+        // After the previous step of the same sequence, or from the sequence's start.
         let previous = index
             .checked_sub(1)
             .filter(|&p| state.is_rollback_step(p) == state.is_rollback_step(index))
             .and_then(|p| state.steps[p].finished_at);
-        if let Some(t) = previous {
-            gates.push((t + d, TimeGate::Wait));
+        let sequence_start = if state.is_rollback_step(index) {
+            state.rollbacks.last().map(|r| r.at)
+        } else {
+            Some(state.attempt_started_at)
+        };
+        if let Some(t) = previous.or(sequence_start) {
+            gates.push((later(t, d), TimeGate::Wait));
         }
     }
     if let RunStatus::Holding { until } = state.status
@@ -155,6 +163,14 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
         gates.push((until, TimeGate::Hold));
     }
     gates
+}
+
+/// `t + d`, saturating at the end of time instead of overflowing.
+pub fn later(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The latest closed time gate at `now`, if any.
@@ -189,6 +205,12 @@ pub fn situation(state: &RunState, now: DateTime<Utc>) -> Situation {
         }
         _ => {}
     }
+    // A step still running comes first: whatever the sequence, the run waits for it.
+    if let Some(running) = state.steps.iter().find(|s| s.status == StepStatus::Running) {
+        return Situation::Running {
+            step: running.id.clone(),
+        };
+    }
     let Some(index) = current(state) else {
         return match state.status {
             RunStatus::Holding { until } if until > now => Situation::Holding { until },
@@ -197,11 +219,6 @@ pub fn situation(state: &RunState, now: DateTime<Utc>) -> Situation {
     };
     let step = &state.steps[index];
     let id = step.id.clone();
-    if let Some(running) = state.steps.iter().find(|s| s.status == StepStatus::Running) {
-        return Situation::Running {
-            step: running.id.clone(),
-        };
-    }
     match step.status {
         StepStatus::Running => Situation::Running { step: id },
         StepStatus::Failed => Situation::Failed {

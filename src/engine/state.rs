@@ -14,7 +14,7 @@ use crate::runbook::{Runbook, Step};
 
 /// Version of the snapshot format; a snapshot of another version is ignored and the
 /// state is rebuilt from the events.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,6 +26,18 @@ pub enum StepStatus {
     Skipped,
     /// A side effect was started and the process stopped before its outcome was recorded.
     InDoubt,
+}
+
+impl RunStatus {
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunStatus::Active => "active",
+            RunStatus::Holding { .. } => "holding",
+            RunStatus::RollingBack => "rolling back",
+            RunStatus::RolledBack { .. } => "rolled back",
+            RunStatus::Completed { .. } => "completed",
+        }
+    }
 }
 
 impl StepStatus {
@@ -143,6 +155,8 @@ pub struct RunState {
     pub source: String,
     pub created_at: DateTime<Utc>,
     pub attempt: u32,
+    /// When the current attempt began (the run's start, or `AttemptStarted`).
+    pub attempt_started_at: DateTime<Utc>,
     pub status: RunStatus,
     /// Forward steps in run order, then the rollback steps.
     pub steps: Vec<StepState>,
@@ -178,6 +192,7 @@ impl RunState {
             source: source.clone(),
             created_at: first.at,
             attempt: 1,
+            attempt_started_at: first.at,
             status: RunStatus::Active,
             outputs: BTreeMap::new(),
             incidents: Vec::new(),
@@ -197,6 +212,17 @@ impl RunState {
             state.apply(rec);
         }
         Some(state)
+    }
+
+    /// This state with another runbook: steps that exist in both keep their state.
+    pub fn with_runbook(&self, runbook: &Runbook, digest: &str, source: &str) -> Self {
+        Self {
+            steps: step_states(runbook, &self.steps),
+            runbook: runbook.clone(),
+            digest: digest.to_string(),
+            source: source.to_string(),
+            ..self.clone()
+        }
     }
 
     pub fn index(&self, id: &str) -> Option<usize> {
@@ -274,10 +300,7 @@ impl RunState {
                 digest,
                 source,
             } => {
-                self.steps = step_states(runbook, &self.steps);
-                self.runbook = runbook.clone();
-                self.digest = digest.clone();
-                self.source = source.clone();
+                *self = self.with_runbook(runbook, digest, source);
             }
             RunEvent::StepApproved { step, note, .. } => {
                 if let Some(s) = self.step_mut(step) {
@@ -329,6 +352,8 @@ impl RunState {
                 if let Some(s) = self.step_mut(step) {
                     s.status = StepStatus::Pending;
                     s.finished_at = None;
+                    // An approval is for one try: the operator confirms again.
+                    s.approved = None;
                 }
             }
             RunEvent::InDoubtResolved { step, resolution, note } => {
@@ -338,6 +363,7 @@ impl RunState {
                     match resolution {
                         Resolution::Retry => {
                             s.status = StepStatus::Pending;
+                            s.approved = None;
                             s.decided = Some(format!("in doubt; {by} chose to run it again{said}"));
                         }
                         Resolution::Succeeded => {
@@ -380,6 +406,7 @@ impl RunState {
             }
             RunEvent::AttemptStarted { attempt } => {
                 self.attempt = *attempt;
+                self.attempt_started_at = at;
                 self.status = RunStatus::Active;
                 self.outputs.clear();
                 for s in &mut self.steps {

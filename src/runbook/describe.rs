@@ -70,7 +70,7 @@ pub fn gate_lines(step: &Step) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(after) = &step.after {
         lines.push(format!(
-            "not before {} after `{}` succeeded",
+            "not before {} after `{}` succeeded (or was skipped)",
             dur(after.delay),
             after.step
         ));

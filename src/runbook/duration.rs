@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The longest duration a runbook may give: longer ones are mistakes.
+pub const MAX: Duration = Duration::from_secs(366 * 86_400);
+
 /// Parses `24h`, `90s`, `200ms`, `1h30m`, `2d`. The error says what a valid value looks like.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
@@ -13,9 +16,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "`{trimmed}` has no unit: write e.g. `{trimmed}s` or `{trimmed}m` (units: ms, s, m, h, d)"
         ));
     }
-    humantime::parse_duration(trimmed).map_err(|_| {
+    let d = humantime::parse_duration(trimmed).map_err(|_| {
         format!("`{trimmed}` is not a duration: write a number and a unit, e.g. `24h`, `90s`, `200ms`, `1h30m` (units: ms, s, m, h, d)")
-    })
+    })?;
+    if d > MAX {
+        return Err(format!("`{trimmed}` is longer than a year: durations go up to 366d"));
+    }
+    Ok(d)
 }
 
 /// The compact form used in plans and the journal, in the units the procedure speaks:

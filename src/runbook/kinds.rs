@@ -172,10 +172,23 @@ fn http(r: &Reader<'_>) -> Option<HttpCheck> {
 
 /// A table whose values are plain strings (e.g. environment variable names).
 fn string_map(r: &Reader<'_>, key: &'static str) -> BTreeMap<String, String> {
-    r.template_map(key)
-        .into_iter()
-        .filter_map(|(k, v)| v.as_literal().map(|s| (k, s)))
-        .collect()
+    let mut out = BTreeMap::new();
+    for (k, v) in r.template_map(key) {
+        match v.as_literal() {
+            Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                out.insert(k, s);
+            }
+            _ => r.sink().push(
+                Diagnostic::error(
+                    "bad-env-name",
+                    format!("`{key}.{k}` in {} must be the name of an environment variable", r.what),
+                    r.node(key).map(|n| n.span.clone()),
+                )
+                .with_help(format!("write the variable's name: {key} = {{ {k} = \"API_TOKEN\" }}")),
+            ),
+        }
+    }
+    out
 }
 
 /// The output names a raw step table declares, for recognising `${name}` before decoding.

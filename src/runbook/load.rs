@@ -132,6 +132,19 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
             }
             let description = h.string("description").map(|(d, _)| d).unwrap_or_default();
             let hold = h.duration("hold").unwrap_or(DEFAULT_HOLD);
+            if hold < DEFAULT_HOLD {
+                sink.push(
+                    Diagnostic::warning(
+                        "short-hold",
+                        format!(
+                            "hold is {}: the house rule is 72h of stable operation before decommissioning",
+                            crate::runbook::duration::format(hold)
+                        ),
+                        h.table.get("hold").map(|n| n.span.clone()),
+                    )
+                    .with_help("leave hold out (72h) unless this runbook has nothing to decommission"),
+                );
+            }
             (name.map(|n| n.0), description, hold)
         }
         None => {
@@ -484,10 +497,12 @@ fn approval(r: &Reader<'_>) -> Option<Approval> {
         Value::Bool(true) => Some(Approval::Confirm),
         Value::Bool(false) => Some(Approval::None),
         Value::Str(s) => match s.strip_prefix("type:") {
-            Some(text) if !text.trim().is_empty() => match Template::parse(text).ok().and_then(|t| t.as_literal()) {
-                Some(text) => Some(Approval::Type(text)),
-                None => bad("a text that refers to a step output"),
-            },
+            Some(text) if !text.trim().is_empty() => {
+                match Template::parse(text.trim()).ok().and_then(|t| t.as_literal()) {
+                    Some(text) => Some(Approval::Type(text)),
+                    None => bad("a text that refers to a step output"),
+                }
+            }
             Some(_) => bad("`type:` with nothing to type"),
             None => bad(&format!("`{s}`")),
         },

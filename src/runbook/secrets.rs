@@ -64,7 +64,77 @@ fn scan_table(table: &Table, path: &str, sink: &Sink) {
     }
 }
 
+/// A credential written inside a value: what it is, if one is found. References
+/// (`${var}`, `$VAR`) are fine: the value comes from elsewhere.
+pub fn secret_in_value(text: &str) -> Option<&'static str> {
+    let is_reference = |v: &str| v.starts_with('$') || v.is_empty();
+    // scheme://user:password@host
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let authority = &rest[at + 3..];
+        let end = authority
+            .find(['/', '?', '#', ' ', '"', '\''])
+            .unwrap_or(authority.len());
+        if let Some((userinfo, _)) = authority[..end].rsplit_once('@')
+            && let Some((_, password)) = userinfo.split_once(':')
+            && !is_reference(password)
+        {
+            return Some("a password in a URL");
+        }
+        rest = &authority[end..];
+    }
+    // ?token=… &password=…
+    let lower = text.to_ascii_lowercase();
+    for name in [
+        "token",
+        "access_token",
+        "password",
+        "passwd",
+        "secret",
+        "api_key",
+        "apikey",
+    ] {
+        for sep in ['?', '&'] {
+            let needle = format!("{sep}{name}=");
+            if let Some(at) = lower.find(&needle) {
+                let value = &text[at + needle.len()..];
+                let end = value.find(['&', ' ', '"', '\'', '#']).unwrap_or(value.len());
+                if !is_reference(&value[..end]) {
+                    return Some("a credential in a URL query");
+                }
+            }
+        }
+    }
+    // Authorization: Bearer … / Basic …
+    for scheme in ["bearer ", "basic "] {
+        if let Some(at) = lower.find(scheme) {
+            let value = text[at + scheme.len()..].split_whitespace().next().unwrap_or("");
+            let value = value.trim_matches(['"', '\'']);
+            if value.len() >= 8 && !is_reference(value) {
+                return Some("a credential after Bearer/Basic");
+            }
+        }
+    }
+    None
+}
+
 fn scan_node(node: &Node, path: &str, sink: &Sink) {
+    if let Value::Str(text) = &node.value
+        && let Some(what) = secret_in_value(text)
+    {
+        sink.push(
+            Diagnostic::error(
+                "inline-secret",
+                format!("`{path}` holds {what}"),
+                Some(node.span.clone()),
+            )
+            .with_help(
+                "runbooks are shared and journaled: put the secret in an environment variable and refer to it \
+                     ($VAR in a command, headers_env for HTTP headers)",
+            )
+            .masking_the_value(),
+        );
+    }
     match &node.value {
         Value::Table(t) => scan_table(t, path, sink),
         Value::Array(items) => {
@@ -104,6 +174,27 @@ fn check_headers(node: &Node, sink: &Sink) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_credentials_inside_values() {
+        for text in [
+            "postgres://app:hunter2@db.internal/app",
+            "https://api.example.com/health?token=abc123",
+            "curl -H 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9' https://x",
+            "https://x/y?a=1&password=p4ss",
+        ] {
+            assert!(secret_in_value(text).is_some(), "{text}");
+        }
+        for text in [
+            "postgres://app:${db_password}@db.internal/app",
+            "https://user@example.com/",
+            "curl -H \"Authorization: Bearer $TOKEN\" https://x",
+            "https://api.example.com/health?tokens_total=3",
+            "ssh vm-1 sudo systemctl stop cron",
+        ] {
+            assert_eq!(secret_in_value(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn recognises_secret_names() {

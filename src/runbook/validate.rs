@@ -183,6 +183,23 @@ fn check_duplicates(spans: &[StepSpans<'_>], sink: &Sink) {
 }
 
 fn check_phase_order(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink) {
+    let before_hold = runbook
+        .phases
+        .iter()
+        .take_while(|p| !p.after_hold)
+        .map(|p| p.steps.len())
+        .sum::<usize>();
+    if before_hold == 0 && runbook.steps().count() > 0 {
+        let span = spans.iter().find(|s| s.is_phase).map(|s| s.id_span.clone());
+        sink.push(
+            Diagnostic::error(
+                "nothing-before-hold",
+                "every phase waits for the hold: there is no cutover to hold for",
+                span,
+            )
+            .with_help("only the phases that come after stable operation (decommissioning) take after_hold = true"),
+        );
+    }
     let mut hold_seen: Option<&str> = None;
     for phase in &runbook.phases {
         match (phase.after_hold, hold_seen) {

@@ -36,16 +36,6 @@ pub fn next_timed(ctx: &Ctx<'_>) -> Option<String> {
     }
 }
 
-pub fn status_word(status: &RunStatus) -> &'static str {
-    match status {
-        RunStatus::Active => "active",
-        RunStatus::Holding { .. } => "holding",
-        RunStatus::RollingBack => "ROLLING BACK",
-        RunStatus::RolledBack { .. } => "rolled back",
-        RunStatus::Completed { .. } => "completed",
-    }
-}
-
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.app.theme;
     let rb = &ctx.state.runbook;
@@ -66,7 +56,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         Span::raw(format!(" ({})", rb.environment)),
         Span::styled(format!(" · attempt {}", ctx.state.attempt), theme.dim()),
         Span::raw(" · "),
-        Span::styled(status_word(&ctx.state.status), status_style),
+        Span::styled(ctx.state.status.word(), status_style),
     ];
     let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
     let id = &ctx.state.run_id;
