@@ -254,6 +254,7 @@ impl Bench {
                 Mode::Live,
                 &holder,
                 Utc::now(),
+                false,
                 |run_id| RunEvent::RunStarted {
                     run_id,
                     mode: Mode::Live,

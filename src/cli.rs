@@ -121,6 +121,9 @@ pub struct RunArgs {
     /// Continue a run with the changed runbook file (steps already run must keep their ids)
     #[arg(long)]
     pub reload_runbook: bool,
+    /// Start a new run although the last run of this runbook and environment completed
+    #[arg(long)]
+    pub new_run: bool,
 }
 
 #[derive(Debug, Args)]

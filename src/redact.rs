@@ -1,10 +1,9 @@
 //! Keeps secrets out of everything the tool writes or shows. A secret is the value of
 //! an environment variable whose name contains PASSWORD, SECRET, KEY or TOKEN, or a
-//! value the runbook reads through a `*_env` / `*_file` field. Every string that enters
-//! the journal passes through here first.
+//! value the runbook reads from the environment (`headers_env`). Every event passes
+//! through here before it is journaled.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use crate::engine::RunEvent;
 
 pub const MASK: &str = "[redacted]";
 
@@ -15,10 +14,20 @@ const SECRET_NAME_PARTS: &[&str] = &["PASSWORD", "SECRET", "KEY", "TOKEN"];
 /// masking `1` or `yes` everywhere would make the journal unreadable.
 const MIN_ENV_SECRET_LEN: usize = 4;
 
+/// The shortest end of a secret masked where output was cut through it.
+const MIN_CUT_PART: usize = 2;
+
+#[derive(Debug, Clone)]
+struct Secret {
+    /// Where it comes from, e.g. `environment variable DB_PASSWORD`: never the value.
+    source: String,
+    value: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     /// Longest first, so a secret that contains another is masked whole.
-    secrets: Vec<String>,
+    secrets: Vec<Secret>,
 }
 
 pub fn is_secret_env_name(name: &str) -> bool {
@@ -36,80 +45,79 @@ impl Redactor {
         let mut r = Self::default();
         for (name, value) in vars {
             if is_secret_env_name(&name) && value.chars().count() >= MIN_ENV_SECRET_LEN {
-                r.add(&value);
+                r.add(&format!("environment variable {name}"), &value);
             }
         }
         r
     }
 
-    /// A value known to be secret (read through `*_env` or `*_file`): always masked.
-    pub fn add(&mut self, secret: &str) {
-        let secret = secret.trim_end_matches(['\n', '\r']);
-        if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
+    /// A value known to be secret: always masked, whatever its length.
+    pub fn add(&mut self, source: &str, secret: &str) {
+        let value = secret.trim_end_matches(['\n', '\r']);
+        if value.is_empty() || self.secrets.iter().any(|s| s.value == value) {
             return;
         }
-        self.secrets.push(secret.to_string());
-        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self.secrets.push(Secret {
+            source: source.to_string(),
+            value: value.to_string(),
+        });
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
     }
 
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), MASK);
+            if out.contains(s.value.as_str()) {
+                out = out.replace(s.value.as_str(), MASK);
             }
         }
         out
     }
 
-    /// Whether `text` contains any secret (used by tests and as a last check).
+    /// Like `redact`, for text whose beginning was cut off: the end of a secret that the
+    /// cut went through is masked too.
+    pub fn redact_cut(&self, text: &str) -> String {
+        let mut out = self.redact(text);
+        for s in &self.secrets {
+            let longest = s
+                .value
+                .char_indices()
+                .skip(1)
+                .map(|(i, _)| &s.value[i..])
+                .find(|suffix| suffix.chars().count() >= MIN_CUT_PART && out.starts_with(suffix));
+            if let Some(suffix) = longest {
+                out = format!("{MASK}{}", &out[suffix.len()..]);
+            }
+        }
+        out
+    }
+
+    /// Whether `text` contains any secret.
     pub fn leaks(&self, text: &str) -> bool {
-        self.secrets.iter().any(|s| text.contains(s.as_str()))
+        self.secrets.iter().any(|s| text.contains(s.value.as_str()))
     }
 
-    /// Masks secrets in every string inside a serializable value.
-    pub fn redact_value<T: Serialize + DeserializeOwned>(&self, value: T) -> T {
+    /// Where the first secret found in `text` comes from (never the value itself).
+    pub fn leak_source(&self, text: &str) -> Option<&str> {
+        self.secrets
+            .iter()
+            .find(|s| text.contains(s.value.as_str()))
+            .map(|s| s.source.as_str())
+    }
+
+    /// The event with every secret masked in its free texts.
+    pub fn redact_event(&self, event: RunEvent) -> RunEvent {
         if self.secrets.is_empty() {
-            return value;
+            return event;
         }
-        let Ok(mut json) = serde_json::to_value(&value) else {
-            return value;
-        };
-        if !self.walk(&mut json) {
-            return value;
-        }
-        serde_json::from_value(json).unwrap_or(value)
-    }
-
-    fn walk(&self, v: &mut serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::String(s) if self.leaks(s) => {
-                *s = self.redact(s);
-                true
-            }
-            // Every element is walked: `any` would stop at the first change.
-            serde_json::Value::Array(items) => {
-                let mut changed = false;
-                for item in items {
-                    changed |= self.walk(item);
-                }
-                changed
-            }
-            serde_json::Value::Object(map) => {
-                let mut changed = false;
-                for item in map.values_mut() {
-                    changed |= self.walk(item);
-                }
-                changed
-            }
-            _ => false,
-        }
+        event.map_text(&mut |text| self.redact(&text))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Evidence, Failure};
 
     #[test]
     fn masks_values_of_secret_named_variables() {
@@ -123,13 +131,43 @@ mod tests {
             r.redact("pw=hunter2hunter2 t=tok-123456 home=/root k=1"),
             "pw=[redacted] t=[redacted] home=/root k=1"
         );
+        assert_eq!(r.leak_source("x tok-123456"), Some("environment variable api_token"));
     }
 
     #[test]
-    fn masks_inside_nested_values() {
+    fn masks_the_end_of_a_secret_that_a_cut_went_through() {
         let mut r = Redactor::default();
-        r.add("s3cr3t-value");
-        let v: Vec<String> = r.redact_value(vec!["a s3cr3t-value b".to_string()]);
-        assert_eq!(v, ["a [redacted] b"]);
+        r.add("test", "s3cr3t-d3pl0y-t0k3n");
+        assert_eq!(r.redact_cut("t0k3n and more"), "[redacted] and more");
+        assert_eq!(r.redact_cut("plain output"), "plain output");
+    }
+
+    #[test]
+    fn events_stay_well_formed_when_a_secret_looks_like_a_time() {
+        // A secret equal to a year must not break timestamps: only free text is masked.
+        let mut r = Redactor::default();
+        r.add("test", "2026");
+        let event = RunEvent::StepFailed {
+            step: "a".into(),
+            failure: Failure {
+                message: "token 2026 refused".into(),
+                advice: None,
+                evidence: Evidence::Command {
+                    exit_code: Some(1),
+                    elapsed_ms: 2026,
+                    stdout: "2026".into(),
+                    stderr: String::new(),
+                },
+            },
+        };
+        match r.redact_event(event) {
+            RunEvent::StepFailed { failure, .. } => {
+                assert_eq!(failure.message, "token [redacted] refused");
+                assert!(
+                    matches!(failure.evidence, Evidence::Command { elapsed_ms: 2026, ref stdout, .. } if stdout == "[redacted]")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -229,3 +229,65 @@ fn status_and_runs_describe_runs_without_holding_them() {
     let out = sb.output(&["runs"]);
     assert!(text(&out.stdout).contains("cli.default."), "{}", text(&out.stdout));
 }
+
+#[test]
+fn a_lost_summary_does_not_start_a_second_run() {
+    let sb = Sandbox::new();
+    let rb = sb.write("gated.toml", GATED);
+    let rb = rb.to_str().unwrap();
+    assert_exit(&sb.output(&["run", rb, "--headless"]), 3);
+    let run_id = sb.only_run_id();
+    std::fs::remove_file(sb.state_dir().join("runs").join(&run_id).join("summary.json")).unwrap();
+    let out = sb.output(&["run", rb, "--headless"]);
+    assert_exit(&out, 3);
+    // The same run was resumed (its summary rebuilt), and no second one was created.
+    assert_eq!(sb.only_run_id(), run_id);
+    assert!(text(&out.stdout).contains("session opened"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn after_a_completed_run_a_new_one_starts_only_on_purpose() {
+    let sb = Sandbox::new();
+    let rb = sb.write(
+        "once.toml",
+        "[runbook]\nname = \"once\"\nhold = \"0s\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"a\"\n  kind = \"command\"\n  run = \"true\"\n",
+    );
+    let rb = rb.to_str().unwrap();
+    assert_exit(&sb.output(&["run", rb, "--headless"]), 0);
+    let out = sb.output(&["run", rb, "--headless"]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("completed at"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--new-run"), "{}", text(&out.stderr));
+    assert_exit(&sb.output(&["run", rb, "--headless", "--new-run"]), 0);
+    assert_eq!(sb.summaries().len(), 2);
+}
+
+#[test]
+fn a_runbook_holding_the_value_of_a_secret_is_refused_without_showing_it() {
+    let sb = Sandbox::new();
+    let secret = "pr0d-db-pa55w0rd";
+    let rb = sb.write(
+        "leak.toml",
+        &format!(
+            "[runbook]\nname = \"leak\"\n[vars]\nconn = \"{secret}\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"a\"\n  kind = \"command\"\n  run = \"psql ${{conn}}\"\n"
+        ),
+    );
+    let out = sb
+        .cutover()
+        .env("DB_PASSWORD", secret)
+        .args(["run", rb.to_str().unwrap(), "--headless"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("environment variable DB_PASSWORD"), "{stderr}");
+    assert!(!stderr.contains(secret) && !text(&out.stdout).contains(secret));
+    assert!(sb.summaries().is_empty(), "no run was started");
+    let plan = sb
+        .cutover()
+        .env("DB_PASSWORD", secret)
+        .args(["plan", rb.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!text(&plan.stdout).contains(secret), "plan shows it");
+}

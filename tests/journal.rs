@@ -19,7 +19,7 @@ fn run_with_notes(store: &Store, notes: usize) -> (String, PathBuf) {
     let loaded = cutover::runbook::load_str(Path::new("j.toml"), RUNBOOK, None).unwrap();
     let now = Utc::now();
     let (mut journal, mut state, _) = store
-        .open_or_create("j", "default", Mode::Live, &holder(), now, |run_id| {
+        .open_or_create("j", "default", Mode::Live, &holder(), now, false, |run_id| {
             RunEvent::RunStarted {
                 run_id,
                 mode: Mode::Live,

@@ -7,6 +7,7 @@ use chrono::Utc;
 use super::validate::load_or_report;
 use super::{Env, drive};
 use crate::cli::{RcaArgs, ResumeArgs, RollbackArgs, RunArgs};
+use crate::effects;
 use crate::engine::{Command, Mode, RunEvent, RunStatus};
 use crate::runner::Session;
 
@@ -21,6 +22,9 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<i32> {
         return Ok(1);
     };
     let rb = &loaded.runbook;
+    if let Err(why) = effects::refuse_leaking_runbook(rb, &effects::redactor_for(rb)) {
+        bail!(why);
+    }
     let now = Utc::now();
     let source = loaded.source.path.display().to_string();
     let (journal, state, created) = env.store.open_or_create(
@@ -29,6 +33,7 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<i32> {
         Mode::Live,
         &env.holder("cutover run"),
         now,
+        args.new_run,
         |run_id| RunEvent::RunStarted {
             run_id,
             mode: Mode::Live,

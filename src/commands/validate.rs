@@ -141,6 +141,7 @@ pub fn plan(args: &RunbookArgs) -> Result<i32> {
     let Some(loaded) = load_or_report(args) else {
         return Ok(1);
     };
-    print!("{}", render_plan(&loaded));
+    let redactor = crate::effects::redactor_for(&loaded.runbook);
+    print!("{}", redactor.redact(&render_plan(&loaded)));
     Ok(0)
 }

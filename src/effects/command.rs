@@ -123,7 +123,12 @@ pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> R
     };
     let ((out, out_cut), (err, err_cut)) = (take(&out_tail), take(&err_tail));
     let text = |bytes: &[u8], cut: bool| {
-        let s = ctx.redactor.redact(&String::from_utf8_lossy(bytes));
+        let raw = String::from_utf8_lossy(bytes);
+        let s = if cut {
+            ctx.redactor.redact_cut(&raw)
+        } else {
+            ctx.redactor.redact(&raw)
+        };
         let s = if cut {
             format!("[… earlier output not kept]\n{s}")
         } else {

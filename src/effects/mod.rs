@@ -36,6 +36,20 @@ pub struct Prepared {
     pub job: Job,
 }
 
+/// Refuses a runbook that holds the value of a secret from the environment: it would
+/// be journaled as it is. Names where the secret comes from, never the value.
+pub fn refuse_leaking_runbook(runbook: &Runbook, redactor: &Redactor) -> Result<(), String> {
+    let text = serde_json::to_string(runbook).unwrap_or_default();
+    match redactor.leak_source(&text) {
+        Some(source) => Err(format!(
+            "runbook `{}` contains the value of {source}, a secret: it would be written to the journal. \
+             Take the value out of the runbook and read it from the environment instead",
+            runbook.name
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The secrets a run may touch: secret-named environment variables, and every value the
 /// runbook reads from the environment for a header.
 pub fn redactor_for(runbook: &Runbook) -> Redactor {
@@ -44,7 +58,7 @@ pub fn redactor_for(runbook: &Runbook) -> Redactor {
         if let Action::Http(h) = &step.action {
             for var in h.headers_env.values() {
                 if let Ok(value) = std::env::var(var) {
-                    r.add(&value);
+                    r.add(&format!("environment variable {var}"), &value);
                 }
             }
         }

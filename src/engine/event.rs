@@ -382,3 +382,141 @@ pub fn decode_record(bytes: &[u8]) -> Result<Recorded, String> {
     // v1 is the first schema; later versions add their upcasts here, oldest first.
     serde_json::from_value(value).map_err(|e| format!("unreadable event: {e}"))
 }
+
+impl Evidence {
+    fn map_text(self, f: &mut impl FnMut(String) -> String) -> Self {
+        match self {
+            Evidence::None => Evidence::None,
+            Evidence::Command {
+                exit_code,
+                elapsed_ms,
+                stdout,
+                stderr,
+            } => Evidence::Command {
+                exit_code,
+                elapsed_ms,
+                stdout: f(stdout),
+                stderr: f(stderr),
+            },
+            Evidence::Http { attempts } => Evidence::Http {
+                attempts: attempts
+                    .into_iter()
+                    .map(|a| HttpAttempt {
+                        problem: a.problem.map(&mut *f),
+                        ..a
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+impl Outcome {
+    fn map_text(self, f: &mut impl FnMut(String) -> String) -> Self {
+        Outcome {
+            summary: f(self.summary),
+            details: self.details.into_iter().map(&mut *f).collect(),
+            outputs: self.outputs.into_iter().map(|(k, v)| (k, f(v))).collect(),
+            evidence: self.evidence.map_text(f),
+        }
+    }
+}
+
+impl Failure {
+    fn map_text(self, f: &mut impl FnMut(String) -> String) -> Self {
+        Failure {
+            message: f(self.message),
+            advice: self.advice.map(&mut *f),
+            evidence: self.evidence.map_text(f),
+        }
+    }
+}
+
+impl RunEvent {
+    /// The event with `f` applied to every free text in it: what a step printed,
+    /// measured or was told, and what operators wrote. Structure (ids, times, durations,
+    /// the validated runbook) is left alone, so the event always stays well-formed.
+    pub fn map_text(self, f: &mut impl FnMut(String) -> String) -> Self {
+        match self {
+            e @ (RunEvent::RunStarted { .. }
+            | RunEvent::SessionOpened { .. }
+            | RunEvent::RunbookReloaded { .. }
+            | RunEvent::StepRetried { .. }
+            | RunEvent::RollbackCompleted
+            | RunEvent::AttemptStarted { .. }
+            | RunEvent::HoldStarted { .. }
+            | RunEvent::RunCompleted) => e,
+            RunEvent::SessionClosed { reason } => RunEvent::SessionClosed { reason: f(reason) },
+            RunEvent::StepApproved { step, typed, note } => RunEvent::StepApproved {
+                step,
+                typed: typed.map(&mut *f),
+                note: note.map(&mut *f),
+            },
+            RunEvent::StepStarted { step, intent } => RunEvent::StepStarted {
+                step,
+                intent: match intent {
+                    Intent::Command { run, timeout } => Intent::Command { run: f(run), timeout },
+                    Intent::Http { method, url, resolve } => Intent::Http {
+                        method,
+                        url: f(url),
+                        resolve: resolve.map(&mut *f),
+                    },
+                    other => other,
+                },
+            },
+            RunEvent::StepSucceeded { step, outcome } => RunEvent::StepSucceeded {
+                step,
+                outcome: outcome.map_text(f),
+            },
+            RunEvent::StepFailed { step, failure } => RunEvent::StepFailed {
+                step,
+                failure: failure.map_text(f),
+            },
+            RunEvent::StepSkipped { step, reason } => RunEvent::StepSkipped {
+                step,
+                reason: f(reason),
+            },
+            RunEvent::InDoubtResolved { step, resolution, note } => RunEvent::InDoubtResolved {
+                step,
+                resolution,
+                note: note.map(&mut *f),
+            },
+            RunEvent::NoteAdded { step, text } => RunEvent::NoteAdded { step, text: f(text) },
+            RunEvent::IncidentRecorded { incident } => RunEvent::IncidentRecorded {
+                incident: Incident {
+                    summary: f(incident.summary),
+                    step: incident.step,
+                    details: incident.details.into_iter().map(&mut *f).collect(),
+                },
+            },
+            RunEvent::RollbackStarted { trigger } => RunEvent::RollbackStarted {
+                trigger: match trigger {
+                    RollbackTrigger::Operator { reason } => RollbackTrigger::Operator { reason: f(reason) },
+                    RollbackTrigger::StepFailed { step, message } => RollbackTrigger::StepFailed {
+                        step,
+                        message: f(message),
+                    },
+                },
+            },
+            RunEvent::RcaAttached { text } => RunEvent::RcaAttached { text: f(text) },
+            RunEvent::WatchStarted { step, until, metrics } => RunEvent::WatchStarted { step, until, metrics },
+            RunEvent::WatchSampled { step, samples } => RunEvent::WatchSampled {
+                step,
+                samples: samples
+                    .into_iter()
+                    .map(|s| MetricSample {
+                        reason: f(s.reason),
+                        ..s
+                    })
+                    .collect(),
+            },
+            RunEvent::NameserverAnswered { step, answer } => RunEvent::NameserverAnswered {
+                step,
+                answer: NameserverAnswer {
+                    note: f(answer.note),
+                    ..answer
+                },
+            },
+        }
+    }
+}

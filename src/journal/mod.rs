@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 pub use lock::{Holder, hostname};
 pub use run::{Journal, SNAPSHOT_EVERY};
-pub use store::{Store, default_root};
+pub use store::{RunEntry, RunIdentity, Store, default_root};
 pub use summary::{RunSummary, StepLine};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,14 @@ pub enum JournalError {
         holder_words(.holder)
     )]
     Held { run_id: String, holder: Option<Holder> },
+    #[error(
+        "the last run of this runbook and environment, {run_id}, completed at {}. A new run starts only on purpose: run again with --new-run",
+        at.format("%Y-%m-%d %H:%M UTC")
+    )]
+    Completed {
+        run_id: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     #[error("there is no run {run_id} (see `cutover runs`)")]
     NotFound { run_id: String },
     #[error(
@@ -93,6 +101,21 @@ fn kept_words(kept: &Option<PathBuf>) -> String {
         ),
         None => "Copy that folder before anything else touches it, for investigation".to_string(),
     }
+}
+
+/// Writes a file through a temporary name and makes both the content and the name
+/// durable before returning.
+pub(crate) fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn holder_words(holder: &Option<Holder>) -> String {

@@ -235,7 +235,12 @@ impl Journal {
         preserve::clear_mark(dir);
         let opened = Self::open_db(run_id, dir)
             .and_then(|db| Self::assemble(run_id, dir, db, lock))
-            .and_then(|mut journal| journal.rebuild().map(|state| (journal, state)));
+            .and_then(|mut journal| {
+                let state = journal.rebuild()?;
+                // Rebuilds a summary that went missing; refreshes a stale one.
+                journal.write_summary(&state, Utc::now());
+                Ok((journal, state))
+            });
         match (opened, copy) {
             (Ok(ok), copy) => {
                 if let Some(c) = copy {
@@ -485,15 +490,23 @@ impl Journal {
     }
 
     /// Writes a snapshot now (used when a session closes, so the next resume is quick).
+    /// Snapshots the state and writes the summary durably: used when a session closes, so
+    /// the next resume is quick and `runs`/`status` see where the run stopped.
     pub fn snapshot(&mut self, state: &RunState) -> Result<(), JournalError> {
         self.write_snapshot(state)?;
         self.since_snapshot = 0;
-        self.flush()
+        self.flush()?;
+        let path = Self::summary_path(&self.dir);
+        RunSummary::of(state, state.updated_at)
+            .write_durably(&path)
+            .map_err(|source| JournalError::Io { path, source })
     }
 
     fn write_summary(&self, state: &RunState, now: DateTime<Utc>) {
         // The summary is a convenience for other processes; the journal is the record.
-        let _ = RunSummary::of(state, now).write(&Self::summary_path(&self.dir));
+        if let Err(e) = RunSummary::of(state, now).write(&Self::summary_path(&self.dir)) {
+            tracing::warn!("cannot write the summary of run {}: {e}", self.run_id);
+        }
     }
 }
 

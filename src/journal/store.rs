@@ -1,16 +1,35 @@
-//! The state directory: one folder per run under `runs/`, each with its journal, its
-//! lock and its summary. Finds the run to resume for a runbook and environment, and
-//! creates new runs under a short store-wide lock so two processes never create twins.
+//! The state directory: one folder per run under `runs/`, each with its identity
+//! (`run.json`, written once), its journal, its lock and its summary. Runs are found by
+//! their identities; summaries only speed up listing and are rebuilt when missing. New
+//! runs are created under a short store-wide lock so two processes never create twins.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::JournalError;
 use super::lock::{Holder, RunLock};
 use super::run::Journal;
 use super::summary::RunSummary;
-use crate::engine::{Mode, RunEvent, RunState};
+use super::{JournalError, write_durably};
+use crate::engine::{Mode, RunEvent, RunState, RunStatus};
+
+/// What a run is for; written when the run is created and never changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    pub run_id: String,
+    pub runbook: String,
+    pub environment: String,
+    pub mode: Mode,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A run as found on disk: its identity, and its summary if one is readable.
+#[derive(Debug, Clone)]
+pub struct RunEntry {
+    pub identity: RunIdentity,
+    pub summary: Option<RunSummary>,
+}
 
 pub struct Store {
     root: PathBuf,
@@ -44,18 +63,31 @@ impl Store {
         self.root.join("runs").join(run_id)
     }
 
-    /// Every run's summary, oldest first. Runs without a readable summary are listed
-    /// from their folder name alone by the caller, if it cares.
-    pub fn summaries(&self) -> Vec<RunSummary> {
+    /// Every run with a journal, oldest first.
+    pub fn runs(&self) -> Vec<RunEntry> {
         let Ok(entries) = std::fs::read_dir(self.root.join("runs")) else {
             return Vec::new();
         };
-        let mut all: Vec<RunSummary> = entries
+        let mut all: Vec<RunEntry> = entries
             .filter_map(Result::ok)
-            .filter_map(|e| RunSummary::read(&e.path().join("summary.json")))
+            .map(|e| e.path())
+            .filter(|dir| dir.join("journal").exists())
+            .filter_map(|dir| {
+                let text = std::fs::read_to_string(dir.join("run.json")).ok()?;
+                let identity: RunIdentity = serde_json::from_str(&text).ok()?;
+                Some(RunEntry {
+                    summary: RunSummary::read(&dir.join("summary.json")),
+                    identity,
+                })
+            })
             .collect();
-        all.sort_by_key(|s| s.created_at);
+        all.sort_by_key(|r| r.identity.created_at);
         all
+    }
+
+    /// The summaries of every run that has one, oldest first.
+    pub fn summaries(&self) -> Vec<RunSummary> {
+        self.runs().into_iter().filter_map(|r| r.summary).collect()
     }
 
     pub fn summary(&self, run_id: &str) -> Option<RunSummary> {
@@ -65,14 +97,6 @@ impl Store {
     /// Who holds a run right now, if anyone.
     pub fn holder(&self, run_id: &str) -> Option<Holder> {
         RunLock::holder_of(&self.run_dir(run_id).join("lock"))
-    }
-
-    /// The run that `cutover run` continues for this runbook and environment, if any.
-    pub fn resumable(&self, runbook: &str, environment: &str, mode: Mode) -> Option<RunSummary> {
-        self.summaries()
-            .into_iter()
-            .rev()
-            .find(|s| s.runbook == runbook && s.environment == environment && s.mode == mode && s.is_resumable())
     }
 
     fn new_run_id(&self, runbook: &str, environment: &str, now: DateTime<Utc>) -> String {
@@ -90,8 +114,10 @@ impl Store {
         Journal::open(&self.run_dir(run_id), run_id, holder)
     }
 
-    /// Opens the resumable run for this runbook and environment, or creates one whose
-    /// first event `start` builds from the new run id.
+    /// Opens the run in progress for this runbook and environment, or creates one whose
+    /// first event `start` builds from the new run id. After a completed run, a new one
+    /// is created only when `new_run` says so.
+    #[allow(clippy::too_many_arguments)]
     pub fn open_or_create(
         &self,
         runbook: &str,
@@ -99,6 +125,7 @@ impl Store {
         mode: Mode,
         holder: &Holder,
         now: DateTime<Utc>,
+        new_run: bool,
         start: impl FnOnce(String) -> RunEvent,
     ) -> Result<(Journal, RunState, bool), JournalError> {
         let guard_path = self.root.join("create.lock");
@@ -106,18 +133,57 @@ impl Store {
             path: guard_path.clone(),
             source,
         })?;
-        if let Some(existing) = self.resumable(runbook, environment, mode) {
-            let (journal, state) = self.open_run(&existing.run_id, holder)?;
-            return Ok((journal, state, false));
+        let mine: Vec<RunEntry> = self
+            .runs()
+            .into_iter()
+            .filter(|r| {
+                r.identity.runbook == runbook && r.identity.environment == environment && r.identity.mode == mode
+            })
+            .collect();
+        let mut last_completed: Option<(String, DateTime<Utc>)> = None;
+        for entry in mine.iter().rev() {
+            let completed_at = |s: &RunStatus| match s {
+                RunStatus::Completed { at } => Some(*at),
+                _ => None,
+            };
+            // A run whose summary says completed is done; any other, or one without a
+            // summary, is opened: its journal says where it stands.
+            if let Some(at) = entry.summary.as_ref().and_then(|s| completed_at(&s.status)) {
+                last_completed.get_or_insert((entry.identity.run_id.clone(), at));
+                continue;
+            }
+            let (journal, state) = self.open_run(&entry.identity.run_id, holder)?;
+            match completed_at(&state.status) {
+                Some(at) => {
+                    last_completed.get_or_insert((entry.identity.run_id.clone(), at));
+                }
+                None => return Ok((journal, state, false)),
+            }
+        }
+        if let Some((run_id, at)) = last_completed.filter(|_| !new_run) {
+            return Err(JournalError::Completed { run_id, at });
         }
         let run_id = self.new_run_id(runbook, environment, now);
-        let (journal, state) = Journal::create(
-            &self.run_dir(&run_id),
-            holder,
-            start(run_id.clone()),
-            now,
-            &holder.operator,
-        )?;
+        let dir = self.run_dir(&run_id);
+        let identity = RunIdentity {
+            run_id: run_id.clone(),
+            runbook: runbook.to_string(),
+            environment: environment.to_string(),
+            mode,
+            created_at: now,
+        };
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| {
+                write_durably(
+                    &dir.join("run.json"),
+                    &serde_json::to_vec_pretty(&identity).unwrap_or_default(),
+                )
+            })
+            .map_err(|source| JournalError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let (journal, state) = Journal::create(&dir, holder, start(run_id), now, &holder.operator)?;
         Ok((journal, state, true))
     }
 }

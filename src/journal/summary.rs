@@ -105,6 +105,11 @@ impl RunSummary {
         serde_json::from_str(&text).ok()
     }
 
+    /// Like `write`, and on disk before it returns (at the end of a session).
+    pub fn write_durably(&self, path: &Path) -> std::io::Result<()> {
+        super::write_durably(path, &serde_json::to_vec(self).unwrap_or_default())
+    }
+
     /// Write to a temporary file and rename it over the old one: never half-written.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("json.tmp");

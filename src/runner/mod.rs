@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::effects::{self, Context};
 use crate::engine::{
-    Command, Effect, Failure, Intent, Outcome, Recorded, Refusal, Report, Resolution, RunEvent, RunState, SYSTEM_ACTOR,
-    decide, next_effects,
+    Command, Effect, Failure, Intent, Outcome, Recorded, Refusal, Report, Resolution, RunState, SYSTEM_ACTOR, decide,
+    next_effects,
 };
 use crate::journal::{Journal, JournalError};
 
@@ -61,14 +61,8 @@ impl Session {
     /// Decides, masks secrets, appends (flushed) and applies. Nothing changes on refusal.
     pub fn submit(&mut self, command: Command, by: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
         let events = decide(&self.state, command, now)?;
-        let events = events
-            .into_iter()
-            .map(|e| match e {
-                // The runbook was validated to hold no secrets; masking it could change ids.
-                RunEvent::RunStarted { .. } | RunEvent::RunbookReloaded { .. } => e,
-                other => self.ctx.redactor.redact_value(other),
-            })
-            .collect();
+        // The runbook itself is checked before a run starts (see `refuse_leaking_runbook`).
+        let events = events.into_iter().map(|e| self.ctx.redactor.redact_event(e)).collect();
         let records = self.journal.append(&mut self.state, now, by, events)?;
         self.ctx.attempt = self.state.attempt;
         Ok(records)
