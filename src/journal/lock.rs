@@ -7,7 +7,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
 use crate::runbook::duration::countdown;
@@ -64,6 +63,81 @@ pub enum Acquire {
     Held(Option<Holder>),
 }
 
+/// The exclusive lock itself: open-file-description locks on Linux, which another
+/// process can test without taking; `flock` elsewhere. Both are released by the kernel
+/// when the holder dies.
+mod os {
+    use std::fs::File;
+    use std::io;
+
+    #[cfg(target_os = "linux")]
+    fn ofd(file: &File, cmd: libc::c_int, kind: libc::c_int) -> io::Result<libc::flock> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a zeroed flock is a valid value; fcntl only reads and writes it.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        // SAFETY: the descriptor is open for the life of `file`; `fl` is a valid flock.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl) };
+        if rc == -1 { Err(io::Error::last_os_error()) } else { Ok(fl) }
+    }
+
+    /// `Ok(false)` when another process holds it.
+    #[cfg(target_os = "linux")]
+    pub fn try_lock(file: &File) -> io::Result<bool> {
+        match ofd(file, libc::F_OFD_SETLK, libc::F_WRLCK) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn lock(file: &File) -> io::Result<()> {
+        ofd(file, libc::F_OFD_SETLKW, libc::F_WRLCK).map(|_| ())
+    }
+
+    /// Whether someone holds it, without taking it even for a moment.
+    #[cfg(target_os = "linux")]
+    pub fn is_held(file: &File) -> io::Result<bool> {
+        Ok(ofd(file, libc::F_OFD_GETLK, libc::F_WRLCK)?.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn unlock(file: &File) {
+        let _ = ofd(file, libc::F_OFD_SETLK, libc::F_UNLCK);
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn try_lock(file: &File) -> io::Result<bool> {
+                match file.try_lock_exclusive() {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn lock(file: &File) -> io::Result<()> {
+        fs2::FileExt::lock_exclusive(file)
+    }
+
+    /// Without open-file-description locks, testing means taking it for a moment.
+    #[cfg(not(target_os = "linux"))]
+    pub fn is_held(file: &File) -> io::Result<bool> {
+        let free = try_lock(file)?;
+        if free {
+            unlock(file);
+        }
+        Ok(!free)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn unlock(file: &File) {
+        let _ = fs2::FileExt::unlock(file);
+    }
+}
+
 impl RunLock {
     /// Takes the lock without waiting, and writes who holds it.
     pub fn try_acquire(path: &Path, holder: &Holder) -> std::io::Result<Acquire> {
@@ -73,10 +147,7 @@ impl RunLock {
             .create(true)
             .truncate(false)
             .open(path)?;
-        if let Err(e) = file.try_lock_exclusive() {
-            if e.kind() != std::io::ErrorKind::WouldBlock && e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(e);
-            }
+        if !os::try_lock(&file)? {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             return Ok(Acquire::Held(serde_json::from_str(&text).ok()));
@@ -90,9 +161,8 @@ impl RunLock {
 
     /// Who holds the lock at `path`, if anyone, without taking it or writing to it.
     pub fn holder_of(path: &Path) -> Option<Holder> {
-        let mut file = OpenOptions::new().read(true).open(path).ok()?;
-        if file.try_lock_exclusive().is_ok() {
-            let _ = FileExt::unlock(&file);
+        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        if !os::is_held(&file).ok()? {
             return None;
         }
         let mut text = String::new();
@@ -108,13 +178,34 @@ impl RunLock {
             .create(true)
             .truncate(false)
             .open(path)?;
-        file.lock_exclusive()?;
+        os::lock(&file)?;
         Ok(RunLock { file })
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        let _ = FileExt::unlock(&self.file);
+        os::unlock(&self.file);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_is_seen_without_taking_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let me = Holder::this_process("alice", "cutover run", Utc::now());
+        let Acquire::Acquired(lock) = RunLock::try_acquire(&path, &me).unwrap() else {
+            panic!("a free lock is taken")
+        };
+        assert_eq!(RunLock::holder_of(&path), Some(me.clone()));
+        assert!(matches!(RunLock::try_acquire(&path, &me).unwrap(), Acquire::Held(Some(_))));
+        drop(lock);
+        assert_eq!(RunLock::holder_of(&path), None);
+        // Looking did not take it: it can be taken at once.
+        assert!(matches!(RunLock::try_acquire(&path, &me).unwrap(), Acquire::Acquired(_)));
     }
 }

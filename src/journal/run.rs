@@ -45,11 +45,14 @@ struct Sled {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        if let Some(s) = self.sled.take() {
-            let _ = s.db.flush();
+                if let Some(s) = self.sled.take() {
+            let flushed = s.db.flush().is_ok();
             drop(s);
-            // sled is closed and the lock still held: nothing writes to the files now.
-            preserve::mark_clean(&self.dir);
+            // sled is closed and the lock still held: nothing writes to the files now. Only a
+            // journal that wrote everything it was given counts as cleanly closed.
+            if flushed && self.broken.is_none() {
+                preserve::mark_clean(&self.dir);
+            }
         }
     }
 }
@@ -417,8 +420,10 @@ impl Journal {
         for r in &records {
             state.apply(r);
         }
-        self.since_snapshot += records.len() as u64;
-        if self.since_snapshot >= SNAPSHOT_EVERY {
+                self.since_snapshot += records.len() as u64;
+        // Never between an intent and its side effect: a checkpoint waits for the next batch.
+        let intent = records.iter().any(|r| matches!(r.event, RunEvent::StepStarted { .. }));
+        if self.since_snapshot >= SNAPSHOT_EVERY && !intent {
             // The events are already durable: a failed checkpoint only costs resume time.
             if let Err(e) = self.checkpoint(state) {
                 tracing::warn!("journal checkpoint failed: {e}");
@@ -438,7 +443,11 @@ impl Journal {
         })
     }
 
-    fn write(&mut self, records: &[Recorded]) -> Result<(), JournalError> {
+        fn write(&mut self, records: &[Recorded]) -> Result<(), JournalError> {
+        // A checkpoint that could not reopen sled left it closed: open it now.
+        if self.sled.is_none() {
+            self.reopen()?;
+        }
         let mut batch = sled::Batch::default();
         for r in records {
             let json = serde_json::to_vec(r).map_err(|e| JournalError::Invalid(e.to_string()))?;
@@ -471,26 +480,32 @@ impl Journal {
     /// Snapshots the state and reopens sled. sled indexes its log only when a database is
     /// opened, so the first open after a crash scans everything written since the last
     /// open: reopening here bounds that scan to the events since this checkpoint.
-    fn checkpoint(&mut self, state: &RunState) -> Result<(), JournalError> {
+        fn checkpoint(&mut self, state: &RunState) -> Result<(), JournalError> {
         self.write_snapshot(state)?;
         self.flush()?;
         self.since_snapshot = 0;
         self.sled = None;
-        let db = Self::open_db(&self.run_id, &self.dir);
-        match db.and_then(|db| Self::trees(&self.run_id, &self.dir, db)) {
-            Ok(s) => {
-                self.sled = Some(s);
-                Ok(())
-            }
-            Err(e) => {
-                self.broken = Some(e.to_string());
-                Err(e)
-            }
-        }
+        self.reopen()
     }
 
-    /// Writes a snapshot now (used when a session closes, so the next resume is quick).
-    /// Snapshots the state and writes the summary durably: used when a session closes, so
+    /// Opens sled again after a checkpoint. sled's writer threads may still hold its file
+    /// lock for a moment after the handles are dropped, so this tries for a while.
+    fn reopen(&mut self) -> Result<(), JournalError> {
+        let mut last = None;
+        for _ in 0..50 {
+            match Self::open_db(&self.run_id, &self.dir).and_then(|db| Self::trees(&self.run_id, &self.dir, db)) {
+                Ok(s) => {
+                    self.sled = Some(s);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(last.unwrap_or_else(|| JournalError::Invalid("sled could not be opened again".to_string())))
+    }
+
+        /// Snapshots the state and writes the summary durably: used when a session closes, so
     /// the next resume is quick and `runs`/`status` see where the run stopped.
     pub fn snapshot(&mut self, state: &RunState) -> Result<(), JournalError> {
         self.write_snapshot(state)?;
