@@ -9,9 +9,10 @@ use crate::runner::headless::Output;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  the run completed (or the command succeeded)
-  1  error: invalid runbook, a failed step that stopped the run, a journal problem
+    1  error: an invalid runbook, a refused decision, a held or damaged journal
   2  the run rolled back
-  3  the run stopped at a gate or is waiting for the operator (nothing is lost: run again)";
+  3  the run stopped and waits: at a gate, for an approval, or for the operator to decide
+     about an in-doubt step or a failed one (retry, skip, roll back); nothing is lost";
 
 const ABOUT: &str = "Step through a blue-green cutover from VMs to Kubernetes by DNS, with a crash-safe journal.";
 

@@ -51,7 +51,7 @@ fn help_teaches_the_commands_and_the_exit_codes() {
         "STEP[=TEXT]",
         "--resolve",
         "--max-wait",
-        "3  the run stopped at a gate",
+        "3  the run stopped and waits",
     ] {
         assert!(run_help.contains(needle), "run --help lacks {needle:?}:\n{run_help}");
     }
@@ -290,4 +290,25 @@ fn a_runbook_holding_the_value_of_a_secret_is_refused_without_showing_it() {
         .output()
         .unwrap();
     assert!(!text(&plan.stdout).contains(secret), "plan shows it");
+}
+
+#[test]
+fn a_rollback_stopped_at_a_manual_step_continues_with_the_command_it_names() {
+    let sb = Sandbox::new();
+    let rb = sb.write(
+        "rb.toml",
+        "[runbook]\nname = \"rb\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"go\"\n  kind = \"wait\"\n  approve = true\n\
+         [rollback]\n  [[rollback.step]]\n  id = \"tell-the-bridge\"\n  kind = \"manual\"\n",
+    );
+    assert_exit(&sb.output(&["run", rb.to_str().unwrap(), "--headless"]), 3);
+    let run_id = sb.only_run_id();
+    let out = sb.output(&["rollback", &run_id, "--reason", "called off", "--headless"]);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    let named = format!("cutover resume {run_id} --approve tell-the-bridge");
+    assert!(stdout.contains(&named), "{stdout}");
+    // The named command works; `cutover rollback` again would also just continue.
+    let out = sb.output(&["resume", &run_id, "--approve", "tell-the-bridge", "--headless"]);
+    assert_exit(&out, 2);
+    assert!(text(&out.stdout).contains("rollback completed"));
 }

@@ -57,7 +57,7 @@ fn readiness_answering_503_fails_the_check_with_the_status_and_advice() {
         &http_runbook(&format!("http://127.0.0.1:{}/health/unready", server.port), ""),
     );
     let out = sb.output(&["run", rb.to_str().unwrap(), "--headless"]);
-    assert_exit(&out, 1);
+    assert_exit(&out, 3);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("check: FAILED — HTTP 503, expected 200"), "{stdout}");
     assert!(stdout.contains("the service says it is not ready"), "{stdout}");
@@ -76,7 +76,7 @@ fn a_slow_answer_over_the_latency_budget_fails() {
         ),
     );
     let out = sb.output(&["run", rb.to_str().unwrap(), "--headless"]);
-    assert_exit(&out, 1);
+    assert_exit(&out, 3);
     assert!(
         text(&out.stdout).contains("over the 200ms budget"),
         "{}",
@@ -96,7 +96,7 @@ fn nothing_listening_is_reported_with_the_address_after_the_retries() {
         ),
     );
     let out = sb.output(&["run", rb.to_str().unwrap(), "--headless"]);
-    assert_exit(&out, 1);
+    assert_exit(&out, 3);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains(&format!("could not connect to 127.0.0.1:{port}")),
@@ -177,7 +177,7 @@ fn a_command_that_runs_too_long_is_stopped_with_everything_it_started() {
     );
     let started = std::time::Instant::now();
     let out = sb.output(&["run", rb.to_str().unwrap(), "--headless"]);
-    assert_exit(&out, 1);
+    assert_exit(&out, 3);
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(
         text(&out.stdout).contains("did not finish within 500ms and was stopped"),

@@ -101,9 +101,12 @@ pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
     let now = Utc::now();
     let mut preamble = session.open(now)?;
     let by = env.operator.clone();
-    match session.submit(Command::Rollback { reason: args.reason }, &by, now) {
-        Ok(records) => preamble.extend(records),
-        Err(e) => return give_up(session, format!("cannot roll back: {e}")),
+    // A rollback already under way (stopped at a rollback step) is continued.
+    if session.state().status != RunStatus::RollingBack {
+        match session.submit(Command::Rollback { reason: args.reason }, &by, now) {
+            Ok(records) => preamble.extend(records),
+            Err(e) => return give_up(session, format!("cannot roll back: {e}")),
+        }
     }
     drive(session, &args.drive, preamble).await
 }

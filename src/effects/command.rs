@@ -162,7 +162,7 @@ pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> R
             "check what it waits for; raise `timeout` if it is just slow, then retry",
         )),
         End::Cancelled => Err(failure(
-            "stopped because the run is rolling back".to_string(),
+            "stopped before it finished (a rollback, or the operator quit)".to_string(),
             "what it had done before it was stopped is unknown; check by hand",
         )),
         End::Exited(Err(e)) => Err(failure(

@@ -190,7 +190,7 @@ pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outc
             evidence,
         }),
         None => Err(Failure {
-            message: "stopped because the run is rolling back".to_string(),
+            message: "stopped before it finished (a rollback, or the operator quit)".to_string(),
             ..Failure::default()
         }),
     }

@@ -79,7 +79,11 @@ mod os {
         fl.l_whence = libc::SEEK_SET as libc::c_short;
         // SAFETY: the descriptor is open for the life of `file`; `fl` is a valid flock.
         let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl) };
-        if rc == -1 { Err(io::Error::last_os_error()) } else { Ok(fl) }
+        if rc == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(fl)
+        }
     }
 
     /// `Ok(false)` when another process holds it.
@@ -110,7 +114,7 @@ mod os {
 
     #[cfg(not(target_os = "linux"))]
     pub fn try_lock(file: &File) -> io::Result<bool> {
-                match file.try_lock_exclusive() {
+        match file.try_lock_exclusive() {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
@@ -202,10 +206,16 @@ mod tests {
             panic!("a free lock is taken")
         };
         assert_eq!(RunLock::holder_of(&path), Some(me.clone()));
-        assert!(matches!(RunLock::try_acquire(&path, &me).unwrap(), Acquire::Held(Some(_))));
+        assert!(matches!(
+            RunLock::try_acquire(&path, &me).unwrap(),
+            Acquire::Held(Some(_))
+        ));
         drop(lock);
         assert_eq!(RunLock::holder_of(&path), None);
         // Looking did not take it: it can be taken at once.
-        assert!(matches!(RunLock::try_acquire(&path, &me).unwrap(), Acquire::Acquired(_)));
+        assert!(matches!(
+            RunLock::try_acquire(&path, &me).unwrap(),
+            Acquire::Acquired(_)
+        ));
     }
 }

@@ -45,7 +45,7 @@ struct Sled {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-                if let Some(s) = self.sled.take() {
+        if let Some(s) = self.sled.take() {
             let flushed = s.db.flush().is_ok();
             drop(s);
             // sled is closed and the lock still held: nothing writes to the files now. Only a
@@ -420,7 +420,7 @@ impl Journal {
         for r in &records {
             state.apply(r);
         }
-                self.since_snapshot += records.len() as u64;
+        self.since_snapshot += records.len() as u64;
         // Never between an intent and its side effect: a checkpoint waits for the next batch.
         let intent = records.iter().any(|r| matches!(r.event, RunEvent::StepStarted { .. }));
         if self.since_snapshot >= SNAPSHOT_EVERY && !intent {
@@ -443,7 +443,7 @@ impl Journal {
         })
     }
 
-        fn write(&mut self, records: &[Recorded]) -> Result<(), JournalError> {
+    fn write(&mut self, records: &[Recorded]) -> Result<(), JournalError> {
         // A checkpoint that could not reopen sled left it closed: open it now.
         if self.sled.is_none() {
             self.reopen()?;
@@ -480,7 +480,7 @@ impl Journal {
     /// Snapshots the state and reopens sled. sled indexes its log only when a database is
     /// opened, so the first open after a crash scans everything written since the last
     /// open: reopening here bounds that scan to the events since this checkpoint.
-        fn checkpoint(&mut self, state: &RunState) -> Result<(), JournalError> {
+    fn checkpoint(&mut self, state: &RunState) -> Result<(), JournalError> {
         self.write_snapshot(state)?;
         self.flush()?;
         self.since_snapshot = 0;
@@ -505,7 +505,7 @@ impl Journal {
         Err(last.unwrap_or_else(|| JournalError::Invalid("sled could not be opened again".to_string())))
     }
 
-        /// Snapshots the state and writes the summary durably: used when a session closes, so
+    /// Snapshots the state and writes the summary durably: used when a session closes, so
     /// the next resume is quick and `runs`/`status` see where the run stopped.
     pub fn snapshot(&mut self, state: &RunState) -> Result<(), JournalError> {
         self.write_snapshot(state)?;

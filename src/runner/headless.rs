@@ -170,7 +170,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                     break stop(
                         Exit::Waiting,
                         format!(
-                            "{}. Nothing is lost: run the same command again after that (or raise --max-wait)",
+                            "{}. Nothing is lost: continue after that with `cutover resume {run_id}` (or wait longer with --max-wait)",
                             situation_words(&situation, now)
                         ),
                     );
@@ -224,7 +224,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             Wake::Signal(what) => {
                 break stop(
                     Exit::Waiting,
-                    format!("{what}; the run is saved: run the same command again to continue"),
+                    format!("{what}; the run is saved: continue with `cutover resume {run_id}`"),
                 );
             }
         }
@@ -274,7 +274,7 @@ fn rolled_back_words(run_id: &str, rca_attached: bool) -> String {
     }
 }
 
-fn approval_instructions(step: &str, approval: &Approval, note_required: bool) -> String {
+fn approval_instructions(run_id: &str, step: &str, approval: &Approval, note_required: bool) -> String {
     let flag = match approval {
         Approval::Type(text) => format!("--approve {step}='{text}'"),
         _ => format!("--approve {step}"),
@@ -285,7 +285,8 @@ fn approval_instructions(step: &str, approval: &Approval, note_required: bool) -
         String::new()
     };
     format!(
-        "waiting for approval of step {step}: run the same command with {flag}{note} (or run it on a terminal to be asked)"
+        "waiting for approval of step {step}: continue with `cutover resume {run_id} {flag}{note}` \
+         (or run it on a terminal to be asked)"
     )
 }
 
@@ -317,27 +318,35 @@ async fn operator_decision(
             note_required,
         } => operator_approval(driver, opts, stdin, step, approval, *note_required)
             .await?
-            .ok_or_else(|| stop(Exit::Waiting, approval_instructions(step, approval, *note_required))),
+            .ok_or_else(|| stop(Exit::Waiting, approval_instructions(&run_id, step, approval, *note_required))),
         Situation::InDoubt { step } => in_doubt(driver, opts, stdin, step).await?.ok_or_else(|| {
             stop(
                 Exit::Waiting,
                 format!(
                     "step {step} is in doubt: it was running when the last session ended and is not safe to repeat. \
-                     Check whether it happened, then run again with --resolve {step}=succeeded, --resolve {step}=failed \
-                     or --resolve {step}=retry"
+                     Check whether it happened, then continue with `cutover resume {run_id} --resolve {step}=succeeded` \
+                     (or =failed, or =retry to run it again)"
                 ),
             )
         }),
-        Situation::Failed { step, failure } => failed(driver, opts, stdin, step).await?.ok_or_else(|| {
-            stop(
-                Exit::Error,
-                format!(
-                    "step {step} failed: {}. The run is stopped and saved. Fix the cause and run again with --retry {step}, \
-                     skip it with --skip {step}='reason', or roll back with `cutover rollback {run_id} --reason '...'`",
-                    failure.message
-                ),
-            )
-        }),
+                Situation::Failed { step, failure } => {
+            let rolling_back = driver.state().status == crate::engine::RunStatus::RollingBack;
+            failed(driver, opts, stdin, step).await?.ok_or_else(|| {
+                let or_roll_back = if rolling_back {
+                    String::new()
+                } else {
+                    format!(", or roll back with `cutover rollback {run_id} --reason '...'`")
+                };
+                stop(
+                    Exit::Waiting,
+                    format!(
+                        "step {step} failed: {}. The run is stopped and saved for your decision: fix the cause and \
+                         continue with `cutover resume {run_id} --retry {step}`, skip it with --skip {step}='reason'{or_roll_back}",
+                        failure.message
+                    ),
+                )
+            })
+        }
         _ => Ok(Vec::new()),
     }
 }

@@ -291,6 +291,16 @@ impl Driver {
     /// the step in doubt), then closes the session.
     pub async fn shutdown(&mut self, reason: &str) -> Result<Vec<Recorded>, SubmitError> {
         let mut reason = reason.to_string();
+        // What already arrived is real: record it before stopping anything.
+        let mut recorded = Vec::new();
+        while let Ok(msg) = self.rx.try_recv() {
+            if let Msg::Prepared { .. } = msg {
+                // Not recorded means not done: the effect is told nothing and stops.
+                self.in_flight = None;
+                continue;
+            }
+            recorded.extend(self.handle(msg, Utc::now())?);
+        }
         if let Some(f) = self.in_flight.take() {
             f.cancel.cancel();
             if f.acting {
@@ -306,6 +316,7 @@ impl Driver {
                 .await;
             }
         }
-        self.session.close(&reason, Utc::now())
+        recorded.extend(self.session.close(&reason, Utc::now())?);
+        Ok(recorded)
     }
 }
