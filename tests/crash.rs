@@ -18,7 +18,8 @@ fn idempotent_runbook(effects: &str) -> String {
     for n in 0..STEPS {
         rb.push_str(&format!(
             "  [[phase.step]]\n  id = \"s{n:02}\"\n  kind = \"command\"\n  idempotent = true\n  \
-             run = \"echo s{n:02} >> {effects}/log; sleep 0.1; touch {effects}/s{n:02}\"\n"
+                          run = \"echo s{n:02} >> {effects}/log; echo start $$ >> {effects}/runs; sleep 0.3; \
+             touch {effects}/s{n:02}; echo end $$ >> {effects}/runs\"\n"
         ));
     }
     rb
@@ -101,6 +102,17 @@ fn killed_twenty_times_the_run_still_completes_with_nothing_lost_or_duplicated()
             "step {id} ran {runs} times but has {intents} recorded intents"
         );
     }
+    // No two runs of a step ever overlapped: an `end` always belongs to the latest `start`
+    // (a killed session's command dies with it instead of finishing alongside the next).
+    let runs = std::fs::read_to_string(effects.join("runs")).unwrap();
+    let mut latest = None;
+    for line in runs.lines() {
+        match line.split_once(' ') {
+            Some(("start", pid)) => latest = Some(pid),
+            Some(("end", pid)) => assert_eq!(Some(pid), latest, "a command ran on after its session died:\n{runs}"),
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
     let completed = records
         .iter()
         .filter(|r| matches!(r.event, RunEvent::RunCompleted))
@@ -120,6 +132,7 @@ fn killed_twenty_times_the_run_still_completes_with_nothing_lost_or_duplicated()
 fn a_kill_during_a_non_idempotent_step_leaves_it_in_doubt_and_the_resume_stops_for_the_operator() {
     let sb = Sandbox::new();
     let marker = sb.path().join("started");
+    let group = sb.path().join("pgid");
     let rb = sb.write(
         "doubt.toml",
         &format!(
@@ -132,13 +145,14 @@ id = "p"
   [[phase.step]]
   id = "stop-vm-cron"
   kind = "command"
-  run = "touch {marker}; sleep 30"
+  run = "echo $$ > {group}; touch {marker}; sleep 30"
   [[phase.step]]
   id = "after"
   kind = "command"
   run = "true"
 "#,
-            marker = marker.display()
+            marker = marker.display(),
+            group = group.display()
         ),
     );
     let rb = rb.to_str().unwrap();
@@ -148,14 +162,32 @@ id = "p"
         assert!(Instant::now() < deadline, "the step never started");
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Let the process group reach the journal, then kill the session.
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
+    let pgid: i32 = std::fs::read_to_string(&group).unwrap().trim().parse().unwrap();
+    // SAFETY: signal 0 only checks that the group exists.
+    let group_alive = || unsafe { libc::killpg(pgid, 0) } == 0;
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        group_alive(),
+        "the command's `sleep` outlives the killed session (the case to handle)"
+    );
 
     let out = sb.output(&["run", rb, "--headless"]);
     assert_exit(&out, 3);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("stop-vm-cron is in doubt"), "{stdout}");
     assert!(stdout.contains("--resolve stop-vm-cron=succeeded"), "{stdout}");
+    assert!(
+        stdout.contains("was still running from the previous session"),
+        "{stdout}"
+    );
+    assert!(
+        !group_alive(),
+        "the leftover process group was stopped before the operator is asked"
+    );
 
     // It stays in doubt until the operator says what happened; then the run goes on.
     assert_exit(&sb.output(&["run", rb, "--headless"]), 3);
@@ -171,4 +203,45 @@ id = "p"
         Some(("tester".to_string(), Resolution::Succeeded)),
         "recorded with who decided"
     );
+}
+
+#[test]
+fn kills_around_a_checkpoint_lose_nothing() {
+    // Enough events to cross the snapshot-and-reopen checkpoint while being killed.
+    let sb = Sandbox::new();
+    let steps = (cutover::journal::SNAPSHOT_EVERY as usize) * 6 / 10;
+    let mut rb = String::from("[runbook]\nname = \"many\"\nhold = \"0s\"\n[[phase]]\nid = \"all\"\n");
+    for n in 0..steps {
+        rb.push_str(&format!("  [[phase.step]]\n  id = \"s{n:03}\"\n  kind = \"wait\"\n"));
+    }
+    let rb = sb.write("many.toml", &rb);
+    let rb = rb.to_str().unwrap();
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..6 {
+        let mut child = sb.spawn(&["run", rb, "--headless"]);
+        std::thread::sleep(Duration::from_millis(rng.u64(150..900)));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    assert_exit(&sb.output(&["run", rb, "--headless"]), 0);
+    let (records, state) = sb.journal(&sb.only_run_id()).unwrap();
+    assert!(
+        records.len() as u64 > cutover::journal::SNAPSHOT_EVERY,
+        "only {} events",
+        records.len()
+    );
+    assert!(matches!(state.status, RunStatus::Completed { .. }));
+    assert_eq!(
+        cutover::engine::RunState::replay(&records).as_ref(),
+        Some(&state),
+        "snapshot and replay agree"
+    );
+    for n in 0..steps {
+        let id = format!("s{n:03}");
+        let done = records
+            .iter()
+            .filter(|r| matches!(&r.event, RunEvent::StepSucceeded { step, .. } if *step == id))
+            .count();
+        assert_eq!(done, 1, "step {id}");
+    }
 }

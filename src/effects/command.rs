@@ -10,9 +10,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::Context;
+use super::{Context, process};
+use crate::engine::Report;
 use crate::engine::{Evidence, Failure, Outcome};
 use crate::runbook::duration::format as dur;
+use crate::runner::Reporter;
 
 /// How much of each output stream is kept.
 pub const OUTPUT_TAIL_BYTES: usize = 16 * 1024;
@@ -55,16 +57,24 @@ async fn read_tail(mut reader: impl AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
 /// started may keep the pipe open for ever.
 const OUTPUT_AFTER_EXIT: Duration = Duration::from_secs(2);
 
-fn signal_group(pgid: u32, signal: i32) {
-    // SAFETY: killpg only sends a signal; a stale group id fails with ESRCH, which is fine.
-    unsafe {
-        libc::killpg(pgid as libc::pid_t, signal);
-    }
-}
-
-pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> Result<Outcome, Failure> {
+pub async fn run(
+    job: CommandJob,
+    ctx: &Context,
+    reporter: &Reporter,
+    cancel: CancellationToken,
+) -> Result<Outcome, Failure> {
     let started = Instant::now();
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid is async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure only calls async-signal-safe functions (see die_with_parent).
+        unsafe {
+            command.pre_exec(move || process::die_with_parent(parent));
+        }
+    }
+    let mut child = command
         .arg("-c")
         .arg(&job.run)
         .stdin(Stdio::null())
@@ -82,6 +92,10 @@ pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> R
             ..Failure::default()
         })?;
     let pgid = child.id().unwrap_or(0);
+    // Into the journal, so a session after a crash can find what this one left running.
+    if let Some(process) = process::describe(pgid) {
+        reporter.report(Report::ProcessStarted { process });
+    }
     let (out_tail, err_tail) = (
         Arc::new(Mutex::new(Tail::default())),
         Arc::new(Mutex::new(Tail::default())),
@@ -106,9 +120,9 @@ pub async fn run(job: CommandJob, ctx: &Context, cancel: CancellationToken) -> R
         () = cancel.cancelled() => End::Cancelled,
     };
     if !matches!(end, End::Exited(_)) && pgid != 0 {
-        signal_group(pgid, libc::SIGTERM);
+        process::signal_group(pgid, libc::SIGTERM);
         if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-            signal_group(pgid, libc::SIGKILL);
+            process::signal_group(pgid, libc::SIGKILL);
             let _ = child.wait().await;
         }
     }

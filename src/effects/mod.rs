@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod http;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{Failure, Intent, Outcome, StepState};
 use crate::redact::Redactor;
 use crate::runbook::{Action, Runbook, Step, Template};
+use crate::runner::Reporter;
 
 /// What every effect may need to know about the run.
 #[derive(Debug, Clone)]
@@ -193,7 +195,12 @@ fn pinned_address(to: &str, url: &reqwest::Url) -> Result<SocketAddr, Failure> {
 }
 
 /// Performs a prepared step. Stops early when `cancel` fires.
-pub async fn execute(job: Job, ctx: &Context, cancel: CancellationToken) -> Result<Outcome, Failure> {
+pub async fn execute(
+    job: Job,
+    ctx: &Context,
+    reporter: &Reporter,
+    cancel: CancellationToken,
+) -> Result<Outcome, Failure> {
     match job {
         Job::Confirm { by, note } => Ok(Outcome {
             summary: format!("confirmed by {by}"),
@@ -204,7 +211,7 @@ pub async fn execute(job: Job, ctx: &Context, cancel: CancellationToken) -> Resu
             summary: "gate passed".to_string(),
             ..Outcome::default()
         }),
-        Job::Command(c) => command::run(c, ctx, cancel).await,
+        Job::Command(c) => command::run(c, ctx, reporter, cancel).await,
         Job::Http(p) => http::probe(&p, &cancel).await,
     }
 }

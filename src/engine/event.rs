@@ -133,6 +133,19 @@ pub enum RunEvent {
         step: String,
         answer: NameserverAnswer,
     },
+    /// A step started a process group: if the tool dies, the next session can find it.
+    ProcessStarted {
+        step: String,
+        process: ProcessRef,
+    },
+}
+
+/// A process group, recognisable even if its pid is reused later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRef {
+    pub pgid: u32,
+    /// The leader's start time in clock ticks since boot (from /proc).
+    pub start_ticks: u64,
 }
 
 /// A metric under watch: how it is judged.
@@ -197,6 +210,9 @@ pub enum Report {
     NameserverAnswered {
         answer: NameserverAnswer,
     },
+    ProcessStarted {
+        process: ProcessRef,
+    },
 }
 
 impl Report {
@@ -205,6 +221,7 @@ impl Report {
             Report::WatchStarted { until, metrics } => RunEvent::WatchStarted { step, until, metrics },
             Report::WatchSampled { samples } => RunEvent::WatchSampled { step, samples },
             Report::NameserverAnswered { answer } => RunEvent::NameserverAnswered { step, answer },
+            Report::ProcessStarted { process } => RunEvent::ProcessStarted { step, process },
         }
     }
 }
@@ -342,6 +359,7 @@ impl RunEvent {
             RunEvent::WatchStarted { .. } => "watch_started",
             RunEvent::WatchSampled { .. } => "watch_sampled",
             RunEvent::NameserverAnswered { .. } => "nameserver_answered",
+            RunEvent::ProcessStarted { .. } => "process_started",
         }
     }
 
@@ -357,7 +375,8 @@ impl RunEvent {
             | RunEvent::InDoubtResolved { step, .. }
             | RunEvent::WatchStarted { step, .. }
             | RunEvent::WatchSampled { step, .. }
-            | RunEvent::NameserverAnswered { step, .. } => Some(step),
+            | RunEvent::NameserverAnswered { step, .. }
+            | RunEvent::ProcessStarted { step, .. } => Some(step),
             RunEvent::NoteAdded { step, .. } => step.as_deref(),
             _ => None,
         }
@@ -445,7 +464,8 @@ impl RunEvent {
             | RunEvent::RollbackCompleted
             | RunEvent::AttemptStarted { .. }
             | RunEvent::HoldStarted { .. }
-            | RunEvent::RunCompleted) => e,
+            | RunEvent::RunCompleted
+            | RunEvent::ProcessStarted { .. }) => e,
             RunEvent::SessionClosed { reason } => RunEvent::SessionClosed { reason: f(reason) },
             RunEvent::StepApproved { step, typed, note } => RunEvent::StepApproved {
                 step,

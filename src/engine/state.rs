@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome, Recorded, Resolution, RollbackTrigger,
-    RunEvent, WatchedMetric,
+    Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome, ProcessRef, Recorded, Resolution,
+    RollbackTrigger, RunEvent, WatchedMetric,
 };
 use crate::runbook::{Runbook, Step};
 
@@ -98,6 +98,9 @@ pub struct StepState {
     /// The latest answer of each nameserver for each record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<NameserverAnswer>,
+    /// The process group this try started, if it started one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +127,7 @@ impl StepState {
             decided: None,
             watch: None,
             answers: Vec::new(),
+            process: None,
         }
     }
 }
@@ -322,6 +326,7 @@ impl RunState {
                     // What a previous try measured is not this try's.
                     s.watch = None;
                     s.answers.clear();
+                    s.process = None;
                 }
             }
             RunEvent::StepSucceeded { step, outcome } => {
@@ -426,6 +431,11 @@ impl RunState {
             RunEvent::WatchSampled { step, samples } => {
                 if let Some(w) = self.step_mut(step).and_then(|s| s.watch.as_mut()) {
                     w.samples.push((at, samples.clone()));
+                }
+            }
+            RunEvent::ProcessStarted { step, process } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.process = Some(*process);
                 }
             }
             RunEvent::NameserverAnswered { step, answer } => {

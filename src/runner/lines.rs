@@ -124,6 +124,7 @@ pub fn event_words(event: &RunEvent) -> String {
                 .collect();
             format!("{step}: sample — {}", parts.join("; "))
         }
+        RunEvent::ProcessStarted { step, process } => format!("{step}: running as process group {}", process.pgid),
         RunEvent::NameserverAnswered { step, answer } => format!(
             "{step}: {} ({}) answers {} {}{}",
             answer.server,

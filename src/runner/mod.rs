@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::effects::{self, Context};
+use crate::effects::{self, Context, process};
 use crate::engine::{
-    Command, Effect, Failure, Intent, Outcome, Recorded, Refusal, Report, Resolution, RunState, SYSTEM_ACTOR, decide,
-    next_effects,
+    Command, Effect, Failure, Intent, Outcome, ProcessRef, Recorded, Refusal, Report, Resolution, RunState,
+    SYSTEM_ACTOR, StepStatus, decide, next_effects,
 };
 use crate::journal::{Journal, JournalError};
 
@@ -76,7 +76,39 @@ impl Session {
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let by = self.operator.clone();
-        self.submit(command, &by, now)
+        let mut records = self.submit(command, &by, now)?;
+        records.extend(self.stop_leftovers(now)?);
+        Ok(records)
+    }
+
+    /// A step left in doubt may still have its processes running (the last session was
+    /// killed, its command was not). They are stopped, and that is recorded, before the
+    /// step can be run again or decided about.
+    fn stop_leftovers(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let leftovers: Vec<(String, ProcessRef)> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::InDoubt)
+            .filter_map(|s| s.process.map(|p| (s.id.clone(), p)))
+            .filter(|(_, p)| process::group_alive(*p))
+            .collect();
+        let mut records = Vec::new();
+        for (step, p) in leftovers {
+            if !process::stop_group(p, std::time::Duration::from_secs(5)) {
+                return Err(SubmitError::Journal(JournalError::Invalid(format!(
+                    "process group {} of step `{step}` is still running from the previous session and could not be \
+                     stopped: stop it by hand (kill -KILL -{}), then run again",
+                    p.pgid, p.pgid
+                ))));
+            }
+            let text = format!(
+                "process group {} of this step was still running from the previous session; it was stopped before going on",
+                p.pgid
+            );
+            records.extend(self.submit(Command::Note { step: Some(step), text }, SYSTEM_ACTOR, now)?);
+        }
+        Ok(records)
     }
 
     /// Closes the session and snapshots the state so the next resume is quick.
@@ -195,6 +227,7 @@ impl Driver {
         let cancel = CancellationToken::new();
         let token = cancel.clone();
         let tx = self.tx.clone();
+        let reporter = self.reporter(&step);
         let id = step.clone();
         tokio::spawn(async move {
             let prepared = match effects::prepare(&spec, &step_state, &outputs, &runbook, &ctx) {
@@ -217,7 +250,7 @@ impl Driver {
             if sent.is_err() || proceed.await.is_err() {
                 return;
             }
-            let result = effects::execute(prepared.job, &ctx, token).await;
+            let result = effects::execute(prepared.job, &ctx, &reporter, token).await;
             let _ = tx.send(Msg::Finished { step: id, result });
         });
         self.in_flight = Some(InFlight {
