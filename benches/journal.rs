@@ -165,9 +165,6 @@ struct Sizes {
     replay_repeats: usize,
     /// Single-event appends on the long run after its resume.
     late_appends: usize,
-    /// Also measure a run whose every event is a note, so the state (and each snapshot)
-    /// grows with the journal.
-    notes_only: bool,
 }
 
 const FULL: Sizes = Sizes {
@@ -177,7 +174,6 @@ const FULL: Sizes = Sizes {
     resume_repeats: 10,
     replay_repeats: 3,
     late_appends: SNAPSHOT_EVERY as usize + 10,
-    notes_only: true,
 };
 
 const SMOKE: Sizes = Sizes {
@@ -187,7 +183,6 @@ const SMOKE: Sizes = Sizes {
     resume_repeats: 2,
     replay_repeats: 1,
     late_appends: 50,
-    notes_only: false,
 };
 
 fn main() {
@@ -200,9 +195,8 @@ fn main() {
         let number = |s: &str| s.parse().expect("a number");
         child_build(
             Path::new(&args[i + 1]),
-            Workload::parse(&args[i + 2]),
-            number(&args[i + 3]),
-            number(&args[i + 4]) as usize,
+            number(&args[i + 2]),
+            number(&args[i + 3]) as usize,
         );
     }
     let full = args.iter().any(|a| a == "--bench");
@@ -222,10 +216,7 @@ fn main() {
     );
     let mut table = Table::default();
     bench_append(&runbook, &sizes, &mut table);
-    bench_resume(&runbook, &sizes, Workload::Mixed, &mut table);
-    if sizes.notes_only {
-        bench_resume(&runbook, &sizes, Workload::NotesOnly, &mut table);
-    }
+    bench_resume(&runbook, &sizes, &mut table);
     table.print();
 }
 
@@ -276,50 +267,16 @@ fn holder() -> Holder {
 // ---------------------------------------------------------------------------------------
 // Events
 
-#[derive(Clone, Copy, PartialEq)]
-enum Workload {
-    /// What a run records: steps started and finished with their evidence, some
-    /// failures and retries, approvals, a note now and then.
-    Mixed,
-    /// Every event a note.
-    NotesOnly,
-}
-
-impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::Mixed => "mixed events",
-            Workload::NotesOnly => "notes only",
-        }
-    }
-
-    fn arg(self) -> &'static str {
-        match self {
-            Workload::Mixed => "mixed",
-            Workload::NotesOnly => "notes",
-        }
-    }
-
-    fn parse(arg: &str) -> Self {
-        match arg {
-            "notes" => Workload::NotesOnly,
-            _ => Workload::Mixed,
-        }
-    }
-}
-
 /// An endless, deterministic stream of realistic events for the bench runbook.
 struct Events {
-    workload: Workload,
     steps: Vec<(String, Action)>,
     cycle: usize,
     queue: std::collections::VecDeque<RunEvent>,
 }
 
 impl Events {
-    fn new(runbook: &Runbook, workload: Workload) -> Self {
+    fn new(runbook: &Runbook) -> Self {
         Self {
-            workload,
             steps: runbook.steps().map(|(_, s)| (s.id.clone(), s.action.clone())).collect(),
             cycle: 0,
             queue: Default::default(),
@@ -331,10 +288,6 @@ impl Events {
     }
 
     fn next_event(&mut self) -> RunEvent {
-        if self.workload == Workload::NotesOnly {
-            self.cycle += 1;
-            return note(self.cycle, None);
-        }
         if self.queue.is_empty() {
             self.refill();
         }
@@ -472,7 +425,7 @@ fn note(k: usize, step: Option<String>) -> RunEvent {
 fn bench_append(bench: &Bench, sizes: &Sizes, table: &mut Table) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let (_store, mut journal, mut state) = bench.create(tmp.path());
-    let mut events = Events::new(&bench.runbook, Workload::Mixed);
+    let mut events = Events::new(&bench.runbook);
     // A few appends to warm up the files and the allocator.
     for _ in 0..10 {
         journal
@@ -509,7 +462,7 @@ fn bench_append(bench: &Bench, sizes: &Sizes, table: &mut Table) {
 // ---------------------------------------------------------------------------------------
 // Resume
 
-fn bench_resume(bench: &Bench, sizes: &Sizes, workload: Workload, table: &mut Table) {
+fn bench_resume(bench: &Bench, sizes: &Sizes, table: &mut Table) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let target = sizes.resume_events;
 
@@ -517,7 +470,7 @@ fn bench_resume(bench: &Bench, sizes: &Sizes, workload: Workload, table: &mut Ta
     // with no clean close and no closing snapshot (up to SNAPSHOT_EVERY - 1 events after
     // the newest snapshot are replayed).
     let root = tmp.path().join("store");
-    let (run_id, build) = build_in_child(&root, workload, target, sizes.batch);
+    let (run_id, build) = build_in_child(&root, target, sizes.batch);
     let store = Store::open(&root).expect("store");
     let run_dir = store.run_dir(&run_id);
     let holder = holder();
@@ -567,7 +520,7 @@ fn bench_resume(bench: &Bench, sizes: &Sizes, workload: Workload, table: &mut Ta
     // Appends go on after the resume: single-event batches on the long run, enough to
     // reach the next snapshot (counted from the open) in the full sizes.
     let (mut journal, mut state) = store.open_run(&run_id, &holder).expect("resume");
-    let mut events = Events::new(&bench.runbook, workload);
+    let mut events = Events::new(&bench.runbook);
     let mut late = Vec::with_capacity(sizes.late_appends);
     for _ in 0..sizes.late_appends {
         let batch = events.take(1);
@@ -584,8 +537,7 @@ fn bench_resume(bench: &Bench, sizes: &Sizes, workload: Workload, table: &mut Ta
     let apply = Stats::of(&mut apply_times);
 
     table.section(&format!(
-        "resume: a run of {target} events ({}, built in batches of {} in {:.1} s by a process that then crashed)",
-        workload.name(),
+        "resume: a run of {target} events (built in batches of {} in {:.1} s by a process that then crashed)",
         sizes.batch,
         build.as_secs_f64(),
     ));
@@ -709,12 +661,11 @@ fn fresh_process_resume(root: &Path, run_id: &str) -> Option<Fresh> {
     })
 }
 
-fn build_in_child(root: &Path, workload: Workload, events: u64, batch: usize) -> (String, Duration) {
+fn build_in_child(root: &Path, events: u64, batch: usize) -> (String, Duration) {
     let exe = std::env::current_exe().expect("this program");
     let out = Command::new(exe)
         .arg(CHILD_BUILD)
         .arg(root)
-        .arg(workload.arg())
         .arg(events.to_string())
         .arg(batch.to_string())
         .output()
@@ -732,11 +683,11 @@ fn build_in_child(root: &Path, workload: Workload, events: u64, batch: usize) ->
 
 /// In the child: builds a run of `target` events in batches of `batch`, then exits
 /// without dropping the journal, as a crash would.
-fn child_build(root: &Path, workload: Workload, target: u64, batch: usize) -> ! {
+fn child_build(root: &Path, target: u64, batch: usize) -> ! {
     let bench = Bench::load();
     let t = Instant::now();
     let (_store, mut journal, mut state) = bench.create(root);
-    let mut events = Events::new(&bench.runbook, workload);
+    let mut events = Events::new(&bench.runbook);
     while state.last_seq < target {
         let n = (target - state.last_seq).min(batch as u64) as usize;
         journal
