@@ -201,7 +201,11 @@ impl Journal {
         let lock = Self::lock(&run_id, dir, holder)?;
         let db = Self::open_db(&run_id, dir)?;
         let mut journal = Self::assemble(&run_id, dir, db, lock)?;
-                let existing = journal.sled()?.events.last().map_err(|e| journal.corrupt(e.to_string()))?;
+        let existing = journal
+            .sled()?
+            .events
+            .last()
+            .map_err(|e| journal.corrupt(e.to_string()))?;
         if existing.is_some() {
             return Err(JournalError::Invalid(format!("run {run_id} already has a journal")));
         }

@@ -33,6 +33,9 @@ pub struct Session {
     state: RunState,
     pub operator: String,
     pub ctx: Context,
+    /// Who this session is, as recorded when it opens (this machine and process).
+    pub host: String,
+    pub pid: u32,
 }
 
 impl Session {
@@ -47,6 +50,8 @@ impl Session {
             state,
             operator: operator.to_string(),
             ctx,
+            host: crate::journal::hostname(),
+            pid: std::process::id(),
         }
     }
 
@@ -71,8 +76,8 @@ impl Session {
     /// Opens this process's session on the run (steps left running become in doubt).
     pub fn open(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
         let command = Command::OpenSession {
-            pid: std::process::id(),
-            host: crate::journal::hostname(),
+            pid: self.pid,
+            host: self.host.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let by = self.operator.clone();
@@ -266,6 +271,11 @@ impl Driver {
             step: step.to_string(),
             tx: self.tx.clone(),
         }
+    }
+
+    /// A message that has already arrived, if any.
+    pub fn try_recv(&mut self) -> Option<Msg> {
+        self.rx.try_recv().ok()
     }
 
     pub async fn recv(&mut self) -> Msg {

@@ -151,6 +151,29 @@ impl App {
         self.selected = self.selected.min(state.steps.len().saturating_sub(1));
     }
 
+    /// Pasted text goes into the field being edited, if any; it is never read as keys.
+    pub fn on_paste(&mut self, text: &str) {
+        let line = text.lines().next().unwrap_or("");
+        let field = match &mut self.dialog {
+            Some(Dialog::Approve { typed, note, field, .. }) => {
+                Some(if *field == ApproveField::Typed { typed } else { note })
+            }
+            Some(Dialog::Rollback { reason, .. }) | Some(Dialog::Skip { reason, .. }) => Some(reason),
+            Some(Dialog::Note { text, .. }) => Some(text),
+            Some(Dialog::Rca { text: area, .. }) => Some(&mut area.lines[area.row]),
+            _ => None,
+        };
+        match (field, self.log.editing.as_mut()) {
+            (Some(input), _) | (None, Some(input)) => input.insert(line),
+            (None, None) => {
+                self.flash = Some(Flash {
+                    text: "pasted text ignored: there is no field to paste into".to_string(),
+                    error: true,
+                })
+            }
+        }
+    }
+
     /// A command was recorded: its dialog is done.
     pub fn on_submitted(&mut self) {
         self.dialog = None;

@@ -23,6 +23,8 @@ pub const FRAME: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Key(KeyEvent),
+    /// Pasted text: it goes into a field, never read as commands.
+    Paste(String),
     Resize,
 }
 
@@ -69,6 +71,9 @@ pub struct Loop<'a> {
     pub clock: Clock,
     pub local: FixedOffset,
     pub stats: &'a mut Stats,
+    /// When the inputs end: wait for the step in progress (true), or only take in what
+    /// it has reported so far and stop (false, for pictures of a running step).
+    pub settle: bool,
 }
 
 impl Loop<'_> {
@@ -103,10 +108,15 @@ impl Loop<'_> {
                 dirty = false;
                 last_frame = Some(Instant::now());
             }
-            if !inputs_open && !busy {
-                if dirty {
-                    self.draw(terminal, driver, app, now, busy)?;
+            if !inputs_open && (!busy || !self.settle) {
+                while let Some(msg) = driver.try_recv() {
+                    match driver.handle(msg, self.clock.now()) {
+                        Ok(records) => app.on_records(&records, driver.state()),
+                        Err(e) => app.on_refused(e.to_string()),
+                    }
                 }
+                let busy = driver.busy_with().is_some();
+                self.draw(terminal, driver, app, self.clock.now(), busy)?;
                 return Ok(Stop::InputsEnded);
             }
             // Wake when a gate or the hold ends, so the run moves on at that moment.
@@ -147,6 +157,7 @@ impl Loop<'_> {
                                 None => {}
                             }
                         }
+                                                Some(Input::Paste(text)) => app.on_paste(&text),
                         Some(Input::Resize) => {
                             terminal.autoresize()?;
                         }

@@ -27,6 +27,13 @@ impl LineInput {
         }
     }
 
+    /// Inserts text at the cursor (a paste).
+    pub fn insert(&mut self, text: &str) {
+        let at = self.byte_at(self.cursor);
+        self.text.insert_str(at, text);
+        self.cursor += text.chars().count();
+    }
+
     fn byte_at(&self, char_index: usize) -> usize {
         self.text
             .char_indices()

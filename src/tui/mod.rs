@@ -11,7 +11,7 @@ pub mod theme;
 pub mod view;
 
 use futures_util::StreamExt;
-use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
+use ratatui::crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream, KeyEventKind};
 
 pub use event_loop::{Clock, FRAME, Input, Inputs, Loop, Stats, Stop};
 
@@ -33,6 +33,7 @@ impl Inputs for TerminalInputs {
             match self.events.next().await? {
                 Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => return Some(Input::Key(key)),
                 Ok(Event::Resize(..)) => return Some(Input::Resize),
+                Ok(Event::Paste(text)) => return Some(Input::Paste(text)),
                 Ok(_) => continue,
                 Err(_) => return None,
             }
@@ -45,6 +46,7 @@ struct Restore;
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
         ratatui::restore();
     }
 }
@@ -66,6 +68,8 @@ pub async fn run(driver: &mut Driver) -> anyhow::Result<Exit> {
     // try_init also installs a panic hook that restores the terminal first.
     let mut terminal = ratatui::try_init()?;
     let restore = Restore;
+    // Pasted text arrives as one piece, so a pasted hostname is never taken for keys.
+    ratatui::crossterm::execute!(std::io::stdout(), EnableBracketedPaste)?;
     let mut inputs = TerminalInputs {
         events: EventStream::new(),
     };
@@ -75,6 +79,7 @@ pub async fn run(driver: &mut Driver) -> anyhow::Result<Exit> {
         clock: Clock::system(),
         local,
         stats: &mut stats,
+        settle: true,
     };
     let stop = looper.run(&mut terminal, driver, &mut app, &mut inputs).await;
     drop(restore);

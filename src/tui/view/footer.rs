@@ -18,7 +18,12 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
     let key = |action: KeyAction, label: &str| (binding(action).shown.to_string(), label.to_string(), theme.key());
     if let Some(d) = &ctx.app.dialog {
         let pairs: &[(&str, &str)] = match d {
-            Dialog::Approve { .. } => &[("Enter", "approve"), ("Tab", "next field"), ("Esc", "cancel")],
+            Dialog::Approve {
+                approval: Approval::Type(_),
+                checklist: true,
+                ..
+            } => &[("Enter", "approve"), ("Tab", "next field"), ("Esc", "cancel")],
+            Dialog::Approve { .. } => &[("Enter", "approve"), ("Esc", "cancel")],
             Dialog::Rollback { .. } => &[("Enter", "roll back now"), ("Esc", "cancel")],
             Dialog::Skip { .. } | Dialog::Note { .. } => &[("Enter", "save"), ("Esc", "cancel")],
             Dialog::InDoubt { .. } => &[

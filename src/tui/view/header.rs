@@ -31,7 +31,7 @@ pub fn next_timed(ctx: &Ctx<'_>) -> Option<String> {
             ..
         }
         | Situation::Holding { until } => Some(format!("hold ends in {}", left(until))),
-        Situation::Gate { step, until, .. } => Some(format!("{step} gate opens in {}", left(until))),
+        Situation::Gate { step, until, .. } => Some(format!("{step} in {}", left(until))),
         _ => None,
     }
 }
@@ -69,7 +69,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let mut second = vec![
         Span::styled(ctx.now.format("%H:%M:%S UTC").to_string(), theme.title()),
         Span::styled(
-            format!(" · {} local ({})", local.format("%H:%M:%S"), ctx.local),
+            format!(" ({} local, {})", local.format("%H:%M"), ctx.local),
             theme.dim(),
         ),
     ];

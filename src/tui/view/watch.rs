@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph, Wrap};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph};
 
 use super::{Ctx, fit};
 use crate::engine::{RunStatus, StepState, StepStatus, Verdict, Watch, WatchedMetric};
@@ -41,13 +41,8 @@ fn chart<'a>(
         .fold(metric.bound.max(metric.baseline), f64::max)
         * 1.25;
     let top = if top > 0.0 { top } else { 1.0 };
+    // The value is drawn last, over the baseline and bound lines.
     let datasets = vec![
-        Dataset::default()
-            .name("value")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(theme.accent())
-            .data(points),
         Dataset::default()
             .name("baseline")
             .marker(Marker::Dot)
@@ -60,6 +55,12 @@ fn chart<'a>(
             .graph_type(GraphType::Line)
             .style(theme.error())
             .data(bound),
+        Dataset::default()
+            .name("value")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.accent())
+            .data(points),
     ];
     Chart::new(datasets)
         .block(
@@ -97,6 +98,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
         .last()
         .map(|(_, s)| s.iter().filter(|m| m.verdict == Verdict::Breach).count())
         .unwrap_or(0);
+    // Most important first; details only where there is room.
+    let wide = inner.width >= 70;
     let mut status = vec![];
     match step.status {
         StepStatus::Running => {
@@ -104,14 +107,13 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
                 format!("ends in {}", mm_ss((watch.until - ctx.now).num_seconds())),
                 theme.title(),
             ));
-            status.push(Span::styled(
-                format!(
-                    " (at {}) · {} samples",
-                    watch.until.format("%H:%M:%S UTC"),
-                    watch.samples.len()
-                ),
-                theme.dim(),
-            ));
+            if wide {
+                let at = watch.until.format("%H:%M:%S UTC");
+                status.push(Span::styled(
+                    format!(" (at {at}) · {} samples", watch.samples.len()),
+                    theme.dim(),
+                ));
+            }
         }
         other => status.push(Span::styled(
             format!(
@@ -126,11 +128,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
         status.push(Span::styled(format!(" · {breaches} BREACHING"), theme.error()));
     }
     if matches!(ctx.state.status, RunStatus::Active | RunStatus::Holding { .. }) {
-        status.push(Span::raw("   "));
+        status.push(Span::raw("  "));
         status.push(Span::styled(" r ROLL BACK ", theme.danger_key()));
     }
 
-    let table_rows = watch.metrics.len() as u16 + 2;
+    // A header, then two lines a metric.
+    let table_rows = watch.metrics.len() as u16 * 2 + 1;
     let [status_area, charts_area, table_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
@@ -175,15 +178,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
         }
     }
 
-    // The latest sample of each metric, with why it was judged so.
+    // The latest sample of each metric: its figures, then the verdict with its reason.
     let latest = watch.samples.last();
     let width = table_area.width as usize;
     let mut rows = vec![Line::from(Span::styled(
         fit(
-            &format!(
-                "{:<14} {:>10} {:>10} {:>10}  verdict",
-                "metric", "value", "baseline", "bound"
-            ),
+            &format!("{:<12} {:>9} {:>9} {:>9}", "metric", "value", "baseline", "bound"),
             width,
         ),
         theme.dim(),
@@ -200,8 +200,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
             None => ("· no sample yet", theme.dim()),
         };
         let cells = format!(
-            "{:<14} {:>10} {:>10} {:>10}  ",
-            fit(&m.name, 14),
+            "{:<12} {:>9} {:>9} {:>9}",
+            fit(&m.name, 12),
             value,
             show(m.baseline, &m.unit),
             show(m.bound, &m.unit)
@@ -209,11 +209,15 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
         let why = sample
             .map(|s| format!(" — {}", s.reason))
             .unwrap_or_else(|| format!(" — bound: {}", m.rule));
+        rows.push(Line::raw(fit(&cells, width)));
         rows.push(Line::from(vec![
-            Span::raw(cells),
+            Span::raw("  "),
             Span::styled(verdict, style),
-            Span::styled(why, theme.dim()),
+            Span::styled(
+                fit(&why, width.saturating_sub(2 + verdict.chars().count())),
+                theme.dim(),
+            ),
         ]));
     }
-    frame.render_widget(Paragraph::new(rows).wrap(Wrap { trim: false }), table_area);
+    frame.render_widget(Paragraph::new(rows), table_area);
 }

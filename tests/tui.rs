@@ -1,0 +1,467 @@
+//! The cockpit, driven through its real event loop with key presses and step reports,
+//! drawn on a test terminal, and compared with snapshots. Time is a fixed clock the tests
+//! move; host, pid and measured milliseconds are scrubbed.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use cutover::engine::{Command, Intent, MetricSample, Mode, Report, RunEvent, RunStatus, Verdict, WatchedMetric};
+use cutover::journal::{Holder, Store};
+use cutover::runbook::load_str;
+use cutover::runner::{Driver, Session};
+use cutover::tui::app::App;
+use cutover::tui::theme::Theme;
+use cutover::tui::{Clock, HISTORY, Input, Inputs, Loop, Stats, Stop};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const RUNBOOK: &str = r#"
+[runbook]
+name = "royal-bank-api"
+description = "VM → Kubernetes, blue-green by DNS"
+
+[vars]
+api_host = "api.royal-bank.example"
+
+[env.production.vars]
+
+[[phase]]
+id = "prepare"
+title = "Before the window"
+  [[phase.step]]
+  id = "change-ticket"
+  kind = "manual"
+  title = "Change ticket approved"
+  note = "required"
+  [[phase.step]]
+  id = "stop-vm-cron"
+  kind = "command"
+  title = "Stop the scheduler on the VM"
+  run = "true"
+  approve = true
+
+[[phase]]
+id = "window"
+title = "The window"
+  [[phase.step]]
+  id = "window-opens"
+  kind = "wait"
+  title = "The change window opens"
+  not_before = "2026-12-02T21:41:00Z"
+  [[phase.step]]
+  id = "flip"
+  kind = "command"
+  title = "Flip DNS to the new load balancer"
+  run = "true"
+  approve = "type:${api_host}"
+  [[phase.step]]
+  id = "watch"
+  kind = "command"
+  title = "Watch error rate and p99 for 15 minutes"
+  run = "sleep 600"
+  on_failure = "rollback"
+
+[[phase]]
+id = "validate"
+title = "After the cutover"
+  [[phase.step]]
+  id = "validate"
+  kind = "manual"
+  title = "Post-cutover checklist"
+
+[rollback]
+  [[rollback.step]]
+  id = "dns-back"
+  kind = "command"
+  title = "Point DNS back to the VM"
+  run = "true"
+  [[rollback.step]]
+  id = "scale-to-zero"
+  kind = "command"
+  title = "Scale the Deployments to zero"
+  run = "true"
+"#;
+
+fn t0() -> DateTime<Utc> {
+    "2026-12-01T22:00:00Z".parse().unwrap()
+}
+
+/// Key presses for the loop: text, and named keys.
+struct Keys(VecDeque<Input>);
+
+impl Inputs for Keys {
+    async fn next(&mut self) -> Option<Input> {
+        self.0.pop_front()
+    }
+}
+
+fn key(code: KeyCode) -> Input {
+    Input::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ctrl(c: char) -> Input {
+    Input::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn text(s: &str) -> Vec<Input> {
+    s.chars().map(|c| key(KeyCode::Char(c))).collect()
+}
+
+struct Cockpit {
+    _dir: tempfile::TempDir,
+    driver: Driver,
+    app: App,
+    terminal: Terminal<TestBackend>,
+    now: Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl Cockpit {
+    fn new(runbook: &str, env: Option<&str>, width: u16, height: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let loaded = load_str(Path::new("runbook.toml"), runbook, env).unwrap();
+        let holder = Holder::this_process("alice", "test", t0());
+        let (journal, state, _) = store
+            .open_or_create(
+                &loaded.runbook.name,
+                &loaded.runbook.environment,
+                Mode::Live,
+                &holder,
+                t0(),
+                false,
+                |run_id| RunEvent::RunStarted {
+                    run_id,
+                    mode: Mode::Live,
+                    runbook: loaded.runbook.clone(),
+                    digest: loaded.digest.clone(),
+                    source: "runbook.toml".into(),
+                },
+            )
+            .unwrap();
+        Self::with_session(dir, Session::new(journal, state, "alice"), width, height)
+    }
+
+    fn with_session(dir: tempfile::TempDir, mut session: Session, width: u16, height: u16) -> Self {
+        session.host = "ops-1".into();
+        session.pid = 4242;
+        session.open(t0()).unwrap();
+        let driver = Driver::new(session);
+        let history = driver.session.journal().tail(HISTORY).unwrap();
+        let app = App::new(Theme { color: true }, driver.state(), &history);
+        Self {
+            _dir: dir,
+            driver,
+            app,
+            terminal: Terminal::new(TestBackend::new(width, height)).unwrap(),
+            now: Arc::new(Mutex::new(t0())),
+        }
+    }
+
+    fn advance(&self, by: Duration) {
+        let mut now = self.now.lock().unwrap();
+        *now += by;
+    }
+
+    async fn run(&mut self, inputs: Vec<Input>, settle: bool) -> Stop {
+        let now = self.now.clone();
+        let mut stats = Stats::default();
+        let mut looper = Loop {
+            clock: Clock::new(move || *now.lock().unwrap()),
+            local: FixedOffset::east_opt(3600).unwrap(),
+            stats: &mut stats,
+            settle,
+        };
+        let mut keys = Keys(inputs.into());
+        looper
+            .run(&mut self.terminal, &mut self.driver, &mut self.app, &mut keys)
+            .await
+            .unwrap()
+    }
+
+    /// Presses keys and lets everything they started finish.
+    async fn press(&mut self, inputs: Vec<Input>) -> Stop {
+        self.run(inputs, true).await
+    }
+
+    /// Takes in what the running step reported so far, without waiting for it.
+    async fn look(&mut self) {
+        self.run(Vec::new(), false).await;
+    }
+
+    /// Looks again until `step` is the one running (its effect has started).
+    async fn until_running(&mut self, step: &str) {
+        for _ in 0..500 {
+            self.look().await;
+            if self.driver.busy_with() == Some(step)
+                && self.driver.state().step(step).map(|s| s.status) == Some(cutover::engine::StepStatus::Running)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("step {step} never started:\n{}", self.screen());
+    }
+
+    fn screen(&self) -> String {
+        self.terminal.backend().to_string()
+    }
+}
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"cutover \d+\.\d+\.\d+", "cutover [version]");
+    s.add_filter(r"in \d+ms", "in [t]");
+    s.add_filter(r"process group \d+", "process group [pgid]");
+    s
+}
+
+macro_rules! snap {
+    ($name:expr, $cockpit:expr) => {
+        settings().bind(|| insta::assert_snapshot!($name, $cockpit.screen()))
+    };
+}
+
+#[tokio::test]
+async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.look().await;
+    snap!("01_fresh_run_waits_for_the_checklist", c);
+
+    c.press(vec![key(KeyCode::Enter)]).await;
+    snap!("02_checklist_dialog_asks_for_the_note", c);
+
+    let mut keys = text("CHG-1234");
+    keys.push(key(KeyCode::Enter));
+    c.press(keys).await;
+    c.press(vec![key(KeyCode::Enter)]).await;
+    snap!("03_approval_dialog_for_a_command", c);
+
+    c.press(vec![key(KeyCode::Char('y'))]).await;
+    snap!("04_gate_counting_down_to_the_window", c);
+
+    c.advance(Duration::hours(23) + Duration::minutes(41));
+    c.press(Vec::new()).await;
+    // A hostname pasted before its dialog is open is ignored, not read as keys (`r` would roll back).
+    c.press(vec![Input::Paste("api.royal-bank.example".into())]).await;
+    assert!(c.screen().contains("pasted text ignored"), "{}", c.screen());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    let mut keys = text("api.royal-bank.exmaple");
+    keys.push(key(KeyCode::Enter));
+    c.press(keys).await;
+    snap!("05_typed_confirmation_refused_with_the_reason", c);
+
+    let mut keys = vec![ctrl('u')];
+    keys.extend(text("api.royal-bank.example"));
+    keys.push(key(KeyCode::Enter));
+    c.run(keys, false).await;
+    c.until_running("watch").await;
+
+    // The watch reports: baseline and bounds, then samples, the last two breaching.
+    let reporter = c.driver.reporter("watch");
+    let start = *c.now.lock().unwrap();
+    reporter.report(Report::WatchStarted {
+        until: start + Duration::minutes(15),
+        metrics: vec![
+            WatchedMetric {
+                name: "error_rate".into(),
+                baseline: 0.002,
+                bound: 0.003,
+                rule: "baseline + 0.1 percentage points".into(),
+                unit: "ratio".into(),
+            },
+            WatchedMetric {
+                name: "p99".into(),
+                baseline: 0.180,
+                bound: 0.216,
+                rule: "baseline + 20 %".into(),
+                unit: "seconds".into(),
+            },
+        ],
+    });
+    c.look().await;
+    for (i, (err, p99)) in [
+        (0.0021, 0.181),
+        (0.0019, 0.176),
+        (0.0024, 0.190),
+        (0.0041, 0.240),
+        (0.0052, 0.262),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        c.advance(Duration::seconds(10));
+        let verdict = |v: f64, bound: f64| if v > bound { Verdict::Breach } else { Verdict::Within };
+        reporter.report(Report::WatchSampled {
+            samples: vec![
+                MetricSample {
+                    metric: "error_rate".into(),
+                    value: Some(err),
+                    bound: 0.003,
+                    verdict: verdict(err, 0.003),
+                    reason: format!("{:.2} % vs bound 0.30 % (sample {})", err * 100.0, i + 1),
+                },
+                MetricSample {
+                    metric: "p99".into(),
+                    value: Some(p99),
+                    bound: 0.216,
+                    verdict: verdict(p99, 0.216),
+                    reason: format!("{:.0} ms vs bound 216 ms", p99 * 1000.0),
+                },
+            ],
+        });
+        c.look().await;
+    }
+    snap!("06_watch_with_a_breach", c);
+
+    c.run(vec![key(KeyCode::Char('q'))], false).await;
+    snap!("07_quit_during_the_watch_asks_first", c);
+    c.run(vec![key(KeyCode::Esc)], false).await;
+
+    c.run(vec![key(KeyCode::Char('r'))], false).await;
+    snap!("08_rollback_confirmation", c);
+
+    // Enter rolls back at once: the watch is stopped, the rollback steps run.
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(matches!(c.driver.state().status, RunStatus::RolledBack { .. }));
+    snap!("09_rolled_back", c);
+
+    let mut keys = vec![key(KeyCode::Enter)];
+    keys.extend(text("Error rate doubled within a minute of the flip."));
+    keys.push(key(KeyCode::Enter));
+    keys.extend(text("Cause: the new pods used a connection pool of 5."));
+    c.press(keys).await;
+    snap!("10_root_cause_analysis_editor", c);
+
+    c.press(vec![ctrl('s')]).await;
+    c.press(vec![key(KeyCode::Enter)]).await;
+    snap!("11_next_attempt_confirmation", c);
+
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert_eq!(c.driver.state().attempt, 2);
+    assert!(c.screen().contains("attempt 2"));
+    assert_eq!(c.press(vec![key(KeyCode::Char('q'))]).await, Stop::Quit);
+}
+
+#[tokio::test]
+async fn dialogs_for_skip_note_and_help() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.press(vec![key(KeyCode::Char('s'))]).await;
+    snap!("skip_needs_a_reason", c);
+    // An empty reason is refused, and said so in the dialog.
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(
+        c.screen().contains("say why step `change-ticket` is skipped"),
+        "{}",
+        c.screen()
+    );
+    c.press(vec![key(KeyCode::Esc), key(KeyCode::Char('n'))]).await;
+    snap!("note_on_the_selected_step", c);
+    c.press(vec![key(KeyCode::Esc), key(KeyCode::Char('?'))]).await;
+    snap!("help_lists_every_key", c);
+}
+
+#[tokio::test]
+async fn a_step_left_in_doubt_asks_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let loaded = load_str(Path::new("runbook.toml"), RUNBOOK, Some("production")).unwrap();
+    let holder = Holder::this_process("alice", "test", t0());
+    let start = |run_id| RunEvent::RunStarted {
+        run_id,
+        mode: Mode::Live,
+        runbook: loaded.runbook.clone(),
+        digest: loaded.digest.clone(),
+        source: "runbook.toml".into(),
+    };
+    // A session that approved the first steps and started the command, then died.
+    let (journal, state, _) = store
+        .open_or_create("royal-bank-api", "production", Mode::Live, &holder, t0(), false, start)
+        .unwrap();
+    let mut session = Session::new(journal, state, "alice");
+    for command in [
+        Command::Approve {
+            step: "change-ticket".into(),
+            typed: None,
+            note: Some("CHG-1234".into()),
+        },
+        Command::Begin {
+            step: "change-ticket".into(),
+            intent: Intent::Confirm,
+        },
+        Command::Finish {
+            step: "change-ticket".into(),
+            result: Ok(Default::default()),
+        },
+        Command::Approve {
+            step: "stop-vm-cron".into(),
+            typed: None,
+            note: None,
+        },
+        Command::Begin {
+            step: "stop-vm-cron".into(),
+            intent: Intent::Command {
+                run: "ssh vm-1 sudo systemctl stop cron".into(),
+                timeout: std::time::Duration::from_secs(300),
+            },
+        },
+    ] {
+        session.submit(command, "alice", t0()).unwrap();
+    }
+    drop(session);
+    let (journal, state) = store.open_run(&store.runs()[0].identity.run_id, &holder).unwrap();
+    let mut c = Cockpit::with_session(dir, Session::new(journal, state, "alice"), 80, 24);
+    c.look().await;
+    snap!("in_doubt_step", c);
+    c.press(vec![key(KeyCode::Enter)]).await;
+    snap!("in_doubt_dialog", c);
+    c.press(vec![key(KeyCode::Char('s'))]).await;
+    let step = c.driver.state().step("stop-vm-cron").unwrap();
+    assert_eq!(step.status, cutover::engine::StepStatus::Succeeded);
+    assert!(
+        step.decided
+            .as_deref()
+            .unwrap_or("")
+            .contains("alice marked it succeeded"),
+        "{step:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_large_terminal_shows_more_and_a_resize_redraws() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.look().await;
+    c.terminal.backend_mut().resize(200, 50);
+    c.press(vec![Input::Resize]).await;
+    snap!("fresh_run_at_200x50", c);
+}
+
+#[test]
+fn no_color_draws_without_colour_but_keeps_every_glyph_and_word() {
+    use ratatui::style::Color;
+    let state_with = |color: bool| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+            c.app.theme = Theme { color };
+            c.look().await;
+            (c.screen(), c.terminal.backend().buffer().clone())
+        })
+    };
+    let (plain, buffer) = state_with(false);
+    let (coloured, coloured_buffer) = state_with(true);
+    assert_eq!(plain, coloured, "the same text either way");
+    let colours = |b: &ratatui::buffer::Buffer| {
+        b.content()
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count()
+    };
+    assert_eq!(colours(&buffer), 0, "NO_COLOR: no colour at all");
+    assert!(colours(&coloured_buffer) > 0);
+}
