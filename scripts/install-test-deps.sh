@@ -3,8 +3,9 @@
 # Later issues add the DNS servers, Prometheus and tmux here.
 set -euo pipefail
 
-# Today's tests need only a POSIX shell and coreutils, which every Debian has.
-packages=()
+packages=(
+  tmux        # the end-to-end test of the cockpit runs the binary in a real terminal
+)
 
 missing=()
 for p in "${packages[@]}"; do
