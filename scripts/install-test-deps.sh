@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs on a fresh machine.
-# Later issues add the DNS servers, Prometheus and tmux here.
+# Later issues add the DNS servers and Prometheus here.
 set -euo pipefail
 
 packages=(

@@ -33,7 +33,10 @@ struct Tmux {
 
 impl Tmux {
     fn new() -> Self {
-        let found = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+        let found = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
         assert!(
             found,
             "tmux is not installed: `apt-get install -y tmux` (scripts/install-test-deps.sh installs it)"
@@ -44,7 +47,12 @@ impl Tmux {
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux");
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -109,7 +117,10 @@ fn quit_and_start_again_finds_the_run_where_it_was() {
     // Quit: the terminal is restored and the exit code says the run waits (3).
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("EXIT=3");
-    assert!(!screen.contains("steps ──"), "the cockpit was left on the screen:\n{screen}");
+    assert!(
+        !screen.contains("steps ──"),
+        "the cockpit was left on the screen:\n{screen}"
+    );
 
     // Start again: the same run, with the approval and its note, waiting at the next step.
     tmux.start(&command);

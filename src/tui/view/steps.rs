@@ -61,47 +61,65 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let forward = state.forward_count();
     let current = current(state);
 
-    let mut lines: Vec<Line<'_>> = Vec::with_capacity(state.steps.len() + state.runbook.phases.len() + 1);
-    let mut selected_line = 0;
+    // Rows first (cheap), so that only the rows in view are drawn.
+    enum Row<'a> {
+        Phase(&'a str),
+        Step(usize),
+        Blank,
+    }
+    let mut rows: Vec<Row<'_>> = Vec::with_capacity(state.steps.len() + state.runbook.phases.len() + 2);
     let mut index = 0;
-    let headers = state
+    let sections = state
         .runbook
         .phases
         .iter()
         .map(|p| (p.title.as_str(), p.steps.len()))
         .chain((!state.runbook.rollback.is_empty()).then_some(("rollback", state.runbook.rollback.len())));
-    for (title, count) in headers {
-        lines.push(Line::from(Span::styled(fit(title, inner_width), theme.title())));
-        for _ in 0..count {
-            let step = &state.steps[index];
-            let (glyph, _) = status_mark(step.status);
-            let (right, right_style) = info(ctx, index, step);
-            let marker = if current == Some(index) { "▸" } else { " " };
-            let id_width = inner_width.saturating_sub(4 + right.chars().count()).max(4);
-            let id = fit(&step.id, id_width);
-            let pad = inner_width.saturating_sub(4 + id.chars().count() + right.chars().count());
-            let mut line = Line::from(vec![
-                Span::styled(marker, theme.accent()),
-                Span::styled(format!("{glyph} "), theme.status(step.status)),
-                Span::raw(id),
-                Span::raw(" ".repeat(pad + 1)),
-                Span::styled(right, right_style),
-            ]);
-            if index == ctx.app.selected {
-                line = line.patch_style(theme.selected());
-                selected_line = lines.len();
-            }
-            lines.push(line);
-            index += 1;
-        }
+    for (title, count) in sections {
+        rows.push(Row::Phase(title));
+        rows.extend((index..index + count).map(Row::Step));
+        index += count;
         if index == forward && index < state.steps.len() {
-            lines.push(Line::raw(""));
+            rows.push(Row::Blank);
         }
     }
     // Keep the selection in view: scroll so that it sits a third from the top.
     let height = area.height.saturating_sub(1) as usize;
-    let offset = selected_line
+    let selected_row = rows
+        .iter()
+        .position(|r| matches!(r, Row::Step(i) if *i == ctx.app.selected))
+        .unwrap_or(0);
+    let offset = selected_row
         .saturating_sub(height / 3)
-        .min(lines.len().saturating_sub(height));
-    frame.render_widget(Paragraph::new(lines).block(block).scroll((offset as u16, 0)), area);
+        .min(rows.len().saturating_sub(height));
+    let lines: Vec<Line<'_>> = rows[offset..(offset + height).min(rows.len())]
+        .iter()
+        .map(|row| match row {
+            Row::Phase(title) => Line::from(Span::styled(fit(title, inner_width), theme.title())),
+            Row::Blank => Line::raw(""),
+            Row::Step(index) => {
+                let index = *index;
+                let step = &state.steps[index];
+                let (glyph, _) = status_mark(step.status);
+                let (right, right_style) = info(ctx, index, step);
+                let marker = if current == Some(index) { "▸" } else { " " };
+                let id_width = inner_width.saturating_sub(4 + right.chars().count()).max(4);
+                let id = fit(&step.id, id_width);
+                let pad = inner_width.saturating_sub(4 + id.chars().count() + right.chars().count());
+                let line = Line::from(vec![
+                    Span::styled(marker, theme.accent()),
+                    Span::styled(format!("{glyph} "), theme.status(step.status)),
+                    Span::raw(id),
+                    Span::raw(" ".repeat(pad + 1)),
+                    Span::styled(right, right_style),
+                ]);
+                if index == ctx.app.selected {
+                    line.patch_style(theme.selected())
+                } else {
+                    line
+                }
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }

@@ -1,0 +1,292 @@
+//! Cockpit benchmark: the time to draw one frame of a large run (200 steps, 10 000 log
+//! lines, and a watch with its samples), and the CPU the loop uses while it waits on a
+//! gate. `cargo bench --bench tui` runs the full sizes; without `--bench` (as under
+//! `cargo test --benches`) a short smoke version runs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use cutover::engine::{
+    Intent, MetricSample, Mode, Outcome, Recorded, RunEvent, RunState, SCHEMA_VERSION, Verdict, WatchedMetric,
+};
+use cutover::journal::{Holder, Store};
+use cutover::runbook::load_str;
+use cutover::runner::{Driver, Session};
+use cutover::tui::app::App;
+use cutover::tui::theme::Theme;
+use cutover::tui::view::{Ctx, render};
+use cutover::tui::{Clock, Input, Inputs, Loop, Stats};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const TARGET_FRAME_MS: f64 = 1.0;
+
+fn runbook(steps: usize) -> String {
+    let mut rb = String::from("[runbook]\nname = \"big\"\n");
+    for p in 0..steps / 20 {
+        rb.push_str(&format!(
+            "[[phase]]\nid = \"phase-{p}\"\ntitle = \"Phase {p} of the cutover\"\n"
+        ));
+        for s in 0..20 {
+            rb.push_str(&format!(
+                "  [[phase.step]]\n  id = \"step-{p}-{s}\"\n  kind = \"command\"\n  title = \"Step {s} of phase {p}\"\n  run = \"./scripts/check-{s}.sh --verbose\"\n"
+            ));
+        }
+    }
+    rb.push_str("[rollback]\n  [[rollback.step]]\n  id = \"back\"\n  kind = \"command\"\n  run = \"true\"\n");
+    rb
+}
+
+struct Events {
+    seq: u64,
+    at: DateTime<Utc>,
+    out: Vec<Recorded>,
+}
+
+impl Events {
+    fn push(&mut self, event: RunEvent) {
+        self.seq += 1;
+        self.at += chrono::Duration::seconds(1);
+        self.out.push(Recorded {
+            v: SCHEMA_VERSION,
+            seq: self.seq,
+            at: self.at,
+            by: "alice".into(),
+            event,
+        });
+    }
+}
+
+/// A run of `steps` steps, half done, its last step watching, with `lines` log lines.
+fn big_run(steps: usize, lines: usize) -> (RunState, Vec<Recorded>) {
+    let loaded = load_str(Path::new("big.toml"), &runbook(steps), None).expect("bench runbook");
+    let t0: DateTime<Utc> = "2026-12-01T22:00:00Z".parse().unwrap();
+    let mut ev = Events {
+        seq: 0,
+        at: t0,
+        out: Vec::new(),
+    };
+    ev.push(RunEvent::RunStarted {
+        run_id: "big.default.20261201T2200Z".into(),
+        mode: Mode::Live,
+        runbook: loaded.runbook.clone(),
+        digest: loaded.digest.clone(),
+        source: "big.toml".into(),
+    });
+    let ids: Vec<String> = loaded.runbook.steps().map(|(_, s)| s.id.clone()).collect();
+    for id in &ids[..steps / 2] {
+        ev.push(RunEvent::StepStarted {
+            step: id.clone(),
+            intent: Intent::Command {
+                run: "./scripts/check.sh".into(),
+                timeout: Duration::from_secs(300),
+            },
+        });
+        ev.push(RunEvent::StepSucceeded {
+            step: id.clone(),
+            outcome: Outcome {
+                summary: "exit 0 in 1s".into(),
+                ..Outcome::default()
+            },
+        });
+    }
+    let watching = ids[steps / 2].clone();
+    ev.push(RunEvent::StepStarted {
+        step: watching.clone(),
+        intent: Intent::Gate,
+    });
+    ev.push(RunEvent::WatchStarted {
+        step: watching.clone(),
+        until: ev.at + chrono::Duration::minutes(15),
+        metrics: vec![
+            WatchedMetric {
+                name: "error_rate".into(),
+                baseline: 0.002,
+                bound: 0.003,
+                rule: "baseline + 0.1 pp".into(),
+                unit: "ratio".into(),
+            },
+            WatchedMetric {
+                name: "p99".into(),
+                baseline: 0.18,
+                bound: 0.216,
+                rule: "baseline + 20 %".into(),
+                unit: "seconds".into(),
+            },
+        ],
+    });
+    for i in 0..90 {
+        let v = 0.002 + (i as f64 / 90.0) * 0.002;
+        ev.push(RunEvent::WatchSampled {
+            step: watching.clone(),
+            samples: vec![
+                MetricSample {
+                    metric: "error_rate".into(),
+                    value: Some(v),
+                    bound: 0.003,
+                    verdict: if v > 0.003 { Verdict::Breach } else { Verdict::Within },
+                    reason: format!("{:.2} % vs bound 0.30 %", v * 100.0),
+                },
+                MetricSample {
+                    metric: "p99".into(),
+                    value: Some(0.18 + i as f64 * 0.0005),
+                    bound: 0.216,
+                    verdict: Verdict::Within,
+                    reason: "within".into(),
+                },
+            ],
+        });
+    }
+    while ev.out.len() < lines {
+        let n = ev.out.len();
+        ev.push(RunEvent::NoteAdded {
+            step: None,
+            text: format!("note {n}: the bridge confirms the VM cron is still stopped"),
+        });
+    }
+    let state = RunState::replay(&ev.out).expect("replay");
+    (state, ev.out)
+}
+
+fn median_and_p99(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
+}
+
+fn frame_times(state: &RunState, app: &App, width: u16, height: u16, frames: usize) -> (Duration, Duration) {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let now = state.updated_at;
+    let mut times = Vec::with_capacity(frames);
+    for i in 0..frames {
+        // A changing clock, as the 1 s tick does, so each frame really differs.
+        let ctx = Ctx {
+            state,
+            app,
+            now: now + chrono::Duration::seconds(i as i64),
+            local: FixedOffset::east_opt(0).unwrap(),
+            busy: true,
+        };
+        let t = Instant::now();
+        terminal.draw(|f| render(f, &ctx)).unwrap();
+        times.push(t.elapsed());
+    }
+    median_and_p99(times)
+}
+
+/// Never yields: the loop waits on its own timers only.
+struct Silent;
+
+impl Inputs for Silent {
+    async fn next(&mut self) -> Option<Input> {
+        std::future::pending().await
+    }
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Runs the real loop on a run waiting at a gate an hour away, and measures its CPU.
+fn idle_on_a_gate(seconds: u64) -> (f64, Stats) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let gate = Utc::now() + chrono::Duration::hours(1);
+    let text = format!(
+        "[runbook]\nname = \"idle\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"window\"\n  kind = \"wait\"\n  not_before = \"{}\"\n",
+        gate.to_rfc3339()
+    );
+    let loaded = load_str(Path::new("idle.toml"), &text, None).unwrap();
+    let holder = Holder::this_process("alice", "bench", Utc::now());
+    let (journal, state, _) = store
+        .open_or_create("idle", "default", Mode::Live, &holder, Utc::now(), false, |run_id| {
+            RunEvent::RunStarted {
+                run_id,
+                mode: Mode::Live,
+                runbook: loaded.runbook.clone(),
+                digest: loaded.digest.clone(),
+                source: "idle.toml".into(),
+            }
+        })
+        .unwrap();
+    let mut session = Session::new(journal, state, "alice");
+    session.open(Utc::now()).unwrap();
+    let mut driver = Driver::new(session);
+    let mut app = App::new(Theme { color: true }, driver.state(), &[]);
+    let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut stats = Stats::default();
+    let before = cpu_time();
+    rt.block_on(async {
+        let mut looper = Loop {
+            clock: Clock::system(),
+            local: FixedOffset::east_opt(0).unwrap(),
+            stats: &mut stats,
+            settle: true,
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(seconds),
+            looper.run(&mut terminal, &mut driver, &mut app, &mut Silent),
+        )
+        .await;
+    });
+    let cpu = (cpu_time() - before).as_secs_f64() / seconds as f64 * 100.0;
+    (cpu, stats)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (steps, lines, frames, idle) = if full { (200, 10_000, 500, 10) } else { (40, 500, 20, 1) };
+    println!(
+        "cockpit benchmark ({})",
+        if full {
+            "full"
+        } else {
+            "smoke: run `cargo bench --bench tui` for the full sizes"
+        }
+    );
+    let (state, records) = big_run(steps, lines);
+    let mut app = App::new(Theme { color: true }, &state, &records);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let verdict = |d: Duration| if ms(d) < TARGET_FRAME_MS { "met" } else { "MISSED" };
+    println!(
+        "\nframe render: {steps} steps, {} log lines, median / p99 over {frames} frames",
+        app.log.lines.len()
+    );
+    for (w, h) in [(80, 24), (200, 50)] {
+        // The watch view (the selected step is watching), then the step detail.
+        let (m, p) = frame_times(&state, &app, w, h, frames);
+        println!(
+            "  watch view  {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
+            ms(m),
+            ms(p),
+            verdict(m)
+        );
+    }
+    app.selected = 0;
+    for (w, h) in [(80, 24), (200, 50)] {
+        let (m, p) = frame_times(&state, &app, w, h, frames);
+        println!(
+            "  step detail {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
+            ms(m),
+            ms(p),
+            verdict(m)
+        );
+    }
+    let (cpu, stats) = idle_on_a_gate(idle);
+    println!("\nidle on a gate an hour away, the real loop for {idle} s (200x50):");
+    println!("  CPU                 {cpu:>8.3} %   (target: about zero)");
+    println!(
+        "  frames drawn        {:>8}     ({:.1} a second: the clock tick)",
+        stats.frames,
+        stats.frames as f64 / idle as f64
+    );
+    println!("  loop wake-ups       {:>8}", stats.wakeups);
+}
