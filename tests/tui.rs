@@ -315,6 +315,11 @@ async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
         c.look().await;
     }
     snap!("06_watch_with_a_breach", c);
+    c.terminal.backend_mut().resize(200, 50);
+    c.run(vec![Input::Resize], false).await;
+    snap!("06b_watch_with_a_breach_at_200x50", c);
+    c.terminal.backend_mut().resize(80, 24);
+    c.run(vec![Input::Resize], false).await;
 
     c.run(vec![key(KeyCode::Char('q'))], false).await;
     snap!("07_quit_during_the_watch_asks_first", c);

@@ -40,10 +40,18 @@ pub fn format(d: Duration) -> String {
         }
     }
     if out.is_empty() {
-        // Below a millisecond: say so rather than print nothing.
+        // Below a millisecond: exact, so that it reads back the same.
         out = format!("{}us", d.as_micros());
     }
     out
+}
+
+/// How long something took, for people: whole milliseconds, `<1ms` below that.
+pub fn took(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        return "<1ms".to_string();
+    }
+    format(Duration::from_millis(d.as_millis() as u64))
 }
 
 /// A countdown for screens and status lines: `23h 41m`, `12m 04s`, `9s`.

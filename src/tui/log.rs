@@ -35,7 +35,10 @@ fn tone(event: &RunEvent) -> Tone {
         {
             Tone::Warn
         }
-        RunEvent::SessionOpened { .. } | RunEvent::SessionClosed { .. } | RunEvent::WatchSampled { .. } => Tone::Quiet,
+        RunEvent::SessionOpened { .. }
+        | RunEvent::SessionClosed { .. }
+        | RunEvent::WatchSampled { .. }
+        | RunEvent::ProcessStarted { .. } => Tone::Quiet,
         _ => Tone::Normal,
     }
 }

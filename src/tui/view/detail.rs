@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::engine::plan::{closed_gate, pending_approval};
 use crate::engine::{StepState, StepStatus, Verdict, current};
 use crate::runbook::describe::{action_lines, gate_lines};
-use crate::runbook::duration::{countdown, format as dur};
+use crate::runbook::duration::{countdown, took};
 use crate::runbook::{Approval, Step};
 use crate::runner::lines::{evidence_lines, intent_words, status_mark};
 use crate::tui::theme::Theme;
@@ -141,7 +141,7 @@ fn history(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
     if let Some(started) = step.started_at {
         let mut when = format!("started {}", hms(started));
         if let Some(done) = step.finished_at {
-            let took = dur((done - started).to_std().unwrap_or_default());
+            let took = took((done - started).to_std().unwrap_or_default());
             when.push_str(&format!(", finished {} ({took})", hms(done)));
         }
         if step.tries > 1 {

@@ -10,21 +10,21 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::{Ctx, fit};
 use crate::engine::plan::{closed_gate, pending_approval};
 use crate::engine::{StepState, StepStatus, current};
-use crate::runbook::duration::{countdown, format as dur};
+use crate::runbook::duration::{countdown, took};
 use crate::runner::lines::status_mark;
 use crate::tui::app::Focus;
 
 /// What to show at the right of a step line.
 fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {
     let theme = ctx.app.theme;
-    let took = |s: &StepState| match (s.started_at, s.finished_at) {
-        (Some(a), Some(b)) => dur((b - a).to_std().unwrap_or_default()),
+    let elapsed = |s: &StepState| match (s.started_at, s.finished_at) {
+        (Some(a), Some(b)) => took((b - a).to_std().unwrap_or_default()),
         _ => String::new(),
     };
     match step.status {
         StepStatus::Succeeded => {
             let by = step.approved.as_ref().map(|a| format!(" {}", a.by)).unwrap_or_default();
-            (format!("{}{by}", took(step)), theme.dim())
+            (format!("{}{by}", elapsed(step)), theme.dim())
         }
         StepStatus::Running => {
             let since = step
