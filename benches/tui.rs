@@ -227,7 +227,7 @@ fn idle_on_a_gate(seconds: u64) -> (f64, Stats) {
     rt.block_on(async {
         let mut looper = Loop {
             clock: Clock::system(),
-            local: FixedOffset::east_opt(0).unwrap(),
+            local: Some(FixedOffset::east_opt(0).unwrap()),
             stats: &mut stats,
             settle: true,
         };

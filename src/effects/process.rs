@@ -8,21 +8,32 @@ use crate::engine::ProcessRef;
 /// The start time of a process in clock ticks since boot, which with its pid tells it
 /// apart from a later process that reuses the pid.
 pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat_start(pid, false)
+}
+
+/// The start time of `pid` from /proc; a zombie counts only if `zombie_ok` (it has ended,
+/// but its start time still names it).
+fn stat_start(pid: u32, zombie_ok: bool) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(") ")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `state` is field 3 of the whole line, `starttime` field 22.
-    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
-        return None;
+    match fields.first() {
+        Some(&"X") => return None,
+        Some(&"Z") if !zombie_ok => return None,
+        _ => {}
     }
     fields.get(19)?.parse().ok()
 }
 
+/// The group a child just started leads. The child may already have exited (it is not
+/// reaped until waited for): it is described all the same, so what it left running in its
+/// group can be found later, and the journal is the same however fast the command was.
 pub fn describe(pgid: u32) -> Option<ProcessRef> {
     Some(ProcessRef {
         pgid,
-        start_ticks: start_ticks(pgid)?,
+        start_ticks: stat_start(pgid, true)?,
     })
 }
 

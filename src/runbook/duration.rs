@@ -54,6 +54,12 @@ pub fn took(d: Duration) -> String {
     format(Duration::from_millis(d.as_millis() as u64))
 }
 
+/// Minutes and seconds left, for the watch: `12:04`.
+pub fn mm_ss(secs: i64) -> String {
+    let secs = secs.max(0);
+    format!("{:02}:{:02}", secs / 60, secs % 60)
+}
+
 /// A countdown for screens and status lines: `23h 41m`, `12m 04s`, `9s`.
 pub fn countdown(d: Duration) -> String {
     let secs = d.as_secs();

@@ -203,6 +203,27 @@ impl Action {
         }
     }
 
+    /// The action with `f` applied to every template (e.g. to fill in captured values).
+    pub fn map_templates(&self, f: &dyn Fn(&Template) -> Template) -> Action {
+        let mut a = self.clone();
+        match &mut a {
+            Action::Manual(m) => m.instructions = m.instructions.as_ref().map(f),
+            Action::Command(c) => c.run = f(&c.run),
+            Action::Wait(_) => {}
+            Action::Http(h) => {
+                h.url = f(&h.url);
+                h.body_contains = h.body_contains.as_ref().map(f);
+                if let Some(r) = &mut h.resolve {
+                    r.to = f(&r.to);
+                }
+                for v in h.headers.values_mut() {
+                    *v = f(v);
+                }
+            }
+        }
+        a
+    }
+
     /// Whether the operator has to confirm this step by its nature (a checklist item).
     pub fn needs_operator(&self) -> bool {
         matches!(self, Action::Manual(_))

@@ -114,11 +114,7 @@ pub fn event_words(event: &RunEvent) -> String {
             let parts: Vec<String> = samples
                 .iter()
                 .map(|s| {
-                    let mark = match s.verdict {
-                        Verdict::Within => "ok",
-                        Verdict::Breach => "BREACH",
-                        Verdict::Inconclusive => "inconclusive",
-                    };
+                    let mark = verdict_mark(s.verdict).1;
                     format!("{} {mark}: {}", s.metric, s.reason)
                 })
                 .collect();
@@ -201,6 +197,15 @@ pub fn situation_words(situation: &Situation, now: chrono::DateTime<chrono::Utc>
             "rolled back: root-cause analysis attached; a new attempt may start".to_string()
         }
         Situation::Completed => "completed".to_string(),
+    }
+}
+
+/// A glyph and a word for a verdict.
+pub fn verdict_mark(verdict: Verdict) -> (&'static str, &'static str) {
+    match verdict {
+        Verdict::Within => ("✔", "within"),
+        Verdict::Breach => ("✖", "BREACH"),
+        Verdict::Inconclusive => ("?", "inconclusive"),
     }
 }
 

@@ -6,7 +6,10 @@
 pub mod headless;
 pub mod lines;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -255,7 +258,25 @@ impl Driver {
             if sent.is_err() || proceed.await.is_err() {
                 return;
             }
-            let result = effects::execute(prepared.job, &ctx, &reporter, token).await;
+            // A bug that panics in an effect fails its step instead of leaving it running.
+            let result = AssertUnwindSafe(effects::execute(prepared.job, &ctx, &reporter, token))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(Failure {
+                        message: format!("cutover failed inside this step: {what}"),
+                        advice: Some(
+                            "this is a bug in cutover: keep the journal for the report; check by hand what the step did, then retry or skip"
+                                .to_string(),
+                        ),
+                        ..Failure::default()
+                    })
+                });
             let _ = tx.send(Msg::Finished { step: id, result });
         });
         self.in_flight = Some(InFlight {

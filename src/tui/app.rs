@@ -1,21 +1,39 @@
 //! The cockpit's own state: which step is selected, which pane has focus, the open
-//! dialog, the log and the last message. It never changes the run: keys turn into
-//! engine commands, which the loop submits and records.
+//! dialog, the log and the messages. It never changes the run: keys turn into engine
+//! commands, which the loop submits and records.
+//!
+//! Keys are letters, and letters are also what people type. So: while the run waits
+//! for a typed confirmation, typing its first character opens that dialog; a rollback
+//! or skip with a typed reason asks once more before it acts; and dialogs that act on
+//! Enter ignore it for a moment after they open, so a held or doubled key does nothing.
+
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::input::{Edit, LineInput, TextArea};
-use super::keys::{KeyAction, action_for};
+use super::keys::{KeyAction, action_for, chord_for};
 use super::log::LogView;
 use super::theme::Theme;
-use crate::engine::{Command, Recorded, Resolution, RunState, RunStatus, Situation, StepStatus, current, situation};
+use crate::engine::{
+    Command, Recorded, Resolution, RunState, RunStatus, Situation, StepState, StepStatus, current, situation,
+};
 use crate::runbook::{Action as StepAction, Approval};
-use crate::runner::lines::situation_words;
+use crate::runner::lines::{situation_words, status_mark};
 
 /// The reason recorded when the operator rolls back without typing one: the rollback is
 /// never delayed by typing; a note can say more afterwards.
 pub const QUICK_ROLLBACK_REASON: &str = "rolled back from the cockpit (no reason typed at the time)";
+
+/// How long a dialog that acts on Enter ignores it after opening.
+pub const CONFIRM_GUARD: Duration = Duration::from_millis(300);
+
+/// How long the selection stays where the operator put it before following the run again.
+const PINNED_FOR: Duration = Duration::from_secs(15);
+
+/// Log lines a page key moves.
+const PAGE: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -36,6 +54,13 @@ pub enum ApproveField {
     Note,
 }
 
+/// The choices for a step left in doubt, in the order they are offered.
+pub const IN_DOUBT_CHOICES: [(Resolution, &str); 3] = [
+    (Resolution::Succeeded, "it happened: mark it succeeded"),
+    (Resolution::Failed, "it did not happen: mark it failed"),
+    (Resolution::Retry, "run it again (only if that is safe)"),
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dialog {
     Approve {
@@ -51,11 +76,14 @@ pub enum Dialog {
     },
     Rollback {
         reason: LineInput,
+        /// A typed reason is shown back for a second Enter before anything happens.
+        confirming: bool,
         error: Option<String>,
     },
     Skip {
         step: String,
         reason: LineInput,
+        confirming: bool,
         error: Option<String>,
     },
     Note {
@@ -65,23 +93,25 @@ pub enum Dialog {
     },
     InDoubt {
         step: String,
+        /// Index into `IN_DOUBT_CHOICES`, once chosen.
+        choice: Option<usize>,
+        note: LineInput,
         error: Option<String>,
     },
     Retry {
         step: String,
         error: Option<String>,
     },
+    /// The text lives in `App::rca_draft`, so closing the editor loses nothing.
     Rca {
-        text: TextArea,
         error: Option<String>,
     },
     NewAttempt {
         attempt: u32,
         error: Option<String>,
     },
-    Quit {
-        warning: String,
-    },
+    /// Its warning is worked out when it is drawn, from the run as it is then.
+    Quit,
 }
 
 impl Dialog {
@@ -93,9 +123,32 @@ impl Dialog {
             | Dialog::Note { error, .. }
             | Dialog::InDoubt { error, .. }
             | Dialog::Retry { error, .. }
-            | Dialog::Rca { error, .. }
+            | Dialog::Rca { error }
             | Dialog::NewAttempt { error, .. } => *error = Some(message),
-            Dialog::Quit { .. } => {}
+            Dialog::Quit => {}
+        }
+    }
+
+    /// The step the dialog is about, if it is about one.
+    fn step(&self) -> Option<&str> {
+        match self {
+            Dialog::Approve { step, .. }
+            | Dialog::Skip { step, .. }
+            | Dialog::Note { step, .. }
+            | Dialog::InDoubt { step, .. }
+            | Dialog::Retry { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+
+    /// Whether Enter in this dialog acts at once (and so is guarded against repeats).
+    fn acts_on_enter(&self) -> bool {
+        match self {
+            Dialog::Approve {
+                approval, checklist, ..
+            } => !checklist && !matches!(approval, Approval::Type(_)),
+            Dialog::Retry { .. } | Dialog::NewAttempt { .. } | Dialog::InDoubt { .. } | Dialog::Rollback { .. } => true,
+            _ => false,
         }
     }
 }
@@ -114,13 +167,62 @@ pub struct App {
     pub dialog: Option<Dialog>,
     pub help: bool,
     pub log: LogView,
+    /// The answer to the last key, until the next key or until the run moves on.
     pub flash: Option<Flash>,
-    /// The step the run was at when last seen: the selection follows it when it moves.
+    /// A problem that did not come from a key (a step's effect, the journal): it stays
+    /// until the run records something again.
+    pub alert: Option<String>,
+    /// The root-cause analysis being written, kept when its editor is closed.
+    pub rca_draft: TextArea,
+    /// How long a dialog that acts on Enter ignores it after opening (zero in tests).
+    pub confirm_guard: Duration,
+    opened_at: Instant,
+    /// When the operator last moved the selection by hand.
+    moved_at: Option<Instant>,
+    /// The step the run was at when last seen.
     followed: Option<usize>,
 }
 
-/// Log lines a page key moves.
-const PAGE: usize = 10;
+/// Whether the operator can roll back now.
+pub fn can_roll_back(state: &RunState) -> bool {
+    matches!(state.status, RunStatus::Active | RunStatus::Holding { .. })
+}
+
+/// The step that `s` would skip, if one can be skipped.
+pub fn skippable(state: &RunState) -> Option<&StepState> {
+    current(state)
+        .map(|i| &state.steps[i])
+        .filter(|s| matches!(s.status, StepStatus::Pending | StepStatus::Failed))
+}
+
+/// What Enter does now, in words, if it does anything.
+pub fn act_label(state: &RunState, now: DateTime<Utc>) -> Option<String> {
+    match situation(state, now) {
+        Situation::Approval {
+            step,
+            approval: Approval::Type(_),
+            ..
+        } => Some(format!("type to approve {step}")),
+        Situation::Approval { step, .. } => Some(format!("approve {step}")),
+        Situation::Failed { step, .. } => Some(format!("retry {step}")),
+        Situation::InDoubt { step } => Some(format!("resolve {step}")),
+        Situation::RolledBack { rca_attached: false } => Some("write the root-cause analysis".to_string()),
+        Situation::RolledBack { rca_attached: true } => Some(format!("start attempt {}", state.attempt + 1)),
+        _ => None,
+    }
+}
+
+/// The index of the step that is running, if any.
+pub fn running(state: &RunState) -> Option<usize> {
+    state.steps.iter().position(|s| s.status == StepStatus::Running)
+}
+
+fn printable(key: &KeyEvent) -> Option<char> {
+    match key.code {
+        KeyCode::Char(c) if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => Some(c),
+        _ => None,
+    }
+}
 
 impl App {
     pub fn new(theme: Theme, state: &RunState, history: &[Recorded]) -> Self {
@@ -132,19 +234,33 @@ impl App {
             help: false,
             log: LogView::default(),
             flash: None,
+            alert: None,
+            rca_draft: TextArea::default(),
+            confirm_guard: CONFIRM_GUARD,
+            opened_at: Instant::now(),
+            moved_at: None,
             followed: None,
         };
         app.on_records(history, state);
         app
     }
 
-    /// New journal records: into the log, and the selection follows the run.
+    /// New journal records: into the log; the selection follows the run unless the
+    /// operator is looking elsewhere; messages about a past moment go.
     pub fn on_records(&mut self, records: &[Recorded], state: &RunState) {
+        if records.is_empty() {
+            return;
+        }
         self.log.push(records);
+        self.alert = None;
+        if self.flash.as_ref().is_some_and(|f| !f.error) {
+            self.flash = None;
+        }
         let at = running(state).or_else(|| current(state));
+        let pinned = self.moved_at.is_some_and(|t| t.elapsed() < PINNED_FOR);
         if at != self.followed {
             self.followed = at;
-            if let Some(i) = at {
+            if let (Some(i), false) = (at, pinned) {
                 self.selected = i;
             }
         }
@@ -153,49 +269,110 @@ impl App {
 
     /// Pasted text goes into the field being edited, if any; it is never read as keys.
     pub fn on_paste(&mut self, text: &str) {
-        let line = text.lines().next().unwrap_or("");
-        let field = match &mut self.dialog {
-            Some(Dialog::Approve { typed, note, field, .. }) => {
-                Some(if *field == ApproveField::Typed { typed } else { note })
+        let clean: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();
+        if let Some(Dialog::Rca { .. }) = self.dialog {
+            for (i, line) in clean.split('\n').enumerate() {
+                if i > 0 {
+                    self.rca_draft
+                        .handle(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+                }
+                self.rca_draft.lines[self.rca_draft.row].insert(line);
             }
-            Some(Dialog::Rollback { reason, .. }) | Some(Dialog::Skip { reason, .. }) => Some(reason),
+            return;
+        }
+        let line = clean.lines().next().unwrap_or("");
+        let no_dialog = self.dialog.is_none();
+        let field = match &mut self.dialog {
+            Some(Dialog::Approve { typed, field, .. }) if *field == ApproveField::Typed => Some(typed),
+            Some(Dialog::Approve {
+                note, checklist: true, ..
+            }) => Some(note),
+            Some(Dialog::Rollback {
+                reason,
+                confirming: false,
+                ..
+            })
+            | Some(Dialog::Skip {
+                reason,
+                confirming: false,
+                ..
+            }) => Some(reason),
             Some(Dialog::Note { text, .. }) => Some(text),
-            Some(Dialog::Rca { text: area, .. }) => Some(&mut area.lines[area.row]),
+            Some(Dialog::InDoubt { note, .. }) => Some(note),
             _ => None,
         };
         match (field, self.log.editing.as_mut()) {
-            (Some(input), _) | (None, Some(input)) => input.insert(line),
-            (None, None) => {
-                self.flash = Some(Flash {
-                    text: "pasted text ignored: there is no field to paste into".to_string(),
-                    error: true,
-                })
-            }
+            (Some(input), _) => input.insert(line),
+            (None, Some(input)) if no_dialog => input.insert(line),
+            _ => self.flash_error("pasted text ignored: there is no field to paste into".to_string()),
         }
     }
 
     /// A command was recorded: its dialog is done.
     pub fn on_submitted(&mut self) {
+        if let Some(Dialog::Rca { .. }) = self.dialog {
+            self.rca_draft = TextArea::default();
+        }
         self.dialog = None;
     }
 
-    /// A command was refused: say why where the operator is looking.
+    /// The operator's command was refused: say why where they are looking.
     pub fn on_refused(&mut self, message: String) {
         match &mut self.dialog {
-            Some(d) => d.set_error(message),
-            None => {
-                self.flash = Some(Flash {
-                    text: message,
-                    error: true,
-                })
+            Some(d) => {
+                d.set_error(message);
+                // A refused confirmation goes back to editing.
+                if let Dialog::Rollback { confirming, .. } | Dialog::Skip { confirming, .. } = d {
+                    *confirming = false;
+                }
             }
+            None => self.flash_error(message),
         }
+    }
+
+    /// Something went wrong that no key asked for (an effect, the journal).
+    pub fn on_problem(&mut self, message: String) {
+        self.alert = Some(message);
+    }
+
+    fn flash_error(&mut self, text: String) {
+        self.flash = Some(Flash { text, error: true });
+    }
+
+    fn say(&mut self, text: String) {
+        self.flash = Some(Flash { text, error: false });
+    }
+
+    fn open(&mut self, dialog: Dialog, state: &RunState) {
+        if let Some(i) = dialog.step().and_then(|s| state.index(s)) {
+            // The dialog and the detail behind it are about the same step.
+            self.selected = i;
+            self.moved_at = None;
+        }
+        self.opened_at = Instant::now();
+        self.dialog = Some(dialog);
     }
 
     pub fn on_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>, busy: bool) -> Option<Action> {
         self.flash = None;
+        if let Some(chord) = chord_for(key) {
+            return match (chord, &self.dialog) {
+                (KeyAction::Rollback, Some(Dialog::Rollback { .. })) => None,
+                (KeyAction::Rollback, _) => {
+                    self.dialog = None;
+                    self.rollback(state);
+                    None
+                }
+                // Ctrl-C leaves a dialog, or quits.
+                (_, Some(_)) => {
+                    self.dialog = None;
+                    None
+                }
+                _ => self.quit(state, busy),
+            };
+        }
         if self.dialog.is_some() {
-            return self.dialog_key(key);
+            return self.dialog_key(key, state);
         }
         if self.help {
             self.help = false;
@@ -209,13 +386,35 @@ impl App {
             }
             return None;
         }
+        // Typing the text a confirmation waits for starts that confirmation.
+        if let (
+            Some(c),
+            Situation::Approval {
+                approval: Approval::Type(text),
+                ..
+            },
+        ) = (printable(key), situation(state, now))
+            && text.starts_with(c)
+        {
+            self.act(state, now);
+            if let Some(Dialog::Approve { typed, .. }) = &mut self.dialog {
+                typed.insert(&c.to_string());
+            }
+            return None;
+        }
         match action_for(key)? {
             KeyAction::Up => match self.focus {
-                Focus::Steps => self.selected = self.selected.saturating_sub(1),
+                Focus::Steps => {
+                    self.selected = self.selected.saturating_sub(1);
+                    self.moved_at = Some(Instant::now());
+                }
                 Focus::Log => self.log.scroll_up(1),
             },
             KeyAction::Down => match self.focus {
-                Focus::Steps => self.selected = (self.selected + 1).min(state.steps.len().saturating_sub(1)),
+                Focus::Steps => {
+                    self.selected = (self.selected + 1).min(state.steps.len().saturating_sub(1));
+                    self.moved_at = Some(Instant::now());
+                }
                 Focus::Log => self.log.scroll_down(1),
             },
             KeyAction::PageUp => self.log.scroll_up(PAGE),
@@ -236,11 +435,12 @@ impl App {
             KeyAction::Skip => self.skip(state),
             KeyAction::Note => {
                 if let Some(step) = state.steps.get(self.selected) {
-                    self.dialog = Some(Dialog::Note {
+                    let dialog = Dialog::Note {
                         step: step.id.clone(),
                         text: LineInput::default(),
                         error: None,
-                    });
+                    };
+                    self.open(dialog, state);
                 }
             }
             KeyAction::Quit => return self.quit(state, busy),
@@ -248,20 +448,16 @@ impl App {
         None
     }
 
-    fn say(&mut self, text: String) {
-        self.flash = Some(Flash { text, error: false });
-    }
-
     /// Enter: whatever the run waits for from the operator.
     fn act(&mut self, state: &RunState, now: DateTime<Utc>) {
-        self.dialog = match situation(state, now) {
+        let dialog = match situation(state, now) {
             Situation::Approval {
                 step,
                 approval,
                 note_required,
             } => {
                 let checklist = matches!(state.spec(&step).map(|s| &s.action), Some(StepAction::Manual(_)));
-                Some(Dialog::Approve {
+                Dialog::Approve {
                     field: if matches!(approval, Approval::Type(_)) {
                         ApproveField::Typed
                     } else {
@@ -274,76 +470,78 @@ impl App {
                     typed: LineInput::default(),
                     note: LineInput::default(),
                     error: None,
-                })
+                }
             }
-            Situation::Failed { step, .. } => Some(Dialog::Retry { step, error: None }),
-            Situation::InDoubt { step } => Some(Dialog::InDoubt { step, error: None }),
-            Situation::RolledBack { rca_attached: false } => Some(Dialog::Rca {
-                text: TextArea::default(),
+            Situation::Failed { step, .. } => Dialog::Retry { step, error: None },
+            Situation::InDoubt { step } => Dialog::InDoubt {
+                step,
+                choice: None,
+                note: LineInput::default(),
                 error: None,
-            }),
-            Situation::RolledBack { rca_attached: true } => Some(Dialog::NewAttempt {
+            },
+            Situation::RolledBack { rca_attached: false } => Dialog::Rca { error: None },
+            Situation::RolledBack { rca_attached: true } => Dialog::NewAttempt {
                 attempt: state.attempt + 1,
                 error: None,
-            }),
+            },
             other => {
                 self.say(format!("nothing to do now: {}", situation_words(&other, now)));
-                None
+                return;
             }
         };
+        self.open(dialog, state);
     }
 
     fn rollback(&mut self, state: &RunState) {
-        match state.status {
-            RunStatus::Active | RunStatus::Holding { .. } => {
-                self.dialog = Some(Dialog::Rollback {
-                    reason: LineInput::default(),
-                    error: None,
-                });
-            }
-            RunStatus::RollingBack => self.say("the run is already rolling back".to_string()),
-            RunStatus::RolledBack { .. } => self.say("the run is rolled back".to_string()),
-            RunStatus::Completed { .. } => self.say("the run is completed: nothing to roll back".to_string()),
+        if can_roll_back(state) {
+            let dialog = Dialog::Rollback {
+                reason: LineInput::default(),
+                confirming: false,
+                error: None,
+            };
+            self.open(dialog, state);
+        } else {
+            self.say(format!("nothing to roll back: the run is {}", state.status.word()));
         }
     }
 
     fn skip(&mut self, state: &RunState) {
-        match current(state).map(|i| &state.steps[i]) {
-            Some(s) if matches!(s.status, StepStatus::Pending | StepStatus::Failed) => {
-                self.dialog = Some(Dialog::Skip {
+        match skippable(state) {
+            Some(s) => {
+                let dialog = Dialog::Skip {
                     step: s.id.clone(),
                     reason: LineInput::default(),
+                    confirming: false,
                     error: None,
-                });
+                };
+                self.open(dialog, state);
             }
-            Some(s) => self.say(format!("step {} cannot be skipped while it is {:?}", s.id, s.status).to_lowercase()),
-            None => self.say("no step to skip".to_string()),
+            None => match current(state).map(|i| &state.steps[i]) {
+                Some(s) => self.say(format!(
+                    "step {} cannot be skipped while it is {}",
+                    s.id,
+                    status_mark(s.status).1
+                )),
+                None => self.say("no step to skip".to_string()),
+            },
         }
     }
 
     fn quit(&mut self, state: &RunState, busy: bool) -> Option<Action> {
-        let Some(i) = running(state).filter(|_| busy) else {
-            return Some(Action::Quit);
-        };
-        let step = &state.steps[i];
-        let warning = if step.watch.is_some() {
-            format!(
-                "The watch of {} is running. Quitting stops sampling now; when you resume, the gap is measured \
-                 from the metrics' history and the watch ends at its original time.",
-                step.id
-            )
-        } else {
-            format!(
-                "Step {} is running. Quitting stops it; on resume it is in doubt: re-run if it is safe to repeat, \
-                 otherwise you will be asked what happened.",
-                step.id
-            )
-        };
-        self.dialog = Some(Dialog::Quit { warning });
-        None
+        if busy && running(state).is_some() {
+            self.open(Dialog::Quit, state);
+            return None;
+        }
+        Some(Action::Quit)
     }
 
-    fn dialog_key(&mut self, key: &KeyEvent) -> Option<Action> {
+    fn dialog_key(&mut self, key: &KeyEvent, state: &RunState) -> Option<Action> {
+        let guarded =
+            self.dialog.as_ref().is_some_and(Dialog::acts_on_enter) && self.opened_at.elapsed() < self.confirm_guard;
+        let confirm = matches!(key.code, KeyCode::Enter | KeyCode::Char('y'));
+        if guarded && confirm {
+            return None;
+        }
         let dialog = self.dialog.as_mut()?;
         let submit = |command: Command| Some(Action::Submit(command));
         match dialog {
@@ -367,7 +565,7 @@ impl App {
                 let edit = match (*field, *checklist) {
                     (ApproveField::Typed, _) => typed.handle(key),
                     (ApproveField::Note, true) => note.handle(key),
-                    // A plain approval has no text: Enter approves, Esc cancels.
+                    // A plain approval has no text: Enter or y approves, Esc or n cancels.
                     (ApproveField::Note, false) => match key.code {
                         KeyCode::Enter | KeyCode::Char('y') => Edit::Submit,
                         KeyCode::Esc | KeyCode::Char('n') => Edit::Cancel,
@@ -381,36 +579,74 @@ impl App {
                         return submit(Command::Approve {
                             step: step.clone(),
                             typed: matches!(approval, Approval::Type(_)).then(|| typed.text.clone()),
-                            note: (!note.text.trim().is_empty()).then(|| note.text.clone()),
+                            note: (*checklist && !note.text.trim().is_empty()).then(|| note.text.clone()),
                         });
                     }
                     Edit::Cancel => self.dialog = None,
                     _ => {}
                 }
             }
-            Dialog::Rollback { reason, .. } => match reason.handle(key) {
-                Edit::Submit => {
-                    let text = reason.text.trim();
-                    let reason = if text.is_empty() {
-                        QUICK_ROLLBACK_REASON.to_string()
-                    } else {
-                        text.to_string()
-                    };
-                    return submit(Command::Rollback { reason });
+            Dialog::Rollback { reason, confirming, .. } => {
+                if *confirming {
+                    match key.code {
+                        KeyCode::Enter => {
+                            return submit(Command::Rollback {
+                                reason: reason.text.trim().to_string(),
+                            });
+                        }
+                        KeyCode::Esc => *confirming = false,
+                        _ => {}
+                    }
+                    return None;
                 }
-                Edit::Cancel => self.dialog = None,
-                _ => {}
-            },
-            Dialog::Skip { step, reason, .. } => match reason.handle(key) {
-                Edit::Submit => {
-                    return submit(Command::Skip {
-                        step: step.clone(),
-                        reason: reason.text.trim().to_string(),
-                    });
+                match reason.handle(key) {
+                    // Nothing typed: roll back at once. A typed reason is confirmed first.
+                    Edit::Submit if reason.text.trim().is_empty() => {
+                        return submit(Command::Rollback {
+                            reason: QUICK_ROLLBACK_REASON.to_string(),
+                        });
+                    }
+                    Edit::Submit => {
+                        *confirming = true;
+                        self.opened_at = Instant::now();
+                    }
+                    Edit::Cancel => self.dialog = None,
+                    _ => {}
                 }
-                Edit::Cancel => self.dialog = None,
-                _ => {}
-            },
+            }
+            Dialog::Skip {
+                step,
+                reason,
+                confirming,
+                error,
+            } => {
+                if *confirming {
+                    match key.code {
+                        KeyCode::Enter if self.opened_at.elapsed() >= self.confirm_guard => {
+                            return submit(Command::Skip {
+                                step: step.clone(),
+                                reason: reason.text.trim().to_string(),
+                            });
+                        }
+                        KeyCode::Esc => *confirming = false,
+                        _ => {}
+                    }
+                    return None;
+                }
+                match reason.handle(key) {
+                    Edit::Submit if reason.text.trim().is_empty() => {
+                        *error = Some(format!(
+                            "say why step `{step}` is skipped: the reason is kept in the journal"
+                        ));
+                    }
+                    Edit::Submit => {
+                        *confirming = true;
+                        self.opened_at = Instant::now();
+                    }
+                    Edit::Cancel => self.dialog = None,
+                    _ => {}
+                }
+            }
             Dialog::Note { step, text, .. } => match text.handle(key) {
                 Edit::Submit => {
                     return submit(Command::Note {
@@ -421,38 +657,59 @@ impl App {
                 Edit::Cancel => self.dialog = None,
                 _ => {}
             },
-            Dialog::InDoubt { step, .. } => {
-                let resolution = match key.code {
-                    KeyCode::Char('s') => Resolution::Succeeded,
-                    KeyCode::Char('f') => Resolution::Failed,
-                    KeyCode::Char('r') => Resolution::Retry,
-                    KeyCode::Esc => {
-                        self.dialog = None;
+            Dialog::InDoubt {
+                step,
+                choice,
+                note,
+                error,
+            } => match key.code {
+                KeyCode::Up => *choice = Some(choice.map_or(0, |c| c.saturating_sub(1))),
+                KeyCode::Down => *choice = Some(choice.map_or(0, |c| (c + 1).min(IN_DOUBT_CHOICES.len() - 1))),
+                KeyCode::Esc => self.dialog = None,
+                KeyCode::Enter => {
+                    let Some(c) = *choice else {
+                        *error = Some("choose what happened first (↑↓)".to_string());
+                        return None;
+                    };
+                    let (resolution, _) = IN_DOUBT_CHOICES[c];
+                    let said = note.text.trim();
+                    if said.is_empty() && resolution != Resolution::Retry {
+                        *error = Some("say what you checked: the note is kept with your decision".to_string());
                         return None;
                     }
-                    _ => return None,
-                };
-                return submit(Command::ResolveInDoubt {
-                    step: step.clone(),
-                    resolution,
-                    note: None,
-                });
-            }
+                    return submit(Command::ResolveInDoubt {
+                        step: step.clone(),
+                        resolution,
+                        note: (!said.is_empty()).then(|| said.to_string()),
+                    });
+                }
+                _ => {
+                    note.handle(key);
+                }
+            },
             Dialog::Retry { step, .. } => match key.code {
                 KeyCode::Enter | KeyCode::Char('y') => return submit(Command::Retry { step: step.clone() }),
                 KeyCode::Char('s') => {
                     let step = step.clone();
-                    self.dialog = Some(Dialog::Skip {
+                    self.dialog = None;
+                    let dialog = Dialog::Skip {
                         step,
                         reason: LineInput::default(),
+                        confirming: false,
                         error: None,
-                    });
+                    };
+                    self.open(dialog, state);
                 }
                 KeyCode::Esc | KeyCode::Char('n') => self.dialog = None,
                 _ => {}
             },
-            Dialog::Rca { text, .. } => match text.handle(key) {
-                Edit::Submit => return submit(Command::AttachRca { text: text.text() }),
+            Dialog::Rca { .. } => match self.rca_draft.handle(key) {
+                Edit::Submit => {
+                    return submit(Command::AttachRca {
+                        text: self.rca_draft.text(),
+                    });
+                }
+                // The draft stays: opening the editor again brings it back.
                 Edit::Cancel => self.dialog = None,
                 _ => {}
             },
@@ -461,7 +718,7 @@ impl App {
                 KeyCode::Esc | KeyCode::Char('n') => self.dialog = None,
                 _ => {}
             },
-            Dialog::Quit { .. } => match key.code {
+            Dialog::Quit => match key.code {
                 KeyCode::Char('y') | KeyCode::Enter => return Some(Action::Quit),
                 KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => self.dialog = None,
                 _ => {}
@@ -469,9 +726,4 @@ impl App {
         }
         None
     }
-}
-
-/// The index of the step that is running, if any.
-pub fn running(state: &RunState) -> Option<usize> {
-    state.steps.iter().position(|s| s.status == StepStatus::Running)
 }

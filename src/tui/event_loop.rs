@@ -26,6 +26,8 @@ pub enum Input {
     /// Pasted text: it goes into a field, never read as commands.
     Paste(String),
     Resize,
+    /// SIGTERM or SIGHUP: leave now, cleanly.
+    Terminate,
 }
 
 /// Where key presses come from: the terminal, or a test.
@@ -69,7 +71,9 @@ pub struct Stats {
 
 pub struct Loop<'a> {
     pub clock: Clock,
-    pub local: FixedOffset,
+    /// The operator's time zone; `None` asks the system at every frame (it can change,
+    /// say at a daylight-saving switch during a night window).
+    pub local: Option<FixedOffset>,
     pub stats: &'a mut Stats,
     /// When the inputs end: wait for the step in progress (true), or only take in what
     /// it has reported so far and stop (false, for pictures of a running step).
@@ -91,17 +95,8 @@ impl Loop<'_> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let now = self.clock.now();
-            match driver.start_due(now) {
-                Ok(records) if !records.is_empty() => {
-                    app.on_records(&records, driver.state());
-                    dirty = true;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    app.on_refused(e.to_string());
-                    dirty = true;
-                }
-            }
+            let started = driver.start_due(now);
+            dirty |= take_in(app, driver, started);
             let busy = driver.busy_with().is_some();
             if dirty && last_frame.is_none_or(|t| t.elapsed() >= FRAME) {
                 self.draw(terminal, driver, app, now, busy)?;
@@ -110,13 +105,13 @@ impl Loop<'_> {
             }
             if !inputs_open && (!busy || !self.settle) {
                 while let Some(msg) = driver.try_recv() {
-                    match driver.handle(msg, self.clock.now()) {
-                        Ok(records) => app.on_records(&records, driver.state()),
-                        Err(e) => app.on_refused(e.to_string()),
-                    }
+                    let handled = driver.handle(msg, self.clock.now());
+                    dirty |= take_in(app, driver, handled);
                 }
-                let busy = driver.busy_with().is_some();
-                self.draw(terminal, driver, app, self.clock.now(), busy)?;
+                if dirty {
+                    let busy = driver.busy_with().is_some();
+                    self.draw(terminal, driver, app, self.clock.now(), busy)?;
+                }
                 return Ok(Stop::InputsEnded);
             }
             // Wake when a gate or the hold ends, so the run moves on at that moment.
@@ -128,10 +123,8 @@ impl Loop<'_> {
             self.stats.wakeups += 1;
             tokio::select! {
                 msg = driver.recv(), if busy => {
-                    match driver.handle(msg, self.clock.now()) {
-                        Ok(records) => app.on_records(&records, driver.state()),
-                        Err(e) => app.on_refused(e.to_string()),
-                    }
+                    let handled = driver.handle(msg, self.clock.now());
+                    take_in(app, driver, handled);
                     dirty = true;
                 }
                 input = inputs.next(), if inputs_open => {
@@ -151,17 +144,24 @@ impl Loop<'_> {
                                             app.on_records(&records, driver.state());
                                         }
                                         Err(SubmitError::Refused(r)) => app.on_refused(r.message),
-                                        Err(SubmitError::Journal(e)) => app.on_refused(e.to_string()),
+                                        Err(SubmitError::Journal(e)) => app.on_problem(e.to_string()),
                                     }
                                 }
                                 None => {}
                             }
                         }
                                                 Some(Input::Paste(text)) => app.on_paste(&text),
+                        Some(Input::Terminate) => {
+                            self.draw(terminal, driver, app, self.clock.now(), busy)?;
+                            return Ok(Stop::Quit);
+                        }
                         Some(Input::Resize) => {
                             terminal.autoresize()?;
                         }
-                        None => inputs_open = false,
+                        None => {
+                            inputs_open = false;
+                            continue;
+                        }
                     }
                     dirty = true;
                 }
@@ -172,6 +172,7 @@ impl Loop<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn draw<B: Backend>(
         &mut self,
         terminal: &mut Terminal<B>,
@@ -181,14 +182,31 @@ impl Loop<'_> {
         busy: bool,
     ) -> Result<(), B::Error> {
         self.stats.frames += 1;
+        let local = self.local.unwrap_or_else(|| *chrono::Local::now().offset());
         let ctx = Ctx {
             state: driver.state(),
             app,
             now,
-            local: self.local,
+            local,
             busy,
         };
         terminal.draw(|frame| view::render(frame, &ctx))?;
         Ok(())
+    }
+}
+
+/// Records that did not come from a key go into the app; a failure is a problem to show,
+/// not an answer to the operator. Returns whether anything changed.
+fn take_in(app: &mut App, driver: &Driver, result: Result<Vec<crate::engine::Recorded>, SubmitError>) -> bool {
+    match result {
+        Ok(records) if records.is_empty() => false,
+        Ok(records) => {
+            app.on_records(&records, driver.state());
+            true
+        }
+        Err(e) => {
+            app.on_problem(e.to_string());
+            true
+        }
     }
 }

@@ -32,13 +32,13 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Up, KeyCode::Char('k')],
         shown: "↑/k",
         action: KeyAction::Up,
-        help: "select the step above (or scroll the log up)",
+        help: "the step above, or scroll the log up",
     },
     Binding {
         keys: &[KeyCode::Down, KeyCode::Char('j')],
         shown: "↓/j",
         action: KeyAction::Down,
-        help: "select the step below (or scroll the log down)",
+        help: "the step below, or scroll the log down",
     },
     Binding {
         keys: &[KeyCode::PageUp],
@@ -56,25 +56,25 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Enter],
         shown: "Enter",
         action: KeyAction::Act,
-        help: "do what the run waits for: approve, retry a failed step, resolve an in-doubt step, write the root-cause analysis, start the next attempt",
+        help: "what the run waits for: approve, retry, resolve, RCA, next attempt",
     },
     Binding {
         keys: &[KeyCode::Char('r')],
         shown: "r",
         action: KeyAction::Rollback,
-        help: "roll back now: the incident is recorded first, then the rollback steps run",
+        help: "roll back (Ctrl-R in dialogs too): incident first, then rollback",
     },
     Binding {
         keys: &[KeyCode::Char('s')],
         shown: "s",
         action: KeyAction::Skip,
-        help: "skip the current step (a reason is required and kept)",
+        help: "skip the current step, with a reason that is kept",
     },
     Binding {
         keys: &[KeyCode::Char('n')],
         shown: "n",
         action: KeyAction::Note,
-        help: "add a note to the selected step (kept in the journal)",
+        help: "a note on the selected step, kept in the journal",
     },
     Binding {
         keys: &[KeyCode::Tab],
@@ -86,7 +86,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('/')],
         shown: "/",
         action: KeyAction::Filter,
-        help: "filter the log (Enter to apply, Esc to clear)",
+        help: "filter the log (Enter applies, Esc clears)",
     },
     Binding {
         keys: &[KeyCode::Char('?')],
@@ -98,14 +98,30 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('q')],
         shown: "q",
         action: KeyAction::Quit,
-        help: "quit; nothing is lost: run the same command again to resume",
+        help: "quit: nothing is lost; run the same command to resume",
     },
 ];
 
-/// The action a key press stands for, outside dialogs.
+/// Chords that work everywhere, in dialogs too.
+pub fn chord_for(key: &KeyEvent) -> Option<KeyAction> {
+    if !key.modifiers.contains(KeyModifiers::CONTROL) {
+        return None;
+    }
+    match key.code {
+        KeyCode::Char('c') => Some(KeyAction::Quit),
+        KeyCode::Char('r') => Some(KeyAction::Rollback),
+        _ => None,
+    }
+}
+
+/// The action a key press stands for, outside dialogs. With Ctrl or Alt held, a key is
+/// not its plain binding (Ctrl-S is not skip).
 pub fn action_for(key: &KeyEvent) -> Option<KeyAction> {
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        return Some(KeyAction::Quit);
+    if let Some(chord) = chord_for(key) {
+        return Some(chord);
+    }
+    if key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) {
+        return None;
     }
     BINDINGS.iter().find(|b| b.keys.contains(&key.code)).map(|b| b.action)
 }

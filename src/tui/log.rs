@@ -65,12 +65,12 @@ impl LogView {
             };
             if self.matches_filter(&line) {
                 self.matches.push(self.lines.len());
+                // Keep the view where the operator scrolled to while new lines arrive.
+                if self.scroll > 0 {
+                    self.scroll += 1;
+                }
             }
             self.lines.push(line);
-            // Keep the view where the operator scrolled to while new lines arrive.
-            if self.scroll > 0 {
-                self.scroll += 1;
-            }
         }
         if self.lines.len() > MAX_LINES {
             self.lines.drain(..self.lines.len() - MAX_LINES * 9 / 10);
@@ -121,9 +121,14 @@ impl LogView {
         self.scroll = self.scroll.saturating_sub(n);
     }
 
+    /// How far up the view really is, for `height` rows: never past a full first page.
+    pub fn effective_scroll(&self, height: usize) -> usize {
+        self.scroll.min(self.matches.len().saturating_sub(height))
+    }
+
     /// The lines to show in `height` rows, oldest first.
     pub fn window(&self, height: usize) -> impl Iterator<Item = &LogLine> {
-        let end = self.matches.len().saturating_sub(self.scroll);
+        let end = self.matches.len().saturating_sub(self.effective_scroll(height));
         let start = end.saturating_sub(height);
         self.matches[start..end].iter().map(|&i| &self.lines[i])
     }

@@ -1,6 +1,6 @@
 //! The terminal interface: a calm cockpit for the cutover window. `run` takes over the
-//! terminal (restored on exit and on panic), shows the run, and turns keys into
-//! decisions recorded in the journal.
+//! terminal (restored on every way out: quit, error, signal, panic), shows the run, and
+//! turns keys into decisions recorded in the journal.
 
 pub mod app;
 pub mod event_loop;
@@ -10,8 +10,17 @@ pub mod log;
 pub mod theme;
 pub mod view;
 
+use std::io::stdout;
+use std::sync::OnceLock;
+use std::thread::ThreadId;
+
 use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream, KeyEventKind};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 pub use event_loop::{Clock, FRAME, Input, Inputs, Loop, Stats, Stop};
 
@@ -22,32 +31,74 @@ use crate::runner::headless::Exit;
 /// Records loaded into the log pane when the cockpit opens.
 pub const HISTORY: usize = 2_000;
 
-/// Key presses and resizes from the terminal.
+/// Key presses, pastes and resizes from the terminal, and the signals that end a session.
 pub struct TerminalInputs {
     events: EventStream,
+    term: Option<Signal>,
+    hangup: Option<Signal>,
+}
+
+async fn next_signal(s: &mut Option<Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 impl Inputs for TerminalInputs {
     async fn next(&mut self) -> Option<Input> {
         loop {
-            match self.events.next().await? {
-                Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => return Some(Input::Key(key)),
-                Ok(Event::Resize(..)) => return Some(Input::Resize),
-                Ok(Event::Paste(text)) => return Some(Input::Paste(text)),
-                Ok(_) => continue,
-                Err(_) => return None,
+            tokio::select! {
+                () = next_signal(&mut self.term) => return Some(Input::Terminate),
+                () = next_signal(&mut self.hangup) => return Some(Input::Terminate),
+                event = self.events.next() => match event? {
+                    Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => return Some(Input::Key(key)),
+                    Ok(Event::Paste(text)) => return Some(Input::Paste(text)),
+                    Ok(Event::Resize(..)) => return Some(Input::Resize),
+                    Ok(_) => continue,
+                    Err(_) => return None,
+                },
             }
         }
     }
 }
 
-/// Puts the terminal back however the cockpit ends.
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        stdout(),
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        ratatui::crossterm::cursor::Show
+    );
+}
+
+/// The thread that owns the terminal: only a panic there tears the cockpit down.
+static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+
+/// A panic on the UI thread restores the terminal before the message is printed. A panic
+/// in an effect's task is turned into that step's failure (see the runner) and must not
+/// restore the terminal under a cockpit that goes on drawing, nor print over it.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if UI_THREAD.get() == Some(&std::thread::current().id()) {
+            restore_terminal();
+            previous(info);
+        } else {
+            tracing::error!("a task panicked: {info}");
+        }
+    }));
+}
+
+/// Puts the terminal back however `run` ends.
 struct Restore;
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
-        ratatui::restore();
+        restore_terminal();
     }
 }
 
@@ -56,36 +107,43 @@ pub fn exit_for(situation: &Situation) -> Exit {
     match situation {
         Situation::Completed => Exit::Completed,
         Situation::RolledBack { .. } => Exit::RolledBack,
-        Situation::Failed { .. } => Exit::Error,
         _ => Exit::Waiting,
     }
 }
 
-/// Runs the cockpit on this terminal until the operator quits.
+/// Runs the cockpit on this terminal until the operator quits (or a signal ends it).
 pub async fn run(driver: &mut Driver) -> anyhow::Result<Exit> {
     let history = driver.session.journal().tail(HISTORY)?;
     let mut app = app::App::new(theme::Theme::from_env(), driver.state(), &history);
-    // try_init also installs a panic hook that restores the terminal first.
-    let mut terminal = ratatui::try_init()?;
+    let _ = UI_THREAD.set(std::thread::current().id());
+    install_panic_hook();
+    enable_raw_mode()?;
     let restore = Restore;
     // Pasted text arrives as one piece, so a pasted hostname is never taken for keys.
-    ratatui::crossterm::execute!(std::io::stdout(), EnableBracketedPaste)?;
+    execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
     let mut inputs = TerminalInputs {
         events: EventStream::new(),
+        term: signal(SignalKind::terminate()).ok(),
+        hangup: signal(SignalKind::hangup()).ok(),
     };
-    let local = *chrono::Local::now().offset();
     let mut stats = Stats::default();
     let mut looper = Loop {
         clock: Clock::system(),
-        local,
+        local: None,
         stats: &mut stats,
         settle: true,
     };
-    let stop = looper.run(&mut terminal, driver, &mut app, &mut inputs).await;
+    let stopped = looper.run(&mut terminal, driver, &mut app, &mut inputs).await;
     drop(restore);
-    stop?;
+    // The session is closed however the loop ended.
     let exit = exit_for(&situation(driver.state(), chrono::Utc::now()));
-    let reason = "the operator left the cockpit";
-    driver.shutdown(reason).await?;
+    let reason = match &stopped {
+        Ok(_) => "the operator left the cockpit".to_string(),
+        Err(e) => format!("the cockpit stopped: {e}"),
+    };
+    let closed = driver.shutdown(&reason).await;
+    stopped?;
+    closed?;
     Ok(exit)
 }

@@ -7,13 +7,13 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::Ctx;
+use super::{Ctx, resolved_action_lines};
 use crate::engine::plan::{closed_gate, pending_approval};
-use crate::engine::{StepState, StepStatus, Verdict, current};
-use crate::runbook::describe::{action_lines, gate_lines};
+use crate::engine::{StepState, StepStatus, current};
+use crate::runbook::describe::gate_lines;
 use crate::runbook::duration::{countdown, took};
 use crate::runbook::{Approval, Step};
-use crate::runner::lines::{evidence_lines, intent_words, status_mark};
+use crate::runner::lines::{evidence_lines, intent_words, status_mark, verdict_mark};
 use crate::tui::theme::Theme;
 
 fn hms(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -92,11 +92,7 @@ fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
     if !step.answers.is_empty() {
         lines.push(heading(theme, "Nameservers"));
         for a in &step.answers {
-            let mark = match a.verdict {
-                Verdict::Within => "✔",
-                Verdict::Breach => "✖",
-                Verdict::Inconclusive => "?",
-            };
+            let mark = verdict_mark(a.verdict).0;
             let values = if a.values.is_empty() {
                 "nothing".to_string()
             } else {
@@ -115,14 +111,11 @@ fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
     lines
 }
 
-/// What the step does and waits for, as the runbook says.
-fn definition(theme: Theme, spec: &Step) -> Vec<Line<'static>> {
+/// What the step does and waits for, with the values captured so far filled in.
+fn definition(theme: Theme, ctx: &Ctx<'_>, spec: &Step) -> Vec<Line<'static>> {
     let mut lines = vec![heading(theme, "What it does")];
-    lines.extend(
-        action_lines(&spec.action)
-            .into_iter()
-            .map(|l| Line::raw(format!("  {l}"))),
-    );
+    let resolved = resolved_action_lines(ctx.state, &spec.id);
+    lines.extend(resolved.into_iter().map(|l| Line::raw(format!("  {l}"))));
     let gates = gate_lines(spec);
     if !gates.is_empty() {
         lines.push(heading(theme, "Gates"));
@@ -199,12 +192,20 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         lines.push(Line::raw(""));
         lines.extend(done);
     }
-    lines.push(Line::raw(""));
-    lines.extend(definition(theme, spec));
     let past = history(theme, step);
-    if !past.is_empty() {
+    // In doubt, what it was doing matters most: it comes before what it would do.
+    if step.status == StepStatus::InDoubt && !past.is_empty() {
         lines.push(Line::raw(""));
         lines.extend(past);
+        lines.push(Line::raw(""));
+        lines.extend(definition(theme, ctx, spec));
+    } else {
+        lines.push(Line::raw(""));
+        lines.extend(definition(theme, ctx, spec));
+        if !past.is_empty() {
+            lines.push(Line::raw(""));
+            lines.extend(past);
+        }
     }
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }

@@ -6,10 +6,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::Ctx;
-use crate::engine::{RunStatus, Situation, StepStatus, current, situation};
+use super::{Ctx, fit};
 use crate::runbook::Approval;
-use crate::tui::app::{Dialog, Focus, running};
+use crate::tui::app::{Dialog, Focus, act_label, can_roll_back, running, skippable};
 use crate::tui::keys::{KeyAction, binding};
 
 /// (keys, what they do, style) for what applies now.
@@ -24,18 +23,19 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
                 ..
             } => &[("Enter", "approve"), ("Tab", "next field"), ("Esc", "cancel")],
             Dialog::Approve { .. } => &[("Enter", "approve"), ("Esc", "cancel")],
+            Dialog::Rollback { confirming: true, .. } => &[("Enter", "ROLL BACK"), ("Esc", "change the reason")],
             Dialog::Rollback { .. } => &[("Enter", "roll back now"), ("Esc", "cancel")],
+            Dialog::Skip { confirming: true, .. } => &[("Enter", "skip it"), ("Esc", "change the reason")],
             Dialog::Skip { .. } | Dialog::Note { .. } => &[("Enter", "save"), ("Esc", "cancel")],
-            Dialog::InDoubt { .. } => &[
-                ("s", "it happened"),
-                ("f", "it did not"),
-                ("r", "run it again"),
-                ("Esc", "cancel"),
-            ],
+            Dialog::InDoubt { .. } => &[("↑↓", "choose"), ("Enter", "decide"), ("Esc", "later")],
             Dialog::Retry { .. } => &[("Enter", "retry"), ("s", "skip"), ("Esc", "cancel")],
-            Dialog::Rca { .. } => &[("Ctrl-S", "save"), ("Enter", "new line"), ("Esc", "cancel")],
+            Dialog::Rca { .. } => &[
+                ("Ctrl-S", "save"),
+                ("Enter", "new line"),
+                ("Esc", "close (the draft stays)"),
+            ],
             Dialog::NewAttempt { .. } => &[("Enter", "start"), ("Esc", "cancel")],
-            Dialog::Quit { .. } => &[("y", "quit"), ("n", "stay")],
+            Dialog::Quit => &[("y", "quit"), ("n", "stay")],
         };
         return pairs
             .iter()
@@ -48,25 +48,12 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
             ("Esc".into(), "clear".into(), theme.key()),
         ];
     }
-    // Most needed first: the footer drops what does not fit from the end.
+    // Most needed first. Rollback and quit are always kept; others go when there is no room.
     let mut keys = Vec::new();
-    let act = match situation(ctx.state, ctx.now) {
-        Situation::Approval {
-            step,
-            approval: Approval::Type(_),
-            ..
-        } => Some(format!("type to approve {step}")),
-        Situation::Approval { step, .. } => Some(format!("approve {step}")),
-        Situation::Failed { step, .. } => Some(format!("retry {step}")),
-        Situation::InDoubt { step } => Some(format!("resolve {step}")),
-        Situation::RolledBack { rca_attached: false } => Some("write the root-cause analysis".to_string()),
-        Situation::RolledBack { rca_attached: true } => Some(format!("start attempt {}", ctx.state.attempt + 1)),
-        _ => None,
-    };
-    if let Some(label) = act {
-        keys.push(key(KeyAction::Act, &label));
+    if let Some(label) = act_label(ctx.state, ctx.now) {
+        keys.push(key(KeyAction::Act, &fit(&label, 36)));
     }
-    if matches!(ctx.state.status, RunStatus::Active | RunStatus::Holding { .. }) {
+    if can_roll_back(ctx.state) {
         let watching = running(ctx.state).is_some_and(|i| ctx.state.steps[i].watch.is_some());
         let mut k = key(KeyAction::Rollback, "roll back");
         if watching {
@@ -75,12 +62,11 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
         }
         keys.push(k);
     }
-    if current(ctx.state).is_some_and(|i| matches!(ctx.state.steps[i].status, StepStatus::Pending | StepStatus::Failed))
-    {
+    keys.push(key(KeyAction::Quit, "quit"));
+    if skippable(ctx.state).is_some() {
         keys.push(key(KeyAction::Skip, "skip"));
     }
     keys.push(key(KeyAction::Help, "help"));
-    keys.push(key(KeyAction::Quit, "quit"));
     keys.push(key(KeyAction::Note, "note"));
     keys.push(key(
         KeyAction::SwitchFocus,
@@ -95,20 +81,31 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.app.theme;
+    let width = area.width as usize;
     let mut spans = Vec::new();
     let mut used = 0;
-    if let Some(flash) = &ctx.app.flash {
-        let style = if flash.error { theme.error() } else { theme.accent() };
-        used += flash.text.chars().count() + 2;
-        spans.push(Span::styled(flash.text.clone(), style));
+    // A problem outside any dialog, or the answer to the last key, comes first.
+    let message = match (&ctx.app.alert, &ctx.app.flash) {
+        (Some(alert), _) => Some((format!("⚠ {alert}"), theme.error())),
+        (None, Some(flash)) => Some((
+            flash.text.clone(),
+            if flash.error { theme.error() } else { theme.accent() },
+        )),
+        (None, None) => None,
+    };
+    if let Some((text, style)) = message {
+        // Leave room for the keys that must stay.
+        let text = fit(&text, width.saturating_sub(26));
+        used += text.chars().count() + 2;
+        spans.push(Span::styled(text, style));
         spans.push(Span::raw("  "));
     }
     for (keys, label, style) in applicable(ctx) {
-        let width = keys.chars().count() + label.chars().count() + 3;
-        if used + width > area.width as usize {
-            break;
+        let needed = keys.chars().count() + label.chars().count() + 3;
+        if used + needed > width {
+            continue;
         }
-        used += width;
+        used += needed;
         spans.push(Span::styled(keys, style));
         spans.push(Span::raw(format!(" {label}  ")));
     }

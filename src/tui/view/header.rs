@@ -6,23 +6,21 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::Ctx;
+use super::{Ctx, fit};
 use crate::engine::{Mode, RunStatus, Situation, TimeGate, situation};
 use crate::runbook::duration::countdown;
+use crate::runbook::duration::mm_ss;
 use crate::tui::app::running;
 
-fn mm_ss(secs: i64) -> String {
-    let secs = secs.max(0);
-    format!("{:02}:{:02}", secs / 60, secs % 60)
-}
-
-/// "gate opens in 23h 41m", "watch ends in 12:04", "hold ends in 71h 59m".
-pub fn next_timed(ctx: &Ctx<'_>) -> Option<String> {
+/// The next thing with a time on it, long and short: "flip at 21:41 UTC, in 23h 41m" /
+/// "flip in 23h 41m", "watch ends in 12:04", "hold ends in 71h 59m".
+pub fn next_timed(ctx: &Ctx<'_>) -> Option<(String, String)> {
     let left = |t: chrono::DateTime<chrono::Utc>| countdown((t - ctx.now).to_std().unwrap_or_default());
     if let Some(w) = running(ctx.state).and_then(|i| ctx.state.steps[i].watch.as_ref())
         && w.until > ctx.now
     {
-        return Some(format!("watch ends in {}", mm_ss((w.until - ctx.now).num_seconds())));
+        let text = format!("watch ends in {}", mm_ss((w.until - ctx.now).num_seconds()));
+        return Some((text.clone(), text));
     }
     match situation(ctx.state, ctx.now) {
         Situation::Gate {
@@ -30,8 +28,14 @@ pub fn next_timed(ctx: &Ctx<'_>) -> Option<String> {
             gate: TimeGate::Hold,
             ..
         }
-        | Situation::Holding { until } => Some(format!("hold ends in {}", left(until))),
-        Situation::Gate { step, until, .. } => Some(format!("{step} in {}", left(until))),
+        | Situation::Holding { until } => {
+            let text = format!("hold ends in {}", left(until));
+            Some((text.clone(), text))
+        }
+        Situation::Gate { step, until, .. } => Some((
+            format!("{step} at {} UTC, in {}", until.format("%H:%M"), left(until)),
+            format!("{step} in {}", left(until)),
+        )),
         _ => None,
     }
 }
@@ -49,31 +53,46 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         RunStatus::Completed { .. } => theme.ok(),
         _ => theme.title(),
     };
+    let width = area.width as usize;
+    // The banner, environment, attempt and state always show; the name gives way.
+    let tail = [
+        format!(" ({})", rb.environment),
+        format!(" · attempt {}", ctx.state.attempt),
+        " · ".to_string(),
+        ctx.state.status.word().to_string(),
+    ];
+    let fixed = banner.chars().count() + 1 + tail.iter().map(|t| t.chars().count()).sum::<usize>();
+    let name = fit(&rb.name, width.saturating_sub(fixed).max(8));
     let mut first = vec![
         Span::styled(banner, theme.banner(ctx.state.mode)),
         Span::raw(" "),
-        Span::styled(rb.name.clone(), theme.title()),
-        Span::raw(format!(" ({})", rb.environment)),
-        Span::styled(format!(" · attempt {}", ctx.state.attempt), theme.dim()),
-        Span::raw(" · "),
-        Span::styled(ctx.state.status.word(), status_style),
+        Span::styled(name, theme.title()),
+        Span::raw(tail[0].clone()),
+        Span::styled(tail[1].clone(), theme.dim()),
+        Span::raw(tail[2].clone()),
+        Span::styled(tail[3].clone(), status_style),
     ];
     let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
     let id = &ctx.state.run_id;
-    let room = (area.width as usize).saturating_sub(used + 1);
+    let room = width.saturating_sub(used + 1);
     if room > id.chars().count() {
         first.push(Span::raw(" ".repeat(room - id.chars().count())));
         first.push(Span::styled(id.clone(), theme.dim()));
     }
     let local = ctx.now.with_timezone(&ctx.local);
+    let clocks = format!("{} UTC", ctx.now.format("%H:%M:%S"));
+    let local_clock = format!(" ({} local, {})", local.format("%H:%M"), ctx.local);
     let mut second = vec![
-        Span::styled(ctx.now.format("%H:%M:%S UTC").to_string(), theme.title()),
-        Span::styled(
-            format!(" ({} local, {})", local.format("%H:%M"), ctx.local),
-            theme.dim(),
-        ),
+        Span::styled(clocks.clone(), theme.title()),
+        Span::styled(local_clock.clone(), theme.dim()),
     ];
-    if let Some(next) = next_timed(ctx) {
+    if let Some((long, short)) = next_timed(ctx) {
+        let room = width.saturating_sub(clocks.chars().count() + local_clock.chars().count() + 9);
+        let next = if long.chars().count() <= room {
+            long
+        } else {
+            fit(&short, room)
+        };
         second.push(Span::raw("   next: "));
         second.push(Span::styled(next, theme.accent()));
     }

@@ -17,8 +17,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     if !log.filter.is_empty() {
         title.push_str(&format!("· filter “{}” ", log.filter));
     }
-    if log.scroll > 0 {
-        title.push_str(&format!("· {} newer below ", log.scroll));
+    let rows = area.height.saturating_sub(1) as usize;
+    let scrolled = log.effective_scroll(rows);
+    if scrolled > 0 {
+        title.push_str(&format!("· {scrolled} newer below "));
     }
     let block = Block::new()
         .borders(Borders::TOP)

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  LIVE  runbook (env) · attempt · state                       run id    header, 2 rows
-//!  clock UTC · local                  next: gate opens in 23h 41m
+//!  clock UTC · local                  next: flip at 21:41 UTC, in 23h 41m
 //! ┌ steps ────────────────┬ detail (or the watch, when it has one) ─────┐ the rest
 //! │ phase                 │ what the selected step does, waits for,     │
 //! │ ✔ step      12s       │ measured, and what went wrong               │
@@ -56,7 +56,9 @@ pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
     header::render(frame, header_area, ctx);
     steps::render(frame, steps_area, ctx);
     let selected = ctx.state.steps.get(ctx.app.selected);
-    match selected.and_then(|s| s.watch.as_ref().map(|w| (s, w))) {
+    // The watch view while the watch runs; afterwards the detail says how it ended.
+    let watching = selected.filter(|s| s.status == crate::engine::StepStatus::Running);
+    match watching.and_then(|s| s.watch.as_ref().map(|w| (s, w))) {
         Some((step, watch)) => watch::render(frame, detail_area, ctx, step, watch),
         None => detail::render(frame, detail_area, ctx),
     }
@@ -68,6 +70,22 @@ pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
     if let Some(d) = &ctx.app.dialog {
         dialog::render(frame, area, ctx, d);
     }
+}
+
+/// What a step does, with values captured by earlier steps filled in.
+pub fn resolved_action_lines(state: &crate::engine::RunState, step: &str) -> Vec<String> {
+    let Some(spec) = state.spec(step) else {
+        return Vec::new();
+    };
+    let filled = spec.action.map_templates(&|t| {
+        t.substitute(&|name| {
+            state
+                .outputs
+                .get(name)
+                .map(|v| crate::runbook::Template::literal(v.clone()))
+        })
+    });
+    crate::runbook::describe::action_lines(&filled)
 }
 
 /// A rectangle of at most `width` × `height` centred in `area`.
@@ -82,15 +100,26 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
-/// Shortens `text` to `width` characters, marking the cut.
+/// Shortens `text` to `width` terminal columns, marking the cut (wide characters count
+/// as two).
 pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if text.width() <= width {
         return text.to_string();
     }
     if width == 0 {
         return String::new();
     }
-    let mut s: String = text.chars().take(width - 1).collect();
+    let mut s = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        s.push(c);
+    }
     s.push('…');
     s
 }

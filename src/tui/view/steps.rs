@@ -17,7 +17,13 @@ use crate::tui::app::Focus;
 /// What to show at the right of a step line.
 fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {
     let theme = ctx.app.theme;
+    let is_gate = matches!(
+        ctx.state.spec(&step.id).map(|s| &s.action),
+        Some(crate::runbook::Action::Wait(_))
+    );
     let elapsed = |s: &StepState| match (s.started_at, s.finished_at) {
+        // A gate takes no time of its own: its wait was before it started.
+        _ if is_gate => String::new(),
         (Some(a), Some(b)) => took((b - a).to_std().unwrap_or_default()),
         _ => String::new(),
     };

@@ -10,6 +10,8 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPo
 
 use super::{Ctx, fit};
 use crate::engine::{RunStatus, StepState, StepStatus, Verdict, Watch, WatchedMetric};
+use crate::runbook::duration::mm_ss;
+use crate::runner::lines::verdict_mark;
 
 /// A value in the metric's unit: ratios as percentages, seconds as milliseconds.
 pub fn show(value: f64, unit: &str) -> String {
@@ -19,11 +21,6 @@ pub fn show(value: f64, unit: &str) -> String {
         "seconds" => format!("{value:.1} s"),
         _ => format!("{value:.3}"),
     }
-}
-
-fn mm_ss(secs: i64) -> String {
-    let secs = secs.max(0);
-    format!("{:02}:{:02}", secs / 60, secs % 60)
 }
 
 fn chart<'a>(
@@ -51,7 +48,7 @@ fn chart<'a>(
             .data(baseline),
         Dataset::default()
             .name("bound")
-            .marker(Marker::Dot)
+            .marker(Marker::HalfBlock)
             .graph_type(GraphType::Line)
             .style(theme.error())
             .data(bound),
@@ -193,11 +190,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
         let value = sample
             .and_then(|s| s.value)
             .map_or("—".to_string(), |v| show(v, &m.unit));
-        let (verdict, style): (&str, Style) = match sample.map(|s| s.verdict) {
-            Some(Verdict::Within) => ("✔ within", theme.verdict(Verdict::Within)),
-            Some(Verdict::Breach) => ("✖ BREACH", theme.verdict(Verdict::Breach)),
-            Some(Verdict::Inconclusive) => ("? inconclusive", theme.verdict(Verdict::Inconclusive)),
-            None => ("· no sample yet", theme.dim()),
+        let (verdict, style): (String, Style) = match sample.map(|s| s.verdict) {
+            Some(v) => {
+                let (glyph, word) = verdict_mark(v);
+                (format!("{glyph} {word}"), theme.verdict(v))
+            }
+            None => ("· no sample yet".to_string(), theme.dim()),
         };
         let cells = format!(
             "{:<12} {:>9} {:>9} {:>9}",
@@ -210,13 +208,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
             .map(|s| format!(" — {}", s.reason))
             .unwrap_or_else(|| format!(" — bound: {}", m.rule));
         rows.push(Line::raw(fit(&cells, width)));
+        let why = fit(&why, width.saturating_sub(2 + verdict.chars().count()));
         rows.push(Line::from(vec![
             Span::raw("  "),
             Span::styled(verdict, style),
-            Span::styled(
-                fit(&why, width.saturating_sub(2 + verdict.chars().count())),
-                theme.dim(),
-            ),
+            Span::styled(why, theme.dim()),
         ]));
     }
     frame.render_widget(Paragraph::new(rows), table_area);
