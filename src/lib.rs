@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod dns;
 pub mod effects;
 pub mod engine;
 pub mod journal;

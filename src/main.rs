@@ -5,7 +5,7 @@ use clap::Parser;
 fn main() {
     // One rustls provider for every TLS client in the process (reqwest now; kube,
     // hickory and the DNS providers later). Installing it first avoids a run-time panic.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
     let cli = cutover::cli::Cli::parse();
     if let Ok(filter) = std::env::var("CUTOVER_LOG") {

@@ -3,6 +3,7 @@
 //! journal between the two, so nothing happens that the journal does not know about.
 
 pub mod command;
+pub mod dns;
 pub mod http;
 pub mod process;
 
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Failure, Intent, Outcome, StepState};
+use crate::engine::{Failure, Intent, Outcome, RunState, StepState};
 use crate::redact::Redactor;
 use crate::runbook::{Action, Runbook, Step, Template};
 use crate::runner::Reporter;
@@ -31,6 +32,7 @@ pub enum Job {
     Gate,
     Command(command::CommandJob),
     Http(http::HttpProbe),
+    Dns(Box<dns::DnsJob>),
 }
 
 pub struct Prepared {
@@ -65,10 +67,30 @@ pub fn redactor_for(runbook: &Runbook) -> Redactor {
             }
         }
     }
+    // DNS credentials: the TSIG secret and a hosted provider's keys.
+    match runbook.dns.as_ref().map(|d| &d.provider) {
+        Some(crate::runbook::DnsProvider::Rfc2136 { tsig: Some(key), .. }) => {
+            if let Ok((secret, source)) = crate::dns::provider::tsig_secret(key) {
+                r.add(&format!("the TSIG secret ({source})"), &secret);
+            }
+        }
+        Some(crate::runbook::DnsProvider::Hosted { credentials_env, .. }) => {
+            for var in credentials_env.values() {
+                if let Ok(value) = std::env::var(var) {
+                    r.add(&format!("environment variable {var}"), &value);
+                }
+            }
+        }
+        _ => {}
+    }
     r
 }
 
-fn render(template: &Template, outputs: &BTreeMap<String, String>, runbook: &Runbook) -> Result<String, Failure> {
+pub(crate) fn render(
+    template: &Template,
+    outputs: &BTreeMap<String, String>,
+    runbook: &Runbook,
+) -> Result<String, Failure> {
     template.render(&|name| outputs.get(name).cloned()).map_err(|missing| {
         let producer = runbook
             .steps()
@@ -86,8 +108,27 @@ fn render(template: &Template, outputs: &BTreeMap<String, String>, runbook: &Run
     })
 }
 
-/// Resolves everything a step will use, without doing anything.
-pub fn prepare(
+/// Resolves everything a step will use, without changing anything (a DNS step reads
+/// the records first, so its intent holds the exact change).
+pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepared, Failure> {
+    let index = run.index(&step.id).unwrap_or(0);
+    let Some(state) = run.step(&step.id) else {
+        return Err(Failure {
+            message: format!("step `{}` is not in this run", step.id),
+            ..Failure::default()
+        });
+    };
+    if step.action.is_dns() {
+        let (intent, job) = dns::prepare(step, index, run).await?;
+        return Ok(Prepared {
+            intent,
+            job: Job::Dns(Box::new(job)),
+        });
+    }
+    prepare_local(step, state, &run.outputs, &run.runbook, ctx)
+}
+
+fn prepare_local(
     step: &Step,
     state: &StepState,
     outputs: &BTreeMap<String, String>,
@@ -176,6 +217,10 @@ pub fn prepare(
                 }),
             })
         }
+        other => Err(Failure {
+            message: format!("step kind {} has no local effect", other.kind()),
+            ..Failure::default()
+        }),
     }
 }
 
@@ -213,5 +258,6 @@ pub async fn execute(
         }),
         Job::Command(c) => command::run(c, ctx, reporter, cancel).await,
         Job::Http(p) => http::probe(&p, &cancel).await,
+        Job::Dns(d) => dns::execute(*d, reporter, &cancel).await,
     }
 }

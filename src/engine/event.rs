@@ -245,6 +245,36 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resolve: Option<String>,
     },
+    /// A DNS read or change, exactly: every record with the value it must hold and the
+    /// value and TTL it gets.
+    Dns(DnsIntent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsIntent {
+    /// `check`, `lower_ttl`, `flip`, `verify`, `revert`, `restore_ttl`.
+    pub op: String,
+    pub zone: String,
+    /// How the change is made: "RFC 2136 UPDATE to 192.0.2.53:53 signed with TSIG key cutover".
+    pub via: String,
+    pub records: Vec<RecordChange>,
+}
+
+/// One record in a DNS intent. `from` is what it must hold (the compare); `to` and `ttl`
+/// what it gets (the swap). A read has only `from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChange {
+    pub name: String,
+    pub rtype: String,
+    pub from: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// The TTL found before the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_ttl: Option<u32>,
+    /// The TTL written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
 }
 
 /// What a step measured or produced.

@@ -9,8 +9,9 @@ pub mod state;
 
 pub use decide::{Command, MIN_RCA_CHARS, Refusal, decide};
 pub use event::{
-    Evidence, Failure, HttpAttempt, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome, ProcessRef,
-    Recorded, Report, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, Verdict, WatchedMetric,
+    DnsIntent, Evidence, Failure, HttpAttempt, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome,
+    ProcessRef, RecordChange, Recorded, Report, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR,
+    Verdict, WatchedMetric,
 };
-pub use plan::{Effect, Situation, TimeGate, current, next_effects, situation};
+pub use plan::{Effect, Situation, TimeGate, current, later, next_effects, situation};
 pub use state::{RunState, RunStatus, StepState, StepStatus, Watch};

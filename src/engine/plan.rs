@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::Failure;
+use super::event::{Failure, Intent};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::{Action, Approval, InDoubtPolicy};
 
@@ -32,6 +32,13 @@ pub enum TimeGate {
     Wait,
     /// The hold after the cutover (for steps in `after_hold` phases).
     Hold,
+    /// A DNS flip waits until resolvers' caches of the old, long TTL have expired:
+    /// `lowered_at + max(old TTL, lead time)`.
+    TtlLead {
+        step: String,
+        old_ttl_secs: u64,
+        lead_secs: u64,
+    },
 }
 
 /// What the run is waiting for, or doing, right now.
@@ -136,6 +143,11 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
             },
         ));
     }
+    if let Action::DnsFlip(_) = &spec.action
+        && let Some(gate) = ttl_lead_gate(state, index)
+    {
+        gates.push(gate);
+    }
     if let Some(t) = spec.not_before {
         gates.push((t, TimeGate::NotBefore));
     }
@@ -163,6 +175,35 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
         gates.push((until, TimeGate::Hold));
     }
     gates
+}
+
+/// The lead-time gate of the flip at `index`: from the last `dns.lower_ttl` step before it
+/// that is done (a skipped one anchors at the skip, with only the lead time).
+fn ttl_lead_gate(state: &RunState, index: usize) -> Option<(DateTime<Utc>, TimeGate)> {
+    let lead = state.runbook.dns.as_ref()?.ttl_lead_time;
+    let lowered = (0..index).rev().find(|&i| {
+        state
+            .spec(&state.steps[i].id)
+            .is_some_and(|s| matches!(s.action, Action::DnsLowerTtl(_)))
+    })?;
+    let step = &state.steps[lowered];
+    if !step.status.is_done() {
+        return None;
+    }
+    let at = step.finished_at?;
+    let old_ttl = match &step.intent {
+        Some(Intent::Dns(d)) => d.records.iter().filter_map(|r| r.old_ttl).max().unwrap_or(0),
+        _ => 0,
+    };
+    let wait = lead.max(std::time::Duration::from_secs(u64::from(old_ttl)));
+    Some((
+        later(at, wait),
+        TimeGate::TtlLead {
+            step: step.id.clone(),
+            old_ttl_secs: u64::from(old_ttl),
+            lead_secs: lead.as_secs(),
+        },
+    ))
 }
 
 /// `t + d`, saturating at the end of time instead of overflowing.

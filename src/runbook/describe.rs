@@ -2,10 +2,10 @@
 //! value resolved. Used by `cutover plan`, headless output and the step detail view.
 
 use super::duration::format as dur;
-use super::model::{Action, Approval, InDoubtPolicy, OnFailure, Step};
+use super::model::{Action, Approval, DnsConfig, InDoubtPolicy, OnFailure, Step};
 
-/// What the step does, one line per fact.
-pub fn action_lines(action: &Action) -> Vec<String> {
+/// What the step does, one line per fact. DNS steps need the runbook's `[dns]`.
+pub fn action_lines(action: &Action, dns: Option<&DnsConfig>) -> Vec<String> {
     let mut lines = Vec::new();
     match action {
         Action::Manual(m) => {
@@ -61,8 +61,74 @@ pub fn action_lines(action: &Action) -> Vec<String> {
             }
             lines.push(limits);
         }
+        Action::DnsCheck(_)
+        | Action::DnsLowerTtl(_)
+        | Action::DnsFlip(_)
+        | Action::DnsVerify(_)
+        | Action::DnsRevert(_)
+        | Action::DnsRestoreTtl(_) => dns_lines(action, dns, &mut lines),
     }
     lines
+}
+
+fn dns_lines(action: &Action, dns: Option<&DnsConfig>, lines: &mut Vec<String>) {
+    let Some(d) = dns else {
+        lines.push("needs the [dns] section".to_string());
+        return;
+    };
+    let records = format!("{} {}", d.records.join(", "), d.record_type);
+    let servers = if d.nameservers.is_empty() {
+        format!("every authoritative nameserver of {} (from its NS records)", d.zone)
+    } else {
+        format!("nameservers {}", d.nameservers.join(", "))
+    };
+    match action {
+        Action::DnsCheck(c) => {
+            lines.push(format!("checks that {records} hold {}", c.expect));
+            lines.push(format!("asks {servers}, recursion off"));
+        }
+        Action::DnsLowerTtl(l) => {
+            let ttl = l.ttl.unwrap_or(d.cutover_ttl);
+            lines.push(format!("sets the TTL of {records} to {ttl}s, values unchanged"));
+            lines.push(format!(
+                "records the old TTL; the flip waits the longer of it and {} (lead time)",
+                dur(d.ttl_lead_time)
+            ));
+        }
+        Action::DnsFlip(f) => {
+            lines.push(format!(
+                "moves {records}: {} → {} (TTL {}s)",
+                f.from, f.to, d.cutover_ttl
+            ));
+            lines.push("compare-and-swap: only if every record still holds the old value".to_string());
+        }
+        Action::DnsVerify(v) => {
+            match &v.expect {
+                Some(e) => lines.push(format!("waits until {servers} answer {e} for {records}")),
+                None => lines.push(format!("waits until {servers} answer the new value for {records}")),
+            }
+            lines.push(format!("gives them {}", dur(v.timeout)));
+            if !d.resolvers.is_empty() {
+                lines.push(format!(
+                    "then polls resolvers {} for up to {} (reported, not required)",
+                    d.resolvers.join(", "),
+                    dur(v.resolver_wait)
+                ));
+            }
+        }
+        Action::DnsRevert(r) => lines.push(format!(
+            "moves {records} back to what {} found, compare-and-swap",
+            r.flip.as_deref().unwrap_or("the flip")
+        )),
+        Action::DnsRestoreTtl(r) => lines.push(format!(
+            "puts back the TTL of {records} that {} recorded",
+            r.lowered_by.as_deref().unwrap_or("the TTL step")
+        )),
+        _ => {}
+    }
+    if !matches!(action, Action::DnsCheck(_) | Action::DnsVerify(_)) {
+        lines.push(format!("via {}", crate::dns::provider::Writer::describe(d)));
+    }
 }
 
 /// What the step waits for before it runs, and what happens when it fails.

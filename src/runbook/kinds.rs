@@ -1,5 +1,5 @@
 //! The registry of step kinds: the fields each kind takes, their defaults, and checks.
-//! Later kinds (`dns.*`, `k8s.*`, `metrics.*`) are added here.
+//! Later kinds (`k8s.*`, `metrics.*`) are added here; `dns.*` live in `dns.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +10,18 @@ use super::reader::Reader;
 use super::template::is_valid_name;
 use super::tree::Value;
 
-pub const KINDS: &[&str] = &["manual", "command", "wait", "http"];
+pub const KINDS: &[&str] = &[
+    "manual",
+    "command",
+    "wait",
+    "http",
+    "dns.check",
+    "dns.lower_ttl",
+    "dns.flip",
+    "dns.verify",
+    "dns.revert",
+    "dns.restore_ttl",
+];
 
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,6 +53,7 @@ pub fn decode_action(kind: &str, r: &Reader<'_>) -> Option<Action> {
             duration: r.duration("duration"),
         })),
         "http" => http(r).map(Action::Http),
+        k if k.starts_with("dns.") => super::dns::decode_step(k, r),
         _ => None,
     }
 }

@@ -20,8 +20,8 @@ use super::validate::{StepSpans, check_references};
 pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
 
 /// Sections an `[env.NAME]` table may override.
-const ENV_SECTIONS: &[&str] = &["vars"];
-const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "phase", "rollback"];
+const ENV_SECTIONS: &[&str] = &["vars", "dns"];
+const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "dns", "phase", "rollback"];
 
 /// A runbook ready to run.
 #[derive(Debug, Clone)]
@@ -197,6 +197,12 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         }
         None => Vec::new(),
     };
+    let dns_written = top.table.get("dns").is_some();
+    let dns = top.table("dns", "[dns]").and_then(|d| {
+        let config = super::dns::section(&d);
+        d.finish();
+        config
+    });
     // Unknown top-level keys were reported by `check_top_level`.
     drop(top);
 
@@ -208,8 +214,9 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         hold,
         phases,
         rollback,
+        dns,
     };
-    check_references(&runbook, &spans, source, sink);
+    check_references(&runbook, &spans, source, sink, dns_written);
     Some((runbook, environments))
 }
 

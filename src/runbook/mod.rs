@@ -3,6 +3,7 @@
 
 pub mod describe;
 pub mod diagnostic;
+pub mod dns;
 pub mod duration;
 mod interpolate;
 pub mod kinds;

@@ -25,6 +25,9 @@ pub struct Runbook {
     pub phases: Vec<Phase>,
     /// Steps run, in order, when the run rolls back.
     pub rollback: Vec<Step>,
+    /// The `[dns]` section: provider, zone, records, TTLs, nameservers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +92,143 @@ pub enum Action {
     Command(CommandStep),
     Wait(WaitStep),
     Http(HttpCheck),
+    /// Every record holds the expected current value (preflight).
+    #[serde(rename = "dns.check")]
+    DnsCheck(DnsCheckStep),
+    /// Lower every record's TTL, keeping its value; gates the flip.
+    #[serde(rename = "dns.lower_ttl")]
+    DnsLowerTtl(DnsLowerTtlStep),
+    /// Move every record from `from` to `to`, compare-and-swap.
+    #[serde(rename = "dns.flip")]
+    DnsFlip(DnsFlipStep),
+    /// Every authoritative nameserver answers the new value (then resolvers are polled).
+    #[serde(rename = "dns.verify")]
+    DnsVerify(DnsVerifyStep),
+    /// Put the records back to what the flip found, compare-and-swap.
+    #[serde(rename = "dns.revert")]
+    DnsRevert(DnsRevertStep),
+    /// Put the TTLs back to what they were before `dns.lower_ttl`.
+    #[serde(rename = "dns.restore_ttl")]
+    DnsRestoreTtl(DnsRestoreTtlStep),
+}
+
+/// How records are changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum DnsProvider {
+    /// RFC 2136 UPDATE messages signed with TSIG, sent to the primary.
+    Rfc2136 {
+        /// The primary, `host:port` (port 53 when left out).
+        server: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tsig: Option<TsigKey>,
+    },
+    /// The operator changes the records in a web console; the tool says exactly what to
+    /// change and waits until every authoritative nameserver shows it.
+    Manual,
+    /// A hosted provider through its API (PowerDNS, Cloudflare, Route 53, ...).
+    Hosted {
+        /// The provider's name, e.g. `pdns`, `cloudflare`, `route53`.
+        name: String,
+        /// Non-secret settings (API URL, region, account ids).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        settings: BTreeMap<String, String>,
+        /// Credentials: setting name → environment variable that holds it.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        credentials_env: BTreeMap<String, String>,
+    },
+}
+
+/// A TSIG key: its name and algorithm in the runbook, its secret only in the environment
+/// or a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TsigKey {
+    pub name: String,
+    pub algorithm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsConfig {
+    #[serde(flatten)]
+    pub provider: DnsProvider,
+    /// The zone's origin, with a trailing dot.
+    pub zone: String,
+    /// The records that move, fully qualified, with a trailing dot.
+    pub records: Vec<String>,
+    /// `A`, `AAAA` or `CNAME`.
+    pub record_type: String,
+    /// The TTL during the cutover (seconds).
+    pub cutover_ttl: u32,
+    /// The least time between lowering the TTL and the flip (the old TTL counts if longer).
+    #[serde(with = "serde_text")]
+    pub ttl_lead_time: Duration,
+    /// The authoritative nameservers, `IP:port` or `name=IP:port`; empty means discovered
+    /// from the zone's NS records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+    /// The port discovered nameservers are asked on.
+    pub nameserver_port: u16,
+    /// Recursive resolvers polled after the authoritative servers agree, `IP[:port]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<String>,
+    /// How long one DNS query may take.
+    #[serde(with = "serde_text")]
+    pub query_timeout: Duration,
+    /// How often servers are asked again while waiting.
+    #[serde(with = "serde_text")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsCheckStep {
+    /// The value every record must hold now (the VM's address).
+    pub expect: Template,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DnsLowerTtlStep {
+    /// Overrides `[dns] cutover_ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsFlipStep {
+    /// The value each record must still hold (compare) ...
+    pub from: Template,
+    /// ... and the value it gets (swap).
+    pub to: Template,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsVerifyStep {
+    /// The value to see; by default what the last DNS change before this step wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Template>,
+    /// How long the authoritative servers have to agree.
+    #[serde(with = "serde_text")]
+    pub timeout: Duration,
+    /// How long resolvers are polled after that (their answers are reported, not required).
+    #[serde(with = "serde_text")]
+    pub resolver_wait: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DnsRevertStep {
+    /// The `dns.flip` step to undo (the runbook's only one by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DnsRestoreTtlStep {
+    /// The `dns.lower_ttl` step whose recorded TTLs come back (the only one by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowered_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,12 +307,24 @@ impl Action {
             Action::Command(_) => "command",
             Action::Wait(_) => "wait",
             Action::Http(_) => "http",
+            Action::DnsCheck(_) => "dns.check",
+            Action::DnsLowerTtl(_) => "dns.lower_ttl",
+            Action::DnsFlip(_) => "dns.flip",
+            Action::DnsVerify(_) => "dns.verify",
+            Action::DnsRevert(_) => "dns.revert",
+            Action::DnsRestoreTtl(_) => "dns.restore_ttl",
         }
+    }
+
+    pub fn is_dns(&self) -> bool {
+        self.kind().starts_with("dns.")
     }
 
     pub fn in_doubt_policy(&self) -> InDoubtPolicy {
         match self {
             Action::Command(c) if !c.idempotent => InDoubtPolicy::AskOperator,
+            // DNS changes are compare-and-swap: run again, they first read what the
+            // servers hold, and record a change that already happened as done.
             _ => InDoubtPolicy::Rerun,
         }
     }
@@ -192,7 +344,10 @@ impl Action {
         match self {
             Action::Manual(m) => m.instructions.iter().collect(),
             Action::Command(c) => vec![&c.run],
-            Action::Wait(_) => Vec::new(),
+            Action::Wait(_) | Action::DnsLowerTtl(_) | Action::DnsRevert(_) | Action::DnsRestoreTtl(_) => Vec::new(),
+            Action::DnsCheck(c) => vec![&c.expect],
+            Action::DnsFlip(f) => vec![&f.from, &f.to],
+            Action::DnsVerify(v) => v.expect.iter().collect(),
             Action::Http(h) => {
                 let mut all = vec![&h.url];
                 all.extend(h.body_contains.iter());
@@ -209,7 +364,13 @@ impl Action {
         match &mut a {
             Action::Manual(m) => m.instructions = m.instructions.as_ref().map(f),
             Action::Command(c) => c.run = f(&c.run),
-            Action::Wait(_) => {}
+            Action::Wait(_) | Action::DnsLowerTtl(_) | Action::DnsRevert(_) | Action::DnsRestoreTtl(_) => {}
+            Action::DnsCheck(c) => c.expect = f(&c.expect),
+            Action::DnsFlip(d) => {
+                d.from = f(&d.from);
+                d.to = f(&d.to);
+            }
+            Action::DnsVerify(v) => v.expect = v.expect.as_ref().map(f),
             Action::Http(h) => {
                 h.url = f(&h.url);
                 h.body_contains = h.body_contains.as_ref().map(f);

@@ -297,6 +297,39 @@ impl<'a> Reader<'a> {
         out
     }
 
+    /// An array of strings complete at load time (no references to step outputs).
+    pub fn string_list(&self, key: &'static str) -> Vec<(String, Span)> {
+        let Some(node) = self.node(key) else {
+            return Vec::new();
+        };
+        let Value::Array(items) = &node.value else {
+            self.wrong_type(key, node, "an array of strings", "[\"...\", \"...\"]");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Value::Str(text) = &item.value else {
+                self.wrong_type(key, item, "an array of strings", "[\"...\", \"...\"]");
+                continue;
+            };
+            match Template::parse(text).ok().and_then(|t| t.as_literal()) {
+                Some(s) => out.push((s, item.span.clone())),
+                None => self.sink.push(
+                    Diagnostic::error(
+                        "runtime-var-not-allowed",
+                        format!(
+                            "`{key}` in {} refers to a value only known while the run is under way",
+                            self.what
+                        ),
+                        Some(item.span.clone()),
+                    )
+                    .with_help("use values from [vars] here"),
+                ),
+            }
+        }
+        out
+    }
+
     /// Reports keys that no reader asked for, with a suggestion when one is close.
     pub fn finish(self) {
         let asked = self.asked.into_inner();

@@ -64,7 +64,8 @@ fn find_in_node(node: &Node, source: &Source, needle: &str) -> Option<Span> {
     }
 }
 
-pub fn check_references(runbook: &Runbook, spans: &[StepSpans<'_>], source: &Source, sink: &Sink) {
+/// `dns_written`: the file has a `[dns]` section (which may have failed to load).
+pub fn check_references(runbook: &Runbook, spans: &[StepSpans<'_>], source: &Source, sink: &Sink, dns_written: bool) {
     let span_of = |id: &str, phase: bool| spans.iter().find(|s| s.id == id && s.is_phase == phase);
     check_duplicates(spans, sink);
     check_phase_order(runbook, spans, sink);
@@ -132,6 +133,8 @@ pub fn check_references(runbook: &Runbook, spans: &[StepSpans<'_>], source: &Sou
         produced.extend(step.action.outputs());
         check_step_sense(step, at, runbook, sink);
     }
+
+    check_dns(runbook, spans, sink, dns_written);
 
     for step in &runbook.rollback {
         let Some(at) = span_of(&step.id, false) else {
@@ -288,5 +291,98 @@ fn check_step_sense(step: &Step, at: &StepSpans<'_>, runbook: &Runbook, sink: &S
             )
             .with_help("add [[rollback.step]] entries (DNS back to the VM, scale Deployments to zero)"),
         );
+    }
+}
+
+/// DNS steps need `[dns]`; a flip wants a TTL step before it; revert and restore refer to
+/// a step that exists and is of the right kind.
+fn check_dns(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, dns_written: bool) {
+    let span_of = |id: &str| spans.iter().find(|s| s.id == id && !s.is_phase);
+    let all: Vec<&Step> = runbook.steps().map(|(_, s)| s).chain(runbook.rollback.iter()).collect();
+    let forward: Vec<&Step> = runbook.steps().map(|(_, s)| s).collect();
+    let of_kind = |kind: &str| -> Vec<&Step> { forward.iter().copied().filter(|s| s.action.kind() == kind).collect() };
+    let flips = of_kind("dns.flip");
+    let lowers = of_kind("dns.lower_ttl");
+    for step in &all {
+        if !step.action.is_dns() {
+            continue;
+        }
+        let Some(at) = span_of(&step.id) else {
+            continue;
+        };
+        if runbook.dns.is_none() {
+            // A [dns] that failed to load has its own errors already.
+            if !dns_written {
+                sink.push(super::dns::missing_section(at.id_span.clone()));
+            }
+            // One is enough: every DNS step needs the same section.
+            return;
+        }
+        let reference = |key: &str, named: &Option<String>, kind: &str, candidates: &[&Step]| match named {
+            Some(id) => match all.iter().find(|s| &s.id == id) {
+                Some(s) if s.action.kind() == kind => {}
+                Some(s) => sink.push(
+                    Diagnostic::error(
+                        "wrong-step-kind",
+                        format!("`{key}` of step `{}` names `{id}`, a {} step", step.id, s.action.kind()),
+                        Some(at.key_span(key)),
+                    )
+                    .with_help(format!("name the {kind} step")),
+                ),
+                None => {
+                    let d = Diagnostic::error(
+                        "unknown-step",
+                        format!("`{key}` of step `{}` names `{id}`, which does not exist", step.id),
+                        Some(at.key_span(key)),
+                    );
+                    sink.push(match did_you_mean(id, candidates.iter().map(|s| s.id.as_str())) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None => d.with_help(format!("name the {kind} step")),
+                    });
+                }
+            },
+            None if candidates.len() == 1 => {}
+            None if candidates.is_empty() => sink.push(
+                Diagnostic::error(
+                    "no-such-step",
+                    format!("step `{}` undoes a {kind} step, and the runbook has none", step.id),
+                    Some(at.id_span.clone()),
+                )
+                .with_help(format!("add the {kind} step to a phase, or remove this step")),
+            ),
+            None => sink.push(
+                Diagnostic::error(
+                    "ambiguous-step",
+                    format!("step `{}` could undo any of several {kind} steps", step.id),
+                    Some(at.id_span.clone()),
+                )
+                .with_help(format!(
+                    "say which: {key} = \"{}\"",
+                    candidates.first().map_or("", |s| s.id.as_str())
+                )),
+            ),
+        };
+        match &step.action {
+            Action::DnsRevert(r) => reference("flip", &r.flip, "dns.flip", &flips),
+            Action::DnsRestoreTtl(r) => reference("lowered_by", &r.lowered_by, "dns.lower_ttl", &lowers),
+            Action::DnsFlip(_) => {
+                let index = forward.iter().position(|s| s.id == step.id);
+                let lowered_before = lowers.iter().any(|l| forward.iter().position(|s| s.id == l.id) < index);
+                if index.is_some() && !lowered_before {
+                    sink.push(
+                        Diagnostic::warning(
+                            "flip-without-ttl",
+                            format!(
+                                "flip `{}` has no dns.lower_ttl step before it: nothing makes sure resolvers' caches expire quickly",
+                                step.id
+                            ),
+                            Some(at.id_span.clone()),
+                        )
+                        .with_help("add a dns.lower_ttl step in the preparation phase; the flip then waits out the lead time"),
+                    );
+                }
+            }
+            _ => {}
+        }
     }
 }

@@ -17,6 +17,32 @@ pub fn intent_words(intent: &Intent) -> String {
             Some(r) => format!("{method} {url} with {r}"),
             None => format!("{method} {url}"),
         },
+        Intent::Dns(d) => {
+            let records: Vec<String> = d.records.iter().map(record_change_words).collect();
+            format!("{} {} via {}", d.op.replace('_', " "), records.join("; "), d.via)
+        }
+    }
+}
+
+/// `api.example.com. A 192.0.2.10 → 198.51.100.7 (TTL 60)`
+pub fn record_change_words(r: &crate::engine::RecordChange) -> String {
+    let values = |v: &[String]| {
+        if v.is_empty() {
+            "nothing".to_string()
+        } else {
+            v.join(",")
+        }
+    };
+    let ttl = match (r.old_ttl, r.ttl) {
+        (Some(old), Some(new)) if old != new => format!(" (TTL {old} → {new})"),
+        (_, Some(new)) => format!(" (TTL {new})"),
+        (Some(old), None) => format!(" (TTL {old})"),
+        (None, None) => String::new(),
+    };
+    if r.to.is_empty() || r.to == r.from {
+        format!("{} {} {}{ttl}", r.name, r.rtype, values(&r.from))
+    } else {
+        format!("{} {} {} → {}{ttl}", r.name, r.rtype, values(&r.from), values(&r.to))
     }
 }
 
@@ -121,18 +147,24 @@ pub fn event_words(event: &RunEvent) -> String {
             format!("{step}: sample — {}", parts.join("; "))
         }
         RunEvent::ProcessStarted { step, process } => format!("{step}: running as process group {}", process.pgid),
-        RunEvent::NameserverAnswered { step, answer } => format!(
-            "{step}: {} ({}) answers {} {}{}",
-            answer.server,
-            answer.address,
-            answer.record,
-            if answer.values.is_empty() {
-                "nothing".to_string()
+        RunEvent::NameserverAnswered { step, answer } => {
+            format!(
+                "{step}: {} ({}) answers {} {}{}",
+                answer.server,
+                answer.address,
+                answer.record,
+                if answer.values.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    answer.values.join(", ")
+                },
+                answer.ttl.map(|t| format!(" TTL {t}")).unwrap_or_default()
+            ) + &if answer.note.is_empty() {
+                String::new()
             } else {
-                answer.values.join(", ")
-            },
-            answer.ttl.map(|t| format!(" TTL {t}")).unwrap_or_default()
-        ),
+                format!(" — {}", answer.note)
+            }
+        }
     }
 }
 
@@ -160,6 +192,15 @@ pub fn situation_words(situation: &Situation, now: chrono::DateTime<chrono::Utc>
                 TimeGate::NotBefore => "window start".to_string(),
                 TimeGate::Wait => "wait".to_string(),
                 TimeGate::Hold => "end of the hold".to_string(),
+                TimeGate::TtlLead {
+                    step: lowered,
+                    old_ttl_secs,
+                    lead_secs,
+                } => format!(
+                    "TTL lead time: {lowered} lowered it; waits the longer of the old TTL ({}) and the lead time ({})",
+                    dur(std::time::Duration::from_secs(*old_ttl_secs)),
+                    dur(std::time::Duration::from_secs(*lead_secs))
+                ),
             };
             format!(
                 "{step} is gated until {} ({why}): opens in {}",

@@ -226,11 +226,10 @@ impl Driver {
 
     fn spawn(&mut self, step: String) {
         let state = self.state();
-        let (Some(spec), Some(step_state)) = (state.spec(&step).cloned(), state.step(&step).cloned()) else {
+        let Some(spec) = state.spec(&step).cloned() else {
             return;
         };
-        let outputs = state.outputs.clone();
-        let runbook = state.runbook.clone();
+        let run = state.clone();
         let ctx = self.session.ctx.clone();
         let cancel = CancellationToken::new();
         let token = cancel.clone();
@@ -238,7 +237,7 @@ impl Driver {
         let reporter = self.reporter(&step);
         let id = step.clone();
         tokio::spawn(async move {
-            let prepared = match effects::prepare(&spec, &step_state, &outputs, &runbook, &ctx) {
+            let prepared = match effects::prepare(&spec, &run, &ctx).await {
                 Ok(p) => p,
                 Err(failure) => {
                     let _ = tx.send(Msg::Finished {

@@ -13,7 +13,7 @@ use crate::engine::{StepState, StepStatus, current};
 use crate::runbook::describe::gate_lines;
 use crate::runbook::duration::{countdown, took};
 use crate::runbook::{Approval, Step};
-use crate::runner::lines::{evidence_lines, intent_words, status_mark, verdict_mark};
+use crate::runner::lines::{evidence_lines, intent_words, record_change_words, status_mark, verdict_mark};
 use crate::tui::theme::Theme;
 
 fn hms(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -142,11 +142,22 @@ fn history(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
         }
         lines.push(Line::from(Span::styled(when, theme.dim())));
     }
-    if let Some(intent) = &step.intent {
-        lines.push(Line::from(Span::styled(
+    match &step.intent {
+        // The exact DNS change, one record per line: what the operator checks first.
+        Some(crate::engine::Intent::Dns(d)) => {
+            lines.push(Line::from(Span::styled(
+                format!("intent: {} via {}", d.op.replace('_', " "), d.via),
+                theme.dim(),
+            )));
+            for r in &d.records {
+                lines.push(Line::raw(format!("  {}", record_change_words(r))));
+            }
+        }
+        Some(intent) => lines.push(Line::from(Span::styled(
             format!("intent: {}", intent_words(intent)),
             theme.dim(),
-        )));
+        ))),
+        None => {}
     }
     lines
 }

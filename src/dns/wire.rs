@@ -1,0 +1,242 @@
+//! DNS on the wire: a query to one server (no cache, recursion as asked), and an RFC 2136
+//! UPDATE that moves several records of a zone together, compare-and-swap, TSIG-signed.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hickory_net::proto::op::{DnsRequest, Message, OpCode, Query, ResponseCode, UpdateMessage};
+use hickory_net::proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_net::proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::xfer::DnsHandle;
+
+use super::DnsError;
+
+/// What one server answered for one name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `NOERROR`, `NXDOMAIN`, `REFUSED`, ...
+    pub rcode: String,
+    /// The values, sorted (addresses as text, names with a trailing dot).
+    pub values: Vec<String>,
+    /// The smallest TTL of the answer records.
+    pub ttl: Option<u32>,
+    /// The AA bit: the server answered from its own zone data.
+    pub authoritative: bool,
+}
+
+/// One record set in an update: the values it must hold now, and what it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordUpdate {
+    pub name: String,
+    pub rtype: String,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub ttl: u32,
+}
+
+pub fn record_type(rtype: &str) -> Result<RecordType, DnsError> {
+    match rtype {
+        "A" => Ok(RecordType::A),
+        "AAAA" => Ok(RecordType::AAAA),
+        "CNAME" => Ok(RecordType::CNAME),
+        "NS" => Ok(RecordType::NS),
+        "SOA" => Ok(RecordType::SOA),
+        other => Err(DnsError::usage(format!("record type {other} is not supported"))),
+    }
+}
+
+fn name(text: &str) -> Result<Name, DnsError> {
+    Name::from_ascii(text).map_err(|e| DnsError::usage(format!("`{text}` is not a DNS name: {e}")))
+}
+
+/// The record data for `value` of type `rtype`, or why it cannot be one.
+pub fn rdata(rtype: &str, value: &str) -> Result<RData, DnsError> {
+    let bad = |what: &str| DnsError::usage(format!("`{value}` is not {what}, so it cannot be a {rtype} record"));
+    match rtype {
+        "A" => match value.parse::<IpAddr>() {
+            Ok(IpAddr::V4(v4)) => Ok(RData::A(A(v4))),
+            _ => Err(bad("an IPv4 address")),
+        },
+        "AAAA" => match value.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => Ok(RData::AAAA(AAAA(v6))),
+            _ => Err(bad("an IPv6 address")),
+        },
+        "CNAME" => Ok(RData::CNAME(CNAME(name(&super::fqdn(value))?))),
+        other => Err(DnsError::usage(format!("record type {other} is not supported"))),
+    }
+}
+
+fn value_text(data: &RData) -> Option<String> {
+    Some(match data {
+        RData::A(a) => a.0.to_string(),
+        RData::AAAA(a) => a.0.to_string(),
+        RData::CNAME(c) => c.0.to_ascii(),
+        RData::NS(n) => n.0.to_ascii(),
+        RData::SOA(s) => format!("{} {}", s.mname.to_ascii(), s.serial),
+        _ => return None,
+    })
+}
+
+fn exchange(
+    server: SocketAddr,
+    timeout: Duration,
+    signer: Option<TSigner>,
+) -> hickory_net::xfer::DnsExchange<TokioRuntimeProvider> {
+    UdpClientStream::builder(server, TokioRuntimeProvider::default())
+        .with_timeout(Some(timeout))
+        .with_max_retries(1)
+        .with_signer(signer)
+        .exchange()
+}
+
+async fn send(
+    server: SocketAddr,
+    message: Message,
+    timeout: Duration,
+    signer: Option<TSigner>,
+) -> Result<Message, DnsError> {
+    let exchange = exchange(server, timeout, signer);
+    // The stream's own timeout applies per try; this bounds the whole exchange.
+    let reply = tokio::time::timeout(timeout * 3, exchange.send(DnsRequest::from(message)).next()).await;
+    match reply {
+        Err(_) | Ok(None) => Err(DnsError::unreachable(server, "no answer (timed out)")),
+        Ok(Some(Err(e))) => Err(DnsError::from_net(server, &e)),
+        Ok(Some(Ok(response))) => Ok(response.into_message()),
+    }
+}
+
+/// Asks `server` for `name`/`rtype` directly. `recursion` is off for authoritative
+/// servers (they must answer from their own data) and on for resolvers.
+pub async fn query(
+    server: SocketAddr,
+    record: &str,
+    rtype: &str,
+    recursion: bool,
+    timeout: Duration,
+) -> Result<Answer, DnsError> {
+    let wanted = record_type(rtype)?;
+    let mut message = Message::query();
+    message.add_query(Query::query(name(record)?, wanted));
+    message.metadata.recursion_desired = recursion;
+    let response = send(server, message, timeout, None).await?;
+    let rcode = response.metadata.response_code;
+    let mut values = Vec::new();
+    let mut ttl: Option<u32> = None;
+    for r in &response.answers {
+        if r.record_type() == wanted
+            && let Some(v) = value_text(&r.data)
+        {
+            values.push(v);
+            ttl = Some(ttl.map_or(r.ttl, |t| t.min(r.ttl)));
+        }
+    }
+    values.sort();
+    values.dedup();
+    Ok(Answer {
+        rcode: rcode_text(rcode),
+        values,
+        ttl,
+        authoritative: response.metadata.authoritative,
+    })
+}
+
+/// The addresses (A and AAAA) `server` holds for `host`, for nameservers found by NS.
+pub async fn addresses(server: SocketAddr, host: &str, recursion: bool, timeout: Duration) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for rtype in ["A", "AAAA"] {
+        if let Ok(a) = query(server, host, rtype, recursion, timeout).await {
+            out.extend(a.values.iter().filter_map(|v| v.parse::<IpAddr>().ok()));
+        }
+    }
+    out
+}
+
+pub fn rcode_text(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::NoError => "NOERROR".to_string(),
+        ResponseCode::FormErr => "FORMERR".to_string(),
+        ResponseCode::ServFail => "SERVFAIL".to_string(),
+        ResponseCode::NXDomain => "NXDOMAIN".to_string(),
+        ResponseCode::NotImp => "NOTIMP".to_string(),
+        ResponseCode::Refused => "REFUSED".to_string(),
+        ResponseCode::YXDomain => "YXDOMAIN".to_string(),
+        ResponseCode::YXRRSet => "YXRRSET".to_string(),
+        ResponseCode::NXRRSet => "NXRRSET".to_string(),
+        ResponseCode::NotAuth => "NOTAUTH".to_string(),
+        ResponseCode::NotZone => "NOTZONE".to_string(),
+        other => format!("{other:?}").to_ascii_uppercase(),
+    }
+}
+
+/// A TSIG key ready to sign.
+#[derive(Clone)]
+pub struct Tsig {
+    pub name: String,
+    pub algorithm: String,
+    pub secret: Vec<u8>,
+}
+
+impl Tsig {
+    fn signer(&self) -> Result<TSigner, DnsError> {
+        use hickory_net::proto::rr::rdata::tsig::TsigAlgorithm;
+        let algorithm = match self.algorithm.as_str() {
+            "hmac-sha256" => TsigAlgorithm::HmacSha256,
+            "hmac-sha384" => TsigAlgorithm::HmacSha384,
+            "hmac-sha512" => TsigAlgorithm::HmacSha512,
+            other => return Err(DnsError::usage(format!("TSIG algorithm {other} is not supported"))),
+        };
+        TSigner::new(self.secret.clone(), algorithm, name(&self.name)?, 300)
+            .map_err(|e| DnsError::usage(format!("TSIG key `{}` cannot sign: {e}", self.name)))
+    }
+}
+
+/// Sends one UPDATE to the zone's primary that, for every record set, requires exactly
+/// the values `from` (RFC 2136 2.4.2, value-dependent), deletes the set, and adds `to`
+/// with `ttl`. The server applies all of it or none of it.
+pub async fn compare_and_swap(
+    server: SocketAddr,
+    zone: &str,
+    tsig: Option<&Tsig>,
+    updates: &[RecordUpdate],
+    timeout: Duration,
+) -> Result<(), DnsError> {
+    let origin = name(zone)?;
+    let mut message = Message::query();
+    message.metadata.op_code = OpCode::Update;
+    message.metadata.recursion_desired = false;
+    let mut zone_query = Query::new();
+    zone_query
+        .set_name(origin)
+        .set_query_class(DNSClass::IN)
+        .set_query_type(RecordType::SOA);
+    message.add_zone(zone_query);
+    for u in updates {
+        let owner = name(&u.name)?;
+        let rtype = record_type(&u.rtype)?;
+        for v in &u.from {
+            // Prerequisite: class IN, TTL 0, the exact data; together they must be the whole set.
+            message.add_pre_requisite(Record::from_rdata(owner.clone(), 0, rdata(&u.rtype, v)?));
+        }
+        // Delete the whole set: class ANY, TTL 0, no data.
+        let mut delete = Record::update0(owner.clone(), 0, rtype);
+        delete.dns_class = DNSClass::ANY;
+        message.add_update(delete);
+        for v in &u.to {
+            message.add_update(Record::from_rdata(owner.clone(), u.ttl, rdata(&u.rtype, v)?));
+        }
+    }
+    let signer = tsig.map(Tsig::signer).transpose()?;
+    let response = send(server, message, timeout, signer).await?;
+    match response.metadata.response_code {
+        ResponseCode::NoError => Ok(()),
+        code => Err(DnsError::from_update_rcode(
+            server,
+            zone,
+            code,
+            tsig.map(|t| t.name.as_str()),
+        )),
+    }
+}

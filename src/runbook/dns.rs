@@ -1,0 +1,401 @@
+//! The `[dns]` section and the `dns.*` step kinds.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::diagnostic::{Diagnostic, Span, did_you_mean};
+use super::model::{
+    Action, DnsCheckStep, DnsConfig, DnsFlipStep, DnsLowerTtlStep, DnsProvider, DnsRestoreTtlStep, DnsRevertStep,
+    DnsVerifyStep, TsigKey,
+};
+use super::reader::Reader;
+
+pub const DEFAULT_CUTOVER_TTL: u32 = 60;
+pub const DEFAULT_TTL_LEAD_TIME: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(600);
+pub const DEFAULT_RESOLVER_WAIT: Duration = Duration::from_secs(120);
+
+/// Hosted providers reached through the `dns-update` crate, with the settings and
+/// credentials each needs.
+pub const HOSTED: &[(&str, &[&str], &[&str])] = &[
+    ("pdns", &["api_url", "server_id"], &["api_key"]),
+    ("cloudflare", &["email"], &["api_token"]),
+    ("digitalocean", &[], &["api_token"]),
+    ("hetzner", &[], &["api_token"]),
+    ("desec", &[], &["api_token"]),
+    (
+        "route53",
+        &["region", "hosted_zone_id"],
+        &["access_key_id", "secret_access_key"],
+    ),
+];
+
+pub const PROVIDERS: &[&str] = &[
+    "rfc2136",
+    "manual",
+    "pdns",
+    "cloudflare",
+    "digitalocean",
+    "hetzner",
+    "desec",
+    "route53",
+];
+
+pub const TSIG_ALGORITHMS: &[&str] = &["hmac-sha256", "hmac-sha384", "hmac-sha512"];
+
+/// Reads `[dns]`.
+pub fn section(r: &Reader<'_>) -> Option<DnsConfig> {
+    let (provider_name, provider_span) = r
+        .string("provider")
+        .unwrap_or_else(|| ("rfc2136".to_string(), r.span.clone()));
+    let zone = r.required_string("zone", "\"example.com\"");
+    let zone = zone.map(|(z, span)| (fqdn(&z), span));
+    let provider = match provider_name.as_str() {
+        "rfc2136" => rfc2136(r),
+        "manual" => Some(DnsProvider::Manual),
+        name => match HOSTED.iter().find(|(n, _, _)| *n == name) {
+            Some((name, settings, credentials)) => hosted(r, name, settings, credentials),
+            None => {
+                let d = Diagnostic::error(
+                    "unknown-provider",
+                    format!("unknown DNS provider `{name}`"),
+                    Some(provider_span.clone()),
+                );
+                r.sink().push(match did_you_mean(name, PROVIDERS.iter().copied()) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`? Providers: {}", PROVIDERS.join(", "))),
+                    None => d.with_help(format!("providers: {}", PROVIDERS.join(", "))),
+                });
+                None
+            }
+        },
+    };
+
+    let records = r.string_list("records");
+    if records.is_empty() && r.table.get("records").is_none() {
+        r.missing("records", "[\"api.example.com\", \"app.example.com\"]");
+    }
+    let mut names = Vec::new();
+    for (name, span) in &records {
+        let name = fqdn(name);
+        if let Some((zone, _)) = &zone
+            && !in_zone(&name, zone)
+        {
+            r.sink().push(
+                Diagnostic::error(
+                    "record-outside-zone",
+                    format!("record `{name}` is not in zone `{zone}`"),
+                    Some(span.clone()),
+                )
+                .with_help("list records of the zone only, or set `zone` to the zone that holds them"),
+            );
+        }
+        if names.contains(&name) {
+            r.sink().push(
+                Diagnostic::error(
+                    "duplicate-record",
+                    format!("record `{name}` is listed twice"),
+                    Some(span.clone()),
+                )
+                .with_help("list each record once"),
+            );
+        }
+        names.push(name);
+    }
+    let record_type = match r.string("type") {
+        None => "A".to_string(),
+        Some((t, span)) => {
+            let upper = t.to_ascii_uppercase();
+            if !["A", "AAAA", "CNAME"].contains(&upper.as_str()) {
+                r.sink().push(
+                    Diagnostic::error("bad-value", format!("record `type` is `{t}`"), Some(span))
+                        .with_help("the records that move are A, AAAA or CNAME records"),
+                );
+            }
+            upper
+        }
+    };
+    let cutover_ttl = r
+        .duration("cutover_ttl")
+        .map_or(DEFAULT_CUTOVER_TTL, |d| d.as_secs().min(u64::from(u32::MAX)) as u32);
+    let ttl_lead_time = r.duration("ttl_lead_time").unwrap_or(DEFAULT_TTL_LEAD_TIME);
+    let nameservers = r.string_list("nameservers");
+    for (ns, span) in &nameservers {
+        let addr = ns.split_once('=').map_or(ns.as_str(), |(_, a)| a);
+        if parse_server(addr, 53).is_none() {
+            r.sink().push(
+                Diagnostic::error(
+                    "bad-address",
+                    format!("nameserver `{ns}` is not an address"),
+                    Some(span.clone()),
+                )
+                .with_help("write `IP`, `IP:port` or `name=IP:port`, e.g. \"ns1.example.com=192.0.2.53:53\""),
+            );
+        }
+    }
+    let resolvers = r.string_list("resolvers");
+    for (res, span) in &resolvers {
+        if parse_server(res, 53).is_none() {
+            r.sink().push(
+                Diagnostic::error(
+                    "bad-address",
+                    format!("resolver `{res}` is not an address"),
+                    Some(span.clone()),
+                )
+                .with_help("write an IP address, e.g. \"1.1.1.1\" or \"[2606:4700::1111]:53\""),
+            );
+        }
+    }
+    let default_port = match &provider {
+        Some(DnsProvider::Rfc2136 { server, .. }) => parse_server(server, 53).map_or(53, |a| a.port()),
+        _ => 53,
+    };
+    let nameserver_port = r.int("nameserver_port", 1, 65535).map_or(default_port, |p| p as u16);
+    if nameservers.is_empty()
+        && matches!(provider, Some(DnsProvider::Manual | DnsProvider::Hosted { .. }))
+        && r.table.get("nameservers").is_none()
+    {
+        // Discovery asks the system's resolver: say so, it matters for split-horizon setups.
+        r.sink().push(
+            Diagnostic::warning(
+                "nameservers-discovered",
+                "the authoritative nameservers will be found through this machine's resolver",
+                Some(r.span.clone()),
+            )
+            .with_help(
+                "list them to be sure which servers are verified: nameservers = [\"ns1.example.com=192.0.2.53\"]",
+            ),
+        );
+    }
+    let config = DnsConfig {
+        provider: provider?,
+        zone: zone?.0,
+        records: names,
+        record_type,
+        cutover_ttl,
+        ttl_lead_time,
+        nameservers: nameservers.into_iter().map(|(n, _)| n).collect(),
+        nameserver_port,
+        resolvers: resolvers.into_iter().map(|(n, _)| n).collect(),
+        query_timeout: r.duration("query_timeout").unwrap_or(DEFAULT_QUERY_TIMEOUT),
+        poll_interval: r.duration("poll_interval").unwrap_or(DEFAULT_POLL_INTERVAL),
+    };
+    Some(config)
+}
+
+fn rfc2136(r: &Reader<'_>) -> Option<DnsProvider> {
+    let server = r.required_string("server", "\"ns1.example.com:53\"");
+    if let Some((s, span)) = &server
+        && !looks_like_server(s)
+    {
+        r.sink().push(
+            Diagnostic::error(
+                "bad-address",
+                format!("`server` is `{s}`, not host:port"),
+                Some(span.clone()),
+            )
+            .with_help("write the primary's address, e.g. server = \"192.0.2.53:53\""),
+        );
+    }
+    let tsig = r.table("tsig_key", "`tsig_key` in [dns]").and_then(|t| {
+        let name = t.required_string("name", "\"cutover-key\"");
+        let algorithm = match t.string("algorithm") {
+            None => "hmac-sha256".to_string(),
+            Some((a, span)) => {
+                let lower = a.to_ascii_lowercase();
+                if !TSIG_ALGORITHMS.contains(&lower.as_str()) {
+                    t.sink().push(
+                        Diagnostic::error(
+                            "bad-value",
+                            format!("TSIG algorithm `{a}` is not supported"),
+                            Some(span),
+                        )
+                        .with_help(format!("use one of {}", TSIG_ALGORITHMS.join(", "))),
+                    );
+                }
+                lower
+            }
+        };
+        let secret_env = t.string("secret_env").map(|(s, _)| s);
+        let secret_file = t.string("secret_file").map(|(s, _)| s);
+        if secret_env.is_none() && secret_file.is_none() {
+            t.missing(
+                "secret_env",
+                "\"CUTOVER_TSIG_SECRET\" (or secret_file = \"/path/to/key\")",
+            );
+        }
+        t.finish();
+        Some(TsigKey {
+            name: name?.0,
+            algorithm,
+            secret_env,
+            secret_file,
+        })
+    });
+    Some(DnsProvider::Rfc2136 {
+        server: server?.0,
+        tsig,
+    })
+}
+
+fn hosted(r: &Reader<'_>, name: &str, settings: &[&str], credentials: &[&str]) -> Option<DnsProvider> {
+    let literal = |key: &'static str| -> BTreeMap<String, String> {
+        r.template_map(key)
+            .into_iter()
+            .filter_map(|(k, v)| v.as_literal().map(|v| (k, v)))
+            .collect()
+    };
+    let values = literal("settings");
+    for k in values.keys() {
+        if !settings.contains(&k.as_str()) {
+            r.sink().push(
+                Diagnostic::error(
+                    "unknown-field",
+                    format!("`settings.{k}` is not a setting of provider `{name}`"),
+                    r.node("settings").map(|n| n.span.clone()),
+                )
+                .with_help(if settings.is_empty() {
+                    format!("provider {name} takes no settings")
+                } else {
+                    format!("settings of {name}: {}", settings.join(", "))
+                }),
+            );
+        }
+    }
+    let creds = literal("credentials_env");
+    let span = r
+        .node("credentials_env")
+        .map_or_else(|| r.span.clone(), |n| n.span.clone());
+    for (k, v) in &creds {
+        if !credentials.contains(&k.as_str()) {
+            r.sink().push(
+                Diagnostic::error(
+                    "unknown-field",
+                    format!("`credentials_env.{k}` is not a credential of provider `{name}`"),
+                    Some(span.clone()),
+                )
+                .with_help(format!("credentials of {name}: {}", credentials.join(", "))),
+            );
+        }
+        if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            r.sink().push(
+                Diagnostic::error(
+                    "bad-env-name",
+                    format!("`credentials_env.{k}` must name an environment variable, not hold a value"),
+                    Some(span.clone()),
+                )
+                .with_help(format!(
+                    "write the variable's name: credentials_env = {{ {k} = \"DNS_API_TOKEN\" }}"
+                ))
+                .masking_the_value(),
+            );
+        }
+    }
+    let missing: Vec<&str> = credentials
+        .iter()
+        .copied()
+        .filter(|c| !creds.contains_key(*c))
+        .collect();
+    if !missing.is_empty() {
+        r.sink().push(
+            Diagnostic::error(
+                "missing-field",
+                format!("provider `{name}` needs credentials: {}", missing.join(", ")),
+                Some(span),
+            )
+            .with_help(format!(
+                "name the environment variables that hold them: credentials_env = {{ {} }}",
+                missing
+                    .iter()
+                    .map(|c| format!("{c} = \"{}\"", c.to_ascii_uppercase()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
+    }
+    Some(DnsProvider::Hosted {
+        name: name.to_string(),
+        settings: values,
+        credentials_env: creds,
+    })
+}
+
+/// Reads the kind-specific fields of a `dns.*` step.
+pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
+    match kind {
+        "dns.check" => {
+            let expect = r.required_template("expect", "\"${vm_ip}\"");
+            Some(Action::DnsCheck(DnsCheckStep { expect: expect?.0 }))
+        }
+        "dns.lower_ttl" => Some(Action::DnsLowerTtl(DnsLowerTtlStep {
+            ttl: r.duration("ttl").map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32),
+        })),
+        "dns.flip" => {
+            let from = r.required_template("from", "\"${vm_ip}\"");
+            let to = r.required_template("to", "\"${lb_ip}\"");
+            Some(Action::DnsFlip(DnsFlipStep {
+                from: from?.0,
+                to: to?.0,
+            }))
+        }
+        "dns.verify" => Some(Action::DnsVerify(DnsVerifyStep {
+            expect: r.template("expect").map(|(t, _)| t),
+            timeout: r.duration("timeout").unwrap_or(DEFAULT_VERIFY_TIMEOUT),
+            resolver_wait: r.duration("resolver_wait").unwrap_or(DEFAULT_RESOLVER_WAIT),
+        })),
+        "dns.revert" => Some(Action::DnsRevert(DnsRevertStep {
+            flip: r.string("flip").map(|(s, _)| s),
+        })),
+        "dns.restore_ttl" => Some(Action::DnsRestoreTtl(DnsRestoreTtlStep {
+            lowered_by: r.string("lowered_by").map(|(s, _)| s),
+        })),
+        _ => None,
+    }
+}
+
+/// `name` with a trailing dot, lower case.
+pub fn fqdn(name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    if lower.ends_with('.') {
+        lower
+    } else {
+        format!("{lower}.")
+    }
+}
+
+pub fn in_zone(name: &str, zone: &str) -> bool {
+    name == zone || name.ends_with(&format!(".{zone}")) || zone == "."
+}
+
+/// `IP`, `IP:port` or `[v6]:port` as a socket address (`default_port` when none is given).
+pub fn parse_server(text: &str, default_port: u16) -> Option<SocketAddr> {
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, default_port))
+}
+
+/// `host:port`, `host` or an address: resolved at run time.
+fn looks_like_server(text: &str) -> bool {
+    if parse_server(text, 53).is_some() {
+        return true;
+    }
+    let (host, port) = text.rsplit_once(':').unwrap_or((text, "53"));
+    !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && port.parse::<u16>().is_ok()
+}
+
+/// Where the spans of `[dns]` are, for diagnostics about steps that need it.
+pub fn missing_section(step_span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "dns-section-missing",
+        "this DNS step needs a [dns] section: which provider, zone and records",
+        Some(step_span),
+    )
+    .with_help(
+        "add:\n[dns]\nprovider = \"rfc2136\"\nserver = \"ns1.example.com:53\"\nzone = \"example.com\"\nrecords = [\"api.example.com\"]\ntsig_key = { name = \"cutover\", secret_env = \"CUTOVER_TSIG_SECRET\" }",
+    )
+}
