@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs on a fresh machine.
-# Later issues add the DNS servers and Prometheus here.
 set -euo pipefail
 
 packages=(
-  tmux        # the end-to-end test of the cockpit runs the binary in a real terminal
+  tmux                  # the end-to-end test of the cockpit runs the binary in a real terminal
+  bind9                 # DNS tests: the primary authoritative server, taking TSIG-signed updates
+  bind9-utils
+  bind9-dnsutils        # dig and nsupdate: the tests inspect and change zones with them
+  knot                  # DNS tests: the secondary authoritative server (NOTIFY, zone transfer)
+  knot-dnsutils
+  pdns-server           # DNS tests: PowerDNS through its HTTP API
+  pdns-backend-sqlite3
+  sqlite3
 )
 
 missing=()
