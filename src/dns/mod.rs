@@ -36,7 +36,7 @@ impl DnsError {
 
     pub fn unreachable(server: SocketAddr, what: &str) -> Self {
         Self {
-            message: format!("DNS server {server} did not answer: {what}"),
+            message: format!("DNS server {server} did not answer ({what})"),
             advice: Some(format!(
                 "check that the server at {server} is up and reachable from here (firewall, address, port); the step can be retried"
             )),
@@ -51,7 +51,7 @@ impl DnsError {
             return Self::tsig_failed(server);
         }
         if lower.contains("timed out") || lower.contains("timeout") {
-            return Self::unreachable(server, "no answer (timed out)");
+            return Self::unreachable(server, "timed out");
         }
         if lower.contains("connection refused") || lower.contains("io error") {
             return Self::unreachable(server, &text);

@@ -102,7 +102,10 @@ async fn send(
     // The stream's own timeout applies per try; this bounds the whole exchange.
     let reply = tokio::time::timeout(timeout * 3, exchange.send(DnsRequest::from(message)).next()).await;
     match reply {
-        Err(_) | Ok(None) => Err(DnsError::unreachable(server, "no answer (timed out)")),
+        Err(_) | Ok(None) => Err(DnsError::unreachable(
+            server,
+            &format!("timed out after {}", humantime::format_duration(timeout * 3)),
+        )),
         Ok(Some(Err(e))) => Err(DnsError::from_net(server, &e)),
         Ok(Some(Ok(response))) => Ok(response.into_message()),
     }

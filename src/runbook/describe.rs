@@ -78,7 +78,7 @@ fn dns_lines(action: &Action, dns: Option<&DnsConfig>, lines: &mut Vec<String>) 
     };
     let records = format!("{} {}", d.records.join(", "), d.record_type);
     let servers = if d.nameservers.is_empty() {
-        format!("every authoritative nameserver of {} (from its NS records)", d.zone)
+        format!("all authoritative nameservers of {} (from its NS records)", d.zone)
     } else {
         format!("nameservers {}", d.nameservers.join(", "))
     };
