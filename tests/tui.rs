@@ -650,3 +650,159 @@ async fn the_clock_tick_redraws_the_countdown_and_nothing_else_does_while_idle()
     // The first frame and one or two ticks in 1.5 s: nothing else redraws an idle screen.
     assert!((2..=3).contains(&stats.frames), "{} frames", stats.frames);
 }
+
+const DNS_RUNBOOK: &str = r#"
+[runbook]
+name = "royal-bank-api"
+
+[vars]
+vm_ip = "192.0.2.10"
+lb_ip = "198.51.100.7"
+
+[dns]
+provider = "rfc2136"
+server = "192.0.2.53:53"
+zone = "royal-bank.example."
+records = ["api.royal-bank.example."]
+tsig_key = { name = "cutover", algorithm = "hmac-sha256", secret_env = "TSIG_SECRET" }
+
+[[phase]]
+id = "window"
+title = "The window"
+  [[phase.step]]
+  id = "flip"
+  kind = "dns.flip"
+  title = "Flip DNS to the load balancer"
+  approve = "type:api.royal-bank.example."
+  from = "${vm_ip}"
+  to = "${lb_ip}"
+  [[phase.step]]
+  id = "verify"
+  kind = "dns.verify"
+  title = "Every authoritative server answers the load balancer"
+  [[phase.step]]
+  id = "hold"
+  kind = "wait"
+  title = "Hold until morning"
+  not_before = "2026-12-02T06:00:00Z"
+"#;
+
+/// The DNS steps show what they changed and what every nameserver answered, in the
+/// step detail: the exact record change, then one line per server with its verdict.
+#[tokio::test]
+async fn dns_steps_show_the_change_and_every_nameserver_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let loaded = load_str(Path::new("runbook.toml"), DNS_RUNBOOK, None).unwrap();
+    let holder = Holder::this_process("alice", "test", t0());
+    let start = |run_id| RunEvent::RunStarted {
+        run_id,
+        mode: Mode::Live,
+        runbook: loaded.runbook.clone(),
+        digest: loaded.digest.clone(),
+        source: "runbook.toml".into(),
+    };
+    let (journal, state, _) = store
+        .open_or_create("royal-bank-api", "default", Mode::Live, &holder, t0(), false, start)
+        .unwrap();
+    let mut session = Session::new(journal, state, "alice");
+    let change = |op: &str, to: Vec<String>| {
+        Intent::Dns(cutover::engine::DnsIntent {
+            op: op.into(),
+            zone: "royal-bank.example.".into(),
+            via: if op == "flip" {
+                "RFC 2136 UPDATE to 192.0.2.53:53 signed with TSIG key cutover (hmac-sha256)".into()
+            } else {
+                "every authoritative nameserver, asked directly".into()
+            },
+            records: vec![cutover::engine::RecordChange {
+                name: "api.royal-bank.example.".into(),
+                rtype: "A".into(),
+                from: vec!["192.0.2.10".into()],
+                to,
+                old_ttl: Some(60),
+                ttl: Some(60),
+            }],
+        })
+    };
+    let answer = |server: &str, address: &str, value: &str, verdict: Verdict, note: &str| Command::Report {
+        step: "verify".into(),
+        report: cutover::engine::Report::NameserverAnswered {
+            answer: cutover::engine::NameserverAnswer {
+                server: server.into(),
+                address: address.into(),
+                record: "api.royal-bank.example.".into(),
+                values: vec![value.into()],
+                ttl: Some(60),
+                verdict,
+                note: note.into(),
+            },
+        },
+    };
+    let done = |step: &str, summary: &str| Command::Finish {
+        step: step.into(),
+        result: Ok(cutover::engine::Outcome {
+            summary: summary.into(),
+            ..Default::default()
+        }),
+    };
+    for command in [
+        Command::Approve {
+            step: "flip".into(),
+            typed: Some("api.royal-bank.example.".into()),
+            note: None,
+        },
+        Command::Begin {
+            step: "flip".into(),
+            intent: change("flip", vec!["198.51.100.7".into()]),
+        },
+        done("flip", "1 record moved in one UPDATE; the primary holds the new value"),
+        Command::Begin {
+            step: "verify".into(),
+            intent: change("verify", Vec::new()),
+        },
+        answer(
+            "ns2.royal-bank.example.",
+            "192.0.2.54:53",
+            "192.0.2.10",
+            Verdict::Breach,
+            "still the old value (zone transfer pending)",
+        ),
+        answer(
+            "ns1.royal-bank.example.",
+            "192.0.2.53:53",
+            "198.51.100.7",
+            Verdict::Within,
+            "",
+        ),
+        Command::Finish {
+            step: "verify".into(),
+            result: Err(cutover::engine::Failure {
+                message: "ns2.royal-bank.example. (192.0.2.54:53) still answers 192.0.2.10 after 10m".into(),
+                advice: Some(
+                    "check the zone transfer from the primary (NOTIFY, allow-transfer); retry the step".into(),
+                ),
+                evidence: Default::default(),
+            }),
+        },
+    ] {
+        session.submit(command, "alice", t0()).unwrap();
+    }
+    drop(session);
+    let (journal, state) = store.open_run(&store.runs()[0].identity.run_id, &holder).unwrap();
+    let mut c = Cockpit::with_session(dir, Session::new(journal, state, "alice"), 100, 34);
+    c.look().await;
+    // The failed verify is selected: which server lags, and what it still answers.
+    let screen = c.screen();
+    for line in [
+        "ns1.royal-bank.example. (192.0.2.53:53)",
+        "ns2.royal-bank.example. (192.0.2.54:53)",
+        "api.royal-bank.example. → 192.0.2.10 TTL 60",
+        "still the old value",
+    ] {
+        assert!(screen.contains(line), "the detail shows {line:?}:\n{screen}");
+    }
+    snap!("dns_verify_detail", c);
+    c.press(vec![key(KeyCode::Up)]).await;
+    snap!("dns_flip_detail", c);
+}

@@ -91,7 +91,11 @@ fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
     }
     if !step.answers.is_empty() {
         lines.push(heading(theme, "Nameservers"));
-        for a in &step.answers {
+        // Grouped by record, one server per entry: the server on the first line, what it
+        // answered indented below it, so narrow panes wrap nothing important.
+        let mut answers: Vec<_> = step.answers.iter().collect();
+        answers.sort_by(|a, b| (&a.record, &a.server, &a.address).cmp(&(&b.record, &b.server, &b.address)));
+        for a in answers {
             let mark = verdict_mark(a.verdict).0;
             let values = if a.values.is_empty() {
                 "nothing".to_string()
@@ -101,8 +105,9 @@ fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
             let ttl = a.ttl.map(|t| format!(" TTL {t}")).unwrap_or_default();
             lines.push(Line::from(vec![
                 Span::styled(format!("  {mark} "), theme.verdict(a.verdict)),
-                Span::raw(format!("{} ({}) {} → {values}{ttl}", a.server, a.address, a.record)),
+                Span::raw(format!("{} ({})", a.server, a.address)),
             ]));
+            lines.push(Line::raw(format!("      {} → {values}{ttl}", a.record)));
             if !a.note.is_empty() {
                 lines.push(Line::from(Span::styled(format!("      {}", a.note), theme.dim())));
             }
@@ -121,6 +126,29 @@ fn definition(theme: Theme, ctx: &Ctx<'_>, spec: &Step) -> Vec<Line<'static>> {
         lines.push(heading(theme, "Gates"));
         lines.extend(gates.into_iter().map(|l| Line::raw(format!("  {l}"))));
     }
+    lines
+}
+
+fn dns_writes(d: &crate::engine::DnsIntent) -> bool {
+    matches!(d.op.as_str(), "lower_ttl" | "flip" | "revert" | "restore_ttl")
+}
+
+/// The exact DNS change a step made or is making, one record per line, as journaled
+/// before it was sent: what the operator checks first.
+fn dns_change(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
+    let Some(crate::engine::Intent::Dns(d)) = &step.intent else {
+        return Vec::new();
+    };
+    if !dns_writes(d) {
+        return Vec::new();
+    }
+    let mut lines = vec![heading(theme, "Change (journaled before it was sent)")];
+    lines.extend(
+        d.records
+            .iter()
+            .map(|r| Line::raw(format!("  {}", record_change_words(r)))),
+    );
+    lines.push(Line::from(Span::styled(format!("  via {}", d.via), theme.dim())));
     lines
 }
 
@@ -144,13 +172,16 @@ fn history(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
     }
     match &step.intent {
         // The exact DNS change, one record per line: what the operator checks first.
+        // A DNS write is shown in full under "Change"; a read lists what it asked about.
         Some(crate::engine::Intent::Dns(d)) => {
             lines.push(Line::from(Span::styled(
                 format!("intent: {} via {}", d.op.replace('_', " "), d.via),
                 theme.dim(),
             )));
-            for r in &d.records {
-                lines.push(Line::raw(format!("  {}", record_change_words(r))));
+            if !dns_writes(d) {
+                for r in &d.records {
+                    lines.push(Line::raw(format!("  {}", record_change_words(r))));
+                }
             }
         }
         Some(intent) => lines.push(Line::from(Span::styled(
@@ -202,6 +233,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     if !done.is_empty() {
         lines.push(Line::raw(""));
         lines.extend(done);
+    }
+    let change = dns_change(theme, step);
+    if !change.is_empty() {
+        lines.push(Line::raw(""));
+        lines.extend(change);
     }
     let past = history(theme, step);
     // In doubt, what it was doing matters most: it comes before what it would do.
