@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use cutover::engine::{Intent, RunEvent, StepStatus, Verdict};
-use support::dns::{AuthPair, PowerDns};
+use support::dns::{AuthPair, PowerDns, wait_for};
 use support::{Sandbox, assert_exit, text};
 
 const VM: &str = "192.0.2.10";
@@ -109,6 +109,17 @@ fn run(sb: &Sandbox, pair: &AuthPair, path: &std::path::Path, extra: &[&str]) ->
         .env("TEST_TSIG_SECRET", pair.secret_b64())
         .output()
         .expect("run cutover")
+}
+
+/// The same run, in the background, its output collected.
+fn spawn_run(sb: &Sandbox, pair: &AuthPair, path: &std::path::Path) -> std::process::Child {
+    sb.cutover()
+        .args(["run", path.to_str().unwrap(), "--headless", "--max-wait", "30s"])
+        .env("TEST_TSIG_SECRET", pair.secret_b64())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cutover")
 }
 
 fn both_answer(pair: &AuthPair, name: &str) -> (Vec<String>, Vec<String>) {
@@ -296,20 +307,11 @@ fn a_primary_killed_mid_run_gives_a_clear_error_and_the_run_goes_on_when_it_is_b
     short_ttls(&pair);
     let sb = Sandbox::new();
     let rb = sb.write("dns.toml", &runbook(&pair, "3s", "TEST_TSIG_SECRET"));
-    let child = sb
-        .cutover()
-        .args(["run", rb.to_str().unwrap(), "--headless", "--max-wait", "30s"])
-        .env("TEST_TSIG_SECRET", pair.secret_b64())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&sb, &pair, &rb);
     let zone = pair.zone().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while pair.query(pair.primary(), &format!("app.{zone}"), "A").ttl != Some(60) {
-        assert!(std::time::Instant::now() < deadline, "the TTL was never lowered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the TTL lowering", Duration::from_secs(20), || {
+        pair.query(pair.primary(), &format!("app.{zone}"), "A").ttl == Some(60)
+    });
     pair.kill_primary();
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 3);
@@ -354,30 +356,17 @@ fn killed_between_intent_and_outcome_the_flip_resumes_to_what_the_servers_hold()
     short_ttls(&pair);
     let sb = Sandbox::new();
     let rb = sb.write("dns.toml", &runbook(&pair, "1s", "TEST_TSIG_SECRET"));
-    let mut child = sb
-        .cutover()
-        .args(["run", rb.to_str().unwrap(), "--headless", "--max-wait", "30s"])
-        .env("TEST_TSIG_SECRET", pair.secret_b64())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&sb, &pair, &rb);
     let zone = pair.zone();
-    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "{what} never happened");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-    wait_for("the TTL lowering", &|| {
+    let within = Duration::from_secs(30);
+    wait_for("the TTL lowering", within, || {
         pair.query(pair.primary(), &format!("app.{zone}"), "A").ttl == Some(60)
     });
-    wait_for("the secondary's transfer", &|| {
+    wait_for("the secondary's transfer", within, || {
         pair.query(pair.secondary(), &format!("api.{zone}"), "A").ttl == Some(60)
     });
     pair.freeze_secondary();
-    wait_for("the flip's UPDATE", &|| {
+    wait_for("the flip's UPDATE", within, || {
         pair.query(pair.primary(), &format!("app.{zone}"), "A").values == vec![LB.to_string()]
     });
     unsafe {

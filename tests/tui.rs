@@ -144,6 +144,38 @@ impl Cockpit {
         Self::with_session(dir, Session::new(journal, state, "alice"), width, height)
     }
 
+    /// A cockpit opened on a run where an earlier session (now gone) submitted `commands`.
+    fn after(runbook: &str, env: Option<&str>, commands: Vec<Command>, width: u16, height: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let loaded = load_str(Path::new("runbook.toml"), runbook, env).unwrap();
+        let holder = Holder::this_process("alice", "test", t0());
+        let (journal, state, _) = store
+            .open_or_create(
+                &loaded.runbook.name,
+                &loaded.runbook.environment,
+                Mode::Live,
+                &holder,
+                t0(),
+                false,
+                |run_id| RunEvent::RunStarted {
+                    run_id,
+                    mode: Mode::Live,
+                    runbook: loaded.runbook.clone(),
+                    digest: loaded.digest.clone(),
+                    source: "runbook.toml".into(),
+                },
+            )
+            .unwrap();
+        let mut session = Session::new(journal, state, "alice");
+        for command in commands {
+            session.submit(command, "alice", t0()).unwrap();
+        }
+        drop(session);
+        let (journal, state) = store.open_run(&store.runs()[0].identity.run_id, &holder).unwrap();
+        Self::with_session(dir, Session::new(journal, state, "alice"), width, height)
+    }
+
     fn with_session(dir: tempfile::TempDir, mut session: Session, width: u16, height: u16) -> Self {
         session.host = "ops-1".into();
         session.pid = 4242;
@@ -375,23 +407,8 @@ async fn dialogs_for_skip_note_and_help() {
 
 #[tokio::test]
 async fn a_step_left_in_doubt_asks_what_happened() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let loaded = load_str(Path::new("runbook.toml"), RUNBOOK, Some("production")).unwrap();
-    let holder = Holder::this_process("alice", "test", t0());
-    let start = |run_id| RunEvent::RunStarted {
-        run_id,
-        mode: Mode::Live,
-        runbook: loaded.runbook.clone(),
-        digest: loaded.digest.clone(),
-        source: "runbook.toml".into(),
-    };
     // A session that approved the first steps and started the command, then died.
-    let (journal, state, _) = store
-        .open_or_create("royal-bank-api", "production", Mode::Live, &holder, t0(), false, start)
-        .unwrap();
-    let mut session = Session::new(journal, state, "alice");
-    for command in [
+    let commands = vec![
         Command::Approve {
             step: "change-ticket".into(),
             typed: None,
@@ -417,12 +434,8 @@ async fn a_step_left_in_doubt_asks_what_happened() {
                 timeout: std::time::Duration::from_secs(300),
             },
         },
-    ] {
-        session.submit(command, "alice", t0()).unwrap();
-    }
-    drop(session);
-    let (journal, state) = store.open_run(&store.runs()[0].identity.run_id, &holder).unwrap();
-    let mut c = Cockpit::with_session(dir, Session::new(journal, state, "alice"), 80, 24);
+    ];
+    let mut c = Cockpit::after(RUNBOOK, Some("production"), commands, 80, 24);
     c.look().await;
     snap!("in_doubt_step", c);
     c.press(vec![key(KeyCode::Enter)]).await;
@@ -691,21 +704,6 @@ title = "The window"
 /// step detail: the exact record change, then one line per server with its verdict.
 #[tokio::test]
 async fn dns_steps_show_the_change_and_every_nameserver_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let loaded = load_str(Path::new("runbook.toml"), DNS_RUNBOOK, None).unwrap();
-    let holder = Holder::this_process("alice", "test", t0());
-    let start = |run_id| RunEvent::RunStarted {
-        run_id,
-        mode: Mode::Live,
-        runbook: loaded.runbook.clone(),
-        digest: loaded.digest.clone(),
-        source: "runbook.toml".into(),
-    };
-    let (journal, state, _) = store
-        .open_or_create("royal-bank-api", "default", Mode::Live, &holder, t0(), false, start)
-        .unwrap();
-    let mut session = Session::new(journal, state, "alice");
     let change = |op: &str, to: Vec<String>| {
         Intent::Dns(cutover::engine::DnsIntent {
             op: op.into(),
@@ -746,7 +744,7 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
             ..Default::default()
         }),
     };
-    for command in [
+    let commands = vec![
         Command::Approve {
             step: "flip".into(),
             typed: Some("api.royal-bank.example.".into()),
@@ -785,12 +783,8 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
                 evidence: Default::default(),
             }),
         },
-    ] {
-        session.submit(command, "alice", t0()).unwrap();
-    }
-    drop(session);
-    let (journal, state) = store.open_run(&store.runs()[0].identity.run_id, &holder).unwrap();
-    let mut c = Cockpit::with_session(dir, Session::new(journal, state, "alice"), 100, 34);
+    ];
+    let mut c = Cockpit::after(DNS_RUNBOOK, None, commands, 100, 34);
     c.look().await;
     // The failed verify is selected: which server lags, and what it still answers.
     let screen = c.screen();

@@ -309,6 +309,15 @@ pub async fn prepare(step: &Step, index: usize, state: &RunState) -> Result<(Int
     Ok((intent, job))
 }
 
+/// ` (note)`, or nothing for an empty note.
+fn parenthesised(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({note})")
+    }
+}
+
 /// The TTL the records have during the cutover: what the TTL step set, or `cutover_ttl`.
 fn lowered_ttl(state: &RunState, index: usize, config: &DnsConfig) -> u32 {
     (0..index)
@@ -450,11 +459,7 @@ async fn check(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
                     ns.name,
                     ns.addr,
                     show(&record.from),
-                    if a.note.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", a.note)
-                    }
+                    parenthesised(&a.note)
                 )),
                 Verdict::Inconclusive => problems.push(format!("{} ({}): {}", ns.name, ns.addr, a.note)),
             }
@@ -647,11 +652,7 @@ async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
                         ns.name,
                         ns.addr,
                         show(&a.values),
-                        if a.note.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", a.note)
-                        }
+                        parenthesised(&a.note)
                     ));
                 }
                 answers.see(reporter, a);

@@ -156,7 +156,7 @@ pub fn try_query(server: SocketAddr, name: &str, rtype: &str) -> Option<Answer> 
 }
 
 /// Polls `done` every 20 ms until it holds; fails the test naming `what` after `timeout`.
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !done() {
         assert!(started.elapsed() < timeout, "{what} did not happen within {timeout:?}");
