@@ -800,3 +800,83 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
     c.press(vec![key(KeyCode::Up)]).await;
     snap!("dns_flip_detail", c);
 }
+
+const K8S_RUNBOOK: &str = r#"
+[runbook]
+name = "royal-bank-api"
+
+[k8s]
+context = "prod-eu"
+namespace = "shop"
+deployments = ["web", "worker"]
+
+[[phase]]
+id = "prepare"
+title = "Before the window"
+  [[phase.step]]
+  id = "rollout"
+  kind = "k8s.rollout"
+  title = "Every Deployment rolled out, no external traffic yet"
+  [[phase.step]]
+  id = "hold"
+  kind = "wait"
+  title = "Hold until morning"
+  not_before = "2026-12-02T06:00:00Z"
+"#;
+
+/// A Kubernetes step shows each object's result in the detail, and the header names the
+/// cluster context and namespace in use.
+#[tokio::test]
+async fn k8s_steps_show_every_object_and_the_header_names_the_context() {
+    let check = |object: &str, value: &str, verdict: Verdict, note: &str| Command::Report {
+        step: "rollout".into(),
+        report: Report::ObjectChecked {
+            check: cutover::engine::ObjectCheck {
+                object: object.into(),
+                check: "rollout".into(),
+                value: value.into(),
+                verdict,
+                note: note.into(),
+            },
+        },
+    };
+    let commands = vec![
+        Command::Begin {
+            step: "rollout".into(),
+            intent: Intent::Kube(cutover::engine::KubeIntent {
+                op: "rollout".into(),
+                context: "prod-eu (https://10.0.0.1:6443)".into(),
+                namespace: "shop".into(),
+                objects: vec!["Deployment web".into(), "Deployment worker".into()],
+                scale: Vec::new(),
+            }),
+        },
+        check("Deployment web", "3/3 ready", Verdict::Within, ""),
+        check(
+            "Deployment worker",
+            "0/2 ready",
+            Verdict::Inconclusive,
+            "waiting: 0/2 available",
+        ),
+        Command::Finish {
+            step: "rollout".into(),
+            result: Err(cutover::engine::Failure {
+                message: "not rolled out after 10m: worker: 0/2 available".into(),
+                advice: Some("look at the pods (`kubectl describe pod`, events) for why they are not Ready".into()),
+                evidence: Default::default(),
+            }),
+        },
+    ];
+    let mut c = Cockpit::after(K8S_RUNBOOK, None, commands, 100, 30);
+    c.look().await;
+    let screen = c.screen();
+    for line in [
+        "k8s prod-eu/shop",
+        "Deployment worker",
+        "rollout: 0/2 ready",
+        "waiting: 0/2 available",
+    ] {
+        assert!(screen.contains(line), "the screen shows {line:?}:\n{screen}");
+    }
+    snap!("k8s_rollout_detail", c);
+}

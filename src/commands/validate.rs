@@ -67,7 +67,7 @@ pub fn validate(args: &RunbookArgs) -> Result<i32> {
     Ok(i32::from(failed > 0))
 }
 
-fn step_block(out: &mut String, label: &str, step: &Step, dns: Option<&crate::runbook::DnsConfig>) {
+fn step_block(out: &mut String, label: &str, step: &Step, runbook: &crate::runbook::Runbook) {
     let _ = writeln!(
         out,
         "  {label:>4} {:<20} [{}] {}",
@@ -75,7 +75,7 @@ fn step_block(out: &mut String, label: &str, step: &Step, dns: Option<&crate::ru
         step.action.kind(),
         step.title
     );
-    for line in action_lines(&step.action, dns) {
+    for line in action_lines(&step.action, runbook) {
         let _ = writeln!(out, "       {line}");
     }
     for line in gate_lines(step) {
@@ -115,7 +115,7 @@ pub fn render_plan(loaded: &Loaded) -> String {
         let _ = writeln!(out, "\nPhase {}/{phases}: {} — {}{hold}", i + 1, phase.id, phase.title);
         for step in &phase.steps {
             n += 1;
-            step_block(&mut out, &format!("{n}."), step, rb.dns.as_ref());
+            step_block(&mut out, &format!("{n}."), step, rb);
         }
     }
     let _ = writeln!(
@@ -131,7 +131,7 @@ pub fn render_plan(loaded: &Loaded) -> String {
             "\nRollback (when the operator rolls back, or a step with on_failure = \"rollback\" fails; the incident is recorded first):"
         );
         for (i, step) in rb.rollback.iter().enumerate() {
-            step_block(&mut out, &format!("R{}.", i + 1), step, rb.dns.as_ref());
+            step_block(&mut out, &format!("R{}.", i + 1), step, rb);
         }
     }
     out

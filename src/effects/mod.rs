@@ -5,6 +5,7 @@
 pub mod command;
 pub mod dns;
 pub mod http;
+pub mod k8s;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ pub enum Job {
     Command(command::CommandJob),
     Http(http::HttpProbe),
     Dns(Box<dns::DnsJob>),
+    K8s(Box<k8s::K8sJob>),
 }
 
 pub struct Prepared {
@@ -123,6 +125,13 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
         return Ok(Prepared {
             intent,
             job: Job::Dns(Box::new(job)),
+        });
+    }
+    if step.action.is_k8s() {
+        let (intent, job) = k8s::prepare(step, run).await?;
+        return Ok(Prepared {
+            intent,
+            job: Job::K8s(Box::new(job)),
         });
     }
     prepare_local(step, state, &run.outputs, &run.runbook, ctx)
@@ -259,5 +268,6 @@ pub async fn execute(
         Job::Command(c) => command::run(c, ctx, reporter, cancel).await,
         Job::Http(p) => http::probe(&p, &cancel).await,
         Job::Dns(d) => dns::execute(*d, reporter, &cancel).await,
+        Job::K8s(k) => k8s::execute(*k, reporter, &cancel).await,
     }
 }

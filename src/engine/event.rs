@@ -133,6 +133,12 @@ pub enum RunEvent {
         step: String,
         answer: NameserverAnswer,
     },
+    /// What one Kubernetes object showed for one check (ready/desired, an address, a
+    /// restart, an HTTP check through a port-forward).
+    ObjectChecked {
+        step: String,
+        check: ObjectCheck,
+    },
     /// A step started a process group: if the tool dies, the next session can find it.
     ProcessStarted {
         step: String,
@@ -210,9 +216,27 @@ pub enum Report {
     NameserverAnswered {
         answer: NameserverAnswer,
     },
+    ObjectChecked {
+        check: ObjectCheck,
+    },
     ProcessStarted {
         process: ProcessRef,
     },
+}
+
+/// One Kubernetes object's result for one check of a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectCheck {
+    /// `Deployment shop/web`, `Pod shop/web-7f9c-x2x`, `Service shop/web-lb`.
+    pub object: String,
+    /// What was checked: `rollout`, `GET :3000/health/readiness`, `restarts`, ...
+    pub check: String,
+    /// What was measured: `3/3 ready`, `HTTP 200 in 12 ms`, `203.0.113.7`.
+    pub value: String,
+    pub verdict: Verdict,
+    /// Why, or what it still waits for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 impl Report {
@@ -221,6 +245,7 @@ impl Report {
             Report::WatchStarted { until, metrics } => RunEvent::WatchStarted { step, until, metrics },
             Report::WatchSampled { samples } => RunEvent::WatchSampled { step, samples },
             Report::NameserverAnswered { answer } => RunEvent::NameserverAnswered { step, answer },
+            Report::ObjectChecked { check } => RunEvent::ObjectChecked { step, check },
             Report::ProcessStarted { process } => RunEvent::ProcessStarted { step, process },
         }
     }
@@ -248,6 +273,30 @@ pub enum Intent {
     /// A DNS read or change, exactly: every record with the value it must hold and the
     /// value and TTL it gets.
     Dns(DnsIntent),
+    /// A Kubernetes read or change: which cluster, which objects, and for a change each
+    /// object's count before and after.
+    Kube(KubeIntent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeIntent {
+    /// `rollout`, `smoke`, `expose`, `scale`, `validate`.
+    pub op: String,
+    /// The kubeconfig context and the cluster's address.
+    pub context: String,
+    pub namespace: String,
+    /// What is read or checked, e.g. `Deployment web`.
+    pub objects: Vec<String>,
+    /// For `scale`: each Deployment's replicas before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale: Vec<ScaleChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleChange {
+    pub deployment: String,
+    pub from: i32,
+    pub to: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,6 +438,7 @@ impl RunEvent {
             RunEvent::WatchStarted { .. } => "watch_started",
             RunEvent::WatchSampled { .. } => "watch_sampled",
             RunEvent::NameserverAnswered { .. } => "nameserver_answered",
+            RunEvent::ObjectChecked { .. } => "object_checked",
             RunEvent::ProcessStarted { .. } => "process_started",
         }
     }
@@ -406,6 +456,7 @@ impl RunEvent {
             | RunEvent::WatchStarted { step, .. }
             | RunEvent::WatchSampled { step, .. }
             | RunEvent::NameserverAnswered { step, .. }
+            | RunEvent::ObjectChecked { step, .. }
             | RunEvent::ProcessStarted { step, .. } => Some(step),
             RunEvent::NoteAdded { step, .. } => step.as_deref(),
             _ => None,
@@ -565,6 +616,14 @@ impl RunEvent {
                 answer: NameserverAnswer {
                     note: f(answer.note),
                     ..answer
+                },
+            },
+            RunEvent::ObjectChecked { step, check } => RunEvent::ObjectChecked {
+                step,
+                check: ObjectCheck {
+                    value: f(check.value),
+                    note: f(check.note),
+                    ..check
                 },
             },
         }

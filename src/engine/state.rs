@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, Outcome, ProcessRef, Recorded, Resolution,
-    RollbackTrigger, RunEvent, WatchedMetric,
+    Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef, Recorded,
+    Resolution, RollbackTrigger, RunEvent, WatchedMetric,
 };
 use crate::runbook::{Runbook, Step};
 
@@ -98,6 +98,9 @@ pub struct StepState {
     /// The latest answer of each nameserver for each record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<NameserverAnswer>,
+    /// The latest result of each check of each Kubernetes object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ObjectCheck>,
     /// The process group this try started, if it started one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessRef>,
@@ -127,6 +130,7 @@ impl StepState {
             decided: None,
             watch: None,
             answers: Vec::new(),
+            objects: Vec::new(),
             process: None,
         }
     }
@@ -326,6 +330,7 @@ impl RunState {
                     // What a previous try measured is not this try's.
                     s.watch = None;
                     s.answers.clear();
+                    s.objects.clear();
                     s.process = None;
                 }
             }
@@ -447,6 +452,18 @@ impl RunState {
                     {
                         Some(existing) => *existing = answer.clone(),
                         None => s.answers.push(answer.clone()),
+                    }
+                }
+            }
+            RunEvent::ObjectChecked { step, check } => {
+                if let Some(s) = self.step_mut(step) {
+                    match s
+                        .objects
+                        .iter_mut()
+                        .find(|o| o.object == check.object && o.check == check.check)
+                    {
+                        Some(existing) => *existing = check.clone(),
+                        None => s.objects.push(check.clone()),
                     }
                 }
             }

@@ -2,10 +2,12 @@
 //! value resolved. Used by `cutover plan`, headless output and the step detail view.
 
 use super::duration::format as dur;
-use super::model::{Action, Approval, DnsConfig, InDoubtPolicy, OnFailure, Step};
+use super::model::{Action, Approval, DnsConfig, InDoubtPolicy, K8sConfig, OnFailure, Runbook, Step};
 
-/// What the step does, one line per fact. DNS steps need the runbook's `[dns]`.
-pub fn action_lines(action: &Action, dns: Option<&DnsConfig>) -> Vec<String> {
+/// What the step does, one line per fact. DNS and Kubernetes steps read the runbook's
+/// `[dns]` and `[k8s]` sections.
+pub fn action_lines(action: &Action, runbook: &Runbook) -> Vec<String> {
+    let dns = runbook.dns.as_ref();
     let mut lines = Vec::new();
     match action {
         Action::Manual(m) => {
@@ -67,8 +69,96 @@ pub fn action_lines(action: &Action, dns: Option<&DnsConfig>) -> Vec<String> {
         | Action::DnsVerify(_)
         | Action::DnsRevert(_)
         | Action::DnsRestoreTtl(_) => dns_lines(action, dns, &mut lines),
+        Action::K8sRollout(_)
+        | Action::K8sSmoke(_)
+        | Action::K8sExpose(_)
+        | Action::K8sScale(_)
+        | Action::K8sValidate(_) => k8s_lines(action, runbook.k8s.as_ref(), &mut lines),
     }
     lines
+}
+
+/// The Deployments a step works on: its own list, or the section's.
+pub fn k8s_deployments<'a>(own: &'a [String], k8s: &'a K8sConfig) -> &'a [String] {
+    if own.is_empty() { &k8s.deployments } else { own }
+}
+
+fn k8s_lines(action: &Action, k8s: Option<&K8sConfig>, lines: &mut Vec<String>) {
+    let Some(k) = k8s else {
+        lines.push("needs the [k8s] section".to_string());
+        return;
+    };
+    let context = k.context.as_deref().unwrap_or("the kubeconfig's current context");
+    let list = |own: &[String]| k8s_deployments(own, k).join(", ");
+    match action {
+        Action::K8sRollout(r) => {
+            lines.push(format!(
+                "Deployments {} in namespace {}: rolled out (generation observed, every replica updated, available and Ready)",
+                list(&r.deployments),
+                k.namespace
+            ));
+            lines.push(if r.exposed {
+                "a LoadBalancer Service or Ingress may already route to them".to_string()
+            } else {
+                "and no external traffic yet: no LoadBalancer Service or Ingress routes to them".to_string()
+            });
+            lines.push(format!("gives them {}", dur(r.timeout)));
+        }
+        Action::K8sSmoke(s) => {
+            for c in &s.checks {
+                let mut line = format!(
+                    "GET :{}{} on a Ready pod of {} (port-forward) → expects HTTP {}",
+                    c.port, c.path, c.deployment, c.expect_status
+                );
+                if let Some(l) = c.max_latency {
+                    line.push_str(&format!(" within {}", dur(l)));
+                }
+                if let Some(b) = &c.body_contains {
+                    line.push_str(&format!(", body contains \"{b}\""));
+                }
+                lines.push(line);
+            }
+        }
+        Action::K8sExpose(e) => {
+            let what = match (&e.service, &e.ingress) {
+                (Some(s), _) => format!("LoadBalancer Service {s}"),
+                (None, Some(i)) => format!("Ingress {i}"),
+                (None, None) => "a Service or Ingress".to_string(),
+            };
+            lines.push(format!(
+                "waits up to {} until {what} in namespace {} has an external address",
+                dur(e.timeout),
+                k.namespace
+            ));
+            lines.push(format!("stores it as ${{{}}} for later steps", e.output));
+        }
+        Action::K8sScale(s) => {
+            let to = match s.replicas {
+                Some(n) => format!("{n} replicas"),
+                None => "the replica counts an earlier scale step found".to_string(),
+            };
+            lines.push(format!(
+                "scales Deployments {} in namespace {} to {to}, recording each count before",
+                list(&s.deployments),
+                k.namespace
+            ));
+            lines.push(format!("waits up to {} until they are there", dur(s.timeout)));
+        }
+        Action::K8sValidate(v) => {
+            lines.push(format!(
+                "pods of Deployments {} in namespace {}: Running and Ready, no restart in the last {}, no OOMKilled or CrashLoopBackOff",
+                list(&v.deployments),
+                k.namespace,
+                dur(v.restart_window)
+            ));
+            lines.push("PersistentVolumeClaims Bound; namespace ResourceQuotas not exceeded".to_string());
+            if let Some(a) = &v.require_annotation {
+                lines.push(format!("every pod carries annotation {a}"));
+            }
+        }
+        _ => {}
+    }
+    lines.push(format!("cluster: context {context}"));
 }
 
 fn dns_lines(action: &Action, dns: Option<&DnsConfig>, lines: &mut Vec<String>) {

@@ -21,6 +21,11 @@ pub const KINDS: &[&str] = &[
     "dns.verify",
     "dns.revert",
     "dns.restore_ttl",
+    "k8s.rollout",
+    "k8s.smoke",
+    "k8s.expose",
+    "k8s.scale",
+    "k8s.validate",
 ];
 
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -29,7 +34,7 @@ pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Names of the fields that declare a step output, read before interpolation so that
 /// `${name}` references to outputs are recognised everywhere.
-pub const OUTPUT_FIELDS: &[&str] = &["capture"];
+pub const OUTPUT_FIELDS: &[&str] = &["capture", "output"];
 
 pub fn unknown_kind(r: &Reader<'_>, kind: &str, span: super::diagnostic::Span) {
     let d = Diagnostic::error(
@@ -54,6 +59,7 @@ pub fn decode_action(kind: &str, r: &Reader<'_>) -> Option<Action> {
         })),
         "http" => http(r).map(Action::Http),
         k if k.starts_with("dns.") => super::dns::decode_step(k, r),
+        k if k.starts_with("k8s.") => super::k8s::decode_step(k, r),
         _ => None,
     }
 }

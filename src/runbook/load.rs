@@ -20,8 +20,8 @@ use super::validate::{StepSpans, check_references};
 pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
 
 /// Sections an `[env.NAME]` table may override.
-const ENV_SECTIONS: &[&str] = &["vars", "dns"];
-const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "dns", "phase", "rollback"];
+const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s"];
+const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "dns", "k8s", "phase", "rollback"];
 
 /// A runbook ready to run.
 #[derive(Debug, Clone)]
@@ -203,6 +203,12 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         d.finish();
         config
     });
+    let k8s_written = top.table.get("k8s").is_some();
+    let k8s = top.table("k8s", "[k8s]").and_then(|k| {
+        let config = super::k8s::section(&k);
+        k.finish();
+        config
+    });
     // Unknown top-level keys were reported by `check_top_level`.
     drop(top);
 
@@ -215,8 +221,9 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         phases,
         rollback,
         dns,
+        k8s,
     };
-    check_references(&runbook, &spans, source, sink, dns_written);
+    check_references(&runbook, &spans, source, sink, dns_written, k8s_written);
     Some((runbook, environments))
 }
 

@@ -6,6 +6,7 @@ pub mod diagnostic;
 pub mod dns;
 pub mod duration;
 mod interpolate;
+pub mod k8s;
 pub mod kinds;
 mod load;
 pub mod model;

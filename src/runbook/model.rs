@@ -28,6 +28,9 @@ pub struct Runbook {
     /// The `[dns]` section: provider, zone, records, TTLs, nameservers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
+    /// The `[k8s]` section: cluster context, namespace and the application's Deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<K8sConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +113,113 @@ pub enum Action {
     /// Put the TTLs back to what they were before `dns.lower_ttl`.
     #[serde(rename = "dns.restore_ttl")]
     DnsRestoreTtl(DnsRestoreTtlStep),
+    /// Every Deployment rolled out and Ready, and no external traffic reaches it yet.
+    #[serde(rename = "k8s.rollout")]
+    K8sRollout(K8sRolloutStep),
+    /// HTTP checks against one Ready pod of each Deployment, through a port-forward.
+    #[serde(rename = "k8s.smoke")]
+    K8sSmoke(K8sSmokeStep),
+    /// Waits for the LoadBalancer Service or Ingress address and stores it as a variable.
+    #[serde(rename = "k8s.expose")]
+    K8sExpose(K8sExposeStep),
+    /// Sets the replicas of Deployments (rollback: zero), recording the previous counts.
+    #[serde(rename = "k8s.scale")]
+    K8sScale(K8sScaleStep),
+    /// The post-cutover checklist: pods Ready, no restarts, no OOMKilled, PVCs, sidecar, quota.
+    #[serde(rename = "k8s.validate")]
+    K8sValidate(K8sValidateStep),
+}
+
+/// Which cluster, which namespace, which application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K8sConfig {
+    /// A kubeconfig file; by default `KUBECONFIG`, then `~/.kube/config`, then in-cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+    /// The kubeconfig context; by default its current context (a warning says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    pub namespace: String,
+    /// The application's Deployments, the default for every `k8s.*` step.
+    pub deployments: Vec<String>,
+    /// How long one API request may take.
+    #[serde(with = "serde_text")]
+    pub request_timeout: Duration,
+    /// How often objects are read again while waiting.
+    #[serde(with = "serde_text")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K8sRolloutStep {
+    /// Overrides `[k8s] deployments`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<String>,
+    #[serde(with = "serde_text")]
+    pub timeout: Duration,
+    /// The exposure step already ran: a LoadBalancer Service or Ingress is expected.
+    #[serde(default)]
+    pub exposed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K8sSmokeStep {
+    pub checks: Vec<SmokeCheck>,
+}
+
+/// One HTTP check against a pod of a Deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeCheck {
+    pub deployment: String,
+    pub port: u16,
+    pub path: String,
+    pub expect_status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_text_opt")]
+    pub max_latency: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    #[serde(with = "serde_text")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K8sExposeStep {
+    /// A Service of type LoadBalancer ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// ... or an Ingress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<String>,
+    /// The variable that gets the address, e.g. `lb_ip`.
+    pub output: String,
+    #[serde(with = "serde_text")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K8sScaleStep {
+    /// Overrides `[k8s] deployments`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<String>,
+    /// The replica count; `None` restores what an earlier scale step recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// How long the Deployments have to reach the count.
+    #[serde(with = "serde_text")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K8sValidateStep {
+    /// Overrides `[k8s] deployments`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<String>,
+    /// No container may have restarted within this long before the check.
+    #[serde(with = "serde_text")]
+    pub restart_window: Duration,
+    /// An annotation every pod must carry, e.g. `sidecar.istio.io/status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_annotation: Option<String>,
 }
 
 /// How records are changed.
@@ -313,6 +423,11 @@ impl Action {
             Action::DnsVerify(_) => "dns.verify",
             Action::DnsRevert(_) => "dns.revert",
             Action::DnsRestoreTtl(_) => "dns.restore_ttl",
+            Action::K8sRollout(_) => "k8s.rollout",
+            Action::K8sSmoke(_) => "k8s.smoke",
+            Action::K8sExpose(_) => "k8s.expose",
+            Action::K8sScale(_) => "k8s.scale",
+            Action::K8sValidate(_) => "k8s.validate",
         }
     }
 
@@ -320,11 +435,16 @@ impl Action {
         self.kind().starts_with("dns.")
     }
 
+    pub fn is_k8s(&self) -> bool {
+        self.kind().starts_with("k8s.")
+    }
+
     pub fn in_doubt_policy(&self) -> InDoubtPolicy {
         match self {
             Action::Command(c) if !c.idempotent => InDoubtPolicy::AskOperator,
             // DNS changes are compare-and-swap: run again, they first read what the
-            // servers hold, and record a change that already happened as done.
+            // servers hold, and record a change that already happened as done. Scaling
+            // sets an absolute count (reading the Deployment first); the other k8s kinds read.
             _ => InDoubtPolicy::Rerun,
         }
     }
@@ -335,6 +455,7 @@ impl Action {
             Action::Command(CommandStep {
                 capture: Some(name), ..
             }) => vec![name.as_str()],
+            Action::K8sExpose(e) => vec![e.output.as_str()],
             _ => Vec::new(),
         }
     }
@@ -344,7 +465,15 @@ impl Action {
         match self {
             Action::Manual(m) => m.instructions.iter().collect(),
             Action::Command(c) => vec![&c.run],
-            Action::Wait(_) | Action::DnsLowerTtl(_) | Action::DnsRevert(_) | Action::DnsRestoreTtl(_) => Vec::new(),
+            Action::Wait(_)
+            | Action::DnsLowerTtl(_)
+            | Action::DnsRevert(_)
+            | Action::DnsRestoreTtl(_)
+            | Action::K8sRollout(_)
+            | Action::K8sSmoke(_)
+            | Action::K8sExpose(_)
+            | Action::K8sScale(_)
+            | Action::K8sValidate(_) => Vec::new(),
             Action::DnsCheck(c) => vec![&c.expect],
             Action::DnsFlip(f) => vec![&f.from, &f.to],
             Action::DnsVerify(v) => v.expect.iter().collect(),
@@ -364,7 +493,15 @@ impl Action {
         match &mut a {
             Action::Manual(m) => m.instructions = m.instructions.as_ref().map(f),
             Action::Command(c) => c.run = f(&c.run),
-            Action::Wait(_) | Action::DnsLowerTtl(_) | Action::DnsRevert(_) | Action::DnsRestoreTtl(_) => {}
+            Action::Wait(_)
+            | Action::DnsLowerTtl(_)
+            | Action::DnsRevert(_)
+            | Action::DnsRestoreTtl(_)
+            | Action::K8sRollout(_)
+            | Action::K8sSmoke(_)
+            | Action::K8sExpose(_)
+            | Action::K8sScale(_)
+            | Action::K8sValidate(_) => {}
             Action::DnsCheck(c) => c.expect = f(&c.expect),
             Action::DnsFlip(d) => {
                 d.from = f(&d.from);

@@ -65,7 +65,14 @@ fn find_in_node(node: &Node, source: &Source, needle: &str) -> Option<Span> {
 }
 
 /// `dns_written`: the file has a `[dns]` section (which may have failed to load).
-pub fn check_references(runbook: &Runbook, spans: &[StepSpans<'_>], source: &Source, sink: &Sink, dns_written: bool) {
+pub fn check_references(
+    runbook: &Runbook,
+    spans: &[StepSpans<'_>],
+    source: &Source,
+    sink: &Sink,
+    dns_written: bool,
+    k8s_written: bool,
+) {
     let span_of = |id: &str, phase: bool| spans.iter().find(|s| s.id == id && s.is_phase == phase);
     check_duplicates(spans, sink);
     check_phase_order(runbook, spans, sink);
@@ -135,6 +142,7 @@ pub fn check_references(runbook: &Runbook, spans: &[StepSpans<'_>], source: &Sou
     }
 
     check_dns(runbook, spans, sink, dns_written);
+    check_k8s(runbook, spans, sink, k8s_written);
 
     for step in &runbook.rollback {
         let Some(at) = span_of(&step.id, false) else {
@@ -291,6 +299,21 @@ fn check_step_sense(step: &Step, at: &StepSpans<'_>, runbook: &Runbook, sink: &S
             )
             .with_help("add [[rollback.step]] entries (DNS back to the VM, scale Deployments to zero)"),
         );
+    }
+}
+
+/// Kubernetes steps need `[k8s]` (one diagnostic, at the first of them).
+fn check_k8s(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, k8s_written: bool) {
+    if runbook.k8s.is_some() || k8s_written {
+        return;
+    }
+    let first = runbook
+        .steps()
+        .map(|(_, s)| s)
+        .chain(runbook.rollback.iter())
+        .find(|s| s.action.is_k8s());
+    if let Some(at) = first.and_then(|s| spans.iter().find(|sp| sp.id == s.id && !sp.is_phase)) {
+        sink.push(super::k8s::missing_section(at.id_span.clone()));
     }
 }
 

@@ -21,6 +21,18 @@ pub fn intent_words(intent: &Intent) -> String {
             let records: Vec<String> = d.records.iter().map(record_change_words).collect();
             format!("{} {} via {}", d.op.replace('_', " "), records.join("; "), d.via)
         }
+        Intent::Kube(k) => {
+            let what = if k.scale.is_empty() {
+                k.objects.join(", ")
+            } else {
+                k.scale
+                    .iter()
+                    .map(|s| format!("Deployment {} {} → {}", s.deployment, s.from, s.to))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!("{} {what} in namespace {} (context {})", k.op, k.namespace, k.context)
+        }
     }
 }
 
@@ -147,6 +159,15 @@ pub fn event_words(event: &RunEvent) -> String {
             format!("{step}: sample — {}", parts.join("; "))
         }
         RunEvent::ProcessStarted { step, process } => format!("{step}: running as process group {}", process.pgid),
+        RunEvent::ObjectChecked { step, check } => {
+            let mark = verdict_mark(check.verdict).0;
+            let note = if check.note.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", check.note)
+            };
+            format!("{step}: {mark} {} {}: {}{note}", check.object, check.check, check.value)
+        }
         RunEvent::NameserverAnswered { step, answer } => {
             format!(
                 "{step}: {} ({}) answers {} {}{}",

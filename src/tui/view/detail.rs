@@ -113,6 +113,25 @@ fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
             }
         }
     }
+    if !step.objects.is_empty() {
+        lines.push(heading(theme, "Objects"));
+        // The object on the first line, each check indented below it.
+        let mut last = "";
+        for o in &step.objects {
+            if o.object != last {
+                lines.push(Line::raw(format!("  {}", o.object)));
+                last = &o.object;
+            }
+            let mark = verdict_mark(o.verdict).0;
+            lines.push(Line::from(vec![
+                Span::styled(format!("    {mark} "), theme.verdict(o.verdict)),
+                Span::raw(format!("{}: {}", o.check, o.value)),
+            ]));
+            if !o.note.is_empty() {
+                lines.push(Line::from(Span::styled(format!("      {}", o.note), theme.dim())));
+            }
+        }
+    }
     lines
 }
 

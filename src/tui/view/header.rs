@@ -55,8 +55,20 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     };
     let width = area.width as usize;
     // The banner, environment, attempt and state always show; the name gives way.
+    // The cluster in use is always in sight, so staging and production never get mixed up.
+    let cluster = rb
+        .k8s
+        .as_ref()
+        .map(|k| {
+            format!(
+                " · k8s {}/{}",
+                k.context.as_deref().unwrap_or("current-context"),
+                k.namespace
+            )
+        })
+        .unwrap_or_default();
     let tail = [
-        format!(" ({})", rb.environment),
+        format!(" ({}){cluster}", rb.environment),
         format!(" · attempt {}", ctx.state.attempt),
         " · ".to_string(),
         ctx.state.status.word().to_string(),

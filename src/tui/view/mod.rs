@@ -85,7 +85,7 @@ pub fn resolved_action_lines(state: &crate::engine::RunState, step: &str) -> Vec
                 .map(|v| crate::runbook::Template::literal(v.clone()))
         })
     });
-    crate::runbook::describe::action_lines(&filled, state.runbook.dns.as_ref())
+    crate::runbook::describe::action_lines(&filled, &state.runbook)
 }
 
 /// A rectangle of at most `width` × `height` centred in `area`.

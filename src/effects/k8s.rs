@@ -1,0 +1,964 @@
+//! The `k8s.*` steps: rollout readiness (and no external traffic yet), smoke checks through
+//! a port-forward, waiting for the load balancer's address, scaling with the previous
+//! counts recorded, and the post-cutover checklist. Every object's result is reported as
+//! it is measured.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceQuota, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{ListParams, Patch, PatchParams};
+use tokio_util::sync::CancellationToken;
+
+use super::http::{HttpProbe, probe};
+use crate::dns::pause;
+use crate::engine::{
+    Failure, Intent, KubeIntent, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus, Verdict,
+};
+use crate::k8s::{Cluster, match_labels, pod_ready};
+use crate::runbook::describe::k8s_deployments;
+use crate::runbook::duration::format as dur;
+use crate::runbook::{Action, K8sConfig, SmokeCheck, Step};
+use crate::runner::Reporter;
+
+pub struct K8sJob {
+    pub cluster: Cluster,
+    pub config: K8sConfig,
+    pub action: Action,
+    pub deployments: Vec<String>,
+    /// For scale: what each Deployment goes from and to.
+    pub scale: Vec<ScaleChange>,
+}
+
+/// Reports each object's result once per change, so the journal holds the story, not
+/// every poll.
+struct Seen<'a> {
+    reporter: &'a Reporter,
+    last: BTreeMap<(String, String), (String, Verdict)>,
+}
+
+impl<'a> Seen<'a> {
+    fn new(reporter: &'a Reporter) -> Self {
+        Self {
+            reporter,
+            last: BTreeMap::new(),
+        }
+    }
+
+    fn see(&mut self, object: &str, check: &str, value: String, verdict: Verdict, note: String) {
+        let key = (object.to_string(), check.to_string());
+        if self.last.get(&key) == Some(&(value.clone(), verdict)) {
+            return;
+        }
+        self.last.insert(key, (value.clone(), verdict));
+        self.reporter.report(Report::ObjectChecked {
+            check: ObjectCheck {
+                object: object.to_string(),
+                check: check.to_string(),
+                value,
+                verdict,
+                note,
+            },
+        });
+    }
+}
+
+/// Connects, resolves the Deployments, and for a scale reads the current counts so the
+/// intent holds the exact change.
+pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Failure> {
+    let Some(config) = run.runbook.k8s.clone() else {
+        return Err(Failure {
+            message: "this runbook has no [k8s] section".to_string(),
+            advice: Some("add [k8s] with context, namespace and deployments".to_string()),
+            ..Failure::default()
+        });
+    };
+    let cluster = Cluster::connect(&config).await?;
+    let own: &[String] = match &step.action {
+        Action::K8sRollout(r) => &r.deployments,
+        Action::K8sScale(s) => &s.deployments,
+        Action::K8sValidate(v) => &v.deployments,
+        _ => &[],
+    };
+    let deployments = k8s_deployments(own, &config).to_vec();
+    let mut objects: Vec<String> = Vec::new();
+    let mut scale = Vec::new();
+    match &step.action {
+        Action::K8sRollout(_) | Action::K8sValidate(_) => {
+            objects.extend(deployments.iter().map(|d| format!("Deployment {d}")));
+        }
+        Action::K8sSmoke(s) => {
+            objects.extend(
+                s.checks
+                    .iter()
+                    .map(|c| format!("Deployment {} :{}{}", c.deployment, c.port, c.path)),
+            );
+        }
+        Action::K8sExpose(e) => objects.extend(
+            e.service
+                .iter()
+                .map(|s| format!("Service {s}"))
+                .chain(e.ingress.iter().map(|i| format!("Ingress {i}"))),
+        ),
+        Action::K8sScale(s) => {
+            // A rerun after a crash keeps the counts the first try found: by now the
+            // Deployments may already hold the new count.
+            let earlier: Vec<ScaleChange> = match run.step(&step.id).and_then(|s| s.intent.as_ref()) {
+                Some(Intent::Kube(k)) => k.scale.clone(),
+                _ => Vec::new(),
+            };
+            for d in &deployments {
+                let from = match earlier.iter().find(|c| &c.deployment == d) {
+                    Some(c) => c.from,
+                    None => current_replicas(&cluster.deployment(d).await?),
+                };
+                let to = match s.replicas {
+                    Some(n) => n,
+                    None => restore_count(run, &step.id, d).ok_or_else(|| Failure {
+                        message: format!("no earlier k8s.scale step recorded a count for Deployment {d} to restore"),
+                        advice: Some("give `replicas` a number in this step".to_string()),
+                        ..Failure::default()
+                    })?,
+                };
+                scale.push(ScaleChange {
+                    deployment: d.clone(),
+                    from,
+                    to,
+                });
+            }
+            objects.extend(deployments.iter().map(|d| format!("Deployment {d}")));
+        }
+        _ => {}
+    }
+    let op = step.action.kind().trim_start_matches("k8s.").to_string();
+    let intent = Intent::Kube(KubeIntent {
+        op,
+        context: format!("{} ({})", cluster.context, cluster.server),
+        namespace: cluster.namespace.clone(),
+        objects,
+        scale: scale.clone(),
+    });
+    Ok((
+        intent,
+        K8sJob {
+            cluster,
+            config,
+            action: step.action.clone(),
+            deployments,
+            scale,
+        },
+    ))
+}
+
+fn current_replicas(d: &Deployment) -> i32 {
+    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+/// The count an earlier scale step of this run found for `deployment` (before it scaled).
+fn restore_count(run: &RunState, this: &str, deployment: &str) -> Option<i32> {
+    run.steps.iter().rev().find_map(|s| match &s.intent {
+        Some(Intent::Kube(k)) if s.id != this && k.op == "scale" && s.status == StepStatus::Succeeded => {
+            k.scale.iter().find(|c| c.deployment == deployment).map(|c| c.from)
+        }
+        _ => None,
+    })
+}
+
+pub async fn execute(job: K8sJob, reporter: &Reporter, cancel: &CancellationToken) -> Result<Outcome, Failure> {
+    let mut seen = Seen::new(reporter);
+    match &job.action {
+        Action::K8sRollout(r) => rollout(&job, r.timeout, r.exposed, &mut seen, cancel).await,
+        Action::K8sSmoke(s) => smoke(&job, &s.checks, &mut seen, cancel).await,
+        Action::K8sExpose(e) => expose(&job, e, &mut seen, cancel).await,
+        Action::K8sScale(s) => scale(&job, s.timeout, &mut seen, cancel).await,
+        Action::K8sValidate(v) => validate(&job, v, &mut seen).await,
+        other => Err(Failure {
+            message: format!("{} is not a Kubernetes step", other.kind()),
+            ..Failure::default()
+        }),
+    }
+}
+
+fn stopped() -> Failure {
+    Failure {
+        message: "stopped before it finished (a rollback, or the operator quit)".to_string(),
+        ..Failure::default()
+    }
+}
+
+/// What a Deployment still waits for, or `None` when it is rolled out.
+fn rollout_gap(d: &Deployment) -> (String, Option<String>) {
+    let want = current_replicas(d);
+    let generation = d.metadata.generation.unwrap_or(0);
+    let st = d.status.clone().unwrap_or_default();
+    let ready = st.ready_replicas.unwrap_or(0);
+    let updated = st.updated_replicas.unwrap_or(0);
+    let available = st.available_replicas.unwrap_or(0);
+    let total = st.replicas.unwrap_or(0);
+    let value = format!("{ready}/{want} ready");
+    let gap = if st.observed_generation.unwrap_or(0) < generation {
+        Some(format!(
+            "the controller has not seen generation {generation} yet (observed {})",
+            st.observed_generation.unwrap_or(0)
+        ))
+    } else if updated < want {
+        Some(format!("{updated}/{want} replicas updated"))
+    } else if total > updated {
+        Some(format!("{} old replicas still terminating", total - updated))
+    } else if available < want {
+        Some(format!("{available}/{want} available"))
+    } else if ready < want {
+        Some(format!("{ready}/{want} Ready"))
+    } else {
+        None
+    };
+    (value, gap)
+}
+
+async fn rollout(
+    job: &K8sJob,
+    timeout: Duration,
+    exposed_ok: bool,
+    seen: &mut Seen<'_>,
+    cancel: &CancellationToken,
+) -> Result<Outcome, Failure> {
+    let c = &job.cluster;
+    let started = Instant::now();
+    let mut fetched;
+    loop {
+        fetched = Vec::new();
+        let mut waiting = Vec::new();
+        for name in &job.deployments {
+            let d = c.deployment(name).await?;
+            let (value, gap) = rollout_gap(&d);
+            let object = format!("Deployment {name}");
+            match &gap {
+                None => seen.see(&object, "rollout", value, Verdict::Within, String::new()),
+                Some(g) => {
+                    seen.see(
+                        &object,
+                        "rollout",
+                        value,
+                        Verdict::Inconclusive,
+                        format!("waiting: {g}"),
+                    );
+                    waiting.push(format!("{name}: {g}"));
+                }
+            }
+            fetched.push(d);
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        if started.elapsed() >= timeout {
+            return Err(Failure {
+                message: format!("not rolled out after {}: {}", dur(timeout), waiting.join("; ")),
+                advice: Some(
+                    "look at the pods (`kubectl describe pod`, events) for why they are not Ready; retry the step when they are"
+                        .to_string(),
+                ),
+                ..Failure::default()
+            });
+        }
+        if !pause(job.config.poll_interval, cancel).await {
+            return Err(stopped());
+        }
+    }
+    // No external traffic yet: nothing public may route to these pods before the flip.
+    let routes = exposure(c, &fetched).await?;
+    for (object, target) in &routes {
+        let verdict = if exposed_ok { Verdict::Within } else { Verdict::Breach };
+        seen.see(
+            object,
+            "exposure",
+            format!("routes to {target}"),
+            verdict,
+            String::new(),
+        );
+    }
+    if !routes.is_empty() && !exposed_ok {
+        let list: Vec<String> = routes.iter().map(|(o, t)| format!("{o} routes to {t}")).collect();
+        return Err(Failure {
+            message: format!("external traffic can already reach the new pods: {}", list.join("; ")),
+            advice: Some(
+                "the new pods must not take traffic before the cutover: remove it, or set `exposed = true` on this step if the exposure step already ran"
+                    .to_string(),
+            ),
+            ..Failure::default()
+        });
+    }
+    Ok(Outcome {
+        summary: format!(
+            "{} Deployment(s) rolled out and Ready{}",
+            fetched.len(),
+            if routes.is_empty() {
+                "; no external traffic yet"
+            } else {
+                ""
+            }
+        ),
+        details: fetched
+            .iter()
+            .map(|d| format!("{}: {}", d.metadata.name.clone().unwrap_or_default(), rollout_gap(d).0))
+            .collect(),
+        ..Outcome::default()
+    })
+}
+
+/// LoadBalancer Services and Ingresses that reach the pods of `deployments`, as
+/// (`Service web-lb`, `Deployment web`).
+async fn exposure(c: &Cluster, deployments: &[Deployment]) -> Result<Vec<(String, String)>, Failure> {
+    let services = c
+        .api::<Service>()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| c.error(e, "list", "services", None))?
+        .items;
+    let ingresses = c
+        .api::<Ingress>()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| c.error(e, "list", "ingresses", None))?
+        .items;
+    let template_labels = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default()
+    };
+    let selects = |svc: &Service, d: &Deployment| {
+        let labels = template_labels(d);
+        svc.spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|sel| !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    };
+    let mut out = Vec::new();
+    for d in deployments {
+        let dname = format!("Deployment {}", d.metadata.name.clone().unwrap_or_default());
+        for svc in &services {
+            let sname = svc.metadata.name.clone().unwrap_or_default();
+            let lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+            if lb && selects(svc, d) {
+                out.push((format!("Service {sname} (LoadBalancer)"), dname.clone()));
+            }
+            // An Ingress reaches the pods through any Service that selects them.
+            if selects(svc, d) {
+                for ing in &ingresses {
+                    if ingress_backends(ing).contains(&sname) {
+                        out.push((
+                            format!("Ingress {}", ing.metadata.name.clone().unwrap_or_default()),
+                            dname.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn ingress_backends(ing: &Ingress) -> Vec<String> {
+    let Some(spec) = &ing.spec else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(s) = spec.default_backend.as_ref().and_then(|b| b.service.as_ref()) {
+        out.push(s.name.clone());
+    }
+    for rule in spec.rules.iter().flatten() {
+        for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
+            if let Some(s) = &path.backend.service {
+                out.push(s.name.clone());
+            }
+        }
+    }
+    out
+}
+
+async fn smoke(
+    job: &K8sJob,
+    checks: &[SmokeCheck],
+    seen: &mut Seen<'_>,
+    cancel: &CancellationToken,
+) -> Result<Outcome, Failure> {
+    let c = &job.cluster;
+    let mut failures = Vec::new();
+    let mut details = Vec::new();
+    for check in checks {
+        let what = format!("GET :{}{}", check.port, check.path);
+        let d = c.deployment(&check.deployment).await?;
+        let pods = c.pods_of(&d).await?;
+        let Some(pod) = pods.iter().find(|p| pod_ready(p)) else {
+            let note = format!(
+                "no Ready pod of Deployment {} ({} pod(s), none Ready)",
+                check.deployment,
+                pods.len()
+            );
+            seen.see(
+                &format!("Deployment {}", check.deployment),
+                &what,
+                "no Ready pod".to_string(),
+                Verdict::Breach,
+                note.clone(),
+            );
+            failures.push(note);
+            continue;
+        };
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let object = format!("Pod {pod_name}");
+        let tunnel = Tunnel::open(c, &pod_name, check.port).await?;
+        let p = HttpProbe {
+            method: "GET".to_string(),
+            url: format!("http://127.0.0.1:{}{}", tunnel.port, check.path),
+            expect_status: check.expect_status,
+            max_latency: check.max_latency,
+            body_contains: check.body_contains.clone(),
+            resolve: None,
+            timeout: check.timeout,
+            headers: Vec::new(),
+            retries: 0,
+            retry_interval: Duration::from_secs(1),
+        };
+        let result = probe(&p, cancel).await;
+        let tunnel_error = tunnel.close().await;
+        match result {
+            Ok(o) => {
+                seen.see(&object, &what, o.summary.clone(), Verdict::Within, String::new());
+                details.push(format!("{pod_name} {what}: {}", o.summary));
+            }
+            Err(f) => {
+                let answered = matches!(&f.evidence, crate::engine::Evidence::Http { attempts }
+                    if attempts.last().is_some_and(|a| a.status.is_some()));
+                // Without an HTTP answer the local end of the tunnel means nothing to the
+                // operator: name the pod's port and the last cause.
+                let mut message = if answered {
+                    f.message.clone()
+                } else {
+                    format!(
+                        "no HTTP answer through the port-forward to {pod_name}:{}: {}",
+                        check.port,
+                        f.message.rsplit(": ").next().unwrap_or(&f.message)
+                    )
+                };
+                if let Some(t) = tunnel_error {
+                    message.push_str(&format!(" (port-forward: {t})"));
+                }
+                seen.see(&object, &what, message.clone(), Verdict::Breach, String::new());
+                failures.push(format!("{pod_name} {what}: {message}"));
+            }
+        }
+        if cancel.is_cancelled() {
+            return Err(stopped());
+        }
+    }
+    if failures.is_empty() {
+        Ok(Outcome {
+            summary: format!("{} check(s) passed through a port-forward", checks.len()),
+            details,
+            ..Outcome::default()
+        })
+    } else {
+        Err(Failure {
+            message: failures.join("; "),
+            advice: Some(
+                "a readiness endpoint that fails names a dependency that is not there (database, queue): fix it before exposing the service; retry the step after"
+                    .to_string(),
+            ),
+            ..Failure::default()
+        })
+    }
+}
+
+/// A local port whose connections are forwarded to a pod's port through the API server
+/// (one port-forward session per connection), like `kubectl port-forward`.
+struct Tunnel {
+    port: u16,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Option<String>>,
+}
+
+impl Tunnel {
+    async fn open(c: &Cluster, pod: &str, port: u16) -> Result<Tunnel, Failure> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Failure {
+                message: format!("cannot open a local port for the port-forward: {e}"),
+                ..Failure::default()
+            })?;
+        let local = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let api = c.api::<Pod>();
+        let cluster = c.clone();
+        let pod = pod.to_string();
+        let stop = CancellationToken::new();
+        let stopping = stop.clone();
+        let last_error = Arc::new(std::sync::Mutex::new(None::<String>));
+        let task = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    () = stopping.cancelled() => break,
+                };
+                let Ok((mut conn, _)) = accepted else { break };
+                let api = api.clone();
+                let pod = pod.clone();
+                let cluster = cluster.clone();
+                let errors = last_error.clone();
+                tokio::spawn(async move {
+                    let forwarded = match api.portforward(&pod, &[port]).await {
+                        Ok(f) => f,
+                        Err(e) => {
+                            let f = cluster.error(e, "create", "pods/portforward", Some(&pod));
+                            *errors.lock().unwrap() = Some(f.message);
+                            return;
+                        }
+                    };
+                    let mut forwarded = forwarded;
+                    let Some(mut upstream) = forwarded.take_stream(port) else {
+                        *errors.lock().unwrap() = Some(format!("no stream for port {port}"));
+                        return;
+                    };
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await {
+                        *errors.lock().unwrap() = Some(format!("the tunnel dropped: {e}"));
+                    }
+                    drop(upstream);
+                    if let Err(e) = forwarded.join().await {
+                        *errors.lock().unwrap() = Some(e.to_string());
+                    }
+                });
+            }
+            last_error.lock().unwrap().clone()
+        });
+        Ok(Tunnel {
+            port: local,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops accepting; returns the last tunnel error, if there was one.
+    async fn close(self) -> Option<String> {
+        self.stop.cancel();
+        self.task.await.ok().flatten()
+    }
+}
+
+async fn expose(
+    job: &K8sJob,
+    e: &crate::runbook::K8sExposeStep,
+    seen: &mut Seen<'_>,
+    cancel: &CancellationToken,
+) -> Result<Outcome, Failure> {
+    let c = &job.cluster;
+    let started = Instant::now();
+    loop {
+        let (object, address) = match (&e.service, &e.ingress) {
+            (Some(name), _) => {
+                let svc = c
+                    .api::<Service>()
+                    .get(name)
+                    .await
+                    .map_err(|err| c.error(err, "get", "services", Some(name)))?;
+                let kind = svc.spec.as_ref().and_then(|s| s.type_.clone()).unwrap_or_default();
+                if kind != "LoadBalancer" {
+                    return Err(Failure {
+                        message: format!(
+                            "Service {name} is of type {kind}, not LoadBalancer: it gets no external address"
+                        ),
+                        advice: Some(
+                            "name the LoadBalancer Service (or the Ingress) that the DNS record will point at"
+                                .to_string(),
+                        ),
+                        ..Failure::default()
+                    });
+                }
+                let lb = svc.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
+                (
+                    format!("Service {name}"),
+                    lb.and_then(|i| i.into_iter().find_map(|i| i.ip.or(i.hostname))),
+                )
+            }
+            (None, Some(name)) => {
+                let ing = c
+                    .api::<Ingress>()
+                    .get(name)
+                    .await
+                    .map_err(|err| c.error(err, "get", "ingresses", Some(name)))?;
+                let lb = ing.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
+                (
+                    format!("Ingress {name}"),
+                    lb.and_then(|i| i.into_iter().find_map(|i| i.ip.or(i.hostname))),
+                )
+            }
+            (None, None) => unreachable!("validated: a service or an ingress"),
+        };
+        match address {
+            Some(addr) => {
+                seen.see(
+                    &object,
+                    "external address",
+                    addr.clone(),
+                    Verdict::Within,
+                    String::new(),
+                );
+                let mut outputs = BTreeMap::new();
+                outputs.insert(e.output.clone(), addr.clone());
+                return Ok(Outcome {
+                    summary: format!("{object} has external address {addr}, stored as ${{{}}}", e.output),
+                    outputs,
+                    ..Outcome::default()
+                });
+            }
+            None => seen.see(
+                &object,
+                "external address",
+                "none yet".to_string(),
+                Verdict::Inconclusive,
+                "waiting for the cloud load balancer".to_string(),
+            ),
+        }
+        if started.elapsed() >= e.timeout {
+            return Err(Failure {
+                message: format!("{object} has no external address after {}", dur(e.timeout)),
+                advice: Some(
+                    "look at the Service's events (`kubectl describe`): quota, subnet or annotation problems keep the cloud from creating the load balancer"
+                        .to_string(),
+                ),
+                ..Failure::default()
+            });
+        }
+        if !pause(job.config.poll_interval, cancel).await {
+            return Err(stopped());
+        }
+    }
+}
+
+async fn scale(
+    job: &K8sJob,
+    timeout: Duration,
+    seen: &mut Seen<'_>,
+    cancel: &CancellationToken,
+) -> Result<Outcome, Failure> {
+    let c = &job.cluster;
+    let api = c.api::<Deployment>();
+    for change in &job.scale {
+        let patch = serde_json::json!({ "spec": { "replicas": change.to } });
+        api.patch_scale(&change.deployment, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| c.error(e, "patch", "deployments/scale", Some(&change.deployment)))?;
+    }
+    let started = Instant::now();
+    loop {
+        let mut waiting = Vec::new();
+        for change in &job.scale {
+            let d = c.deployment(&change.deployment).await?;
+            let st = d.status.clone().unwrap_or_default();
+            let (total, ready) = (st.replicas.unwrap_or(0), st.ready_replicas.unwrap_or(0));
+            let done = if change.to == 0 {
+                total == 0
+            } else {
+                ready >= change.to && total == change.to
+            };
+            let object = format!("Deployment {}", change.deployment);
+            let value = format!(
+                "{total} replicas, {ready} ready (was {}, now {})",
+                change.from, change.to
+            );
+            if done {
+                seen.see(&object, "scale", value, Verdict::Within, String::new());
+            } else {
+                seen.see(
+                    &object,
+                    "scale",
+                    value,
+                    Verdict::Inconclusive,
+                    "waiting for the controller".to_string(),
+                );
+                waiting.push(format!(
+                    "{}: {total} replicas, {ready} ready, want {}",
+                    change.deployment, change.to
+                ));
+            }
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        if started.elapsed() >= timeout {
+            return Err(Failure {
+                message: format!(
+                    "the new counts were set, but after {} {}",
+                    dur(timeout),
+                    waiting.join("; ")
+                ),
+                advice: Some(
+                    "look at the Deployments' events and pods; retrying the step sets the same counts again"
+                        .to_string(),
+                ),
+                ..Failure::default()
+            });
+        }
+        if !pause(job.config.poll_interval, cancel).await {
+            return Err(stopped());
+        }
+    }
+    Ok(Outcome {
+        summary: job
+            .scale
+            .iter()
+            .map(|s| format!("{} {} → {}", s.deployment, s.from, s.to))
+            .collect::<Vec<_>>()
+            .join(", "),
+        details: vec![
+            "the previous counts are in the journal; a later `k8s.scale` with replicas = \"restore\" puts them back"
+                .to_string(),
+        ],
+        ..Outcome::default()
+    })
+}
+
+async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut Seen<'_>) -> Result<Outcome, Failure> {
+    let c = &job.cluster;
+    let now = chrono::Utc::now();
+    let window_secs = v.restart_window.as_secs() as i64;
+    let mut problems = Vec::new();
+    let mut pods_seen = 0;
+    for name in &job.deployments {
+        let d = c.deployment(name).await?;
+        let pods = c.pods_of(&d).await?;
+        if pods.is_empty() {
+            seen.see(
+                &format!("Deployment {name}"),
+                "pods",
+                "0 pods".to_string(),
+                Verdict::Breach,
+                String::new(),
+            );
+            problems.push(format!("Deployment {name} has no pods (selector {})", match_labels(&d)));
+        }
+        for pod in &pods {
+            pods_seen += 1;
+            let pname = pod.metadata.name.clone().unwrap_or_default();
+            let object = format!("Pod {pname}");
+            let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+            if pod_ready(pod) {
+                seen.see(
+                    &object,
+                    "ready",
+                    format!("{phase}, Ready"),
+                    Verdict::Within,
+                    String::new(),
+                );
+            } else {
+                seen.see(
+                    &object,
+                    "ready",
+                    format!("{phase}, not Ready"),
+                    Verdict::Breach,
+                    String::new(),
+                );
+                problems.push(format!("pod {pname} is {phase} and not Ready"));
+            }
+            for cs in pod
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.clone())
+                .unwrap_or_default()
+            {
+                let container = format!("{pname}/{}", cs.name);
+                let last = cs.last_state.as_ref().and_then(|l| l.terminated.as_ref());
+                let waiting = cs
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.clone());
+                if let Some(t) = last.filter(|t| t.reason.as_deref() == Some("OOMKilled")) {
+                    let when = t.finished_at.as_ref().map(|f| f.0.to_string()).unwrap_or_default();
+                    seen.see(
+                        &format!("Container {container}"),
+                        "terminations",
+                        "OOMKilled".to_string(),
+                        Verdict::Breach,
+                        when,
+                    );
+                    problems.push(format!("container {} of pod {pname} was OOMKilled", cs.name));
+                } else if waiting.as_deref() == Some("CrashLoopBackOff") {
+                    seen.see(
+                        &format!("Container {container}"),
+                        "state",
+                        "CrashLoopBackOff".to_string(),
+                        Verdict::Breach,
+                        String::new(),
+                    );
+                    problems.push(format!("container {} of pod {pname} is in CrashLoopBackOff", cs.name));
+                }
+                let recent = last
+                    .and_then(|t| t.finished_at.as_ref())
+                    .is_some_and(|f| now.timestamp() - f.0.as_second() < window_secs);
+                let value = format!("{} restart(s)", cs.restart_count);
+                if cs.restart_count > 0 && (recent || last.is_none()) {
+                    seen.see(
+                        &format!("Container {container}"),
+                        "restarts",
+                        value,
+                        Verdict::Breach,
+                        format!("within the last {}", dur(v.restart_window)),
+                    );
+                    problems.push(format!(
+                        "container {} of pod {pname} restarted ({} times) within the last {}",
+                        cs.name,
+                        cs.restart_count,
+                        dur(v.restart_window)
+                    ));
+                } else {
+                    seen.see(
+                        &format!("Container {container}"),
+                        "restarts",
+                        value,
+                        Verdict::Within,
+                        String::new(),
+                    );
+                }
+            }
+            if let Some(a) = &v.require_annotation {
+                let has = pod.metadata.annotations.as_ref().is_some_and(|m| m.contains_key(a));
+                let verdict = if has { Verdict::Within } else { Verdict::Breach };
+                seen.see(
+                    &object,
+                    &format!("annotation {a}"),
+                    if has { "present" } else { "missing" }.to_string(),
+                    verdict,
+                    String::new(),
+                );
+                if !has {
+                    problems.push(format!(
+                        "pod {pname} has no annotation {a} (the sidecar was not injected)"
+                    ));
+                }
+            }
+        }
+    }
+    let pvcs = c
+        .api::<PersistentVolumeClaim>()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| c.error(e, "list", "persistentvolumeclaims", None))?
+        .items;
+    for pvc in &pvcs {
+        let name = pvc.metadata.name.clone().unwrap_or_default();
+        let phase = pvc
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Pending".to_string());
+        let verdict = if phase == "Bound" {
+            Verdict::Within
+        } else {
+            Verdict::Breach
+        };
+        seen.see(
+            &format!("PersistentVolumeClaim {name}"),
+            "phase",
+            phase.clone(),
+            verdict,
+            String::new(),
+        );
+        if phase != "Bound" {
+            problems.push(format!("PersistentVolumeClaim {name} is {phase}, not Bound"));
+        }
+    }
+    let quotas = c
+        .api::<ResourceQuota>()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| c.error(e, "list", "resourcequotas", None))?
+        .items;
+    for q in &quotas {
+        let name = q.metadata.name.clone().unwrap_or_default();
+        let status = q.status.clone().unwrap_or_default();
+        let hard = status.hard.unwrap_or_default();
+        let used = status.used.unwrap_or_default();
+        for (resource, limit) in &hard {
+            let Some(u) = used.get(resource) else { continue };
+            let (Some(uq), Some(lq)) = (quantity(&u.0), quantity(&limit.0)) else {
+                continue;
+            };
+            let value = format!("{} of {}", u.0, limit.0);
+            let object = format!("ResourceQuota {name}");
+            if uq > lq {
+                seen.see(
+                    &object,
+                    resource,
+                    value.clone(),
+                    Verdict::Breach,
+                    "exceeded".to_string(),
+                );
+                problems.push(format!("ResourceQuota {name}: {resource} uses {value}"));
+            } else {
+                let note = if lq > 0.0 && uq / lq >= 0.9 {
+                    "90% or more used".to_string()
+                } else {
+                    String::new()
+                };
+                seen.see(&object, resource, value, Verdict::Within, note);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Outcome {
+            summary: format!(
+                "{pods_seen} pod(s) Running and Ready, no restarts in the last {}; {} PVC(s) Bound; quotas within limits",
+                dur(v.restart_window),
+                pvcs.len()
+            ),
+            ..Outcome::default()
+        })
+    } else {
+        Err(Failure {
+            message: problems.join("; "),
+            advice: Some("look at the pods named (`kubectl describe pod`, logs of the previous container); decide whether to roll back".to_string()),
+            ..Failure::default()
+        })
+    }
+}
+
+/// A Kubernetes quantity (`500m`, `2Gi`, `10`) as a number, for comparing used with hard.
+pub fn quantity(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        _ => return None,
+    };
+    Some(n * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantity;
+
+    #[test]
+    fn quantities_compare_across_suffixes() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("2Gi"), Some(2.0 * 1024.0 * 1024.0 * 1024.0));
+        assert!(quantity("1Gi").unwrap() > quantity("1G").unwrap());
+        assert_eq!(quantity("10"), Some(10.0));
+        assert_eq!(quantity("3x"), None);
+    }
+}

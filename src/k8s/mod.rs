@@ -1,0 +1,197 @@
+//! Cluster access for the `k8s.*` steps: kubeconfig loading with the runbook's context
+//! and namespace, and errors turned into messages that say what, where and what to do.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use crate::engine::Failure;
+use crate::runbook::K8sConfig;
+
+/// A connected cluster: the client and what to call it in messages.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    /// The kubeconfig context (or `in-cluster`).
+    pub context: String,
+    /// The API server's address.
+    pub server: String,
+    pub namespace: String,
+}
+
+impl Cluster {
+    /// Loads the kubeconfig the runbook names (or `KUBECONFIG`, `~/.kube/config`, then the
+    /// in-cluster service account) with the runbook's context. Nothing is asked of the
+    /// API server yet.
+    pub async fn connect(cfg: &K8sConfig) -> Result<Cluster, Failure> {
+        let options = KubeConfigOptions {
+            context: cfg.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let where_from = cfg
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(|| match std::env::var("KUBECONFIG") {
+                Ok(k) => format!("KUBECONFIG={k}"),
+                Err(_) => "~/.kube/config".to_string(),
+            });
+        let bad = |e: String| Failure {
+            message: format!("cannot load the kubeconfig ({where_from}): {e}"),
+            advice: Some(match &cfg.context {
+                Some(c) => format!(
+                    "check that the kubeconfig exists and has a context named `{c}` (`kubectl config get-contexts`)"
+                ),
+                None => "check the kubeconfig, or name it with `kubeconfig` in [k8s]".to_string(),
+            }),
+            ..Failure::default()
+        };
+        let (mut config, context) = match &cfg.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
+                let context = cfg.context.clone().or_else(|| kc.current_context.clone());
+                let config = Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                (config, context.unwrap_or_default())
+            }
+            None => match Kubeconfig::read() {
+                Ok(kc) => {
+                    let context = cfg.context.clone().or_else(|| kc.current_context.clone());
+                    let config = Config::from_kubeconfig(&options)
+                        .await
+                        .map_err(|e| bad(e.to_string()))?;
+                    (config, context.unwrap_or_default())
+                }
+                Err(_) if cfg.context.is_none() => {
+                    let config = Config::infer().await.map_err(|e| bad(e.to_string()))?;
+                    (config, "in-cluster".to_string())
+                }
+                Err(e) => return Err(bad(e.to_string())),
+            },
+        };
+        config.connect_timeout = Some(Duration::from_secs(5));
+        config.read_timeout = Some(cfg.request_timeout);
+        config.write_timeout = Some(cfg.request_timeout);
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let client = Client::try_from(config).map_err(|e| bad(e.to_string()))?;
+        Ok(Cluster {
+            client,
+            context,
+            server,
+            namespace: cfg.namespace.clone(),
+        })
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// `context prod-eu (https://10.0.0.1:6443), namespace shop`
+    pub fn describe(&self) -> String {
+        format!(
+            "context {} ({}), namespace {}",
+            self.context, self.server, self.namespace
+        )
+    }
+
+    /// Turns a client error into a message naming the verb, the object and the cluster,
+    /// with what the operator can do about it.
+    pub fn error(&self, e: kube::Error, verb: &str, resource: &str, name: Option<&str>) -> Failure {
+        let object = match name {
+            Some(n) => format!("{resource} {n}"),
+            None => resource.to_string(),
+        };
+        let (message, advice) = match &e {
+            kube::Error::Api(s) if s.code == 401 => (
+                format!(
+                    "the API server at {} refused the credentials of context {} (401 Unauthorized)",
+                    self.server, self.context
+                ),
+                "the token or certificate has probably expired: log in again (refresh the kubeconfig), then retry"
+                    .to_string(),
+            ),
+            kube::Error::Api(s) if s.code == 403 => (
+                format!("not allowed to {verb} {object} in namespace {}: {}", self.namespace, s.message),
+                format!(
+                    "ask for an RBAC rule that allows verb `{verb}` on resource `{resource}` in namespace `{}` for the user of context {}",
+                    self.namespace, self.context
+                ),
+            ),
+            kube::Error::Api(s) if s.code == 404 => (
+                format!("{object} not found in namespace {} ({})", self.namespace, self.context),
+                "check the name in the runbook, and that the context and namespace are the right ones".to_string(),
+            ),
+            kube::Error::Api(s) => (
+                format!("the API server answered {} to {verb} {object}: {}", s.code, s.message),
+                "the step can be retried".to_string(),
+            ),
+            other => (
+                format!(
+                    "the API server at {} (context {}) did not answer: {}",
+                    self.server,
+                    self.context,
+                    short(other)
+                ),
+                "check the network path to the cluster (VPN, firewall) and that the context points at the right cluster; the step can be retried".to_string(),
+            ),
+        };
+        Failure {
+            message,
+            advice: Some(advice),
+            ..Failure::default()
+        }
+    }
+
+    pub async fn deployment(&self, name: &str) -> Result<Deployment, Failure> {
+        self.api::<Deployment>()
+            .get(name)
+            .await
+            .map_err(|e| self.error(e, "get", "deployments", Some(name)))
+    }
+
+    /// The pods a Deployment selects (by its `matchLabels`).
+    pub async fn pods_of(&self, deployment: &Deployment) -> Result<Vec<Pod>, Failure> {
+        let selector = match_labels(deployment);
+        self.api::<Pod>()
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map(|l| l.items)
+            .map_err(|e| self.error(e, "list", "pods", None))
+    }
+}
+
+/// `app=web,tier=frontend` from a Deployment's selector.
+pub fn match_labels(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+/// The first line of an error chain, without kube's type prefixes.
+fn short(e: &kube::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}
+
+/// Whether a pod is Running and its Ready condition is True.
+pub fn pod_ready(p: &Pod) -> bool {
+    let status = p.status.as_ref();
+    status.and_then(|s| s.phase.as_deref()) == Some("Running")
+        && status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}

@@ -1,0 +1,576 @@
+//! The fake Kubernetes API server against real clients: the `kubectl` binary and a kube-rs `Client`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cutover::sandbox::kube::{FakeKube, deployment, ready_pod};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+/// A fake with two deployments and one ready pod each, in namespace `shop`.
+fn shop() -> FakeKube {
+    let fake = FakeKube::start();
+    fake.put(&deployment("shop", "web", "web", 3));
+    fake.put(&deployment("shop", "api", "api", 2));
+    fake.put(&ready_pod("shop", "web-1", "web", &[3000]));
+    fake.put(&ready_pod("shop", "api-1", "api", &[8080]));
+    fake
+}
+
+struct Kubectl {
+    home: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    fn new(fake: &FakeKube) -> Kubectl {
+        let home = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = home.path().join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig, "sandbox", "shop");
+        Kubectl { home, kubeconfig }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(KUBECTL);
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        // A private HOME keeps kubectl's discovery cache out of the user's.
+        cmd.env("HOME", self.home.path()).env_remove("KUBECONFIG");
+        if let Ok(v) = std::env::var("PF_WS") {
+            cmd.env("KUBECTL_PORT_FORWARD_WEBSOCKETS", v);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\nstdout: {}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        out
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_slice(&self.run(args).stdout).expect("kubectl printed JSON")
+    }
+}
+
+fn names(list: &Value) -> Vec<&str> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn kubectl_lists_gets_and_filters_what_put_created() {
+    let fake = shop();
+    let kubectl = Kubectl::new(&fake);
+
+    let list = kubectl.json(&["get", "deployments", "-o", "json"]);
+    assert_eq!(names(&list), ["api", "web"]);
+    let web = &list["items"][1];
+    assert_eq!(web["kind"], "Deployment");
+    assert_eq!(web["apiVersion"], "apps/v1");
+    assert_eq!(web["metadata"]["namespace"], "shop");
+    assert_eq!(web["metadata"]["generation"], 1);
+    assert!(web["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36), "{web}");
+    assert!(
+        web["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|rv| rv.parse::<u64>().is_ok())
+    );
+    assert_eq!(web["spec"]["replicas"], 3);
+    assert_eq!(web["spec"]["selector"]["matchLabels"]["app"], "web");
+    assert_eq!(web["status"]["readyReplicas"], 3);
+    assert_eq!(web["status"]["observedGeneration"], 1);
+
+    let table = String::from_utf8(kubectl.run(&["get", "deploy", "web"]).stdout).unwrap();
+    let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], "{table}");
+    assert_eq!(lines[1][..4], ["web", "3/3", "3", "3"], "{table}");
+
+    let pods = kubectl.json(&["get", "pods", "-l", "app=web", "-o", "json"]);
+    assert_eq!(names(&pods), ["web-1"]);
+    assert_eq!(pods["items"][0]["status"]["phase"], "Running");
+
+    let pods_table = String::from_utf8(kubectl.run(&["get", "pods"]).stdout).unwrap();
+    assert!(
+        pods_table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..4] == ["web-1", "1/1", "Running", "0"]),
+        "{pods_table}"
+    );
+
+    let missing = kubectl.command(&["get", "deploy", "nope"]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains(r#"deployments.apps "nope" not found"#),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+
+    let requests = fake.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /apis/apps/v1/namespaces/shop/deployments")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.contains("labelSelector=app%3Dweb")),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn kubectl_scale_goes_through_the_scale_subresource() {
+    let fake = shop();
+    let kubectl = Kubectl::new(&fake);
+
+    let out = kubectl.run(&["scale", "deployment", "web", "--replicas=0"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deployment.apps/web scaled"
+    );
+    let web: Deployment = fake.get("shop", "web").unwrap();
+    assert_eq!(web.spec.as_ref().unwrap().replicas, Some(0));
+    assert_eq!(web.metadata.generation, Some(2));
+    let status = web.status.unwrap();
+    assert_eq!(status.observed_generation, Some(2), "auto rollout converges the status");
+    assert_eq!(status.ready_replicas.unwrap_or(0), 0);
+    let available = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Available")
+        .unwrap();
+    assert_eq!(available.status, "True");
+    assert!(
+        fake.requests()
+            .contains(&"PATCH /apis/apps/v1/namespaces/shop/deployments/web/scale".to_string()),
+        "{:?}",
+        fake.requests()
+    );
+
+    // Without the fake controller the rollout never finishes: status stays where it was.
+    fake.set_auto_rollout(false);
+    kubectl.run(&["scale", "deployment", "web", "--replicas=4"]);
+    let web: Deployment = fake.get("shop", "web").unwrap();
+    assert_eq!(web.spec.unwrap().replicas, Some(4));
+    assert_eq!(web.metadata.generation, Some(3));
+    assert_eq!(web.status.unwrap().observed_generation, Some(2));
+    fake.set_auto_rollout(true);
+    let web: Deployment = fake.get("shop", "web").unwrap();
+    assert_eq!(web.status.unwrap().ready_replicas, Some(4));
+
+    // What an operator without the right sees, and with expired credentials.
+    fake.deny("patch", "deployments/scale");
+    let denied = kubectl
+        .command(&["scale", "deployment", "web", "--replicas=1"])
+        .output()
+        .unwrap();
+    assert!(!denied.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&denied.stderr).trim(),
+        r#"Error from server (Forbidden): deployments.apps "web" is forbidden: User "test" cannot patch resource "deployments/scale" in API group "apps" in the namespace "shop""#
+    );
+    fake.expire_token("test-token");
+    let expired = kubectl.command(&["get", "deployments"]).output().unwrap();
+    assert!(!expired.status.success());
+    let stderr = String::from_utf8_lossy(&expired.stderr);
+    assert!(
+        stderr.contains("error: You must be logged in to the server (Unauthorized)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn kubectl_rollout_status_watches_until_done() {
+    let fake = shop();
+    let kubectl = Kubectl::new(&fake);
+    fake.set_auto_rollout(false);
+    fake.update::<Deployment>("shop", "web", |d| d.spec.as_mut().unwrap().replicas = Some(5));
+    let child = kubectl
+        .command(&["rollout", "status", "deployment/web", "--timeout=20s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once kubectl watches, let the controller finish the rollout.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !fake.requests().iter().any(|r| r.contains("watch=true")) {
+        assert!(
+            Instant::now() < deadline,
+            "kubectl never watched: {:?}",
+            fake.requests()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fake.set_auto_rollout(true);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains(r#"deployment "web" successfully rolled out"#),
+        "{stdout}"
+    );
+}
+
+async fn client(fake: &FakeKube, token: &str) -> Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let kubeconfig = Kubeconfig::from_yaml(&fake.kubeconfig("sandbox", "shop", token)).unwrap();
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> kube::core::Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn kube_rs_client_reads_writes_and_gets_real_errors() {
+    let fake = shop();
+    let client = client(&fake, "test-token").await;
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+
+    let list = deploys.list(&ListParams::default()).await.unwrap();
+    let listed: Vec<_> = list.items.iter().map(|d| d.metadata.name.clone().unwrap()).collect();
+    assert_eq!(listed, ["api", "web"]);
+    assert!(list.metadata.resource_version.is_some());
+    let web = deploys.get("web").await.unwrap();
+    assert_eq!(web.spec.unwrap().replicas, Some(3));
+    let web_pods = pods.list(&ListParams::default().labels("app=web")).await.unwrap();
+    assert_eq!(web_pods.items.len(), 1);
+    assert_eq!(web_pods.items[0].metadata.name.as_deref(), Some("web-1"));
+    let by_name = pods
+        .list(&ListParams::default().fields("metadata.name=api-1"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.items.len(), 1);
+    let not_api = pods
+        .list(&ListParams::default().labels("app notin (api),pod-template-hash"))
+        .await
+        .unwrap();
+    assert_eq!(not_api.items.len(), 1);
+
+    let scale = deploys.get_scale("web").await.unwrap();
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    let scaled = deploys
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(1));
+    let stored: Deployment = fake.get("shop", "web").unwrap();
+    assert_eq!(stored.spec.unwrap().replicas, Some(1));
+    assert_eq!(stored.status.unwrap().available_replicas, Some(1));
+
+    // A patch of the object itself, and a 409 for a stale resourceVersion.
+    let patched = deploys
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "front"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.labels.unwrap()["tier"], "front");
+    let stale = json!({"metadata": {"resourceVersion": "1"}, "spec": {"replicas": 2}});
+    let conflict = api_error(
+        deploys
+            .patch("web", &PatchParams::default(), &Patch::Merge(stale))
+            .await,
+    );
+    assert_eq!((conflict.code, conflict.reason.as_str()), (409, "Conflict"));
+
+    fake.deny("patch", "deployments/scale");
+    let forbidden = api_error(
+        deploys
+            .patch_scale(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 0}})),
+            )
+            .await,
+    );
+    assert_eq!(forbidden.code, 403);
+    assert_eq!(forbidden.reason, "Forbidden");
+    assert_eq!(
+        forbidden.message,
+        r#"deployments.apps "web" is forbidden: User "test" cannot patch resource "deployments/scale" in API group "apps" in the namespace "shop""#
+    );
+    fake.deny("list", "pods");
+    let forbidden = api_error(pods.list(&ListParams::default()).await);
+    assert_eq!(
+        forbidden.message,
+        r#"pods is forbidden: User "test" cannot list resource "pods" in API group "" in the namespace "shop""#
+    );
+
+    let missing = api_error(deploys.get("nope").await);
+    assert_eq!((missing.code, missing.reason.as_str()), (404, "NotFound"));
+    assert_eq!(missing.message, r#"deployments.apps "nope" not found"#);
+
+    fake.expire_token("test-token");
+    let expired = api_error(deploys.get("web").await);
+    assert_eq!(
+        (expired.code, expired.reason.as_str(), expired.message.as_str()),
+        (401, "Unauthorized", "Unauthorized")
+    );
+}
+
+#[tokio::test]
+async fn kube_rs_watch_sees_changes_made_while_it_runs() {
+    use futures_util::StreamExt;
+    let fake = shop();
+    let deploys: Api<Deployment> = Api::default_namespaced(client(&fake, "test-token").await);
+    let rv = deploys
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut events = deploys
+        .watch(&WatchParams::default().fields("metadata.name=web").timeout(10), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    fake.update::<Deployment>("shop", "api", |d| d.spec.as_mut().unwrap().replicas = Some(9));
+    fake.update::<Deployment>("shop", "web", |d| {
+        d.metadata.labels.as_mut().unwrap().insert("x".into(), "y".into());
+    });
+    let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match event {
+        WatchEvent::Modified(d) => {
+            assert_eq!(d.metadata.name.as_deref(), Some("web"));
+            assert_eq!(d.metadata.labels.unwrap()["x"], "y");
+        }
+        other => panic!("expected web's change, got {other:?}"),
+    }
+}
+
+/// A tiny HTTP/1.1 server on loopback standing in for a container: answers every request with
+/// `<name>: <method> <path>`.
+fn http_server(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut parts = request_line.split_whitespace();
+                let body = format!("{name}: {} {}", parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(response.as_bytes());
+            });
+        }
+    });
+    addr
+}
+
+/// Reads one HTTP response (headers plus Content-Length bytes of body); returns (status line, body).
+fn parse_response(buf: &[u8]) -> Option<(String, String)> {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length: usize = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length:")
+            .map(|v| v.trim().parse().unwrap())
+    })?;
+    (body.len() >= length).then(|| (head.lines().next().unwrap().to_string(), body[..length].to_string()))
+}
+
+async fn get_through<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    path: &str,
+) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = async {
+        loop {
+            if let Some(r) = parse_response(&buf) {
+                return r;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "the tunnel closed before a full response: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("a response through the tunnel")
+}
+
+#[tokio::test]
+async fn kube_rs_port_forward_reaches_the_pod_target() {
+    let fake = shop();
+    fake.put(&ready_pod("shop", "web-2", "web", &[3000, 9090]));
+    fake.pod_port("shop", "web-2", 3000, http_server("web"));
+    fake.pod_port("shop", "web-2", 9090, http_server("metrics"));
+    let pods: Api<Pod> = Api::default_namespaced(client(&fake, "test-token").await);
+
+    let mut forwarder = pods.portforward("web-2", &[3000, 9090]).await.unwrap();
+    let mut web = forwarder.take_stream(3000).unwrap();
+    let mut metrics = forwarder.take_stream(9090).unwrap();
+    assert_eq!(
+        get_through(&mut web, "/healthz").await,
+        ("HTTP/1.1 200 OK".into(), "web: GET /healthz".into())
+    );
+    assert_eq!(
+        get_through(&mut metrics, "/metrics").await,
+        ("HTTP/1.1 200 OK".into(), "metrics: GET /metrics".into())
+    );
+    drop((web, metrics));
+    forwarder.abort();
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.starts_with("GET /api/v1/namespaces/shop/pods/web-2/portforward?"))
+    );
+
+    // A port nothing listens on: the error channel says so.
+    let mut forwarder = pods.portforward("web-2", &[4000]).await.unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(10), forwarder.take_error(4000).unwrap())
+        .await
+        .unwrap();
+    let error = error.expect("an error message");
+    assert!(
+        error.starts_with("error forwarding port 4000 to pod web-2, uid "),
+        "{error}"
+    );
+    assert!(error.contains("connection refused"), "{error}");
+
+    // A pod that is not running cannot be forwarded to.
+    let mut pending = ready_pod("shop", "web-3", "web", &[3000]);
+    pending.status.as_mut().unwrap().phase = Some("Pending".into());
+    fake.put(&pending);
+    let refused = api_error(pods.portforward("web-3", &[3000]).await.map(|_| ()));
+    assert_eq!(refused.code, 400);
+    assert_eq!(
+        refused.message,
+        "unable to forward port because pod is not running. Current status=Pending"
+    );
+    let missing = api_error(pods.portforward("web-9", &[3000]).await.map(|_| ()));
+    assert_eq!(
+        (missing.code, missing.message.as_str()),
+        (404, r#"pods "web-9" not found"#)
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_line(child: &mut std::process::Child, needle: &str, wait: Duration) -> Result<(), String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + wait;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return Ok(()),
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    Err(format!("no {needle:?} line; saw {seen:?}"))
+}
+
+#[test]
+
+fn kubectl_port_forward_reaches_the_pod_target() {
+    let fake = shop();
+    fake.pod_port("shop", "web-1", 3000, http_server("web"));
+    let kubectl = Kubectl::new(&fake);
+    let local = free_port();
+    let mut child = kubectl
+        .command(&["port-forward", "pod/web-1", &format!("{local}:3000")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = wait_for_line(&mut child, "Forwarding from", Duration::from_secs(15));
+    let result = ready.and_then(|()| {
+        let mut conn = TcpStream::connect(("127.0.0.1", local)).map_err(|e| e.to_string())?;
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(r) = parse_response(&buf) {
+                return Ok(r);
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return Err(format!("no full response: {:?}", String::from_utf8_lossy(&buf))),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let response = result.unwrap_or_else(|e| panic!("{e}; kubectl stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(response, ("HTTP/1.1 200 OK".into(), "web: GET /healthz".into()));
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("/api/v1/namespaces/shop/pods/web-1/portforward"))
+    );
+}
