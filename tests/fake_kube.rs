@@ -44,9 +44,6 @@ impl Kubectl {
         cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
         // A private HOME keeps kubectl's discovery cache out of the user's.
         cmd.env("HOME", self.home.path()).env_remove("KUBECONFIG");
-        if let Ok(v) = std::env::var("PF_WS") {
-            cmd.env("KUBECTL_PORT_FORWARD_WEBSOCKETS", v);
-        }
         cmd
     }
 
@@ -514,11 +511,12 @@ fn free_port() -> u16 {
 fn wait_for_line(child: &mut std::process::Child, needle: &str, wait: Duration) -> Result<(), String> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // Drain the pipe until the child exits, long after the caller stops listening: kubectl
+    // keeps writing to stdout ("Handling connection for ..." on every local connection), and
+    // a Go program writing to a stdout whose read end is closed dies of SIGPIPE.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
+            let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + wait;
@@ -533,15 +531,26 @@ fn wait_for_line(child: &mut std::process::Child, needle: &str, wait: Duration) 
     Err(format!("no {needle:?} line; saw {seen:?}"))
 }
 
+/// kubectl 1.31+ tunnels SPDY through a WebSocket first (what the fake serves).
 #[test]
+fn kubectl_port_forward_reaches_the_pod_target_through_the_websocket_tunnel() {
+    kubectl_port_forward(true);
+}
 
-fn kubectl_port_forward_reaches_the_pod_target() {
+/// An API server without the tunnel, or a kubectl told not to use it: plain SPDY.
+#[test]
+fn kubectl_port_forward_reaches_the_pod_target_over_spdy() {
+    kubectl_port_forward(false);
+}
+
+fn kubectl_port_forward(websocket: bool) {
     let fake = shop();
     fake.pod_port("shop", "web-1", 3000, http_server("web"));
     let kubectl = Kubectl::new(&fake);
     let local = free_port();
     let mut child = kubectl
         .command(&["port-forward", "pod/web-1", &format!("{local}:3000")])
+        .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", websocket.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -568,9 +577,12 @@ fn kubectl_port_forward_reaches_the_pod_target() {
     let out = child.wait_with_output().unwrap();
     let response = result.unwrap_or_else(|e| panic!("{e}; kubectl stderr: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(response, ("HTTP/1.1 200 OK".into(), "web: GET /healthz".into()));
+    let method = if websocket { "GET " } else { "POST " };
     assert!(
         fake.requests()
             .iter()
-            .any(|r| r.contains("/api/v1/namespaces/shop/pods/web-1/portforward"))
+            .any(|r| r.starts_with(method) && r.contains("/api/v1/namespaces/shop/pods/web-1/portforward")),
+        "kubectl used {method}: {:?}",
+        fake.requests()
     );
 }
