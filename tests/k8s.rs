@@ -331,8 +331,9 @@ fn expired_credentials_and_a_dead_api_server_give_clear_errors() {
         "{stdout}"
     );
 
-    let url = kube.https_url();
     drop(kube);
+    // An address where nothing listens.
+    let url = format!("https://127.0.0.1:{}", support::closed_port());
     let sb = Sandbox::new();
     let other = FakeKube::start();
     let rb = runbook(&sb, &other, ROLLOUT, "");
@@ -362,9 +363,31 @@ const VALIDATE: &str = r#"
 #[test]
 fn validate_passes_on_a_healthy_app_and_names_an_oomkilled_container() {
     let (kube, _health) = cluster();
+    // A container that restarted long before (a deploy two hours ago) is not a problem now.
+    kube.update::<Pod>(NS, "web-1", |p| {
+        let cs = &mut p.status.as_mut().unwrap().container_statuses.as_mut().unwrap()[0];
+        cs.restart_count = 3;
+        cs.last_state = Some(ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                reason: Some("Error".into()),
+                exit_code: 1,
+                finished_at: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(2),
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    });
     let sb = Sandbox::new();
     let rb = runbook(&sb, &kube, VALIDATE, "");
-    assert_exit(&run(&sb, &rb, &[]), 0);
+    let out = run(&sb, &rb, &[]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("web-1/web restarts: 3 restart(s)"),
+        "{}",
+        text(&out.stdout)
+    );
 
     kube.update::<Pod>(NS, "web-2", |p| {
         let cs = &mut p.status.as_mut().unwrap().container_statuses.as_mut().unwrap()[0];
@@ -480,6 +503,11 @@ fn a_port_forward_that_drops_mid_check_fails_the_smoke_step_clearly() {
     let (_, state) = sb.journal(&sb.only_run_id()).unwrap();
     let step = state.step("smoke").unwrap();
     assert_eq!(step.status, StepStatus::Failed);
-    assert_eq!(step.objects.len(), 1, "{:?}", step.objects);
-    assert_eq!(step.objects[0].verdict, Verdict::Breach);
+    // Every Ready pod was checked, and each failure is its own line.
+    assert_eq!(step.objects.len(), 2, "{:?}", step.objects);
+    assert!(
+        step.objects.iter().all(|o| o.verdict == Verdict::Breach),
+        "{:?}",
+        step.objects
+    );
 }

@@ -31,6 +31,8 @@ pub struct K8sJob {
     pub deployments: Vec<String>,
     /// For scale: what each Deployment goes from and to.
     pub scale: Vec<ScaleChange>,
+    /// When the run's DNS flip succeeded, if it did: validation counts restarts from then.
+    pub flipped_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Reports each object's result once per change, so the journal holds the story, not
@@ -149,6 +151,13 @@ pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Fa
             action: step.action.clone(),
             deployments,
             scale,
+            flipped_at: run
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Succeeded)
+                .filter(|s| matches!(&s.intent, Some(Intent::Dns(d)) if d.op == "flip"))
+                .filter_map(|s| s.finished_at)
+                .max(),
         },
     ))
 }
@@ -212,6 +221,8 @@ fn rollout_gap(d: &Deployment) -> (String, Option<String>) {
         Some(format!("{available}/{want} available"))
     } else if ready < want {
         Some(format!("{ready}/{want} Ready"))
+    } else if want == 0 {
+        Some("it is scaled to 0 replicas: nothing runs".to_string())
     } else {
         None
     };
@@ -235,6 +246,27 @@ async fn rollout(
             let d = c.deployment(name).await?;
             let (value, gap) = rollout_gap(&d);
             let object = format!("Deployment {name}");
+            // The controller has given up: waiting longer changes nothing.
+            if let Some(stuck) = d
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| c.iter().find(|c| c.type_ == "Progressing" && c.status == "False"))
+            {
+                let why = stuck.message.clone().unwrap_or_default();
+                seen.see(&object, "rollout", value, Verdict::Breach, why.clone());
+                return Err(Failure {
+                    message: format!(
+                        "Deployment {name} is not progressing ({}): {why}",
+                        stuck.reason.clone().unwrap_or_default()
+                    ),
+                    advice: Some(
+                        "look at the new pods' events (image pull, scheduling, crash loop); fix the cause and retry the step"
+                            .to_string(),
+                    ),
+                    ..Failure::default()
+                });
+            }
             match &gap {
                 None => seen.see(&object, "rollout", value, Verdict::Within, String::new()),
                 Some(g) => {
@@ -342,9 +374,20 @@ async fn exposure(c: &Cluster, deployments: &[Deployment]) -> Result<Vec<(String
         let dname = format!("Deployment {}", d.metadata.name.clone().unwrap_or_default());
         for svc in &services {
             let sname = svc.metadata.name.clone().unwrap_or_default();
-            let lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
-            if lb && selects(svc, d) {
-                out.push((format!("Service {sname} (LoadBalancer)"), dname.clone()));
+            // Ways in from outside the cluster: a load balancer, a port on every node, or
+            // addresses routed straight to the Service.
+            let spec = svc.spec.as_ref();
+            let kind = spec.and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
+            let external_ips = spec
+                .and_then(|s| s.external_ips.as_ref())
+                .is_some_and(|v| !v.is_empty());
+            if (kind == "LoadBalancer" || kind == "NodePort" || external_ips) && selects(svc, d) {
+                let how = if external_ips && kind == "ClusterIP" {
+                    "externalIPs".to_string()
+                } else {
+                    kind.to_string()
+                };
+                out.push((format!("Service {sname} ({how})"), dname.clone()));
             }
             // An Ingress reaches the pods through any Service that selects them.
             if selects(svc, d) {
@@ -391,76 +434,83 @@ async fn smoke(
     let c = &job.cluster;
     let mut failures = Vec::new();
     let mut details = Vec::new();
+    let mut probes = 0;
     for check in checks {
         let what = format!("GET :{}{}", check.port, check.path);
         let d = c.deployment(&check.deployment).await?;
+        let want = current_replicas(&d);
         let pods = c.pods_of(&d).await?;
-        let Some(pod) = pods.iter().find(|p| pod_ready(p)) else {
+        let ready: Vec<&Pod> = pods.iter().filter(|p| pod_ready(p)).collect();
+        if ready.len() < want.max(1) as usize {
             let note = format!(
-                "no Ready pod of Deployment {} ({} pod(s), none Ready)",
+                "{}/{want} pods of Deployment {} are Ready ({} pod(s) in all)",
+                ready.len(),
                 check.deployment,
                 pods.len()
             );
             seen.see(
                 &format!("Deployment {}", check.deployment),
                 &what,
-                "no Ready pod".to_string(),
+                format!("{}/{want} Ready", ready.len()),
                 Verdict::Breach,
                 note.clone(),
             );
             failures.push(note);
-            continue;
-        };
-        let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        let object = format!("Pod {pod_name}");
-        let tunnel = Tunnel::open(c, &pod_name, check.port).await?;
-        let p = HttpProbe {
-            method: "GET".to_string(),
-            url: format!("http://127.0.0.1:{}{}", tunnel.port, check.path),
-            expect_status: check.expect_status,
-            max_latency: check.max_latency,
-            body_contains: check.body_contains.clone(),
-            resolve: None,
-            timeout: check.timeout,
-            headers: Vec::new(),
-            retries: 0,
-            retry_interval: Duration::from_secs(1),
-        };
-        let result = probe(&p, cancel).await;
-        let tunnel_error = tunnel.close().await;
-        match result {
-            Ok(o) => {
-                seen.see(&object, &what, o.summary.clone(), Verdict::Within, String::new());
-                details.push(format!("{pod_name} {what}: {}", o.summary));
-            }
-            Err(f) => {
-                let answered = matches!(&f.evidence, crate::engine::Evidence::Http { attempts }
-                    if attempts.last().is_some_and(|a| a.status.is_some()));
-                // Without an HTTP answer the local end of the tunnel means nothing to the
-                // operator: name the pod's port and the last cause.
-                let mut message = if answered {
-                    f.message.clone()
-                } else {
-                    format!(
-                        "no HTTP answer through the port-forward to {pod_name}:{}: {}",
-                        check.port,
-                        f.message.rsplit(": ").next().unwrap_or(&f.message)
-                    )
-                };
-                if let Some(t) = tunnel_error {
-                    message.push_str(&format!(" (port-forward: {t})"));
-                }
-                seen.see(&object, &what, message.clone(), Verdict::Breach, String::new());
-                failures.push(format!("{pod_name} {what}: {message}"));
-            }
         }
-        if cancel.is_cancelled() {
-            return Err(stopped());
+        // Every Ready pod: one pod that cannot reach its database fails the check.
+        for pod in ready {
+            probes += 1;
+            let pod_name = pod.metadata.name.clone().unwrap_or_default();
+            let object = format!("Pod {pod_name}");
+            let tunnel = Tunnel::open(c, &pod_name, check.port).await?;
+            let p = HttpProbe {
+                method: "GET".to_string(),
+                url: format!("http://127.0.0.1:{}{}", tunnel.port, check.path),
+                expect_status: check.expect_status,
+                max_latency: check.max_latency,
+                body_contains: check.body_contains.clone(),
+                resolve: None,
+                timeout: check.timeout,
+                headers: Vec::new(),
+                retries: 0,
+                retry_interval: Duration::from_secs(1),
+            };
+            let result = probe(&p, cancel).await;
+            let tunnel_error = tunnel.close().await;
+            match result {
+                Ok(o) => {
+                    seen.see(&object, &what, o.summary.clone(), Verdict::Within, String::new());
+                    details.push(format!("{pod_name} {what}: {}", o.summary));
+                }
+                Err(f) => {
+                    let answered = matches!(&f.evidence, crate::engine::Evidence::Http { attempts }
+                        if attempts.last().is_some_and(|a| a.status.is_some()));
+                    // Without an HTTP answer the local end of the tunnel means nothing to the
+                    // operator: name the pod's port and the last cause.
+                    let mut message = if answered {
+                        f.message.clone()
+                    } else {
+                        format!(
+                            "no HTTP answer through the port-forward to {pod_name}:{}: {}",
+                            check.port,
+                            f.message.rsplit(": ").next().unwrap_or(&f.message)
+                        )
+                    };
+                    if let Some(t) = tunnel_error {
+                        message.push_str(&format!(" (port-forward: {t})"));
+                    }
+                    seen.see(&object, &what, message.clone(), Verdict::Breach, String::new());
+                    failures.push(format!("{pod_name} {what}: {message}"));
+                }
+            }
+            if cancel.is_cancelled() {
+                return Err(stopped());
+            }
         }
     }
     if failures.is_empty() {
         Ok(Outcome {
-            summary: format!("{} check(s) passed through a port-forward", checks.len()),
+            summary: format!("{probes} check(s) passed through a port-forward, on every Ready pod"),
             details,
             ..Outcome::default()
         })
@@ -477,11 +527,14 @@ async fn smoke(
 }
 
 /// A local port whose connections are forwarded to a pod's port through the API server
-/// (one port-forward session per connection), like `kubectl port-forward`.
+/// (one port-forward session per connection), like `kubectl port-forward`. The first
+/// session is opened before the port is handed out, so a check's latency is the pod's,
+/// not the tunnel's setup.
 struct Tunnel {
     port: u16,
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<Option<String>>,
+    tasks: tokio_util::task::TaskTracker,
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Tunnel {
@@ -494,59 +547,88 @@ impl Tunnel {
             })?;
         let local = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let api = c.api::<Pod>();
-        let cluster = c.clone();
+        let first = api
+            .portforward(pod, &[port])
+            .await
+            .map_err(|e| c.error(e, "create", "pods/portforward", Some(pod)))?;
         let pod = pod.to_string();
         let stop = CancellationToken::new();
-        let stopping = stop.clone();
+        let tasks = tokio_util::task::TaskTracker::new();
         let last_error = Arc::new(std::sync::Mutex::new(None::<String>));
-        let task = tokio::spawn(async move {
+        let (stopping, spawner, errors) = (stop.clone(), tasks.clone(), last_error.clone());
+        let cluster = c.clone();
+        tasks.spawn(async move {
+            let mut ready = Some(first);
             loop {
                 let accepted = tokio::select! {
                     a = listener.accept() => a,
                     () = stopping.cancelled() => break,
                 };
-                let Ok((mut conn, _)) = accepted else { break };
-                let api = api.clone();
-                let pod = pod.clone();
-                let cluster = cluster.clone();
-                let errors = last_error.clone();
-                tokio::spawn(async move {
-                    let forwarded = match api.portforward(&pod, &[port]).await {
-                        Ok(f) => f,
-                        Err(e) => {
-                            let f = cluster.error(e, "create", "pods/portforward", Some(&pod));
-                            *errors.lock().unwrap() = Some(f.message);
-                            return;
-                        }
-                    };
-                    let mut forwarded = forwarded;
-                    let Some(mut upstream) = forwarded.take_stream(port) else {
-                        *errors.lock().unwrap() = Some(format!("no stream for port {port}"));
-                        return;
-                    };
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await {
-                        *errors.lock().unwrap() = Some(format!("the tunnel dropped: {e}"));
+                let Ok((conn, _)) = accepted else { break };
+                let session = match ready.take() {
+                    Some(s) => Ok(s),
+                    None => api.portforward(&pod, &[port]).await,
+                };
+                let forwarded = match session {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let f = cluster.error(e, "create", "pods/portforward", Some(&pod));
+                        *errors.lock().unwrap() = Some(f.message);
+                        continue;
                     }
-                    drop(upstream);
-                    if let Err(e) = forwarded.join().await {
-                        *errors.lock().unwrap() = Some(e.to_string());
+                };
+                let errors = errors.clone();
+                let stopping = stopping.clone();
+                spawner.spawn(async move {
+                    tokio::select! {
+                        () = bridge(conn, forwarded, port, &errors) => {}
+                        () = stopping.cancelled() => {}
                     }
                 });
             }
-            last_error.lock().unwrap().clone()
         });
+        tasks.close();
         Ok(Tunnel {
             port: local,
             stop,
-            task,
+            tasks,
+            last_error,
         })
     }
 
-    /// Stops accepting; returns the last tunnel error, if there was one.
+    /// Stops accepting and ends the open connections (the check is done); returns the
+    /// last tunnel error, if there was one.
     async fn close(self) -> Option<String> {
         self.stop.cancel();
-        self.task.await.ok().flatten()
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.tasks.wait()).await;
+        self.last_error.lock().unwrap().clone()
     }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        // A smoke check stopped half-way (a rollback) must not leave the listener behind.
+        self.stop.cancel();
+    }
+}
+
+async fn bridge(
+    mut conn: tokio::net::TcpStream,
+    mut forwarded: kube::api::Portforwarder,
+    port: u16,
+    errors: &std::sync::Mutex<Option<String>>,
+) {
+    let Some(mut upstream) = forwarded.take_stream(port) else {
+        *errors.lock().unwrap() = Some(format!("no stream for port {port}"));
+        return;
+    };
+    if let Err(e) = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await {
+        *errors.lock().unwrap() = Some(format!("the tunnel dropped: {e}"));
+    }
+    drop(upstream);
+    // Closing after the pod side went away makes kube report a send on a closed socket:
+    // the cause was already seen above, so this adds nothing.
+    let _ = forwarded.join().await;
 }
 
 async fn expose(
@@ -724,8 +806,16 @@ async fn scale(
 
 async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut Seen<'_>) -> Result<Outcome, Failure> {
     let c = &job.cluster;
-    let now = chrono::Utc::now();
+    // "No restarts in the first N minutes": counted from the flip when the run has one,
+    // else over the last N minutes.
     let window_secs = v.restart_window.as_secs() as i64;
+    let since = job
+        .flipped_at
+        .map_or_else(|| chrono::Utc::now().timestamp() - window_secs, |t| t.timestamp());
+    let since_words = match job.flipped_at {
+        Some(t) => format!("since the flip at {}", t.format("%H:%M:%S UTC")),
+        None => format!("within the last {}", dur(v.restart_window)),
+    };
     let mut problems = Vec::new();
     let mut pods_seen = 0;
     for name in &job.deployments {
@@ -772,12 +862,20 @@ async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut 
             {
                 let container = format!("{pname}/{}", cs.name);
                 let last = cs.last_state.as_ref().and_then(|l| l.terminated.as_ref());
+                let now_terminated = cs.state.as_ref().and_then(|s| s.terminated.as_ref());
+                let after = |t: &k8s_openapi::api::core::v1::ContainerStateTerminated| {
+                    t.finished_at.as_ref().is_none_or(|f| f.0.as_second() >= since)
+                };
+                let oom = [now_terminated, last]
+                    .into_iter()
+                    .flatten()
+                    .find(|t| t.reason.as_deref() == Some("OOMKilled") && after(t));
                 let waiting = cs
                     .state
                     .as_ref()
                     .and_then(|s| s.waiting.as_ref())
                     .and_then(|w| w.reason.clone());
-                if let Some(t) = last.filter(|t| t.reason.as_deref() == Some("OOMKilled")) {
+                if let Some(t) = oom {
                     let when = t.finished_at.as_ref().map(|f| f.0.to_string()).unwrap_or_default();
                     seen.see(
                         &format!("Container {container}"),
@@ -797,23 +895,21 @@ async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut 
                     );
                     problems.push(format!("container {} of pod {pname} is in CrashLoopBackOff", cs.name));
                 }
-                let recent = last
-                    .and_then(|t| t.finished_at.as_ref())
-                    .is_some_and(|f| now.timestamp() - f.0.as_second() < window_secs);
+                // The last termination tells when it last restarted; without one the time is
+                // unknown and a restart counts.
+                let recent = last.is_none_or(|t| after(t));
                 let value = format!("{} restart(s)", cs.restart_count);
-                if cs.restart_count > 0 && (recent || last.is_none()) {
+                if cs.restart_count > 0 && recent {
                     seen.see(
                         &format!("Container {container}"),
                         "restarts",
                         value,
                         Verdict::Breach,
-                        format!("within the last {}", dur(v.restart_window)),
+                        since_words.clone(),
                     );
                     problems.push(format!(
-                        "container {} of pod {pname} restarted ({} times) within the last {}",
-                        cs.name,
-                        cs.restart_count,
-                        dur(v.restart_window)
+                        "container {} of pod {pname} restarted ({} times in all) {since_words}",
+                        cs.name, cs.restart_count
                     ));
                 } else {
                     seen.see(

@@ -51,11 +51,11 @@ impl Cluster {
         };
         let (mut config, context) = match &cfg.kubeconfig {
             Some(path) => {
-                let kc = Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
+                let kc = Kubeconfig::read_from(path).map_err(|e| bad(kubeconfig_problem(&e)))?;
                 let context = cfg.context.clone().or_else(|| kc.current_context.clone());
                 let config = Config::from_custom_kubeconfig(kc, &options)
                     .await
-                    .map_err(|e| bad(e.to_string()))?;
+                    .map_err(|e| bad(kubeconfig_problem(&e)))?;
                 (config, context.unwrap_or_default())
             }
             None => match Kubeconfig::read() {
@@ -63,21 +63,21 @@ impl Cluster {
                     let context = cfg.context.clone().or_else(|| kc.current_context.clone());
                     let config = Config::from_kubeconfig(&options)
                         .await
-                        .map_err(|e| bad(e.to_string()))?;
+                        .map_err(|e| bad(kubeconfig_problem(&e)))?;
                     (config, context.unwrap_or_default())
                 }
                 Err(_) if cfg.context.is_none() => {
-                    let config = Config::infer().await.map_err(|e| bad(e.to_string()))?;
+                    let config = Config::infer().await.map_err(|e| bad(kubeconfig_problem(&e)))?;
                     (config, "in-cluster".to_string())
                 }
-                Err(e) => return Err(bad(e.to_string())),
+                Err(e) => return Err(bad(kubeconfig_problem(&e))),
             },
         };
         config.connect_timeout = Some(Duration::from_secs(5));
         config.read_timeout = Some(cfg.request_timeout);
         config.write_timeout = Some(cfg.request_timeout);
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-        let client = Client::try_from(config).map_err(|e| bad(e.to_string()))?;
+        let client = Client::try_from(config).map_err(|e| bad(kubeconfig_problem(&e)))?;
         Ok(Cluster {
             client,
             context,
@@ -132,6 +132,14 @@ impl Cluster {
                 format!("the API server answered {} to {verb} {object}: {}", s.code, s.message),
                 "the step can be retried".to_string(),
             ),
+            // An exec plugin's output can hold a token: say which context, not what it printed.
+            kube::Error::Auth(_) => (
+                format!(
+                    "the credentials of context {} could not be obtained (the credential plugin or token file failed)",
+                    self.context
+                ),
+                "log in again (e.g. `aws sso login`, `gcloud auth login`, `kubelogin`), check that the plugin named in the kubeconfig is installed, then retry".to_string(),
+            ),
             other => (
                 format!(
                     "the API server at {} (context {}) did not answer: {}",
@@ -164,6 +172,20 @@ impl Cluster {
             .await
             .map(|l| l.items)
             .map_err(|e| self.error(e, "list", "pods", None))
+    }
+}
+
+/// What went wrong loading a kubeconfig, without the parser's text: YAML errors quote the
+/// lines around the problem, and those can hold a token or a client key.
+fn kubeconfig_problem(e: &dyn std::error::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    // Keep only the leading clause ("failed to parse kubeconfig", "context not found: x").
+    let clause: String = first.chars().take(120).collect();
+    if text.lines().count() > 1 || clause.contains("token") || clause.contains("key") {
+        "it is not valid (the parser's message is not shown: it can quote credentials)".to_string()
+    } else {
+        clause
     }
 }
 
