@@ -897,7 +897,7 @@ async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut 
                 }
                 // The last termination tells when it last restarted; without one the time is
                 // unknown and a restart counts.
-                let recent = last.is_none_or(|t| after(t));
+                let recent = last.is_none_or(after);
                 let value = format!("{} restart(s)", cs.restart_count);
                 if cs.restart_count > 0 && recent {
                     seen.see(
