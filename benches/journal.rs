@@ -334,6 +334,7 @@ impl Events {
                         stdout: String::new(),
                         stderr: "ssh: connect to host port 22: Connection timed out\n".to_string(),
                     },
+                    ..Failure::default()
                 };
                 (
                     Intent::Command {

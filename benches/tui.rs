@@ -122,6 +122,7 @@ fn big_run(steps: usize, lines: usize) -> (RunState, Vec<Recorded>) {
             step: watching.clone(),
             samples: vec![
                 MetricSample {
+                    at: None,
                     metric: "error_rate".into(),
                     value: Some(v),
                     bound: 0.003,
@@ -129,6 +130,7 @@ fn big_run(steps: usize, lines: usize) -> (RunState, Vec<Recorded>) {
                     reason: format!("{:.2} % vs bound 0.30 %", v * 100.0),
                 },
                 MetricSample {
+                    at: None,
                     metric: "p99".into(),
                     value: Some(0.18 + i as f64 * 0.0005),
                     bound: 0.216,

@@ -12,6 +12,7 @@ packages=(
   pdns-server           # DNS tests: PowerDNS through its HTTP API
   pdns-backend-sqlite3
   sqlite3
+  prometheus            # metrics tests: a real Prometheus (and promtool, to backfill history)
 )
 
 missing=()

@@ -8,6 +8,7 @@ pub mod effects;
 pub mod engine;
 pub mod journal;
 pub mod k8s;
+pub mod metrics;
 pub mod redact;
 pub mod runbook;
 pub mod runner;

@@ -158,6 +158,7 @@ mod tests {
                     stdout: "2026".into(),
                     stderr: String::new(),
                 },
+                ..Failure::default()
             },
         };
         match r.redact_event(event) {

@@ -334,6 +334,7 @@ async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
         reporter.report(Report::WatchSampled {
             samples: vec![
                 MetricSample {
+                    at: None,
                     metric: "error_rate".into(),
                     value: Some(err),
                     bound: 0.003,
@@ -341,6 +342,7 @@ async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
                     reason: format!("{:.2} % vs bound 0.30 % (sample {})", err * 100.0, i + 1),
                 },
                 MetricSample {
+                    at: None,
                     metric: "p99".into(),
                     value: Some(p99),
                     bound: 0.216,
@@ -781,6 +783,7 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
                     "check the zone transfer from the primary (NOTIFY, allow-transfer); retry the step".into(),
                 ),
                 evidence: Default::default(),
+                ..Default::default()
             }),
         },
     ];
@@ -864,6 +867,7 @@ async fn k8s_steps_show_every_object_and_the_header_names_the_context() {
                 message: "not rolled out after 10m: worker: 0/2 available".into(),
                 advice: Some("look at the pods (`kubectl describe pod`, events) for why they are not Ready".into()),
                 evidence: Default::default(),
+                ..Default::default()
             }),
         },
     ];

@@ -169,6 +169,7 @@ pub async fn run(
         message,
         advice: Some(advice.to_string()),
         evidence: evidence.clone(),
+        ..Failure::default()
     };
     match end {
         End::TimedOut => Err(failure(

@@ -188,6 +188,7 @@ pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outc
             ),
             advice: Some(advice_for(last, probe)),
             evidence,
+            ..Failure::default()
         }),
         None => Err(Failure {
             message: "stopped before it finished (a rollback, or the operator quit)".to_string(),

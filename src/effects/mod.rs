@@ -6,6 +6,7 @@ pub mod command;
 pub mod dns;
 pub mod http;
 pub mod k8s;
+pub mod metrics;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ pub enum Job {
     Http(http::HttpProbe),
     Dns(Box<dns::DnsJob>),
     K8s(Box<k8s::K8sJob>),
+    Metrics(Box<metrics::MetricsJob>),
 }
 
 pub struct Prepared {
@@ -66,6 +68,19 @@ pub fn redactor_for(runbook: &Runbook) -> Redactor {
                 if let Ok(value) = std::env::var(var) {
                     r.add(&format!("environment variable {var}"), &value);
                 }
+            }
+        }
+    }
+    // Prometheus credentials and headers from the environment.
+    if let Some(m) = &runbook.metrics {
+        let vars = m
+            .bearer_token_env
+            .iter()
+            .chain(m.basic_auth.iter().map(|(_, var)| var))
+            .chain(m.headers_env.values());
+        for var in vars {
+            if let Ok(value) = std::env::var(var) {
+                r.add(&format!("environment variable {var}"), &value);
             }
         }
     }
@@ -132,6 +147,13 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
         return Ok(Prepared {
             intent,
             job: Job::K8s(Box::new(job)),
+        });
+    }
+    if step.action.is_metrics() {
+        let (intent, job) = metrics::prepare(step, run, chrono::Utc::now())?;
+        return Ok(Prepared {
+            intent,
+            job: Job::Metrics(Box::new(job)),
         });
     }
     prepare_local(step, state, &run.outputs, &run.runbook, ctx)
@@ -269,5 +291,6 @@ pub async fn execute(
         Job::Http(p) => http::probe(&p, &cancel).await,
         Job::Dns(d) => dns::execute(*d, reporter, &cancel).await,
         Job::K8s(k) => k8s::execute(*k, reporter, &cancel).await,
+        Job::Metrics(m) => metrics::execute(*m, reporter, &cancel).await,
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::{Failure, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
+use super::event::{Failure, FailureAction, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
 use super::plan::{closed_gate, current, later, pending_approval, sequence_done_except};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::duration::countdown;
@@ -299,11 +299,12 @@ fn finish(
         }
         Err(failure) => {
             let message = failure.message.clone();
+            let action = failure.action;
             let mut events = vec![RunEvent::StepFailed {
                 step: step.clone(),
                 failure,
             }];
-            events.extend(after_failure(state, &step, &message));
+            events.extend(after_failure(state, &step, &message, action));
             events
         }
     };
@@ -333,8 +334,12 @@ fn after_done(state: &RunState, step: &str, now: DateTime<Utc>) -> Vec<RunEvent>
 }
 
 /// Events that follow when `step` fails: a rollback when the step asks for one.
-fn after_failure(state: &RunState, step: &str, message: &str) -> Vec<RunEvent> {
-    let rolls_back = state.spec(step).is_some_and(|s| s.on_failure == OnFailure::Rollback);
+fn after_failure(state: &RunState, step: &str, message: &str, action: FailureAction) -> Vec<RunEvent> {
+    let rolls_back = match action {
+        FailureAction::AsConfigured => state.spec(step).is_some_and(|s| s.on_failure == OnFailure::Rollback),
+        FailureAction::RollBack => true,
+        FailureAction::Decide => false,
+    };
     if !rolls_back || !matches!(state.status, RunStatus::Active | RunStatus::Holding { .. }) {
         return Vec::new();
     }
@@ -343,7 +348,15 @@ fn after_failure(state: &RunState, step: &str, message: &str) -> Vec<RunEvent> {
         Incident {
             summary: format!("step `{step}` failed: {message}"),
             step: Some(step.to_string()),
-            details: vec!["the step has on_failure = \"rollback\"; the rollback started at once".to_string()],
+            details: vec![
+                match action {
+                    FailureAction::RollBack => {
+                        "a metrics breach with on_breach = \"rollback\": the rollback started at once"
+                    }
+                    _ => "the step has on_failure = \"rollback\"; the rollback started at once",
+                }
+                .to_string(),
+            ],
         },
         RollbackTrigger::StepFailed {
             step: step.to_string(),
@@ -449,6 +462,7 @@ fn resolve_in_doubt(
             state,
             &step,
             "marked failed by the operator after a crash",
+            FailureAction::AsConfigured,
         )),
     }
     Ok(events)

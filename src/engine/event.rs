@@ -178,6 +178,9 @@ pub enum Verdict {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSample {
+    /// When it was measured, if not when it was journaled (a sample backfilled from history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
     pub metric: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
@@ -276,6 +279,15 @@ pub enum Intent {
     /// A Kubernetes read or change: which cluster, which objects, and for a change each
     /// object's count before and after.
     Kube(KubeIntent),
+    /// Metrics read from Prometheus: the baseline, or the watch until when.
+    Metrics {
+        op: String,
+        source: String,
+        /// `name: PromQL` of each metric.
+        queries: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<DateTime<Utc>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +360,28 @@ pub struct Failure {
     pub advice: Option<String>,
     #[serde(default, skip_serializing_if = "Evidence::is_none")]
     pub evidence: Evidence,
+    /// What the failure itself asks for, over the step's `on_failure`.
+    #[serde(default, skip_serializing_if = "FailureAction::is_default")]
+    pub action: FailureAction,
+}
+
+/// A failure may decide the rollback question itself: a metrics breach rolls back at once
+/// (`on_breach = "rollback"`), and a watch that cannot see its metrics never does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureAction {
+    /// As the step's `on_failure` says.
+    #[default]
+    AsConfigured,
+    RollBack,
+    /// Stop for the operator's decision, whatever `on_failure` says.
+    Decide,
+}
+
+impl FailureAction {
+    pub fn is_default(&self) -> bool {
+        *self == FailureAction::AsConfigured
+    }
 }
 
 /// The raw measurements behind an outcome, kept for the detail view and exports.
@@ -528,6 +562,7 @@ impl Failure {
             message: f(self.message),
             advice: self.advice.map(&mut *f),
             evidence: self.evidence.map_text(f),
+            action: self.action,
         }
     }
 }

@@ -435,7 +435,9 @@ impl RunState {
             }
             RunEvent::WatchSampled { step, samples } => {
                 if let Some(w) = self.step_mut(step).and_then(|s| s.watch.as_mut()) {
-                    w.samples.push((at, samples.clone()));
+                    // A sample backfilled from history keeps the time it was measured at.
+                    let measured = samples.iter().find_map(|s| s.at).unwrap_or(at);
+                    w.samples.push((measured, samples.clone()));
                 }
             }
             RunEvent::ProcessStarted { step, process } => {

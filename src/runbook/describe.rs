@@ -74,8 +74,78 @@ pub fn action_lines(action: &Action, runbook: &Runbook) -> Vec<String> {
         | Action::K8sExpose(_)
         | Action::K8sScale(_)
         | Action::K8sValidate(_) => k8s_lines(action, runbook.k8s.as_ref(), &mut lines),
+        Action::MetricsBaseline(_) | Action::MetricsWatch(_) => {
+            metrics_lines(action, runbook.metrics.as_ref(), &mut lines)
+        }
     }
     lines
+}
+
+/// `baseline + 0.1 percentage points`, `baseline + 20 %`, with the cap if there is one.
+pub fn bound_rule(q: &super::model::MetricQuery) -> String {
+    let mut rule = match q.max_increase {
+        super::model::Increase::Absolute(a) if q.unit == "ratio" => {
+            format!("baseline + {} percentage points", trim_float(a * 100.0))
+        }
+        super::model::Increase::Absolute(a) => format!("baseline + {}", trim_float(a)),
+        super::model::Increase::Relative(r) => format!("baseline + {} %", trim_float(r * 100.0)),
+    };
+    if let Some(max) = q.max {
+        rule.push_str(&format!(", at most {}", trim_float(max)));
+    }
+    rule
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn metrics_lines(action: &Action, metrics: Option<&super::model::MetricsConfig>, lines: &mut Vec<String>) {
+    let Some(m) = metrics else {
+        lines.push("needs the [metrics] section".to_string());
+        return;
+    };
+    let names: Vec<&str> = m.queries.iter().map(|q| q.name.as_str()).collect();
+    match action {
+        Action::MetricsBaseline(b) => {
+            let window = b.window.unwrap_or(m.baseline);
+            let end = b
+                .end
+                .map_or_else(|| "now".to_string(), |e| e.format("%Y-%m-%d %H:%M UTC").to_string());
+            lines.push(format!(
+                "measures {} over the {} before {end} (mean of a range query); no data is a failure, not a zero",
+                names.join(", "),
+                dur(window)
+            ));
+        }
+        Action::MetricsWatch(w) => {
+            lines.push(format!(
+                "samples every {} for {}: {}",
+                dur(m.interval),
+                dur(w.duration.unwrap_or(m.watch)),
+                m.queries
+                    .iter()
+                    .map(|q| format!("{} ≤ {}", q.name, bound_rule(q)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+            lines.push(format!(
+                "{} breaches in a row: {}; {} samples without data in a row: the run stops for your decision",
+                m.consecutive,
+                match m.on_breach {
+                    super::model::OnBreach::Rollback => "roll back at once (incident recorded first)",
+                    super::model::OnBreach::Ask => "the run stops for your decision",
+                },
+                m.inconclusive
+            ));
+            if let Some(d) = &m.dashboard {
+                lines.push(format!("dashboard: {d}"));
+            }
+        }
+        _ => {}
+    }
+    lines.push(format!("from {}", m.prometheus));
 }
 
 /// The Deployments a step works on: its own list, or the section's.

@@ -26,6 +26,8 @@ pub const KINDS: &[&str] = &[
     "k8s.expose",
     "k8s.scale",
     "k8s.validate",
+    "metrics.baseline",
+    "metrics.watch",
 ];
 
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -60,6 +62,7 @@ pub fn decode_action(kind: &str, r: &Reader<'_>) -> Option<Action> {
         "http" => http(r).map(Action::Http),
         k if k.starts_with("dns.") => super::dns::decode_step(k, r),
         k if k.starts_with("k8s.") => super::k8s::decode_step(k, r),
+        k if k.starts_with("metrics.") => super::metrics::decode_step(k, r),
         _ => None,
     }
 }

@@ -15,13 +15,13 @@ use super::reader::{Reader, Sink};
 use super::secrets::check_inline_secrets;
 use super::template::Template;
 use super::tree::{self, Table, Value};
-use super::validate::{StepSpans, check_references};
+use super::validate::{StepSpans, Written, check_references};
 
 pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
 
 /// Sections an `[env.NAME]` table may override.
-const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s"];
-const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "dns", "k8s", "phase", "rollback"];
+const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s", "metrics"];
+const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "dns", "k8s", "metrics", "phase", "rollback"];
 
 /// A runbook ready to run.
 #[derive(Debug, Clone)]
@@ -209,6 +209,12 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         k.finish();
         config
     });
+    let metrics_written = top.table.get("metrics").is_some();
+    let metrics = top.table("metrics", "[metrics]").and_then(|m| {
+        let config = super::metrics::section(&m);
+        m.finish();
+        config
+    });
     // Unknown top-level keys were reported by `check_top_level`.
     drop(top);
 
@@ -222,8 +228,19 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         rollback,
         dns,
         k8s,
+        metrics,
     };
-    check_references(&runbook, &spans, source, sink, dns_written, k8s_written);
+    check_references(
+        &runbook,
+        &spans,
+        source,
+        sink,
+        dns_written,
+        Written {
+            k8s: k8s_written,
+            metrics: metrics_written,
+        },
+    );
     Some((runbook, environments))
 }
 

@@ -9,6 +9,7 @@ mod interpolate;
 pub mod k8s;
 pub mod kinds;
 mod load;
+pub mod metrics;
 pub mod model;
 mod reader;
 pub mod secrets;

@@ -31,6 +31,9 @@ pub struct Runbook {
     /// The `[k8s]` section: cluster context, namespace and the application's Deployments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k8s: Option<K8sConfig>,
+    /// The `[metrics]` section: Prometheus, the queries, the bounds, the watch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +131,99 @@ pub enum Action {
     /// The post-cutover checklist: pods Ready, no restarts, no OOMKilled, PVCs, sidecar, quota.
     #[serde(rename = "k8s.validate")]
     K8sValidate(K8sValidateStep),
+    /// Measures every metric over the baseline window before the flip.
+    #[serde(rename = "metrics.baseline")]
+    MetricsBaseline(MetricsBaselineStep),
+    /// Samples every metric against its bound for the watch duration after the flip.
+    #[serde(rename = "metrics.watch")]
+    MetricsWatch(MetricsWatchStep),
+}
+
+/// Where the metrics come from, what is measured, and the bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsConfig {
+    /// The Prometheus (or compatible) base URL.
+    pub prometheus: String,
+    /// An environment variable holding a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+    /// Basic authentication: a user name and the environment variable with the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<(String, String)>,
+    /// Extra headers (e.g. `X-Scope-OrgID`), values given literally ...
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// ... or from environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers_env: BTreeMap<String, String>,
+    pub queries: Vec<MetricQuery>,
+    #[serde(with = "serde_text")]
+    pub baseline: Duration,
+    #[serde(with = "serde_text")]
+    pub watch: Duration,
+    #[serde(with = "serde_text")]
+    pub interval: Duration,
+    /// Breaches in a row before the verdict.
+    pub consecutive: u32,
+    /// Inconclusive samples in a row before the run stops for a decision.
+    pub inconclusive: u32,
+    pub on_breach: OnBreach,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
+    #[serde(with = "serde_text")]
+    pub query_timeout: Duration,
+}
+
+/// One measured metric and its bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricQuery {
+    pub name: String,
+    /// PromQL giving one number.
+    pub query: String,
+    /// `ratio`, `seconds`, or empty.
+    #[serde(default)]
+    pub unit: String,
+    pub max_increase: Increase,
+    /// An absolute cap, whatever the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// How far above its baseline a metric may go.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Increase {
+    /// In the metric's own unit (0.001 = 0.1 percentage points of a ratio).
+    Absolute(f64),
+    /// A fraction of the baseline (0.2 = 20 %).
+    Relative(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBreach {
+    /// Roll back at once, as the procedure says.
+    #[default]
+    Rollback,
+    /// Stop and let the operator decide.
+    Ask,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MetricsBaselineStep {
+    /// Overrides `[metrics] baseline`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_text_opt")]
+    pub window: Option<Duration>,
+    /// The end of the window (default: when the step runs), e.g. the same hour last week.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MetricsWatchStep {
+    /// Overrides `[metrics] watch`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_text_opt")]
+    pub duration: Option<Duration>,
 }
 
 /// Which cluster, which namespace, which application.
@@ -428,6 +524,8 @@ impl Action {
             Action::K8sExpose(_) => "k8s.expose",
             Action::K8sScale(_) => "k8s.scale",
             Action::K8sValidate(_) => "k8s.validate",
+            Action::MetricsBaseline(_) => "metrics.baseline",
+            Action::MetricsWatch(_) => "metrics.watch",
         }
     }
 
@@ -437,6 +535,10 @@ impl Action {
 
     pub fn is_k8s(&self) -> bool {
         self.kind().starts_with("k8s.")
+    }
+
+    pub fn is_metrics(&self) -> bool {
+        self.kind().starts_with("metrics.")
     }
 
     pub fn in_doubt_policy(&self) -> InDoubtPolicy {
@@ -473,7 +575,9 @@ impl Action {
             | Action::K8sSmoke(_)
             | Action::K8sExpose(_)
             | Action::K8sScale(_)
-            | Action::K8sValidate(_) => Vec::new(),
+            | Action::K8sValidate(_)
+            | Action::MetricsBaseline(_)
+            | Action::MetricsWatch(_) => Vec::new(),
             Action::DnsCheck(c) => vec![&c.expect],
             Action::DnsFlip(f) => vec![&f.from, &f.to],
             Action::DnsVerify(v) => v.expect.iter().collect(),
@@ -501,7 +605,9 @@ impl Action {
             | Action::K8sSmoke(_)
             | Action::K8sExpose(_)
             | Action::K8sScale(_)
-            | Action::K8sValidate(_) => {}
+            | Action::K8sValidate(_)
+            | Action::MetricsBaseline(_)
+            | Action::MetricsWatch(_) => {}
             Action::DnsCheck(c) => c.expect = f(&c.expect),
             Action::DnsFlip(d) => {
                 d.from = f(&d.from);

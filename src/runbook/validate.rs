@@ -71,7 +71,7 @@ pub fn check_references(
     source: &Source,
     sink: &Sink,
     dns_written: bool,
-    k8s_written: bool,
+    written: Written,
 ) {
     let span_of = |id: &str, phase: bool| spans.iter().find(|s| s.id == id && s.is_phase == phase);
     check_duplicates(spans, sink);
@@ -142,7 +142,22 @@ pub fn check_references(
     }
 
     check_dns(runbook, spans, sink, dns_written);
-    check_k8s(runbook, spans, sink, k8s_written);
+    check_section(
+        runbook,
+        spans,
+        sink,
+        written.k8s || runbook.k8s.is_some(),
+        "k8s.",
+        super::k8s::missing_section,
+    );
+    check_section(
+        runbook,
+        spans,
+        sink,
+        written.metrics || runbook.metrics.is_some(),
+        "metrics.",
+        super::metrics::missing_section,
+    );
 
     for step in &runbook.rollback {
         let Some(at) = span_of(&step.id, false) else {
@@ -302,18 +317,32 @@ fn check_step_sense(step: &Step, at: &StepSpans<'_>, runbook: &Runbook, sink: &S
     }
 }
 
-/// Kubernetes steps need `[k8s]` (one diagnostic, at the first of them).
-fn check_k8s(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, k8s_written: bool) {
-    if runbook.k8s.is_some() || k8s_written {
+/// Which optional sections the file has (even if they failed to load: those have their
+/// own diagnostics).
+pub struct Written {
+    pub k8s: bool,
+    pub metrics: bool,
+}
+
+/// Steps of a kind family need their section (one diagnostic, at the first of them).
+fn check_section(
+    runbook: &Runbook,
+    spans: &[StepSpans<'_>],
+    sink: &Sink,
+    present: bool,
+    prefix: &str,
+    missing: fn(super::diagnostic::Span) -> Diagnostic,
+) {
+    if present {
         return;
     }
     let first = runbook
         .steps()
         .map(|(_, s)| s)
         .chain(runbook.rollback.iter())
-        .find(|s| s.action.is_k8s());
+        .find(|s| s.action.kind().starts_with(prefix));
     if let Some(at) = first.and_then(|s| spans.iter().find(|sp| sp.id == s.id && !sp.is_phase)) {
-        sink.push(super::k8s::missing_section(at.id_span.clone()));
+        sink.push(missing(at.id_span.clone()));
     }
 }
 

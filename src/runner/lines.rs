@@ -33,6 +33,22 @@ pub fn intent_words(intent: &Intent) -> String {
             };
             format!("{} {what} in namespace {} (context {})", k.op, k.namespace, k.context)
         }
+        Intent::Metrics {
+            op,
+            source,
+            queries,
+            until,
+        } => {
+            let names: Vec<&str> = queries.iter().map(|q| q.split(':').next().unwrap_or(q)).collect();
+            match until {
+                Some(u) => format!(
+                    "{op} {} from {source} until {}",
+                    names.join(", "),
+                    u.format("%H:%M:%S UTC")
+                ),
+                None => format!("{op} {} from {source}", names.join(", ")),
+            }
+        }
     }
 }
 
@@ -309,5 +325,15 @@ pub fn evidence_lines(evidence: &Evidence, max: usize) -> Vec<String> {
                 )
             })
             .collect(),
+    }
+}
+
+/// A value in the metric's unit: ratios as percentages, seconds as milliseconds.
+pub fn show_value(value: f64, unit: &str) -> String {
+    match unit {
+        "ratio" => format!("{:.2} %", value * 100.0),
+        "seconds" if value < 10.0 => format!("{:.0} ms", value * 1000.0),
+        "seconds" => format!("{value:.1} s"),
+        _ => format!("{value:.3}"),
     }
 }

@@ -13,15 +13,7 @@ use crate::engine::{RunStatus, StepState, StepStatus, Verdict, Watch, WatchedMet
 use crate::runbook::duration::mm_ss;
 use crate::runner::lines::verdict_mark;
 
-/// A value in the metric's unit: ratios as percentages, seconds as milliseconds.
-pub fn show(value: f64, unit: &str) -> String {
-    match unit {
-        "ratio" => format!("{:.2} %", value * 100.0),
-        "seconds" if value < 10.0 => format!("{:.0} ms", value * 1000.0),
-        "seconds" => format!("{value:.1} s"),
-        _ => format!("{value:.3}"),
-    }
-}
+use crate::runner::lines::show_value as show;
 
 fn chart<'a>(
     metric: &'a WatchedMetric,

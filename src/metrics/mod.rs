@@ -1,0 +1,171 @@
+//! Prometheus's HTTP query API (or a compatible one: Thanos, Mimir, VictoriaMetrics,
+//! Grafana-fronted): instant and range queries that must each give one number.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use crate::engine::Failure;
+use crate::runbook::MetricsConfig;
+
+pub struct Prometheus {
+    base: String,
+    client: reqwest::Client,
+    headers: Vec<(String, String)>,
+}
+
+impl Prometheus {
+    /// Reads the credentials the section names from the environment.
+    pub fn new(cfg: &MetricsConfig) -> Result<Prometheus, Failure> {
+        let env = |var: &str, what: &str| {
+            std::env::var(var).map_err(|_| Failure {
+                message: format!("environment variable `{var}` ({what} for Prometheus) is not set"),
+                advice: Some(format!("export {var} in the shell that runs cutover, then retry")),
+                ..Failure::default()
+            })
+        };
+        let mut headers: Vec<(String, String)> = cfg.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (name, var) in &cfg.headers_env {
+            headers.push((name.clone(), env(var, &format!("header {name}"))?));
+        }
+        if let Some(var) = &cfg.bearer_token_env {
+            headers.push((
+                "Authorization".to_string(),
+                format!("Bearer {}", env(var, "the bearer token")?),
+            ));
+        }
+        if let Some((user, var)) = &cfg.basic_auth {
+            let password = env(var, "the basic-auth password")?;
+            let token = data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes());
+            headers.push(("Authorization".to_string(), format!("Basic {token}")));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(cfg.query_timeout)
+            .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Failure {
+                message: format!("could not set up the HTTP client: {e}"),
+                ..Failure::default()
+            })?;
+        Ok(Prometheus {
+            base: cfg.prometheus.clone(),
+            client,
+            headers,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, String> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), params)
+            .map_err(|e| format!("bad Prometheus URL {}: {e}", self.base))?;
+        let mut req = self.client.get(url);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.map_err(|e| {
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            format!("Prometheus at {} did not answer: {cause}", self.base)
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("Prometheus at {} broke off its answer: {e}", self.base))?;
+        let body: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            format!(
+                "Prometheus at {} answered HTTP {status} with no JSON (is this the query API's base URL?)",
+                self.base
+            )
+        })?;
+        if body["status"] != "success" {
+            let error = body["error"].as_str().unwrap_or("no error text");
+            return Err(match status.as_u16() {
+                401 | 403 => format!(
+                    "Prometheus at {} refused the credentials (HTTP {status}): {error}",
+                    self.base
+                ),
+                _ => format!(
+                    "Prometheus at {} rejected the query (HTTP {status}): {error}",
+                    self.base
+                ),
+            });
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// The query's value now (or at `at`); `None` when it has no data.
+    pub async fn instant(&self, query: &str, at: Option<DateTime<Utc>>) -> Result<Option<f64>, String> {
+        let mut params = vec![("query", query.to_string())];
+        if let Some(t) = at {
+            params.push(("time", seconds(t)));
+        }
+        let data = self.get("/api/v1/query", &params).await?;
+        let series = one_series(&data)?;
+        Ok(series.and_then(|s| number(&s["value"][1])))
+    }
+
+    /// Every point of the query between `start` and `end`, `step` apart (points without
+    /// data are left out).
+    pub async fn range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>, String> {
+        let params = [
+            ("query", query.to_string()),
+            ("start", seconds(start)),
+            ("end", seconds(end)),
+            ("step", format!("{}", step.as_secs_f64().max(0.001))),
+        ];
+        let data = self.get("/api/v1/query_range", &params).await?;
+        let Some(series) = one_series(&data)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for point in series["values"].as_array().into_iter().flatten() {
+            let (Some(t), Some(v)) = (point[0].as_f64(), number(&point[1])) else {
+                continue;
+            };
+            let millis = (t * 1000.0).round() as i64;
+            if let Some(at) = Utc.timestamp_millis_opt(millis).single() {
+                out.push((at, v));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn seconds(t: DateTime<Utc>) -> String {
+    format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// A finite number from Prometheus's string form (`"NaN"`, `"+Inf"` are no data).
+fn number(v: &Value) -> Option<f64> {
+    v.as_str().and_then(|s| s.parse::<f64>().ok()).filter(|f| f.is_finite())
+}
+
+/// The result's only series; more than one is a query that does not give one number.
+fn one_series(data: &Value) -> Result<Option<Value>, String> {
+    match data["resultType"].as_str() {
+        Some("scalar") => Ok(Some(serde_json::json!({ "value": data["result"].clone() }))),
+        _ => {
+            let result = data["result"].as_array().cloned().unwrap_or_default();
+            match result.len() {
+                0 => Ok(None),
+                1 => Ok(result.into_iter().next()),
+                n => Err(format!(
+                    "the query returns {n} series, not one number: aggregate it (e.g. wrap it in sum(...))"
+                )),
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The `[metrics]` section and the `metrics.*` step kinds.
+
+use std::time::Duration;
+
+use super::diagnostic::{Diagnostic, Span};
+use super::model::{Action, Increase, MetricQuery, MetricsBaselineStep, MetricsConfig, MetricsWatchStep, OnBreach};
+use super::reader::Reader;
+use super::tree::Value;
+
+pub const DEFAULT_MAX_ERROR_RATE_INCREASE: f64 = 0.001;
+pub const DEFAULT_MAX_P99_INCREASE: f64 = 0.20;
+pub const DEFAULT_BASELINE: Duration = Duration::from_secs(3600);
+pub const DEFAULT_WATCH: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONSECUTIVE: u32 = 2;
+pub const DEFAULT_INCONCLUSIVE: u32 = 3;
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads `[metrics]`.
+pub fn section(r: &Reader<'_>) -> Option<MetricsConfig> {
+    let prometheus = r.required_string("prometheus", "\"http://prometheus.monitoring:9090\"");
+    if let Some((url, span)) = &prometheus
+        && !matches!(reqwest::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
+    {
+        r.sink().push(
+            Diagnostic::error(
+                "bad-url",
+                format!("`prometheus` is `{url}`, not an http(s) URL"),
+                Some(span.clone()),
+            )
+            .with_help("write the base URL, e.g. prometheus = \"http://prometheus.monitoring:9090\""),
+        );
+    }
+    let mut queries = Vec::new();
+    let error_rate = r.required_string(
+        "error_rate",
+        "'sum(rate(http_requests_total{code=~\"5..\"}[1m])) / sum(rate(http_requests_total[1m]))'",
+    );
+    let p99 = r.required_string(
+        "p99",
+        "'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))'",
+    );
+    if let Some((q, _)) = error_rate {
+        queries.push(MetricQuery {
+            name: "error_rate".to_string(),
+            query: q,
+            unit: "ratio".to_string(),
+            max_increase: Increase::Absolute(
+                number(r, "max_error_rate_increase").unwrap_or(DEFAULT_MAX_ERROR_RATE_INCREASE),
+            ),
+            max: number(r, "max_error_rate"),
+        });
+    }
+    if let Some((q, _)) = p99 {
+        queries.push(MetricQuery {
+            name: "p99".to_string(),
+            query: q,
+            unit: "seconds".to_string(),
+            max_increase: increase(r, "max_p99_increase").unwrap_or(Increase::Relative(DEFAULT_MAX_P99_INCREASE)),
+            max: r.duration("max_p99").map(|d| d.as_secs_f64()),
+        });
+    }
+    if let Some(extra) = r.table("queries", "`queries` in [metrics]") {
+        for (key, node) in &extra.table.entries {
+            let Value::Table(t) = &node.value else {
+                r.sink().push(
+                    Diagnostic::error(
+                        "bad-value",
+                        format!("`queries.{}` must be a table", key.name),
+                        Some(node.span.clone()),
+                    )
+                    .with_help(format!(
+                        "[metrics.queries.{}]\nquery = '...'\nmax_increase = \"20%\"",
+                        key.name
+                    )),
+                );
+                continue;
+            };
+            let q = Reader::new(t, node.span.clone(), format!("query `{}`", key.name), r.sink());
+            let query = q.required_string("query", "'sum(rate(jobs_failed_total[1m]))'");
+            let max_increase = increase(&q, "max_increase");
+            if max_increase.is_none() && q.table.get("max_increase").is_none() {
+                q.missing("max_increase", "\"20%\" (relative) or 0.5 (absolute)");
+            }
+            let unit = q.string("unit").map(|(u, _)| u).unwrap_or_default();
+            let max = number(&q, "max");
+            q.finish();
+            if let (Some((query, _)), Some(max_increase)) = (query, max_increase) {
+                queries.push(MetricQuery {
+                    name: key.name.clone(),
+                    query,
+                    unit,
+                    max_increase,
+                    max,
+                });
+            }
+        }
+        // The entries were read by hand above.
+        drop(extra);
+    }
+    let on_breach = match r.string("on_breach") {
+        None => OnBreach::Rollback,
+        Some((v, _)) if v == "rollback" => OnBreach::Rollback,
+        Some((v, _)) if v == "ask" => OnBreach::Ask,
+        Some((v, span)) => {
+            r.sink().push(
+                Diagnostic::error("bad-value", format!("`on_breach` is `{v}`"), Some(span))
+                    .with_help("on_breach = \"rollback\" (the procedure: roll back at once) or \"ask\""),
+            );
+            OnBreach::Rollback
+        }
+    };
+    let basic_auth = r.table("basic_auth", "`basic_auth` in [metrics]").and_then(|b| {
+        let user = b.required_string("username", "\"ops\"");
+        let password_env = b.required_string("password_env", "\"PROMETHEUS_PASSWORD\"");
+        b.finish();
+        Some((user?.0, password_env?.0))
+    });
+    let interval = r.duration("interval").unwrap_or(DEFAULT_INTERVAL);
+    let watch = r.duration("watch").unwrap_or(DEFAULT_WATCH);
+    if interval.is_zero() || interval > watch {
+        r.sink().push(
+            Diagnostic::error(
+                "bad-duration",
+                "`interval` must be more than zero and no longer than `watch`",
+                r.node("interval").map(|n| n.span.clone()),
+            )
+            .with_help("e.g. watch = \"15m\", interval = \"10s\""),
+        );
+    }
+    Some(MetricsConfig {
+        prometheus: prometheus?.0.trim_end_matches('/').to_string(),
+        bearer_token_env: r.string("bearer_token_env").map(|(v, _)| v),
+        basic_auth,
+        headers: r
+            .template_map("headers")
+            .into_iter()
+            .filter_map(|(k, v)| v.as_literal().map(|v| (k, v)))
+            .collect(),
+        headers_env: r
+            .template_map("headers_env")
+            .into_iter()
+            .filter_map(|(k, v)| v.as_literal().map(|v| (k, v)))
+            .collect(),
+        queries,
+        baseline: r.duration("baseline").unwrap_or(DEFAULT_BASELINE),
+        watch,
+        interval,
+        consecutive: r.int("consecutive", 1, 1000).map_or(DEFAULT_CONSECUTIVE, |n| n as u32),
+        inconclusive: r
+            .int("inconclusive", 1, 1000)
+            .map_or(DEFAULT_INCONCLUSIVE, |n| n as u32),
+        on_breach,
+        dashboard: r.string("dashboard").map(|(d, _)| d),
+        query_timeout: r.duration("query_timeout").unwrap_or(DEFAULT_QUERY_TIMEOUT),
+    })
+}
+
+/// A number, integer or not.
+fn number(r: &Reader<'_>, key: &'static str) -> Option<f64> {
+    let node = r.node(key)?;
+    match node.value {
+        Value::Int(i) => Some(i as f64),
+        Value::Float(f) if f.is_finite() && f >= 0.0 => Some(f),
+        _ => {
+            r.sink().push(
+                Diagnostic::error(
+                    "bad-value",
+                    format!("`{key}` in {} must be a number", r.what),
+                    Some(node.span.clone()),
+                )
+                .with_help(format!("e.g. {key} = 0.001")),
+            );
+            None
+        }
+    }
+}
+
+/// `"20%"` (relative to the baseline) or a number (absolute, in the metric's unit).
+fn increase(r: &Reader<'_>, key: &'static str) -> Option<Increase> {
+    let node = r.table.get(key)?;
+    if let Value::Str(s) = &node.value {
+        r.node(key);
+        let parsed = s
+            .trim()
+            .strip_suffix('%')
+            .and_then(|p| p.trim().parse::<f64>().ok())
+            .filter(|p| p.is_finite() && *p >= 0.0);
+        return match parsed {
+            Some(p) => Some(Increase::Relative(p / 100.0)),
+            None => {
+                r.sink().push(
+                    Diagnostic::error(
+                        "bad-value",
+                        format!("`{key}` in {} is `{s}`", r.what),
+                        Some(node.span.clone()),
+                    )
+                    .with_help(format!(
+                        "a percentage of the baseline, {key} = \"20%\", or an absolute number"
+                    )),
+                );
+                None
+            }
+        };
+    }
+    number(r, key).map(Increase::Absolute)
+}
+
+/// Reads the kind-specific fields of a `metrics.*` step.
+pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
+    match kind {
+        "metrics.baseline" => Some(Action::MetricsBaseline(MetricsBaselineStep {
+            window: r.duration("window"),
+            end: r.instant("end"),
+        })),
+        "metrics.watch" => Some(Action::MetricsWatch(MetricsWatchStep {
+            duration: r.duration("duration"),
+        })),
+        _ => None,
+    }
+}
+
+/// A `metrics.*` step in a runbook without `[metrics]`.
+pub fn missing_section(step_span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "metrics-section-missing",
+        "this metrics step needs a [metrics] section: which Prometheus, which queries, which bounds",
+        Some(step_span),
+    )
+    .with_help("add:\n[metrics]\nprometheus = \"http://prometheus.monitoring:9090\"\nerror_rate = '...'\np99 = '...'")
+}
