@@ -11,6 +11,9 @@
 #[allow(dead_code)]
 #[path = "../tests/support/dns.rs"]
 mod dns;
+#[allow(dead_code)]
+#[path = "../tests/support/process.rs"]
+mod process;
 
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,9 @@
 #[path = "../tests/support/dns.rs"]
 mod dns;
 #[allow(dead_code)]
+#[path = "../tests/support/process.rs"]
+mod process;
+#[allow(dead_code)]
 #[path = "../tests/support/prometheus.rs"]
 mod prometheus;
 

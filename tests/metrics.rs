@@ -77,6 +77,7 @@ poll_interval = "50ms"
 
 [metrics]
 prometheus = "{prom}"
+bearer_token_env = "TEST_PROM_TOKEN"
 error_rate = '{error_rate}'
 p99 = '{p99}'
 baseline = "10s"
@@ -131,9 +132,13 @@ title = "The window"
 fn command(sb: &Sandbox, w: &World, rb: &std::path::Path) -> std::process::Command {
     let mut c = sb.cutover();
     c.args(["run", rb.to_str().unwrap(), "--headless", "--max-wait", "60s"])
-        .env("TEST_TSIG_SECRET", w.pair.secret_b64());
+        .env("TEST_TSIG_SECRET", w.pair.secret_b64())
+        .env("TEST_PROM_TOKEN", PROM_TOKEN);
     c
 }
+
+/// Sent to Prometheus with every query; it must never be shown or journaled.
+const PROM_TOKEN: &str = "prom-token-7f3a9c2e51d8";
 
 fn spawn(sb: &Sandbox, w: &World, rb: &std::path::Path) -> std::process::Child {
     command(sb, w, rb)
@@ -182,6 +187,14 @@ fn a_healthy_watch_passes_with_every_sample_journaled() {
     let error_rate: f64 = baseline["baseline_error_rate"].parse().unwrap();
     assert!((error_rate - 0.002).abs() < 0.001, "baseline error rate {error_rate}");
     assert_eq!(app_record(&w), vec![LB.to_string()], "DNS stays flipped");
+    // The bearer token went to Prometheus, and nowhere else.
+    let journal = sb.output(&["journal", &sb.only_run_id(), "--output", "json"]);
+    for (what, text) in [
+        ("output", text(&out.stdout) + &text(&out.stderr)),
+        ("journal", text(&journal.stdout)),
+    ] {
+        assert!(!text.contains(PROM_TOKEN), "the token is in the {what}");
+    }
 }
 
 /// The error ratio or p99 jumps after the flip: the incident is written first, then DNS goes

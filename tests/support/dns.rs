@@ -12,15 +12,20 @@
 //! the code under test. A missing binary fails the test with the package to install.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use super::process::{free_port, spawn, stop};
 use std::time::{Duration, Instant};
 
 pub const ZONE: &str = "example.test.";
 const KEY_NAME: &str = "cutover-key";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn binary(name: &str, package: &str) -> PathBuf {
+    super::process::binary(name, package, "DNS server")
+}
 
 /// What one server answered (from `dig +norec`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,76 +36,6 @@ pub struct Answer {
     pub values: Vec<String>,
     /// The TTL of the answer's records, if there were any.
     pub ttl: Option<u32>,
-}
-
-/// Finds a server binary or fails the test saying which package provides it.
-fn binary(name: &str, package: &str) -> PathBuf {
-    for dir in [
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-        "/usr/local/sbin",
-        "/usr/local/bin",
-    ] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!(
-        "`{name}` is not installed; the DNS tests run real servers. Install it with \
-         `apt-get install -y {package}` (or run scripts/install-test-deps.sh)"
-    );
-}
-
-/// Starts a server process that dies with the test process.
-fn spawn(mut cmd: Command, log: &Path) -> Child {
-    let out = std::fs::File::create(log).expect("server log file");
-    let err = out.try_clone().expect("server log file");
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()))
-}
-
-/// Stops a server by PID: SIGTERM, then SIGKILL if it has not gone after 5 s.
-fn stop(child: &mut Child) {
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGCONT);
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// A port free for UDP and TCP on every given loopback address (the servers bind it a
-/// moment later; a start that loses the race is retried with another port).
-fn free_port(addresses: &[&str]) -> u16 {
-    loop {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-        let port = probe.local_addr().unwrap().port();
-        drop(probe);
-        let free = addresses
-            .iter()
-            .all(|a| TcpListener::bind((*a, port)).is_ok() && UdpSocket::bind((*a, port)).is_ok());
-        if free {
-            return port;
-        }
-    }
 }
 
 fn random_secret() -> String {

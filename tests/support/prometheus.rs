@@ -18,12 +18,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use super::process::{free_port, spawn, stop};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Error ratio of the app's requests over the last minute (5xx / all).
@@ -53,6 +54,10 @@ pub fn p99_latency_over(window: &str) -> String {
 pub const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn binary(name: &str, package: &str) -> PathBuf {
+    super::process::binary(name, package, "Prometheus")
+}
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ------------------------------------------------------------------------------------------
@@ -569,7 +574,7 @@ impl Prometheus {
             }
             let mut p = Prometheus {
                 dir,
-                port: free_port(),
+                port: free_port(&["127.0.0.1"]),
                 child: None,
             };
             p.child = Some(p.spawn(&prometheus));
@@ -812,64 +817,6 @@ fn backfill(dir: &Path, openmetrics: &str) {
 
 // ------------------------------------------------------------------------------------------
 // Processes and HTTP
-
-/// Finds a binary or fails the test saying which package provides it.
-fn binary(name: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!(
-        "`{name}` is not installed; the metrics tests run a real Prometheus. Install it with \
-         `apt-get install -y {package}` (or run scripts/install-test-deps.sh)"
-    );
-}
-
-/// Starts a server process that dies with the test process.
-fn spawn(mut cmd: Command, log: &Path) -> Child {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("server log file");
-    let err = out.try_clone().expect("server log file");
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()))
-}
-
-/// SIGTERM, then SIGKILL if it has not gone after 5 s.
-fn stop(child: &mut Child) {
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGCONT);
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// A loopback port nothing listens on (Prometheus binds it a moment later; a start that
-/// loses the race is retried).
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    probe.local_addr().unwrap().port()
-}
 
 /// One HTTP/1.0 GET on loopback (so the body is never chunked); returns status and body.
 fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
