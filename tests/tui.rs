@@ -120,28 +120,7 @@ struct Cockpit {
 
 impl Cockpit {
     fn new(runbook: &str, env: Option<&str>, width: u16, height: u16) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let loaded = load_str(Path::new("runbook.toml"), runbook, env).unwrap();
-        let holder = Holder::this_process("alice", "test", t0());
-        let (journal, state, _) = store
-            .open_or_create(
-                &loaded.runbook.name,
-                &loaded.runbook.environment,
-                Mode::Live,
-                &holder,
-                t0(),
-                false,
-                |run_id| RunEvent::RunStarted {
-                    run_id,
-                    mode: Mode::Live,
-                    runbook: loaded.runbook.clone(),
-                    digest: loaded.digest.clone(),
-                    source: "runbook.toml".into(),
-                },
-            )
-            .unwrap();
-        Self::with_session(dir, Session::new(journal, state, "alice"), width, height)
+        Self::after(runbook, env, Vec::new(), width, height)
     }
 
     /// A cockpit opened on a run where an earlier session (now gone) submitted `commands`.
