@@ -412,3 +412,33 @@ title = "Before the window"
         text(&out.stdout)
     );
 }
+
+/// Resumed after its end had passed, with Prometheus gone: history cannot be read, so the
+/// watch must not pass on no evidence; it stops for a decision and does not roll back.
+#[test]
+fn a_watch_resumed_after_its_end_with_prometheus_down_does_not_pass() {
+    let mut w = world();
+    let sb = Sandbox::new();
+    let rb = runbook(&sb, &w, "4s");
+    let mut child = spawn(&sb, &w, &rb);
+    wait_for_flip(&w);
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    w.prometheus.kill();
+    // Past the watch's end.
+    std::thread::sleep(Duration::from_secs(5));
+    let out = command(&sb, &w, &rb).output().unwrap();
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    let (_, state) = sb.journal(&sb.only_run_id()).unwrap();
+    let watch = state.step("watch").unwrap();
+    assert_eq!(watch.status, StepStatus::Failed, "{stdout}");
+    assert_eq!(
+        state.status,
+        RunStatus::Active,
+        "no rollback without a decision:\n{stdout}"
+    );
+    assert!(stdout.contains("cannot call this healthy"), "{stdout}");
+}

@@ -37,6 +37,8 @@ pub enum Kind {
         until: DateTime<Utc>,
         /// The last sample of an earlier try: the gap after it is backfilled from history.
         resume_after: Option<DateTime<Utc>>,
+        /// Breaches in a row per metric at the end of the earlier tries.
+        breaches: BTreeMap<String, u32>,
     },
 }
 
@@ -53,7 +55,10 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
             ..Failure::default()
         });
     };
-    let prometheus = Prometheus::new(&config)?;
+    let prometheus = Prometheus::new(&config).map_err(|f| Failure {
+        action: FailureAction::Decide,
+        ..f
+    })?;
     let queries: Vec<String> = config
         .queries
         .iter()
@@ -73,19 +78,44 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
             )
         }
         Action::MetricsWatch(w) => {
-            let metrics = watched(&config, run)?;
-            // A try that was cut off keeps its end: the watch is measured from history.
-            let earlier = run.step(&step.id).and_then(|s| s.watch.as_ref());
-            let until = earlier.map_or_else(
-                || crate::engine::later(now, w.duration.unwrap_or(config.watch)),
-                |w| w.until,
-            );
-            let resume_after = earlier.map(|w| w.samples.last().map_or(w.started_at, |(at, _)| *at));
+            // A watch that cannot be set up after the flip must not roll back by itself.
+            let metrics = watched(&config, run).map_err(|f| Failure {
+                action: FailureAction::Decide,
+                ..f
+            })?;
+            let length = w.duration.unwrap_or(config.watch);
+            let state = run.step(&step.id);
+            // An earlier try of this step (cut off, or failed and retried) keeps its end: the
+            // watch is measured from history up to now. Its end is in the journaled intent,
+            // even if the try died before it took a sample.
+            let earlier_until = state.and_then(|s| match &s.intent {
+                Some(Intent::Metrics { until: Some(u), .. }) => Some(*u),
+                _ => None,
+            });
+            let until = earlier_until.unwrap_or_else(|| crate::engine::later(now, length));
+            let earlier = state.and_then(|s| s.watch.as_ref());
+            let resume_after = earlier_until.map(|u| {
+                earlier
+                    .and_then(|w| w.samples.last().map(|(at, _)| *at))
+                    .unwrap_or_else(|| u - chrono::Duration::from_std(length).unwrap_or_default())
+            });
+            let mut breaches = BTreeMap::new();
+            for (_, set) in earlier.map(|w| w.samples.as_slice()).unwrap_or_default() {
+                for s in set {
+                    let n: &mut u32 = breaches.entry(s.metric.clone()).or_default();
+                    match s.verdict {
+                        Verdict::Breach => *n += 1,
+                        Verdict::Within => *n = 0,
+                        Verdict::Inconclusive => {}
+                    }
+                }
+            }
             (
                 Kind::Watch {
                     metrics,
                     until,
                     resume_after,
+                    breaches,
                 },
                 Intent::Metrics {
                     op: "watch".to_string(),
@@ -170,7 +200,14 @@ pub async fn execute(job: MetricsJob, reporter: &Reporter, cancel: &Cancellation
             metrics,
             until,
             resume_after,
-        } => watch(&job, metrics, *until, *resume_after, reporter, cancel).await,
+            breaches,
+        } => {
+            let streaks = Streaks {
+                breaches: breaches.clone(),
+                ..Streaks::default()
+            };
+            watch(&job, metrics, *until, *resume_after, streaks, reporter, cancel).await
+        }
     }
 }
 
@@ -210,6 +247,21 @@ async fn baseline(job: &MetricsJob, window: Duration, end: Option<DateTime<Utc>>
             });
         }
         let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
+        if let Some(cap) = q.max.filter(|cap| mean >= *cap) {
+            return Err(Failure {
+                message: format!(
+                    "{}'s baseline {} is already at or over its cap {}: every sample after the flip would breach",
+                    q.name,
+                    show(mean, &q.unit),
+                    show(cap, &q.unit)
+                ),
+                advice: Some(
+                    "raise the cap in [metrics], or find out why the service is already this bad before the cutover"
+                        .to_string(),
+                ),
+                ..Failure::default()
+            });
+        }
         let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
             (lo.min(p.1), hi.max(p.1))
         });
@@ -253,8 +305,13 @@ impl Streaks {
             self.inconclusive = 0;
         }
         for s in samples {
+            // Only a sample within the bound ends a run of breaches: one without data does not.
             let n = self.breaches.entry(s.metric.clone()).or_default();
-            *n = if s.verdict == Verdict::Breach { *n + 1 } else { 0 };
+            match s.verdict {
+                Verdict::Breach => *n += 1,
+                Verdict::Within => *n = 0,
+                Verdict::Inconclusive => {}
+            }
             if *n >= config.consecutive {
                 return Some(Failure {
                     message: format!(
@@ -332,92 +389,150 @@ fn judge(metric: &WatchedMetric, value: Result<Option<f64>, String>, at: Option<
     }
 }
 
+/// Every metric's value now, asked concurrently; `None` when the watch was stopped.
+async fn sample_now(
+    job: &MetricsJob,
+    metrics: &[WatchedMetric],
+    cancel: &CancellationToken,
+) -> Option<Vec<MetricSample>> {
+    let now = Utc::now();
+    let asks = metrics.iter().map(|m| async move {
+        let query = job
+            .config
+            .queries
+            .iter()
+            .find(|q| q.name == m.name)
+            .map(|q| q.query.as_str());
+        let value = job.prometheus.instant(query.unwrap_or_default(), Some(now)).await;
+        judge(m, value, Some(now))
+    });
+    tokio::select! {
+        samples = futures_util::future::join_all(asks) => Some(samples),
+        () = cancel.cancelled() => None,
+    }
+}
+
+/// The samples the watch would have taken between `start` and `end`, from history: one
+/// per interval, every metric judged; a metric without a point there (or a history that
+/// cannot be read) is inconclusive, never skipped.
+async fn from_history(
+    job: &MetricsJob,
+    metrics: &[WatchedMetric],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    cancel: &CancellationToken,
+) -> Option<Vec<Vec<MetricSample>>> {
+    let interval = chrono::Duration::from_std(job.config.interval).unwrap_or_default();
+    let mut grid = Vec::new();
+    let mut t = start;
+    while t <= end && interval > chrono::Duration::zero() {
+        grid.push(t);
+        t += interval;
+    }
+    if grid.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut series = Vec::new();
+    for m in metrics {
+        let query = job
+            .config
+            .queries
+            .iter()
+            .find(|q| q.name == m.name)
+            .map(|q| q.query.as_str());
+        let points = tokio::select! {
+            p = job.prometheus.range(query.unwrap_or_default(), start, end, job.config.interval) => p,
+            () = cancel.cancelled() => return None,
+        };
+        series.push(points);
+    }
+    let half = interval / 2;
+    let sets = grid
+        .into_iter()
+        .map(|at| {
+            metrics
+                .iter()
+                .zip(&series)
+                .map(|(m, points)| {
+                    let value = match points {
+                        Err(e) => Err(e.clone()),
+                        Ok(points) => Ok(points.iter().find(|(p, _)| (*p - at).abs() <= half).map(|(_, v)| *v)),
+                    };
+                    let mut sample = judge(m, value, Some(at));
+                    sample.reason = format!("{} (backfilled from history)", sample.reason);
+                    sample
+                })
+                .collect()
+        })
+        .collect();
+    Some(sets)
+}
+
 async fn watch(
     job: &MetricsJob,
     metrics: &[WatchedMetric],
     until: DateTime<Utc>,
     resume_after: Option<DateTime<Utc>>,
+    mut streaks: Streaks,
     reporter: &Reporter,
     cancel: &CancellationToken,
 ) -> Result<Outcome, Failure> {
     let config = &job.config;
+    let stopped = || Failure {
+        message: "the watch was stopped before its end (a rollback, or the operator quit)".to_string(),
+        ..Failure::default()
+    };
     reporter.report(Report::WatchStarted {
         until,
         metrics: metrics.to_vec(),
     });
-    let query_of = |name: &str| {
-        config
-            .queries
-            .iter()
-            .find(|q| q.name == name)
-            .map(|q| q.query.clone())
-            .unwrap_or_default()
-    };
-    let mut streaks = Streaks::default();
+    let interval = chrono::Duration::from_std(config.interval).unwrap_or_default();
+    // Live samples are taken on a fixed grid from now: a slow Prometheus does not stretch it.
+    let first_live = Utc::now();
     let mut backfilled = 0;
     // The gap since the last sample of the cut-off try, from history: a breach in it counts.
     if let Some(after) = resume_after {
-        let interval = chrono::Duration::from_std(config.interval).unwrap_or_default();
-        let end = Utc::now().min(until);
-        let start = after + interval;
-        if start <= end {
-            let mut by_time: BTreeMap<DateTime<Utc>, Vec<MetricSample>> = BTreeMap::new();
-            for m in metrics {
-                let points = job
-                    .prometheus
-                    .range(&query_of(&m.name), start, end, config.interval)
-                    .await
-                    .unwrap_or_default();
-                for (at, v) in points {
-                    by_time.entry(at).or_default().push(judge(m, Ok(Some(v)), Some(at)));
-                }
-            }
-            for (at, mut samples) in by_time {
-                // A metric without a point at this time had no data then.
-                for m in metrics {
-                    if !samples.iter().any(|s| s.metric == m.name) {
-                        samples.push(judge(m, Ok(None), Some(at)));
-                    }
-                }
-                for s in &mut samples {
-                    s.reason = format!("{} (backfilled from history)", s.reason);
-                }
-                backfilled += 1;
-                reporter.report(Report::WatchSampled {
-                    samples: samples.clone(),
-                });
-                if let Some(f) = streaks.take(&samples, config, at) {
-                    return Err(f);
-                }
+        let end = (first_live - interval / 2).min(until);
+        let Some(sets) = from_history(job, metrics, after + interval, end, cancel).await else {
+            return Err(stopped());
+        };
+        for samples in sets {
+            backfilled += 1;
+            let at = samples.first().and_then(|s| s.at).unwrap_or(first_live);
+            reporter.report(Report::WatchSampled {
+                samples: samples.clone(),
+            });
+            if let Some(f) = streaks.take(&samples, config, at) {
+                return Err(f);
             }
         }
     }
-    loop {
-        let now = Utc::now();
-        if now >= until {
-            break;
-        }
-        let mut samples = Vec::new();
-        for m in metrics {
-            let value = job.prometheus.instant(&query_of(&m.name), None).await;
-            samples.push(judge(m, value, None));
-        }
+    let mut next = first_live;
+    while next < until {
+        let Some(samples) = sample_now(job, metrics, cancel).await else {
+            return Err(stopped());
+        };
         reporter.report(Report::WatchSampled {
             samples: samples.clone(),
         });
-        if let Some(f) = streaks.take(&samples, config, now) {
+        let at = samples.first().and_then(|s| s.at).unwrap_or(next);
+        if let Some(f) = streaks.take(&samples, config, at) {
             return Err(f);
         }
-        let left = (until - Utc::now()).to_std().unwrap_or_default();
-        if left.is_zero() {
-            break;
+        next += interval;
+        let wait = (next.min(until) - Utc::now()).to_std().unwrap_or_default();
+        if !wait.is_zero() && !pause(wait, cancel).await {
+            return Err(stopped());
         }
-        if !pause(config.interval.min(left), cancel).await {
-            return Err(Failure {
-                message: "the watch was stopped before its end (a rollback, or the operator quit)".to_string(),
-                ..Failure::default()
-            });
-        }
+    }
+    if streaks.samples == 0 {
+        return Err(Failure {
+            message: "the watch took no sample (its end had passed and history had nothing for it): it cannot call this healthy"
+                .to_string(),
+            advice: Some("check Prometheus and decide: roll back, or skip the watch with a reason".to_string()),
+            action: FailureAction::Decide,
+            ..Failure::default()
+        });
     }
     if streaks.inconclusive > 0 {
         return Err(Failure {
@@ -456,4 +571,68 @@ async fn watch(
         details,
         ..Outcome::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::metrics::DEFAULT_QUERY_TIMEOUT;
+
+    fn config(consecutive: u32, inconclusive: u32) -> MetricsConfig {
+        MetricsConfig {
+            prometheus: "http://127.0.0.1:9".into(),
+            bearer_token_env: None,
+            basic_auth: None,
+            headers: BTreeMap::new(),
+            headers_env: BTreeMap::new(),
+            queries: Vec::new(),
+            baseline: Duration::from_secs(60),
+            watch: Duration::from_secs(60),
+            interval: Duration::from_secs(1),
+            consecutive,
+            inconclusive,
+            on_breach: OnBreach::Rollback,
+            dashboard: None,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+        }
+    }
+
+    fn sample(verdict: Verdict) -> Vec<MetricSample> {
+        vec![MetricSample {
+            at: None,
+            metric: "error_rate".into(),
+            value: None,
+            bound: 0.01,
+            verdict,
+            reason: "r".into(),
+        }]
+    }
+
+    #[test]
+    fn a_sample_without_data_does_not_end_a_run_of_breaches() {
+        let c = config(2, 5);
+        let mut s = Streaks::default();
+        let at = Utc::now();
+        assert!(s.take(&sample(Verdict::Breach), &c, at).is_none());
+        assert!(s.take(&sample(Verdict::Inconclusive), &c, at).is_none());
+        let f = s.take(&sample(Verdict::Breach), &c, at).expect("two breaches in a row");
+        assert_eq!(f.action, FailureAction::RollBack);
+        // A sample within the bound does end it.
+        let mut s = Streaks::default();
+        assert!(s.take(&sample(Verdict::Breach), &c, at).is_none());
+        assert!(s.take(&sample(Verdict::Within), &c, at).is_none());
+        assert!(s.take(&sample(Verdict::Breach), &c, at).is_none());
+    }
+
+    #[test]
+    fn samples_without_data_stop_for_a_decision_never_a_rollback() {
+        let c = config(2, 3);
+        let mut s = Streaks::default();
+        let at = Utc::now();
+        assert!(s.take(&sample(Verdict::Inconclusive), &c, at).is_none());
+        assert!(s.take(&sample(Verdict::Inconclusive), &c, at).is_none());
+        let f = s.take(&sample(Verdict::Inconclusive), &c, at).expect("three in a row");
+        assert_eq!(f.action, FailureAction::Decide);
+        assert!(f.message.contains("cannot call this healthy"), "{}", f.message);
+    }
 }

@@ -13,6 +13,8 @@ pub struct Prometheus {
     base: String,
     client: reqwest::Client,
     headers: Vec<(String, String)>,
+    /// How it authenticates, in words, for errors: names of variables, never values.
+    auth: String,
 }
 
 impl Prometheus {
@@ -48,10 +50,26 @@ impl Prometheus {
                 message: format!("could not set up the HTTP client: {e}"),
                 ..Failure::default()
             })?;
+        let auth = match (&cfg.bearer_token_env, &cfg.basic_auth) {
+            (Some(var), _) => format!("check the bearer token in ${var}"),
+            (None, Some((user, var))) => format!("check user `{user}` and the password in ${var}"),
+            (None, None) if !cfg.headers_env.is_empty() => format!(
+                "check the headers from {}",
+                cfg.headers_env
+                    .values()
+                    .map(|v| format!("${v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (None, None) => {
+                "no credentials are configured: set bearer_token_env or basic_auth in [metrics]".to_string()
+            }
+        };
         Ok(Prometheus {
             base: cfg.prometheus.clone(),
             client,
             headers,
+            auth,
         })
     }
 
@@ -74,6 +92,17 @@ impl Prometheus {
             format!("Prometheus at {} did not answer: {cause}", self.base)
         })?;
         let status = resp.status();
+        // Proxies and Prometheus's own auth answer these in plain text or HTML, not JSON.
+        match status.as_u16() {
+            401 | 403 => {
+                return Err(format!(
+                    "Prometheus at {} refused the credentials (HTTP {status}): {}",
+                    self.base, self.auth
+                ));
+            }
+            502..=504 => return Err(format!("Prometheus at {} is unavailable (HTTP {status})", self.base)),
+            _ => {}
+        }
         let bytes = resp
             .bytes()
             .await
