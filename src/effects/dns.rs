@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::render;
+use super::stopped;
 use crate::dns::provider::{Writer, mismatch, same};
 use crate::dns::wire::{self, RecordUpdate};
 use crate::dns::{DnsError, Nameserver, authoritative, pause};
@@ -580,14 +581,6 @@ fn describe_source(w: &Writer) -> String {
         Writer::Rfc2136 { server, .. } => format!("the primary {server}"),
         Writer::Hosted { name, .. } => format!("the {name} API"),
         Writer::Manual => "the authoritative servers".to_string(),
-    }
-}
-
-fn stopped() -> Failure {
-    Failure {
-        message: "stopped before it finished".to_string(),
-        advice: Some("the run is rolling back or quitting; what was written is in the journal".to_string()),
-        ..Failure::default()
     }
 }
 

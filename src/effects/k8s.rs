@@ -14,6 +14,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use tokio_util::sync::CancellationToken;
 
 use super::http::{HttpProbe, probe};
+use super::stopped;
 use crate::dns::pause;
 use crate::engine::{
     Failure, Intent, KubeIntent, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus, Verdict,
@@ -188,13 +189,6 @@ pub async fn execute(job: K8sJob, reporter: &Reporter, cancel: &CancellationToke
             message: format!("{} is not a Kubernetes step", other.kind()),
             ..Failure::default()
         }),
-    }
-}
-
-fn stopped() -> Failure {
-    Failure {
-        message: "stopped before it finished (a rollback, or the operator quit)".to_string(),
-        ..Failure::default()
     }
 }
 

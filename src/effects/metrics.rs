@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::stopped;
 use crate::dns::pause;
 use crate::engine::{
     Failure, FailureAction, Intent, MetricSample, Outcome, Report, RunState, StepStatus, Verdict, WatchedMetric,
@@ -478,10 +479,6 @@ async fn watch(
     cancel: &CancellationToken,
 ) -> Result<Outcome, Failure> {
     let config = &job.config;
-    let stopped = || Failure {
-        message: "the watch was stopped before its end (a rollback, or the operator quit)".to_string(),
-        ..Failure::default()
-    };
     reporter.report(Report::WatchStarted {
         until,
         metrics: metrics.to_vec(),

@@ -125,6 +125,15 @@ pub(crate) fn render(
     })
 }
 
+/// What a step that was stopped half-way (a rollback, or the operator quitting) reports.
+pub(crate) fn stopped() -> Failure {
+    Failure {
+        message: "stopped before it finished (a rollback, or the operator quit)".to_string(),
+        advice: Some("what was done is in the journal; the step can be run again".to_string()),
+        ..Failure::default()
+    }
+}
+
 /// Resolves everything a step will use, without changing anything (a DNS step reads
 /// the records first, so its intent holds the exact change).
 pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepared, Failure> {
