@@ -158,6 +158,7 @@ pub fn check_references(
         "metrics.",
         super::metrics::missing_section,
     );
+    check_watch_has_baseline(runbook, spans, sink);
 
     for step in &runbook.rollback {
         let Some(at) = span_of(&step.id, false) else {
@@ -322,6 +323,33 @@ fn check_step_sense(step: &Step, at: &StepSpans<'_>, runbook: &Runbook, sink: &S
 pub struct Written {
     pub k8s: bool,
     pub metrics: bool,
+}
+
+/// A watch compares against a baseline measured before it: without one it would fail only
+/// after DNS has moved.
+fn check_watch_has_baseline(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink) {
+    let mut baseline_seen = false;
+    for (_, step) in runbook.steps() {
+        match step.action.kind() {
+            "metrics.baseline" => baseline_seen = true,
+            "metrics.watch" if !baseline_seen => {
+                if let Some(at) = spans.iter().find(|s| s.id == step.id && !s.is_phase) {
+                    sink.push(
+                        Diagnostic::error(
+                            "watch-without-baseline",
+                            format!("metrics.watch `{}` has no metrics.baseline step before it", step.id),
+                            Some(at.id_span.clone()),
+                        )
+                        .with_help(
+                            "add a metrics.baseline step before the flip: the watch's bounds are the baseline plus the allowed increase",
+                        ),
+                    );
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Steps of a kind family need their section (one diagnostic, at the first of them).
