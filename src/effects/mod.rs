@@ -125,6 +125,16 @@ pub(crate) fn render(
     })
 }
 
+/// The innermost cause of an error chain: "Connection refused (os error 111)" rather than
+/// the layers of client wrappers around it.
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 /// What a step that was stopped half-way (a rollback, or the operator quitting) reports.
 pub(crate) fn stopped() -> Failure {
     Failure {

@@ -145,7 +145,7 @@ impl Cluster {
                     "the API server at {} (context {}) did not answer: {}",
                     self.server,
                     self.context,
-                    short(other)
+                    crate::effects::root_cause(other)
                 ),
                 "check the network path to the cluster (VPN, firewall) and that the context points at the right cluster; the step can be retried".to_string(),
             ),
@@ -196,17 +196,6 @@ pub fn match_labels(d: &Deployment) -> String {
         .and_then(|s| s.selector.match_labels.as_ref())
         .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
         .unwrap_or_default()
-}
-
-/// The first line of an error chain, without kube's type prefixes.
-fn short(e: &kube::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    text
 }
 
 /// Whether a pod is Running and its Ready condition is True.

@@ -85,11 +85,11 @@ impl Prometheus {
             req = req.header(k, v);
         }
         let resp = req.send().await.map_err(|e| {
-            let mut cause: &dyn std::error::Error = &e;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            format!("Prometheus at {} did not answer: {cause}", self.base)
+            format!(
+                "Prometheus at {} did not answer: {}",
+                self.base,
+                crate::effects::root_cause(&e)
+            )
         })?;
         let status = resp.status();
         // Proxies and Prometheus's own auth answer these in plain text or HTML, not JSON.
