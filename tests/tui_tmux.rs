@@ -56,9 +56,29 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    fn ok(&self, args: &[&str]) -> bool {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// A fresh server with one session running `command`. The previous server may still be
+    /// shutting down when the new session is asked for (the session then dies with it), so
+    /// start until the session is really there.
     fn start(&self, command: &str) {
         self.tmux(&["kill-server"]);
-        self.tmux(&["new-session", "-d", "-s", "t", "-x", "80", "-y", "24", command]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.tmux(&["new-session", "-d", "-s", "t", "-x", "80", "-y", "24", command]);
+            std::thread::sleep(Duration::from_millis(100));
+            if self.ok(&["has-session", "-t", "t"]) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "tmux would not start a session");
+        }
     }
 
     fn screen(&self) -> String {
