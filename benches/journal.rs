@@ -252,6 +252,8 @@ impl Bench {
                     runbook: self.runbook.clone(),
                     digest: self.digest.clone(),
                     source: "bench.toml".to_string(),
+                    rehearsal: None,
+                    dry_run: false,
                 },
             )
             .expect("create run");

@@ -73,6 +73,8 @@ fn big_run(steps: usize, lines: usize) -> (RunState, Vec<Recorded>) {
         runbook: loaded.runbook.clone(),
         digest: loaded.digest.clone(),
         source: "big.toml".into(),
+        rehearsal: None,
+        dry_run: false,
     });
     let ids: Vec<String> = loaded.runbook.steps().map(|(_, s)| s.id.clone()).collect();
     for id in &ids[..steps / 2] {
@@ -212,6 +214,8 @@ fn idle_on_a_gate(seconds: u64) -> (f64, Stats) {
                 runbook: loaded.runbook.clone(),
                 digest: loaded.digest.clone(),
                 source: "idle.toml".into(),
+                rehearsal: None,
+                dry_run: false,
             }
         })
         .unwrap();

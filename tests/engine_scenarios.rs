@@ -66,6 +66,8 @@ fn run(path: &Path) -> Result<(), String> {
             runbook: loaded.runbook.clone(),
             digest: loaded.digest.clone(),
             source: "scenario.toml".to_string(),
+            rehearsal: None,
+            dry_run: false,
         },
     };
     let mut state = RunState::start(&first).ok_or("cannot start")?;

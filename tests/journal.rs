@@ -26,6 +26,8 @@ fn run_with_notes(store: &Store, notes: usize) -> (String, PathBuf) {
                 runbook: loaded.runbook.clone(),
                 digest: loaded.digest.clone(),
                 source: "j.toml".into(),
+                rehearsal: None,
+                dry_run: false,
             }
         })
         .unwrap();

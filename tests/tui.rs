@@ -143,6 +143,8 @@ impl Cockpit {
                     runbook: loaded.runbook.clone(),
                     digest: loaded.digest.clone(),
                     source: "runbook.toml".into(),
+                    rehearsal: None,
+                    dry_run: false,
                 },
             )
             .unwrap();

@@ -40,6 +40,8 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<i32> {
             runbook: rb.clone(),
             digest: loaded.digest.clone(),
             source: source.clone(),
+            rehearsal: None,
+            dry_run: false,
         },
     )?;
     let mut session = Session::new(journal, state, &env.operator);

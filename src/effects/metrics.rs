@@ -84,7 +84,7 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
                 action: FailureAction::Decide,
                 ..f
             })?;
-            let length = w.duration.unwrap_or(config.watch);
+            let length = run.scaled("watch", Some(&step.id), w.duration.unwrap_or(config.watch));
             let state = run.step(&step.id);
             // An earlier try of this step (cut off, or failed and retried) keeps its end: the
             // watch is measured from history up to now. Its end is in the journaled intent,

@@ -324,7 +324,7 @@ fn after_done(state: &RunState, step: &str, now: DateTime<Utc>) -> Vec<RunEvent>
     }
     match state.status {
         RunStatus::Active => vec![RunEvent::HoldStarted {
-            until: later(now, state.runbook.hold),
+            until: later(now, state.scaled("hold", None, state.runbook.hold)),
         }],
         RunStatus::RollingBack if state.is_rollback_step(state.index(step).unwrap_or(0)) => {
             vec![RunEvent::RollbackCompleted]
@@ -520,7 +520,7 @@ fn reload(
     }];
     if after.status == RunStatus::Active && current(&after).is_none() {
         events.push(RunEvent::HoldStarted {
-            until: later(now, after.runbook.hold),
+            until: later(now, after.scaled("hold", None, after.runbook.hold)),
         });
     }
     Ok(events)

@@ -45,6 +45,12 @@ pub enum RunEvent {
         digest: String,
         /// Where the runbook was read from.
         source: String,
+        /// How a rehearsal runs: time compression, gate overrides, unattended approvals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rehearsal: Option<Rehearsal>,
+        /// Nothing is changed anywhere: mutating steps only say what they would send.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
     },
     /// A process took over the run. Steps it finds running were interrupted.
     SessionOpened {
@@ -144,6 +150,59 @@ pub enum RunEvent {
         step: String,
         process: ProcessRef,
     },
+}
+
+/// How a rehearsal differs from a live run, recorded when it starts. Only rehearsals
+/// may compress time or approve by themselves; the engine ignores both for a live run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rehearsal {
+    /// Time runs this many times faster (1 = real time): the TTL lead time, metrics
+    /// watches, `wait` steps, `after` delays and the hold.
+    pub compress: u32,
+    /// Exact lengths that replace the compressed ones, by gate (`ttl-lead`, `watch`,
+    /// `hold`, `wait`) or by step id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<GateOverride>,
+    /// Every approval is given by the tool (CI pipelines rehearse unattended).
+    #[serde(default)]
+    pub auto_approve: bool,
+}
+
+impl Default for Rehearsal {
+    fn default() -> Self {
+        Self {
+            compress: 1,
+            overrides: Vec::new(),
+            auto_approve: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateOverride {
+    /// `ttl-lead`, `watch`, `hold`, `wait`, or a step id.
+    pub gate: String,
+    #[serde(with = "serde_text")]
+    pub length: Duration,
+}
+
+/// The gates whose length a rehearsal can change.
+pub const GATES: [&str; 5] = ["ttl-lead", "watch", "hold", "wait", "after"];
+
+impl Rehearsal {
+    /// The length a rehearsal uses for `gate` (of `step`, if a step's): an override for the
+    /// step, then for the gate, else `real` divided by the compression.
+    pub fn scaled(&self, gate: &str, step: Option<&str>, real: Duration) -> Duration {
+        let named = |name: &str| self.overrides.iter().find(|o| o.gate == name).map(|o| o.length);
+        step.and_then(named)
+            .or_else(|| named(gate))
+            .unwrap_or_else(|| real / self.compress.max(1))
+    }
+
+    /// Whether it changes any length at all.
+    pub fn changes_time(&self) -> bool {
+        self.compress > 1 || !self.overrides.is_empty()
+    }
 }
 
 /// A process group, recognisable even if its pid is reused later.

@@ -136,7 +136,7 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
         && let Some(done) = dep.finished_at
     {
         gates.push((
-            later(done, after.delay),
+            later(done, state.scaled("after", Some(id), after.delay)),
             TimeGate::After {
                 step: after.step.clone(),
                 delay_secs: after.delay.as_secs(),
@@ -165,7 +165,7 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
             Some(state.attempt_started_at)
         };
         if let Some(t) = previous.or(sequence_start) {
-            gates.push((later(t, d), TimeGate::Wait));
+            gates.push((later(t, state.scaled("wait", Some(id), d)), TimeGate::Wait));
         }
     }
     if let RunStatus::Holding { until } = state.status
@@ -195,7 +195,8 @@ fn ttl_lead_gate(state: &RunState, index: usize) -> Option<(DateTime<Utc>, TimeG
         Some(Intent::Dns(d)) => d.records.iter().filter_map(|r| r.old_ttl).max().unwrap_or(0),
         _ => 0,
     };
-    let wait = lead.max(std::time::Duration::from_secs(u64::from(old_ttl)));
+    let real = lead.max(std::time::Duration::from_secs(u64::from(old_ttl)));
+    let wait = state.scaled("ttl-lead", Some(&state.steps[index].id), real);
     Some((
         later(at, wait),
         TimeGate::TtlLead {

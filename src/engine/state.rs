@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{
     Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef, Recorded,
-    Resolution, RollbackTrigger, RunEvent, WatchedMetric,
+    Rehearsal, Resolution, RollbackTrigger, RunEvent, WatchedMetric,
 };
 use crate::runbook::{Runbook, Step};
 
 /// Version of the snapshot format; a snapshot of another version is ignored and the
 /// state is rebuilt from the events.
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,6 +158,12 @@ pub struct Session {
 pub struct RunState {
     pub run_id: String,
     pub mode: Mode,
+    /// A rehearsal's time compression and approvals (None for a live run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
+    /// Nothing is changed anywhere: mutating steps only say what they would send.
+    #[serde(default)]
+    pub dry_run: bool,
     pub runbook: Runbook,
     pub digest: String,
     pub source: String,
@@ -179,6 +185,15 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// The length this run uses for a timed gate: a rehearsal's compressed or overridden
+    /// one, or the real one.
+    pub fn scaled(&self, gate: &str, step: Option<&str>, real: std::time::Duration) -> std::time::Duration {
+        match &self.rehearsal {
+            Some(r) => r.scaled(gate, step, real),
+            None => real,
+        }
+    }
+
     /// The state after the first event of a run, which must be `RunStarted`.
     pub fn start(first: &Recorded) -> Option<Self> {
         let RunEvent::RunStarted {
@@ -187,6 +202,8 @@ impl RunState {
             runbook,
             digest,
             source,
+            rehearsal,
+            dry_run,
         } = &first.event
         else {
             return None;
@@ -194,6 +211,9 @@ impl RunState {
         Some(Self {
             run_id: run_id.clone(),
             mode: *mode,
+            // Only a rehearsal compresses time or approves by itself.
+            rehearsal: rehearsal.clone().filter(|_| *mode == Mode::Rehearsal),
+            dry_run: *dry_run,
             steps: step_states(runbook, &[]),
             runbook: runbook.clone(),
             digest: digest.clone(),

@@ -74,20 +74,46 @@ pub fn record_change_words(r: &crate::engine::RecordChange) -> String {
     }
 }
 
+/// How a rehearsal bends time and approvals, for the line that starts the run.
+pub fn rehearsal_words(r: &crate::engine::Rehearsal) -> String {
+    let mut parts = Vec::new();
+    if r.compress > 1 {
+        parts.push(format!("time compressed {}×", r.compress));
+    }
+    for o in &r.overrides {
+        parts.push(format!("{} = {}", o.gate, crate::runbook::duration::format(o.length)));
+    }
+    if r.auto_approve {
+        parts.push("approvals given automatically".to_string());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
+    }
+}
+
 /// What happened, without the time and actor.
 pub fn event_words(event: &RunEvent) -> String {
     match event {
         RunEvent::RunStarted {
-            run_id, runbook, mode, ..
+            run_id,
+            runbook,
+            mode,
+            rehearsal,
+            dry_run,
+            ..
         } => format!(
-            "run {run_id} started: runbook {} ({}), {} steps{}",
+            "run {run_id} started: runbook {} ({}), {} steps{}{}{}",
             runbook.name,
             runbook.environment,
             runbook.steps().count(),
             match mode {
                 crate::engine::Mode::Live => "",
                 crate::engine::Mode::Rehearsal => ", REHEARSAL",
-            }
+            },
+            if *dry_run { ", DRY RUN (nothing is changed)" } else { "" },
+            rehearsal.as_ref().map(rehearsal_words).unwrap_or_default()
         ),
         RunEvent::SessionOpened { pid, host, version } => {
             format!("session opened on {host} (pid {pid}, cutover {version})")
