@@ -57,6 +57,9 @@ pub enum Cmd {
     /// Start the run for a runbook and environment, or resume the one in progress
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Rehearse a runbook (against staging): kept apart from live runs, time compressible
+    #[command(after_help = REHEARSE_HELP)]
+    Rehearse(RehearseArgs),
     /// Resume a run by its id, with the runbook recorded in its journal
     #[command(after_help = EXIT_CODES)]
     Resume(ResumeArgs),
@@ -108,6 +111,10 @@ pub struct DriveArgs {
     /// Wait for gates and holds that open within this long; stop (exit 3) at longer ones
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub max_wait: String,
+    /// Give every approval as the run reaches it, recorded as automatic. Only for
+    /// rehearsals (unattended CI pipelines) and dry runs: a live run refuses it
+    #[arg(long)]
+    pub auto_approve: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +132,41 @@ pub struct RunArgs {
     /// Start a new run although the last run of this runbook and environment completed
     #[arg(long)]
     pub new_run: bool,
+    /// Change nothing anywhere: reads still happen (the plan is checked against the DNS
+    /// servers and the cluster), and each step that would change something prints the
+    /// exact change (DNS UPDATE, Kubernetes PATCH, command). The journal lives in a
+    /// temporary directory; gates and the hold are not waited for
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+const REHEARSE_HELP: &str = "\
+A rehearsal runs the same runbook, usually with a staging environment, for real: it
+changes staging's DNS and Deployments. Its journal is kept apart from live runs (a
+rehearsal never resumes or blocks a live run), and every line, screen and export is
+marked REHEARSAL. Time compression and gate lengths are recorded when it starts.
+
+Examples:
+  cutover rehearse runbooks/cutover.toml --env staging --compress 60
+  cutover rehearse runbooks/cutover.toml --env staging --gate ttl-lead=2m --gate watch=3m --gate hold=1m
+  cutover rehearse runbooks/cutover.toml --env staging --compress 60 --auto-approve --headless   # CI
+  cutover rehearse runbooks/cutover.toml --env staging --dry-run --headless
+
+Exit codes:
+  0 completed, 1 error, 2 rolled back, 3 stopped and waits for the operator";
+
+#[derive(Debug, Args)]
+pub struct RehearseArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Run time this many times faster: 60 = one minute per hour. Shortens the TTL lead
+    /// time, metrics watches, `wait` steps, `after` delays and the hold
+    #[arg(long, value_name = "FACTOR", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub compress: Option<u32>,
+    /// An exact length for one gate, over --compress: ttl-lead, watch, hold, wait, after,
+    /// or a step id (repeatable): --gate watch=2m
+    #[arg(long, value_name = "GATE=DURATION")]
+    pub gate: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Validate(args) => validate::validate(&args),
         Cmd::Plan(args) => validate::plan(&args),
         Cmd::Run(args) => run::run(&env()?, args).await,
+        Cmd::Rehearse(args) => run::rehearse(&env()?, args).await,
         Cmd::Resume(args) => run::resume(&env()?, args).await,
         Cmd::Rollback(args) => run::rollback(&env()?, args).await,
         Cmd::Rca(args) => run::rca(&env()?, args),
@@ -111,7 +112,14 @@ pub async fn drive(session: Session, args: &DriveArgs, preamble: Vec<Recorded>) 
     let decisions = decisions(args)?;
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let cockpit = terminal && !args.headless && args.output == headless::Output::Text;
+    let dry_run = session.state().dry_run;
     let mut driver = Driver::new(session);
+    if args.auto_approve || dry_run {
+        if let Err(reason) = driver.approve_automatically(decisions.notes.clone()) {
+            let _ = driver.shutdown(&reason).await;
+            bail!(reason);
+        }
+    }
     if cockpit {
         if decisions.given() {
             let reason = "--approve, --note, --resolve, --retry and --skip are for --headless runs; \

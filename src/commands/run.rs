@@ -5,10 +5,13 @@ use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
 
 use super::validate::load_or_report;
+use crate::runbook::Loaded;
 use super::{Env, drive};
-use crate::cli::{RcaArgs, ResumeArgs, RollbackArgs, RunArgs};
+use crate::cli::{RcaArgs, RehearseArgs, ResumeArgs, RollbackArgs, RunArgs};
 use crate::effects;
-use crate::engine::{Command, Mode, RunEvent, RunStatus};
+use crate::engine::{Command, GATES, GateOverride, Mode, Rehearsal, RunEvent, RunStatus};
+use crate::journal::Store;
+use crate::runbook::{Runbook, duration};
 use crate::runner::Session;
 
 /// Closes the session with `reason` and turns it into an error for the operator.
@@ -21,29 +24,112 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<i32> {
     let Some(loaded) = load_or_report(&args.runbook) else {
         return Ok(1);
     };
+    start(env, args, loaded, Mode::Live, None).await
+}
+
+pub async fn rehearse(env: &Env, args: RehearseArgs) -> Result<i32> {
+    let Some(loaded) = load_or_report(&args.run.runbook) else {
+        return Ok(1);
+    };
+    let rehearsal = Rehearsal {
+        compress: args.compress.unwrap_or(1),
+        overrides: gate_overrides(&args.gate, &loaded.runbook)?,
+        auto_approve: args.run.drive.auto_approve,
+    };
+    start(env, args.run, loaded, Mode::Rehearsal, Some(rehearsal)).await
+}
+
+/// `--gate NAME=DURATION` options, each naming a gate or a step of the runbook.
+fn gate_overrides(given: &[String], runbook: &Runbook) -> Result<Vec<GateOverride>> {
+    let mut overrides = Vec::new();
+    for g in given {
+        let Some((gate, length)) = g.split_once('=') else {
+            bail!("--gate takes GATE=DURATION (e.g. --gate watch=2m), got `{g}`");
+        };
+        let known = GATES.contains(&gate) || runbook.steps().any(|(_, s)| s.id == gate);
+        if !known {
+            bail!(
+                "--gate {gate}: no such gate or step; gates are {} (or a step id of runbook `{}`)",
+                GATES.join(", "),
+                runbook.name
+            );
+        }
+        let length = duration::parse(length).map_err(|e| anyhow::anyhow!("--gate {gate}: {e}"))?;
+        overrides.push(GateOverride {
+            gate: gate.to_string(),
+            length,
+        });
+    }
+    Ok(overrides)
+}
+
+/// A dry run's state directory: a temporary one, removed when the dry run ends, so a
+/// dry run leaves nothing behind and never meets a real run.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: Option<Rehearsal>) -> Result<i32> {
     let rb = &loaded.runbook;
     if let Err(why) = effects::refuse_leaking_runbook(rb, &effects::redactor_for(rb)) {
         bail!(why);
     }
+    if mode == Mode::Live && args.drive.auto_approve && !args.dry_run {
+        bail!(
+            "--auto-approve is only for rehearsals: a live run is approved by its operator. \
+             Rehearse unattended with `cutover rehearse {} --env ENV --auto-approve`",
+            args.runbook.runbook.display()
+        );
+    }
     let now = Utc::now();
     let source = loaded.source.path.display().to_string();
-    let (journal, state, created) = env.store.open_or_create(
+    let scratch = args.dry_run.then(|| {
+        Scratch(std::env::temp_dir().join(format!(
+            "cutover-dry-run-{}-{}",
+            std::process::id(),
+            now.timestamp_nanos_opt().unwrap_or_default()
+        )))
+    });
+    let dry_store = match &scratch {
+        Some(dir) => Some(Store::open(&dir.0).with_context(|| format!("cannot use {}", dir.0.display()))?),
+        None => None,
+    };
+    let store = dry_store.as_ref().unwrap_or(&env.store);
+    let command = match mode {
+        Mode::Live => "cutover run",
+        Mode::Rehearsal => "cutover rehearse",
+    };
+    let (journal, state, created) = store.open_or_create(
         &rb.name,
         &rb.environment,
-        Mode::Live,
-        &env.holder("cutover run"),
+        mode,
+        &env.holder(command),
         now,
         args.new_run,
         |run_id| RunEvent::RunStarted {
             run_id,
-            mode: Mode::Live,
+            mode,
             runbook: rb.clone(),
             digest: loaded.digest.clone(),
             source: source.clone(),
-            rehearsal: None,
-            dry_run: false,
+            rehearsal: rehearsal.clone(),
+            dry_run: args.dry_run,
         },
     )?;
+    if !created && let Some(asked) = &rehearsal {
+        let recorded = state.rehearsal.clone().unwrap_or_default();
+        if (asked.compress, &asked.overrides) != (recorded.compress, &recorded.overrides) {
+            eprintln!(
+                "note: rehearsal {} keeps the time settings it started with{}; the options given now are not used",
+                state.run_id,
+                crate::runner::lines::rehearsal_words(&recorded)
+            );
+        }
+    }
     let mut session = Session::new(journal, state, &env.operator);
     let mut preamble = if created {
         session.journal().records(1)?
@@ -82,7 +168,11 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<i32> {
             Err(e) => return give_up(session, format!("cannot start a new attempt: {e}")),
         }
     }
-    drive(session, &args.drive, preamble).await
+    let exit = drive(session, &args.drive, preamble).await;
+    if scratch.is_some() {
+        eprintln!("dry run: nothing was changed, and its journal was removed");
+    }
+    exit
 }
 
 fn short(digest: &str) -> &str {

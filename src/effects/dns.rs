@@ -61,6 +61,8 @@ pub struct DnsJob {
     pub cache_expiry: Option<DateTime<Utc>>,
     /// Nothing to do (e.g. a revert when the flip never ran), with the reason.
     pub nothing: Option<String>,
+    /// Read and compare, but send nothing: say what would be sent.
+    pub dry_run: bool,
 }
 
 fn fail(e: DnsError) -> Failure {
@@ -168,6 +170,7 @@ pub async fn prepare(step: &Step, index: usize, state: &RunState) -> Result<(Int
         resolver_wait: Duration::ZERO,
         cache_expiry: None,
         nothing: None,
+        dry_run: false,
     };
     match &step.action {
         Action::DnsCheck(c) => {
@@ -358,8 +361,72 @@ pub async fn execute(job: DnsJob, reporter: &Reporter, cancel: &CancellationToke
     }
     match job.op {
         Op::Check => check(&job, reporter).await,
+        Op::Verify if job.dry_run => dry_verify(&job, reporter).await,
         Op::Verify => verify(&job, reporter, cancel).await,
         _ => write(&job, reporter, cancel).await,
+    }
+}
+
+/// A dry run's verify: nothing was changed, so every server is asked once and what it
+/// answers now is recorded; a real run waits here until all of them answer the new value.
+async fn dry_verify(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
+    let config = &job.config;
+    let servers = authoritative(config).await.map_err(fail)?;
+    let mut answers = Answers::default();
+    for r in &job.records {
+        for ns in &servers {
+            let mut a = ask(ns, r, &r.from, r.ttl, false, config).await;
+            if a.verdict == Verdict::Breach {
+                a.verdict = Verdict::Inconclusive;
+                a.note = "dry run: the change was not sent".to_string();
+            }
+            answers.see(reporter, a);
+        }
+    }
+    let expect = job.records.first().map(|r| show(&r.from)).unwrap_or_default();
+    Ok(Outcome {
+        summary: format!(
+            "dry run: a real run waits here until {} authoritative server(s) answer {expect}",
+            servers.len()
+        ),
+        details: vec!["every server was asked once; their answers are recorded".to_string()],
+        ..Outcome::default()
+    })
+}
+
+/// What a dry run would send: the compare-and-swap of each record, exactly.
+fn would_send(job: &DnsJob, updates: &[RecordUpdate]) -> Outcome {
+    let config = &job.config;
+    let mut details = vec![format!(
+        "dry run: nothing was sent. A real run sends one UPDATE for zone {} via {}:",
+        config.zone,
+        Writer::describe(config)
+    )];
+    for u in updates {
+        details.push(format!(
+            "  prerequisite {} {} = {}; delete the {} RRset; add {} {} {} {}",
+            u.name,
+            u.rtype,
+            show(&u.from),
+            u.rtype,
+            u.name,
+            u.ttl,
+            u.rtype,
+            show(&u.to)
+        ));
+    }
+    if updates.is_empty() {
+        details.push("  nothing: every record already holds the new value".to_string());
+    }
+    let what: Vec<String> = job
+        .records
+        .iter()
+        .map(crate::runner::lines::record_change_words)
+        .collect();
+    Outcome {
+        summary: format!("dry run: would change {}", what.join("; ")),
+        details,
+        ..Outcome::default()
     }
 }
 
@@ -496,6 +563,21 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     let config = &job.config;
     let writer = Writer::new(config, config.query_timeout).await.map_err(fail)?;
     if let Writer::Manual = writer {
+        if job.dry_run {
+            // Nothing to read through: the operator would be shown this change.
+            let updates: Vec<RecordUpdate> = job
+                .records
+                .iter()
+                .map(|r| RecordUpdate {
+                    name: r.name.clone(),
+                    rtype: r.rtype.clone(),
+                    from: r.from.clone(),
+                    to: r.to.clone(),
+                    ttl: r.ttl.unwrap_or(config.cutover_ttl),
+                })
+                .collect();
+            return Ok(would_send(job, &updates));
+        }
         return manual(job, reporter, cancel).await;
     }
     let ttl_change = matches!(job.op, Op::LowerTtl | Op::RestoreTtl);
@@ -504,7 +586,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
         try_no += 1;
         let mut pending = Vec::new();
         let mut already = Vec::new();
-        let attempt: Result<(), DnsError> = async {
+        let attempt: Result<Option<Vec<RecordUpdate>>, DnsError> = async {
             for r in &job.records {
                 let now = writer
                     .current(&r.name, &r.rtype, &config.zone, config.query_timeout)
@@ -523,14 +605,18 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
                     return Err(mismatch(&r.name, &r.from, &now, &describe_source(&writer)));
                 }
             }
+            if job.dry_run {
+                return Ok(Some(pending));
+            }
             if !pending.is_empty() {
                 writer.swap(&config.zone, &pending, config.query_timeout).await?;
             }
-            Ok(())
+            Ok(None)
         }
         .await;
         match attempt {
-            Ok(()) => break !already.is_empty(),
+            Ok(Some(would)) => return Ok(would_send(job, &would)),
+            Ok(None) => break !already.is_empty(),
             Err(e) if e.retryable && try_no < WRITE_TRIES => {
                 // Safe: the next try reads again first and never writes over a change.
                 if !pause(Duration::from_secs(1 << (try_no - 1)), cancel).await {

@@ -34,6 +34,8 @@ pub struct K8sJob {
     pub scale: Vec<ScaleChange>,
     /// When the run's DNS flip succeeded, if it did: validation counts restarts from then.
     pub flipped_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Read, but change nothing: say what would be sent.
+    pub dry_run: bool,
 }
 
 /// Reports each object's result once per change, so the journal holds the story, not
@@ -159,6 +161,7 @@ pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Fa
                 .filter(|s| matches!(&s.intent, Some(Intent::Dns(d)) if d.op == "flip"))
                 .filter_map(|s| s.finished_at)
                 .max(),
+            dry_run: run.dry_run,
         },
     ))
 }
@@ -715,6 +718,33 @@ async fn expose(
     }
 }
 
+/// What a dry run would send: one merge PATCH of the scale subresource per Deployment
+/// (the counts were read from the cluster when the step was prepared).
+fn would_scale(job: &K8sJob) -> Outcome {
+    let mut details = vec![format!(
+        "dry run: nothing was sent. A real run sends, to {}:",
+        job.cluster.describe()
+    )];
+    for change in &job.scale {
+        details.push(format!(
+            "  PATCH deployments/{}/scale (merge) {{\"spec\":{{\"replicas\":{}}}}}  (now {})",
+            change.deployment, change.to, change.from
+        ));
+    }
+    Outcome {
+        summary: format!(
+            "dry run: would scale {}",
+            job.scale
+                .iter()
+                .map(|s| format!("{} {} → {}", s.deployment, s.from, s.to))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        details,
+        ..Outcome::default()
+    }
+}
+
 async fn scale(
     job: &K8sJob,
     timeout: Duration,
@@ -723,6 +753,9 @@ async fn scale(
 ) -> Result<Outcome, Failure> {
     let c = &job.cluster;
     let api = c.api::<Deployment>();
+    if job.dry_run {
+        return Ok(would_scale(job));
+    }
     for change in &job.scale {
         let patch = serde_json::json!({ "spec": { "replicas": change.to } });
         api.patch_scale(&change.deployment, &PatchParams::default(), &Patch::Merge(&patch))

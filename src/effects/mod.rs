@@ -37,6 +37,8 @@ pub enum Job {
     Dns(Box<dns::DnsJob>),
     K8s(Box<k8s::K8sJob>),
     Metrics(Box<metrics::MetricsJob>),
+    /// A dry run's stand-in for a step that would change something: what it would do.
+    DryRun(Outcome),
 }
 
 pub struct Prepared {
@@ -155,7 +157,8 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
         });
     };
     if step.action.is_dns() {
-        let (intent, job) = dns::prepare(step, index, run).await?;
+        let (intent, mut job) = dns::prepare(step, index, run).await?;
+        job.dry_run = run.dry_run;
         return Ok(Prepared {
             intent,
             job: Job::Dns(Box::new(job)),
@@ -175,7 +178,24 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
             job: Job::Metrics(Box::new(job)),
         });
     }
-    prepare_local(step, state, &run.outputs, &run.runbook, ctx)
+    let prepared = prepare_local(step, state, &run.outputs, &run.runbook, ctx)?;
+    match prepared.job {
+        // A command may change anything: a dry run shows it and runs nothing.
+        Job::Command(c) if run.dry_run => Ok(Prepared {
+            intent: prepared.intent,
+            job: Job::DryRun(Outcome {
+                summary: format!("dry run: would run `{}`", ctx.redactor.redact(&c.run)),
+                details: vec!["commands are not run in a dry run: they may change anything".to_string()],
+                outputs: c
+                    .capture
+                    .iter()
+                    .map(|name| (name.clone(), format!("(dry run: output of {})", step.id)))
+                    .collect(),
+                ..Outcome::default()
+            }),
+        }),
+        job => Ok(Prepared { job, ..prepared }),
+    }
 }
 
 fn prepare_local(
@@ -311,5 +331,6 @@ pub async fn execute(
         Job::Dns(d) => dns::execute(*d, reporter, &cancel).await,
         Job::K8s(k) => k8s::execute(*k, reporter, &cancel).await,
         Job::Metrics(m) => metrics::execute(*m, reporter, &cancel).await,
+        Job::DryRun(outcome) => Ok(outcome),
     }
 }

@@ -148,7 +148,7 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
     {
         gates.push(gate);
     }
-    if let Some(t) = spec.not_before {
+    if let Some(t) = spec.not_before.filter(|_| !state.dry_run) {
         gates.push((t, TimeGate::NotBefore));
     }
     if let Action::Wait(w) = &spec.action

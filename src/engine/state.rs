@@ -185,9 +185,12 @@ pub struct RunState {
 }
 
 impl RunState {
-    /// The length this run uses for a timed gate: a rehearsal's compressed or overridden
-    /// one, or the real one.
+    /// The length this run uses for a timed gate: none in a dry run, a rehearsal's
+    /// compressed or overridden one, or the real one.
     pub fn scaled(&self, gate: &str, step: Option<&str>, real: std::time::Duration) -> std::time::Duration {
+        if self.dry_run {
+            return std::time::Duration::ZERO;
+        }
         match &self.rehearsal {
             Some(r) => r.scaled(gate, step, real),
             None => real,

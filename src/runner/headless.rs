@@ -73,13 +73,29 @@ enum JsonLine<'a> {
 
 struct Printer {
     output: Output,
+    /// Put before every text line: a rehearsal or a dry run must never pass for live.
+    marker: &'static str,
+}
+
+/// The mark of every line of a run that is not live.
+pub fn line_marker(state: &crate::engine::RunState) -> &'static str {
+    match (state.mode, state.dry_run) {
+        (crate::engine::Mode::Rehearsal, true) => "[REHEARSAL, DRY RUN] ",
+        (crate::engine::Mode::Rehearsal, false) => "[REHEARSAL] ",
+        (crate::engine::Mode::Live, true) => "[DRY RUN] ",
+        (crate::engine::Mode::Live, false) => "",
+    }
 }
 
 impl Printer {
     fn line(&self, json: JsonLine<'_>, text: impl FnOnce() -> String) {
         let mut out = std::io::stdout().lock();
         let _ = match self.output {
-            Output::Text => writeln!(out, "{}", text()),
+            Output::Text => {
+                let text = text();
+                let marked: Vec<String> = text.lines().map(|l| format!("{}{l}", self.marker)).collect();
+                writeln!(out, "{}", marked.join("\n"))
+            }
             Output::Json => writeln!(out, "{}", serde_json::to_string(&json).unwrap_or_default()),
         };
         let _ = out.flush();
@@ -131,7 +147,10 @@ enum Wake {
 }
 
 pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
-    let printer = Printer { output: opts.output };
+    let printer = Printer {
+        output: opts.output,
+        marker: line_marker(driver.state()),
+    };
     let mut stdin = opts.interactive.then(|| BufReader::new(tokio::io::stdin()).lines());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut announced: Option<Situation> = None;
@@ -213,12 +232,12 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                 if let (Some(until), false) = (wait_until, busy) {
                     let left = (until - Utc::now()).to_std().unwrap_or_default();
                     if !left.is_zero() && opts.output == Output::Text {
-                        println!("{:>20} {} to go", "…", countdown(left));
+                        println!("{}{:>20} {} to go", printer.marker, "…", countdown(left));
                     }
                 } else if let Some(step) = driver.busy_with()
                     && opts.output == Output::Text
                 {
-                    println!("{:>20} still running {step}", "…");
+                    println!("{}{:>20} still running {step}", printer.marker, "…");
                 }
             }
             Wake::Signal(what) => {

@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::effects::{self, Context, process};
 use crate::engine::{
-    Command, Effect, Failure, Intent, Outcome, ProcessRef, Recorded, Refusal, Report, Resolution, RunState,
-    SYSTEM_ACTOR, StepStatus, decide, next_effects,
+    Command, Effect, Failure, Intent, Mode, Outcome, ProcessRef, Recorded, Refusal, Report, Resolution, RunState,
+    SYSTEM_ACTOR, Situation, StepStatus, decide, next_effects, situation,
 };
+use crate::runbook::Approval;
 use crate::journal::{Journal, JournalError};
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +178,9 @@ pub struct Driver {
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     in_flight: Option<InFlight>,
+    /// Give approvals as the run reaches them (a rehearsal's `--auto-approve`, a dry run),
+    /// with the operator's notes for the steps that have one.
+    auto_approve: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl Driver {
@@ -187,7 +191,51 @@ impl Driver {
             tx,
             rx,
             in_flight: None,
+            auto_approve: None,
         }
+    }
+
+    /// Approvals are given by the tool as the run reaches them. Only a rehearsal or a dry
+    /// run may do that; for a live run it is refused.
+    pub fn approve_automatically(&mut self, notes: std::collections::BTreeMap<String, String>) -> Result<(), String> {
+        let state = self.state();
+        if state.mode == Mode::Live && !state.dry_run {
+            return Err(format!(
+                "run {} is live: approvals are given by the operator (--auto-approve is only for rehearsals)",
+                state.run_id
+            ));
+        }
+        self.auto_approve = Some(notes);
+        Ok(())
+    }
+
+    /// The approval the run waits for, given by the tool.
+    fn auto_approval(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let Situation::Approval { step, approval, .. } = situation(self.state(), now) else {
+            return Ok(Vec::new());
+        };
+        let typed = match approval {
+            Approval::Type(text) => Some(text),
+            _ => None,
+        };
+        let why = if self.state().dry_run {
+            "approved automatically: dry run, nothing is changed"
+        } else {
+            "approved automatically: rehearsal with --auto-approve"
+        };
+        let note = match self.auto_approve.as_ref().and_then(|n| n.get(&step)) {
+            Some(given) => format!("{given} ({why})"),
+            None => why.to_string(),
+        };
+        self.session.submit(
+            Command::Approve {
+                step,
+                typed,
+                note: Some(note),
+            },
+            SYSTEM_ACTOR,
+            now,
+        )
     }
 
     pub fn state(&self) -> &RunState {
@@ -203,6 +251,9 @@ impl Driver {
     /// handed to a task (one at a time: steps run in order).
     pub fn start_due(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
         let mut written = Vec::new();
+        if self.auto_approve.is_some() && self.in_flight.is_none() {
+            written.extend(self.auto_approval(now)?);
+        }
         while self.in_flight.is_none() {
             let Some(effect) = next_effects(self.state(), now).into_iter().next() else {
                 break;

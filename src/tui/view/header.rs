@@ -43,9 +43,11 @@ pub fn next_timed(ctx: &Ctx<'_>) -> Option<(String, String)> {
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.app.theme;
     let rb = &ctx.state.runbook;
-    let banner = match ctx.state.mode {
-        Mode::Live => " LIVE ",
-        Mode::Rehearsal => " REHEARSAL ",
+    let banner = match (ctx.state.mode, ctx.state.dry_run) {
+        (Mode::Live, false) => " LIVE ",
+        (Mode::Live, true) => " DRY RUN ",
+        (Mode::Rehearsal, false) => " REHEARSAL ",
+        (Mode::Rehearsal, true) => " REHEARSAL DRY RUN ",
     };
     let status_style = match ctx.state.status {
         RunStatus::RollingBack => theme.error(),
