@@ -99,8 +99,12 @@ impl Store {
         RunLock::holder_of(&self.run_dir(run_id).join("lock"))
     }
 
-    fn new_run_id(&self, runbook: &str, environment: &str, now: DateTime<Utc>) -> String {
-        let base = format!("{runbook}.{environment}.{}", now.format("%Y%m%dT%H%MZ"));
+    fn new_run_id(&self, runbook: &str, environment: &str, mode: Mode, now: DateTime<Utc>) -> String {
+        let kind = match mode {
+            Mode::Live => "",
+            Mode::Rehearsal => "rehearsal.",
+        };
+        let base = format!("{runbook}.{environment}.{kind}{}", now.format("%Y%m%dT%H%MZ"));
         let mut id = base.clone();
         let mut n = 2;
         while self.run_dir(&id).exists() {
@@ -163,7 +167,7 @@ impl Store {
         if let Some((run_id, at)) = last_completed.filter(|_| !new_run) {
             return Err(JournalError::Completed { run_id, at });
         }
-        let run_id = self.new_run_id(runbook, environment, now);
+        let run_id = self.new_run_id(runbook, environment, mode, now);
         let dir = self.run_dir(&run_id);
         let identity = RunIdentity {
             run_id: run_id.clone(),

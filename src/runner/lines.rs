@@ -234,7 +234,7 @@ pub fn event_words(event: &RunEvent) -> String {
 /// `02:10:03Z alice  ticket: approved — note: CHG-1234`
 pub fn record_line(rec: &Recorded) -> String {
     let words = match &rec.event {
-        RunEvent::HoldStarted { until } if *until <= rec.at => "all steps done; this runbook has no hold".to_string(),
+        RunEvent::HoldStarted { until } if *until <= rec.at => "all steps done; no hold to wait for".to_string(),
         other => event_words(other),
     };
     format!("{} {:<10} {}", rec.at.format("%H:%M:%SZ"), rec.by, words)
