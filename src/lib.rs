@@ -10,6 +10,7 @@ pub mod journal;
 pub mod k8s;
 pub mod metrics;
 pub mod redact;
+pub mod report;
 pub mod runbook;
 pub mod runner;
 pub mod sandbox;
