@@ -60,6 +60,9 @@ pub enum Cmd {
     /// Rehearse a runbook (against staging): kept apart from live runs, time compressible
     #[command(after_help = REHEARSE_HELP)]
     Rehearse(RehearseArgs),
+    /// The whole cutover in two or three minutes against a built-in sandbox (nothing to install)
+    #[command(after_help = DEMO_HELP)]
+    Demo(DemoArgs),
     /// Resume a run by its id, with the runbook recorded in its journal
     #[command(after_help = EXIT_CODES)]
     Resume(ResumeArgs),
@@ -69,6 +72,9 @@ pub enum Cmd {
     Runs(ListArgs),
     /// Print a run's journal, one event per line
     Journal(JournalArgs),
+    /// Export a run for its post-mortem: Markdown, JSON (the whole journal) or HTML with charts
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(ExportArgs),
     /// Roll a run back now: records the incident, then runs the [rollback] steps
     #[command(after_help = EXIT_CODES)]
     Rollback(RollbackArgs),
@@ -169,6 +175,40 @@ pub struct RehearseArgs {
     pub gate: Vec<String>,
 }
 
+const DEMO_HELP: &str = "\
+The demo starts a sandbox inside this process, on loopback: two authoritative DNS servers
+for shop.demo (TSIG-signed updates), a Kubernetes API server with the shop's Deployments,
+and a Prometheus API over a simulated shop whose traffic follows the DNS answer. It then
+rehearses runbooks/demo.toml against it with compressed time: rollout, smoke tests through
+port-forwards, the load balancer, the TTL lowered (a 24 h lead time shown as 20 s), the
+baseline, the flip, verification on both nameservers, the metrics watch, validation, the
+hold. The run is kept like any rehearsal: export it afterwards.
+
+Examples:
+  cutover demo                                  # in the cockpit: approve, type the hostname
+  cutover demo --scenario bad-release           # errors climb after the flip: rollback
+  cutover demo --headless                       # the story as lines, unattended
+  cutover export <RUN_ID> --format html -o demo.html
+
+Exit codes:
+  0 the cutover completed, 2 it rolled back, 1 error, 3 stopped and waits";
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How the new release behaves once it takes traffic
+    #[arg(long, value_enum, default_value_t = crate::sandbox::metrics::Scenario::Healthy)]
+    pub scenario: crate::sandbox::metrics::Scenario,
+    /// Print one line per event instead of the cockpit; approvals are given automatically
+    #[arg(long)]
+    pub headless: bool,
+    /// Line format for headless output
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// In the cockpit too, give every approval automatically (watch it play)
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The run's id (see `cutover runs`)
@@ -196,6 +236,44 @@ pub struct JournalArgs {
     pub run_id: String,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  cutover export <RUN_ID>                              Markdown to paste into the incident document
+  cutover export <RUN_ID> --format html -o run.html    one self-contained page, the watch charted first
+  cutover export <RUN_ID> --format json -o run.json    every event, versioned (format cutover.export/1)
+
+The export reads a copy of the journal: it works while a session drives the run, and it
+never changes the run. Secrets are masked in every format.";
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run's id (see `cutover runs`)
+    pub run_id: String,
+    /// md: Markdown for an incident document; json: the journal for other tools; html: a page with charts
+    #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Md,
+    Json,
+    Html,
+}
+
+impl ExportFormat {
+    pub fn word(self) -> &'static str {
+        match self {
+            ExportFormat::Md => "Markdown",
+            ExportFormat::Json => "JSON",
+            ExportFormat::Html => "HTML",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

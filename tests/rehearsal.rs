@@ -86,7 +86,7 @@ fn a_rehearsal_never_resumes_or_blocks_a_live_run() {
         "go=quickstart",
     ]);
     assert_exit(&again, 0);
-    assert!(text(&again.stdout).contains(&format!("session opened")));
+    assert!(text(&again.stdout).contains("session opened"));
     let (records, state) = sb.journal(&rehearsal_id).expect("rehearsal journal");
     assert_eq!(state.mode, Mode::Rehearsal);
     assert!(matches!(state.status, RunStatus::Completed { .. }));

@@ -1,6 +1,8 @@
 //! What each CLI command does. Shared here: who the operator is, where state lives,
 //! turning `--approve`-style options into decisions, and driving a session headless.
 
+mod demo;
+mod export;
 mod run;
 mod status;
 mod validate;
@@ -53,12 +55,14 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Plan(args) => validate::plan(&args),
         Cmd::Run(args) => run::run(&env()?, args).await,
         Cmd::Rehearse(args) => run::rehearse(&env()?, args).await,
+        Cmd::Demo(args) => demo::demo(&env()?, args).await,
         Cmd::Resume(args) => run::resume(&env()?, args).await,
         Cmd::Rollback(args) => run::rollback(&env()?, args).await,
         Cmd::Rca(args) => run::rca(&env()?, args),
         Cmd::Status(args) => status::status(&env()?, &args),
         Cmd::Runs(args) => status::runs(&env()?, &args),
         Cmd::Journal(args) => status::journal(&env()?, &args),
+        Cmd::Export(args) => export::export(&env()?, &args),
     }
 }
 
@@ -104,14 +108,19 @@ pub fn decisions(args: &DriveArgs) -> Result<Decisions> {
     Ok(d)
 }
 
+/// Whether a session is driven in the cockpit: on a terminal, unless told otherwise.
+pub fn uses_cockpit(args: &DriveArgs) -> bool {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    terminal && !args.headless && args.output == headless::Output::Text
+}
+
 /// Drives an opened session to a stop and returns the exit code: in the cockpit on a
 /// terminal, otherwise headless. `preamble` holds what was recorded before driving began,
 /// so headless output prints it like the rest.
 pub async fn drive(session: Session, args: &DriveArgs, preamble: Vec<Recorded>) -> Result<i32> {
     let max_wait = duration::parse(&args.max_wait).map_err(|e| anyhow::anyhow!("--max-wait: {e}"))?;
     let decisions = decisions(args)?;
-    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let cockpit = terminal && !args.headless && args.output == headless::Output::Text;
+    let cockpit = uses_cockpit(args);
     let dry_run = session.state().dry_run;
     let mut driver = Driver::new(session);
     if args.auto_approve || dry_run {

@@ -5,12 +5,12 @@ use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
 
 use super::validate::load_or_report;
-use crate::runbook::Loaded;
 use super::{Env, drive};
 use crate::cli::{RcaArgs, RehearseArgs, ResumeArgs, RollbackArgs, RunArgs};
 use crate::effects;
 use crate::engine::{Command, GATES, GateOverride, Mode, Rehearsal, RunEvent, RunStatus};
 use crate::journal::Store;
+use crate::runbook::Loaded;
 use crate::runbook::{Runbook, duration};
 use crate::runner::Session;
 

@@ -30,7 +30,10 @@ pub struct Context {
 
 /// A step ready to perform.
 pub enum Job {
-    Confirm { by: String, note: Option<String> },
+    Confirm {
+        by: String,
+        note: Option<String>,
+    },
     Gate,
     Command(command::CommandJob),
     Http(http::HttpProbe),

@@ -38,6 +38,9 @@ pub enum TimeGate {
         step: String,
         old_ttl_secs: u64,
         lead_secs: u64,
+        /// What a rehearsal shortened the wait to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rehearsal_ms: Option<u64>,
     },
 }
 
@@ -203,6 +206,7 @@ fn ttl_lead_gate(state: &RunState, index: usize) -> Option<(DateTime<Utc>, TimeG
             step: step.id.clone(),
             old_ttl_secs: u64::from(old_ttl),
             lead_secs: lead.as_secs(),
+            rehearsal_ms: (wait != real).then_some(wait.as_millis() as u64),
         },
     ))
 }

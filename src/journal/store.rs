@@ -167,6 +167,38 @@ impl Store {
         if let Some((run_id, at)) = last_completed.filter(|_| !new_run) {
             return Err(JournalError::Completed { run_id, at });
         }
+        let (journal, state) = self.create_locked(runbook, environment, mode, holder, now, start)?;
+        Ok((journal, state, true))
+    }
+
+    /// Creates a new run whatever else exists (the demo: each one has its own sandbox).
+    pub fn create_run(
+        &self,
+        runbook: &str,
+        environment: &str,
+        mode: Mode,
+        holder: &Holder,
+        now: DateTime<Utc>,
+        start: impl FnOnce(String) -> RunEvent,
+    ) -> Result<(Journal, RunState), JournalError> {
+        let guard_path = self.root.join("create.lock");
+        let _guard = RunLock::acquire_blocking(&guard_path).map_err(|source| JournalError::Io {
+            path: guard_path.clone(),
+            source,
+        })?;
+        self.create_locked(runbook, environment, mode, holder, now, start)
+    }
+
+    /// Creates a run; the caller holds the store-wide creation lock.
+    fn create_locked(
+        &self,
+        runbook: &str,
+        environment: &str,
+        mode: Mode,
+        holder: &Holder,
+        now: DateTime<Utc>,
+        start: impl FnOnce(String) -> RunEvent,
+    ) -> Result<(Journal, RunState), JournalError> {
         let run_id = self.new_run_id(runbook, environment, mode, now);
         let dir = self.run_dir(&run_id);
         let identity = RunIdentity {
@@ -187,7 +219,6 @@ impl Store {
                 path: dir.clone(),
                 source,
             })?;
-        let (journal, state) = Journal::create(&dir, holder, start(run_id), now, &holder.operator)?;
-        Ok((journal, state, true))
+        Journal::create(&dir, holder, start(run_id), now, &holder.operator)
     }
 }

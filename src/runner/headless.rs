@@ -171,7 +171,11 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         let wait_until: Option<DateTime<Utc>> = match &situation {
             Situation::Completed => break stop(Exit::Completed, "the run is completed"),
             Situation::RolledBack { rca_attached } => {
-                break stop(Exit::RolledBack, rolled_back_words(&run_id, *rca_attached));
+                let command = match driver.state().mode {
+                    crate::engine::Mode::Live => "cutover run",
+                    crate::engine::Mode::Rehearsal => "cutover rehearse",
+                };
+                break stop(Exit::RolledBack, rolled_back_words(&run_id, command, *rca_attached));
             }
             Situation::Running { .. } | Situation::Ready { step: Some(_) } => None,
             // Nothing running, nothing to start, nothing to wait for: never spin on it.
@@ -281,14 +285,14 @@ fn needs_announcing(situation: &Situation) -> bool {
     matches!(situation, Situation::Gate { .. } | Situation::Holding { .. })
 }
 
-fn rolled_back_words(run_id: &str, rca_attached: bool) -> String {
+fn rolled_back_words(run_id: &str, command: &str, rca_attached: bool) -> String {
     if rca_attached {
         format!(
-            "the run is rolled back and its root-cause analysis is attached: start the next attempt with `cutover run RUNBOOK --new-attempt` (run {run_id})"
+            "the run is rolled back and its root-cause analysis is attached: start the next attempt with `{command} RUNBOOK --new-attempt` (run {run_id})"
         )
     } else {
         format!(
-            "the run is rolled back. No second attempt without a written root-cause analysis: `cutover rca {run_id} --file rca.md`, then `cutover run RUNBOOK --new-attempt`"
+            "the run is rolled back. No second attempt without a written root-cause analysis: `cutover rca {run_id} --file rca.md`, then `{command} RUNBOOK --new-attempt`"
         )
     }
 }

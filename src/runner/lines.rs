@@ -231,13 +231,17 @@ pub fn event_words(event: &RunEvent) -> String {
     }
 }
 
-/// `02:10:03Z alice  ticket: approved — note: CHG-1234`
-pub fn record_line(rec: &Recorded) -> String {
-    let words = match &rec.event {
+/// What a record says, without its time and actor (a hold that ends as it starts is none).
+pub fn record_words(rec: &Recorded) -> String {
+    match &rec.event {
         RunEvent::HoldStarted { until } if *until <= rec.at => "all steps done; no hold to wait for".to_string(),
         other => event_words(other),
-    };
-    format!("{} {:<10} {}", rec.at.format("%H:%M:%SZ"), rec.by, words)
+    }
+}
+
+/// `02:10:03Z alice  ticket: approved — note: CHG-1234`
+pub fn record_line(rec: &Recorded) -> String {
+    format!("{} {:<10} {}", rec.at.format("%H:%M:%SZ"), rec.by, record_words(rec))
 }
 
 /// What the run waits for, in words, with countdowns relative to `now`.
@@ -259,10 +263,17 @@ pub fn situation_words(situation: &Situation, now: chrono::DateTime<chrono::Utc>
                     step: lowered,
                     old_ttl_secs,
                     lead_secs,
+                    rehearsal_ms,
                 } => format!(
-                    "TTL lead time: {lowered} lowered it; waits the longer of the old TTL ({}) and the lead time ({})",
+                    "TTL lead time: {lowered} lowered it; waits the longer of the old TTL ({}) and the lead time ({}){}",
                     dur(std::time::Duration::from_secs(*old_ttl_secs)),
-                    dur(std::time::Duration::from_secs(*lead_secs))
+                    dur(std::time::Duration::from_secs(*lead_secs)),
+                    rehearsal_ms
+                        .map(|ms| format!(
+                            ", shortened to {} for this rehearsal",
+                            dur(std::time::Duration::from_millis(ms))
+                        ))
+                        .unwrap_or_default()
                 ),
             };
             format!(

@@ -20,8 +20,8 @@ use crate::engine::{
     Command, Effect, Failure, Intent, Mode, Outcome, ProcessRef, Recorded, Refusal, Report, Resolution, RunState,
     SYSTEM_ACTOR, Situation, StepStatus, decide, next_effects, situation,
 };
-use crate::runbook::Approval;
 use crate::journal::{Journal, JournalError};
+use crate::runbook::Approval;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -40,7 +40,12 @@ pub struct Session {
     /// Who this session is, as recorded when it opens (this machine and process).
     pub host: String,
     pub pid: u32,
+    /// Told of every record once it is journaled (the demo's sandbox reacts to the run).
+    observer: Option<Observer>,
 }
+
+/// Something told of every record a session journals.
+type Observer = Box<dyn Fn(&Recorded) + Send + Sync>;
 
 impl Session {
     pub fn new(journal: Journal, state: RunState, operator: &str) -> Self {
@@ -56,7 +61,13 @@ impl Session {
             ctx,
             host: crate::journal::hostname(),
             pid: std::process::id(),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` of every record from now on, after it is journaled.
+    pub fn observe(&mut self, observer: impl Fn(&Recorded) + Send + Sync + 'static) {
+        self.observer = Some(Box::new(observer));
     }
 
     pub fn state(&self) -> &RunState {
@@ -74,6 +85,9 @@ impl Session {
         let events = events.into_iter().map(|e| self.ctx.redactor.redact_event(e)).collect();
         let records = self.journal.append(&mut self.state, now, by, events)?;
         self.ctx.attempt = self.state.attempt;
+        if let Some(observer) = &self.observer {
+            records.iter().for_each(observer);
+        }
         Ok(records)
     }
 

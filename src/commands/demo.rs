@@ -1,0 +1,100 @@
+//! `cutover demo`: starts the built-in sandbox, then rehearses the bundled runbook
+//! against it with compressed time, in the cockpit or as lines.
+
+use anyhow::{Result, bail};
+use chrono::Utc;
+
+use super::validate::load_or_report;
+use super::{Env, drive, uses_cockpit};
+use crate::cli::{DemoArgs, DriveArgs, RunbookArgs};
+use crate::effects;
+use crate::engine::{GateOverride, Mode, Rehearsal, RunEvent};
+use crate::runner::Session;
+use crate::sandbox::demo::Demo;
+
+/// Time in the demo: the watch's 15 minutes take one; the day of TTL lead time and the
+/// 72-hour hold take seconds.
+fn rehearsal(auto_approve: bool) -> Rehearsal {
+    let gate = |gate: &str, secs: u64| GateOverride {
+        gate: gate.to_string(),
+        length: std::time::Duration::from_secs(secs),
+    };
+    Rehearsal {
+        compress: 15,
+        overrides: vec![gate("ttl-lead", 20), gate("hold", 20)],
+        auto_approve,
+    }
+}
+
+pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
+    let now = Utc::now();
+    let dir = env
+        .store
+        .root()
+        .join("demo")
+        .join(now.format("%Y%m%dT%H%M%SZ").to_string());
+    let sandbox = Demo::start(args.scenario, &dir).await?;
+    let drive_args = DriveArgs {
+        headless: args.headless,
+        output: args.output,
+        approve: Vec::new(),
+        note: Vec::new(),
+        resolve: Vec::new(),
+        retry: Vec::new(),
+        skip: Vec::new(),
+        max_wait: "10m".to_string(),
+        auto_approve: false,
+    };
+    // Unattended unless someone is at the cockpit to approve.
+    let auto_approve = args.auto_approve || !uses_cockpit(&drive_args);
+    let drive_args = DriveArgs {
+        auto_approve,
+        ..drive_args
+    };
+    let runbook_args = RunbookArgs {
+        runbook: sandbox.runbook_path(),
+        env: None,
+    };
+    let Some(loaded) = load_or_report(&runbook_args) else {
+        bail!("the bundled demo runbook does not load: this is a bug in cutover");
+    };
+    let rb = &loaded.runbook;
+    if let Err(why) = effects::refuse_leaking_runbook(rb, &effects::redactor_for(rb)) {
+        bail!(why);
+    }
+    let (journal, state) = env.store.create_run(
+        &rb.name,
+        "sandbox",
+        Mode::Rehearsal,
+        &env.holder("cutover demo"),
+        now,
+        |run_id| RunEvent::RunStarted {
+            run_id,
+            mode: Mode::Rehearsal,
+            runbook: rb.clone(),
+            digest: loaded.digest.clone(),
+            source: format!(
+                "{} (cutover demo --scenario {:?})",
+                runbook_args.runbook.display(),
+                args.scenario
+            ),
+            rehearsal: Some(rehearsal(auto_approve)),
+            dry_run: false,
+        },
+    )?;
+    let run_id = state.run_id.clone();
+    let mut session = Session::new(journal, state, &env.operator);
+    session.observe(sandbox.observer());
+    let mut preamble = session.journal().records(1)?;
+    preamble.extend(session.open(now)?);
+    let exit = drive(session, &drive_args, preamble).await?;
+    drop(sandbox);
+    eprintln!(
+        "\nThe demo's run is kept like any rehearsal. Next:\n  cutover export {run_id} --format html -o demo.html   # the post-mortem, charts first\n  cutover journal {run_id}                           # every event\n  cutover demo --scenario {}                  # the other story",
+        match args.scenario {
+            crate::sandbox::metrics::Scenario::Healthy => "bad-release",
+            crate::sandbox::metrics::Scenario::BadRelease => "healthy",
+        }
+    );
+    Ok(exit)
+}

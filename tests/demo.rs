@@ -1,0 +1,105 @@
+//! `cutover demo --headless`, both scenarios, through the binary: nothing but the binary
+//! is needed (the sandbox runs inside it). The healthy story completes (exit 0); the bad
+//! release is caught by the watch and rolled back (exit 2), incident first.
+
+mod support;
+
+use cutover::engine::{Mode, RunEvent, RunStatus, StepStatus, Verdict};
+use support::{Sandbox, assert_exit, text};
+
+fn demo(scenario: &str) -> (Sandbox, std::process::Output) {
+    let sb = Sandbox::new();
+    let out = sb
+        .cutover()
+        // Nothing from the machine: no kubeconfig, no PATH tools.
+        .env("PATH", "/nonexistent")
+        .env_remove("KUBECONFIG")
+        .args(["demo", "--headless", "--scenario", scenario])
+        .output()
+        .expect("run cutover demo");
+    (sb, out)
+}
+
+#[test]
+fn the_healthy_demo_completes_the_cutover() {
+    let (sb, out) = demo("healthy");
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().all(|l| l.starts_with("[REHEARSAL] ")), "{stdout}");
+    let id = sb.only_run_id();
+    assert!(
+        text(&out.stderr).contains(&format!("cutover export {id}")),
+        "{}",
+        text(&out.stderr)
+    );
+    let (records, state) = sb.journal(&id).expect("journal");
+    assert_eq!(state.mode, Mode::Rehearsal);
+    assert!(
+        matches!(state.status, RunStatus::Completed { .. }),
+        "{:?}",
+        state.status
+    );
+    assert!(
+        state
+            .steps
+            .iter()
+            .all(|s| s.status == StepStatus::Succeeded || state.is_rollback_step(state.index(&s.id).unwrap()))
+    );
+    // The flip moved both records, verified on both nameservers.
+    let verified: std::collections::BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            RunEvent::NameserverAnswered { step, answer } if step == "verify" && answer.verdict == Verdict::Within => {
+                Some(format!("{} {}", answer.server, answer.record))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verified.len(), 4, "2 records × 2 nameservers: {verified:?}");
+    // The watch sampled for its compressed minute and every sample held.
+    let samples: Vec<Verdict> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            RunEvent::WatchSampled { samples, .. } => Some(samples.iter().map(|s| s.verdict)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(samples.len() >= 20, "{} samples", samples.len());
+    assert!(samples.iter().all(|v| *v == Verdict::Within), "{samples:?}");
+    assert!(state.rehearsal.as_ref().is_some_and(|r| r.compress == 15));
+}
+
+#[test]
+fn the_bad_release_demo_is_caught_by_the_watch_and_rolled_back() {
+    let (sb, out) = demo("bad-release");
+    assert_exit(&out, 2);
+    let id = sb.only_run_id();
+    let (records, state) = sb.journal(&id).expect("journal");
+    assert!(
+        matches!(state.status, RunStatus::RolledBack { .. }),
+        "{:?}",
+        state.status
+    );
+    let position = |pred: &dyn Fn(&RunEvent) -> bool| records.iter().position(|r| pred(&r.event));
+    let breach = position(&|e| {
+        matches!(e, RunEvent::WatchSampled { samples, .. } if samples.iter().any(|s| s.verdict == Verdict::Breach))
+    })
+    .expect("a breaching sample");
+    let incident = position(&|e| matches!(e, RunEvent::IncidentRecorded { .. })).expect("incident");
+    let rollback = position(&|e| matches!(e, RunEvent::RollbackStarted { .. })).expect("rollback");
+    assert!(
+        breach < incident && incident < rollback,
+        "incident first, then the rollback"
+    );
+    for step in ["dns-back", "scale-to-zero"] {
+        assert_eq!(
+            state.step(step).map(|s| s.status),
+            Some(StepStatus::Succeeded),
+            "{step}"
+        );
+    }
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Deployment web scale: 0 replicas"), "{stdout}");
+    assert!(stdout.contains("cutover rehearse RUNBOOK --new-attempt"), "{stdout}");
+}
