@@ -11,6 +11,12 @@ use crate::effects;
 use crate::engine::{GateOverride, Mode, Rehearsal, RunEvent};
 use crate::runner::Session;
 use crate::sandbox::demo::Demo;
+use crate::sandbox::metrics::Scenario;
+
+/// The scenario as it is written on the command line.
+fn scenario_name(s: Scenario) -> String {
+    clap::ValueEnum::to_possible_value(&s).map(|v| v.get_name().to_string()).unwrap_or_default()
+}
 
 /// Time in the demo: the watch's 15 minutes take one; the day of TTL lead time and the
 /// 72-hour hold take seconds.
@@ -64,7 +70,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     }
     let (journal, state) = env.store.create_run(
         &rb.name,
-        "sandbox",
+        &rb.environment,
         Mode::Rehearsal,
         &env.holder("cutover demo"),
         now,
@@ -92,8 +98,8 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     eprintln!(
         "\nThe demo's run is kept like any rehearsal. Next:\n  cutover export {run_id} --format html -o demo.html   # the post-mortem, charts first\n  cutover journal {run_id}                           # every event\n  cutover demo --scenario {}                  # the other story",
         match args.scenario {
-            crate::sandbox::metrics::Scenario::Healthy => "bad-release",
-            crate::sandbox::metrics::Scenario::BadRelease => "healthy",
+            Scenario::Healthy => scenario_name(Scenario::BadRelease),
+            Scenario::BadRelease => scenario_name(Scenario::Healthy),
         }
     );
     Ok(exit)
