@@ -68,6 +68,18 @@ fn the_healthy_demo_completes_the_cutover() {
     assert!(samples.len() >= 20, "{} samples", samples.len());
     assert!(samples.iter().all(|v| *v == Verdict::Within), "{samples:?}");
     assert!(state.rehearsal.as_ref().is_some_and(|r| r.compress == 15));
+    // The day of TTL lead time is the rehearsal's 20 s: the flip waited for it, no more.
+    let finished = state.step("lower-ttl").and_then(|s| s.finished_at).expect("lowered");
+    let flipped = records
+        .iter()
+        .find(|r| matches!(&r.event, RunEvent::StepStarted { step, .. } if step == "flip"))
+        .expect("flip started")
+        .at;
+    let waited = (flipped - finished).num_milliseconds();
+    assert!(
+        (20_000..25_000).contains(&waited),
+        "the flip waited {waited} ms after the TTL was lowered"
+    );
 }
 
 #[test]
@@ -101,5 +113,16 @@ fn the_bad_release_demo_is_caught_by_the_watch_and_rolled_back() {
     }
     let stdout = text(&out.stdout);
     assert!(stdout.contains("Deployment web scale: 0 replicas"), "{stdout}");
-    assert!(stdout.contains("cutover rehearse RUNBOOK --new-attempt"), "{stdout}");
+    assert!(
+        stdout.contains("the run is rolled back: DNS points at the VMs again"),
+        "{stdout}"
+    );
+    // The sandbox ended with the demo: the run cannot be resumed, and says why.
+    let resumed = sb.output(&["resume", &id, "--headless"]);
+    assert_exit(&resumed, 1);
+    assert!(
+        text(&resumed.stderr).contains("was a `cutover demo`"),
+        "{}",
+        text(&resumed.stderr)
+    );
 }

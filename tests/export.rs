@@ -313,6 +313,7 @@ fn rehearsal() -> Run {
                 length: Duration::from_secs(240),
             }],
             auto_approve: true,
+            demo: false,
         }),
     );
     run.at(0, "alice", session(4242));
@@ -523,6 +524,44 @@ fn a_rolled_back_run_shows_the_breach_the_incident_the_rollback_the_rca_and_the_
         "the flip is time zero: {md}"
     );
     insta::assert_snapshot!("rolled_back_markdown", md);
+}
+
+#[test]
+fn time_zero_is_the_flip_try_that_succeeded_not_a_failed_one() {
+    let mut run = Run::new("2026-12-05T14:00:00Z", Mode::Live, None);
+    run.at(0, "alice", session(4242))
+        .at(10, "alice", started("baseline", metrics_intent("baseline", None)))
+        .at(12, "alice", succeeded("baseline", "error_rate 0.20 %, p99 180 ms", &[]))
+        .at(
+            30,
+            "alice",
+            RunEvent::StepApproved {
+                step: "flip".into(),
+                typed: Some("api.shop.example".into()),
+                note: None,
+            },
+        )
+        .at(31, "alice", started("flip", dns("flip", VM, Some(LB))))
+        .at(
+            32,
+            "alice",
+            RunEvent::StepFailed {
+                step: "flip".into(),
+                failure: cutover::engine::Failure {
+                    message: "TSIG authentication failed".into(),
+                    ..Default::default()
+                },
+            },
+        )
+        .at(1231, "alice", RunEvent::StepRetried { step: "flip".into() })
+        .at(1231, "alice", started("flip", dns("flip", VM, Some(LB))))
+        .at(1232, "alice", succeeded("flip", "moved", &[]));
+    let md = report::markdown(&run.records, &run.state(), &redactor());
+    assert!(
+        md.contains("| T−19:59 | alice | flip: FAILED"),
+        "the failed try is before time zero:\n{md}"
+    );
+    assert!(md.contains("| T+00:01 | alice | flip: succeeded"), "{md}");
 }
 
 #[test]

@@ -511,3 +511,33 @@ fn a_port_forward_that_drops_mid_check_fails_the_smoke_step_clearly() {
         step.objects
     );
 }
+
+#[test]
+fn the_kubeconfig_token_never_reaches_the_journal_or_the_output() {
+    let (kube, _health) = cluster();
+    let sb = Sandbox::new();
+    // A step that prints the token it found (as a careless script might).
+    let leak = r#"
+  [[phase.step]]
+  id = "whoami"
+  kind = "command"
+  title = "Print the kubeconfig"
+  run = "grep token: kubeconfig"
+"#;
+    let rb = runbook(&sb, &kube, &format!("{ROLLOUT}{leak}"), "");
+    let out = sb
+        .cutover()
+        .current_dir(sb.path())
+        .args(["run", rb.to_str().unwrap(), "--headless"])
+        .output()
+        .expect("run");
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("token: \"[redacted]\""), "{stdout}");
+    assert!(!stdout.contains("test-token"), "{stdout}");
+    let journal = text(&sb.output(&["journal", &sb.only_run_id(), "--output", "json"]).stdout);
+    assert!(
+        journal.contains("[redacted]") && !journal.contains("test-token"),
+        "{journal}"
+    );
+}

@@ -172,6 +172,16 @@ fn gate_overrides_name_a_gate_or_a_step_and_win_over_compression() {
         })
         .expect("hold started");
     assert_eq!(hold.num_seconds(), 1);
+    // The step's own override (1 s) beat the compression (1 h / 2).
+    let done = |id: &str| {
+        records
+            .iter()
+            .find(|r| matches!(&r.event, RunEvent::StepSucceeded { step, .. } if step == id))
+            .expect("succeeded")
+            .at
+    };
+    let soak = (done("soak") - done("first")).num_milliseconds();
+    assert!((1_000..5_000).contains(&soak), "soak took {soak} ms");
     // An unknown gate is an error that lists the valid ones.
     let bad = sb.output(&["rehearse", rb.to_str().unwrap(), "--headless", "--gate", "lunch=1m"]);
     assert_exit(&bad, 1);
@@ -179,6 +189,56 @@ fn gate_overrides_name_a_gate_or_a_step_and_win_over_compression() {
     assert!(
         err.contains("--gate lunch") && err.contains("ttl-lead, watch, hold"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_rehearsal_refuses_production_and_a_watch_compressed_below_its_sampling() {
+    let sb = Sandbox::new();
+    let cutover = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/cutover.toml");
+    let out = sb.output(&["rehearse", cutover, "--env", "production", "--headless"]);
+    assert_exit(&out, 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("looks like production") && err.contains("--dry-run"),
+        "{err}"
+    );
+    // 15 minutes at 120× is 7.5 s: not even one breach streak at one sample every 10 s.
+    let out = sb.output(&[
+        "rehearse",
+        cutover,
+        "--env",
+        "staging",
+        "--compress",
+        "120",
+        "--headless",
+    ]);
+    assert_exit(&out, 1);
+    let err = text(&out.stderr);
+    assert!(err.contains("--gate watch=30s"), "{err}");
+    assert!(sb.summaries().is_empty(), "nothing was started");
+}
+
+#[test]
+fn a_resumed_unattended_rehearsal_stays_unattended() {
+    let sb = Sandbox::new();
+    // It stops at the 5 s gate (longer than --max-wait), as a CI job killed there would.
+    let out = sb.output(&[
+        "rehearse",
+        QUICKSTART,
+        "--headless",
+        "--auto-approve",
+        "--max-wait",
+        "1s",
+    ]);
+    assert_exit(&out, 3);
+    let id = sb.only_run_id();
+    let out = sb.output(&["resume", &id, "--headless"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("go: approved (typed `quickstart`) — note: approved automatically"),
+        "{}",
+        text(&out.stdout)
     );
 }
 
@@ -193,6 +253,18 @@ fn a_live_run_refuses_auto_approve_and_compression() {
         text(&out.stderr)
     );
     assert!(sb.summaries().is_empty(), "nothing was started");
+    let live = sb.output(&["run", QUICKSTART, "--headless"]);
+    assert_exit(&live, 3);
+    let id = sb.only_run_id();
+    let records_before = sb.journal(&id).expect("journal").0.len();
+    let out = sb.output(&["resume", &id, "--headless", "--auto-approve"]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("is live"), "{}", text(&out.stderr));
+    assert_eq!(
+        sb.journal(&id).expect("journal").0.len(),
+        records_before,
+        "no session was opened"
+    );
     let out = sb.output(&["run", QUICKSTART, "--headless", "--compress", "60"]);
     assert_exit(&out, 2);
     assert!(text(&out.stderr).contains("--compress"), "{}", text(&out.stderr));
@@ -283,19 +355,29 @@ title = "The window"
   kind = "command"
   title = "Tell the team"
   run = "touch {marker}"
+  [[phase.step]]
+  id = "purge"
+  kind = "http"
+  title = "Purge the CDN"
+  method = "POST"
+  url = "http://127.0.0.1:{closed}/purge"
 "#,
             primary = pair.primary(),
             secondary = pair.secondary(),
             key = pair.key_name(),
             config = config.display(),
             marker = sb.path().join("announced").display(),
+            closed = support::closed_port(),
         ),
     );
     let serial_before = pair.serial(pair.primary());
+    let tmp = sb.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     let out = sb
         .cutover()
         .args(["run", rb.to_str().unwrap(), "--dry-run", "--headless"])
         .env("TEST_TSIG_SECRET", pair.secret_b64())
+        .env("TMPDIR", &tmp)
         .output()
         .expect("run");
     assert_exit(&out, 0);
@@ -307,6 +389,8 @@ title = "The window"
         format!("add api.{zone} 60 A 192.0.2.10"),
         "PATCH deployments/web/scale (merge) {\"spec\":{\"replicas\":0}}  (now 3)".to_string(),
         format!("would run `touch {}`", sb.path().join("announced").display()),
+        // Sent, it would have failed: nothing listens there.
+        "purge: succeeded — dry run: would send POST http://127.0.0.1:".to_string(),
     ] {
         assert!(stdout.contains(&expected), "missing `{expected}` in\n{stdout}");
     }
@@ -329,6 +413,11 @@ title = "The window"
     assert_eq!(web.spec.unwrap().replicas, Some(3));
     assert!(!sb.path().join("announced").exists(), "the command ran");
     assert!(sb.summaries().is_empty(), "a dry run leaves no run behind");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "its temporary journal is removed"
+    );
     assert!(
         text(&out.stderr).contains("nothing was changed"),
         "{}",

@@ -15,8 +15,13 @@ use crate::sandbox::metrics::Scenario;
 
 /// The scenario as it is written on the command line.
 fn scenario_name(s: Scenario) -> String {
-    clap::ValueEnum::to_possible_value(&s).map(|v| v.get_name().to_string()).unwrap_or_default()
+    clap::ValueEnum::to_possible_value(&s)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
+
+/// The demo runbook's environment: the sandbox.
+const ENVIRONMENT: &str = "sandbox";
 
 /// Time in the demo: the watch's 15 minutes take one; the day of TTL lead time and the
 /// 72-hour hold take seconds.
@@ -29,6 +34,7 @@ fn rehearsal(auto_approve: bool) -> Rehearsal {
         compress: 15,
         overrides: vec![gate("ttl-lead", 20), gate("hold", 20)],
         auto_approve,
+        demo: true,
     }
 }
 
@@ -38,7 +44,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
         .store
         .root()
         .join("demo")
-        .join(now.format("%Y%m%dT%H%M%SZ").to_string());
+        .join(format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id()));
     let sandbox = Demo::start(args.scenario, &dir).await?;
     let drive_args = DriveArgs {
         headless: args.headless,
@@ -59,7 +65,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     };
     let runbook_args = RunbookArgs {
         runbook: sandbox.runbook_path(),
-        env: None,
+        env: Some(ENVIRONMENT.to_string()),
     };
     let Some(loaded) = load_or_report(&runbook_args) else {
         bail!("the bundled demo runbook does not load: this is a bug in cutover");
@@ -95,6 +101,12 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     preamble.extend(session.open(now)?);
     let exit = drive(session, &drive_args, preamble).await?;
     drop(sandbox);
+    if exit != 0 && exit != 2 {
+        eprintln!(
+            "\nThe demo stopped before its end. Its sandbox ended with it, so this run cannot be resumed: \
+             start again with `cutover demo`."
+        );
+    }
     eprintln!(
         "\nThe demo's run is kept like any rehearsal. Next:\n  cutover export {run_id} --format html -o demo.html   # the post-mortem, charts first\n  cutover journal {run_id}                           # every event\n  cutover demo --scenario {}                  # the other story",
         match args.scenario {

@@ -2,18 +2,22 @@
 //! of the run's journal, so it never takes the run's lock nor changes a file of it, and
 //! works while another process drives the run.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use chrono::Utc;
 
 use super::Env;
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::engine::{Recorded, RunState};
-use crate::journal::{Holder, Journal};
+use crate::journal::Holder;
 
 pub fn export(env: &Env, args: &ExportArgs) -> Result<i32> {
-    let (records, state) = read_run(env, &args.run_id)?;
+    let holder = Holder::this_process(&env.operator, "cutover export", Utc::now());
+    let (records, state) = env.store.read_copy(&args.run_id, &holder).map_err(|e| match e {
+        crate::journal::JournalError::NotFound { run_id } => anyhow::anyhow!(
+            "there is no run {run_id} in {} (see `cutover runs` for the run ids)",
+            env.store.root().display()
+        ),
+        other => anyhow::Error::new(other).context(format!("cannot read the journal of run {}", args.run_id)),
+    })?;
     let redactor = crate::effects::redactor_for(&state.runbook);
     let text = match args.format {
         ExportFormat::Md => crate::report::markdown(&records, &state, &redactor),
@@ -36,77 +40,14 @@ pub fn export(env: &Env, args: &ExportArgs) -> Result<i32> {
                 path.display()
             );
         }
-        None => print!("{text}"),
+        None => {
+            use std::io::Write as _;
+            // A reader that stops early (`| head`) is not an error.
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
     }
     Ok(0)
-}
-
-/// Every record of the run and its state, read from a scratch copy of its journal.
-fn read_run(env: &Env, run_id: &str) -> Result<(Vec<Recorded>, RunState)> {
-    let dir = env.store.run_dir(run_id);
-    let plain = !run_id.is_empty() && !run_id.starts_with('.') && !run_id.contains(['/', '\\']);
-    if !plain || !dir.join("journal").is_dir() {
-        bail!(
-            "there is no run {run_id} in {} (see `cutover runs` for the run ids)",
-            env.store.root().display()
-        );
-    }
-    let scratch = Scratch::copy_of(&dir, run_id).with_context(|| {
-        format!(
-            "cannot copy the journal of run {run_id} from {} to read it",
-            dir.display()
-        )
-    })?;
-    let holder = Holder::this_process(&env.operator, "cutover export", Utc::now());
-    let (journal, _) = Journal::open(&scratch.path, run_id, &holder)
-        .with_context(|| format!("cannot read the journal of run {run_id} at {}", dir.display()))?;
-    let records = journal.records(1)?;
-    drop(journal);
-    let state = RunState::replay(&records)
-        .with_context(|| format!("the journal of run {run_id} does not start with the start of a run"))?;
-    Ok((records, state))
-}
-
-/// A private copy of a run's identity and journal (not its lock, summary or marks),
-/// removed when dropped.
-struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    fn copy_of(dir: &Path, run_id: &str) -> std::io::Result<Self> {
-        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let path = std::env::temp_dir().join(format!(
-            "cutover-export-{}-{}-{nanos}",
-            run_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
-            std::process::id()
-        ));
-        let scratch = Scratch { path };
-        std::fs::create_dir_all(&scratch.path)?;
-        if dir.join("run.json").is_file() {
-            std::fs::copy(dir.join("run.json"), scratch.path.join("run.json"))?;
-        }
-        copy_dir(&dir.join("journal"), &scratch.path.join("journal"))?;
-        Ok(scratch)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }

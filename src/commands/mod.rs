@@ -122,8 +122,10 @@ pub async fn drive(session: Session, args: &DriveArgs, preamble: Vec<Recorded>) 
     let decisions = decisions(args)?;
     let cockpit = uses_cockpit(args);
     let dry_run = session.state().dry_run;
+    // An unattended rehearsal stays unattended when it is resumed.
+    let recorded = session.state().rehearsal.as_ref().is_some_and(|r| r.auto_approve);
     let mut driver = Driver::new(session);
-    if args.auto_approve || dry_run {
+    if args.auto_approve || dry_run || recorded {
         if let Err(reason) = driver.approve_automatically(decisions.notes.clone()) {
             let _ = driver.shutdown(&reason).await;
             bail!(reason);

@@ -14,6 +14,37 @@ use crate::runbook::Loaded;
 use crate::runbook::{Runbook, duration};
 use crate::runner::Session;
 
+/// A demo's world ended with its process: its run cannot go on.
+fn refuse_demo(state: &crate::engine::RunState) -> Result<()> {
+    if state.rehearsal.as_ref().is_some_and(|r| r.demo) {
+        bail!(
+            "run {} was a `cutover demo`: its sandbox (DNS servers, cluster, metrics) ended with that process, so \
+             the run cannot go on. Start a new one with `cutover demo`; read this one with `cutover export {}`",
+            state.run_id,
+            state.run_id
+        );
+    }
+    Ok(())
+}
+
+/// A live run is approved by its operator: refused before a session is opened on it.
+fn refuse_auto_approve(state: &crate::engine::RunState, asked: bool) -> Result<()> {
+    if asked && state.mode == Mode::Live && !state.dry_run {
+        bail!(
+            "run {} is live: approvals are given by the operator (--auto-approve is only for rehearsals)",
+            state.run_id
+        );
+    }
+    Ok(())
+}
+
+/// Environments a rehearsal must not target: it runs for real with shortened gates and
+/// may approve by itself.
+fn looks_like_production(environment: &str) -> bool {
+    let e = environment.to_ascii_lowercase();
+    ["prod", "prd", "live"].iter().any(|w| e.contains(w))
+}
+
 /// Closes the session with `reason` and turns it into an error for the operator.
 fn give_up(mut session: Session, reason: String) -> Result<i32> {
     let _ = session.close(&reason, Utc::now());
@@ -31,12 +62,51 @@ pub async fn rehearse(env: &Env, args: RehearseArgs) -> Result<i32> {
     let Some(loaded) = load_or_report(&args.run.runbook) else {
         return Ok(1);
     };
+    if looks_like_production(&loaded.runbook.environment) {
+        bail!(
+            "environment `{}` looks like production: a rehearsal runs for real, with shortened gates and approvals \
+             it may give itself, so it is not for production. Rehearse against staging (--env staging); for \
+             production use `cutover run` (add --dry-run to check the plan against it without changing anything)",
+            loaded.runbook.environment
+        );
+    }
     let rehearsal = Rehearsal {
         compress: args.compress.unwrap_or(1),
         overrides: gate_overrides(&args.gate, &loaded.runbook)?,
         auto_approve: args.run.drive.auto_approve,
+        demo: false,
     };
+    if !args.run.dry_run {
+        check_watch_length(&loaded.runbook, &rehearsal)?;
+    }
     start(env, args.run, loaded, Mode::Rehearsal, Some(rehearsal)).await
+}
+
+/// A watch compressed below its sampling would pass without judging anything: it must
+/// leave room for `consecutive` breaches and one more sample.
+fn check_watch_length(runbook: &Runbook, rehearsal: &Rehearsal) -> Result<()> {
+    let Some(m) = &runbook.metrics else {
+        return Ok(());
+    };
+    for (_, step) in runbook.steps() {
+        if let crate::runbook::Action::MetricsWatch(w) = &step.action {
+            let length = rehearsal.scaled("watch", Some(&step.id), w.duration.unwrap_or(m.watch));
+            let least = m.interval * (m.consecutive + 1);
+            if length < least {
+                bail!(
+                    "compressed, watch step `{}` would last {}: too short to see {} breaches in a row at one sample \
+                     every {}. Give it at least {} with --gate watch={}",
+                    step.id,
+                    duration::format(length),
+                    m.consecutive,
+                    duration::format(m.interval),
+                    duration::format(least),
+                    duration::format(least)
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `--gate NAME=DURATION` options, each naming a gate or a step of the runbook.
@@ -120,7 +190,10 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
             dry_run: args.dry_run,
         },
     )?;
-    if !created && let Some(asked) = &rehearsal {
+    if !created {
+        refuse_demo(&state)?;
+    }
+    if !created && let Some(asked) = rehearsal.as_ref().filter(|r| r.changes_time()) {
         let recorded = state.rehearsal.clone().unwrap_or_default();
         if (asked.compress, &asked.overrides) != (recorded.compress, &recorded.overrides) {
             eprintln!(
@@ -182,6 +255,8 @@ fn short(digest: &str) -> &str {
 
 pub async fn resume(env: &Env, args: ResumeArgs) -> Result<i32> {
     let (journal, state) = env.store.open_run(&args.run_id, &env.holder("cutover resume"))?;
+    refuse_demo(&state)?;
+    refuse_auto_approve(&state, args.drive.auto_approve)?;
     let mut session = Session::new(journal, state, &env.operator);
     let preamble = session.open(Utc::now())?;
     drive(session, &args.drive, preamble).await
@@ -189,6 +264,8 @@ pub async fn resume(env: &Env, args: ResumeArgs) -> Result<i32> {
 
 pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
     let (journal, state) = env.store.open_run(&args.run_id, &env.holder("cutover rollback"))?;
+    refuse_demo(&state)?;
+    refuse_auto_approve(&state, args.drive.auto_approve)?;
     let mut session = Session::new(journal, state, &env.operator);
     let now = Utc::now();
     let mut preamble = session.open(now)?;
@@ -210,6 +287,7 @@ pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
         (None, None) => bail!("give the analysis with --file FILE or --text TEXT"),
     };
     let (journal, state) = env.store.open_run(&args.run_id, &env.holder("cutover rca"))?;
+    refuse_demo(&state)?;
     let mut session = Session::new(journal, state, &env.operator);
     let now = Utc::now();
     session.open(now)?;
@@ -219,6 +297,10 @@ pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     }
     let attempt = session.state().attempt;
     let rolled_back = matches!(session.state().status, RunStatus::RolledBack { .. });
+    let command = match session.state().mode {
+        Mode::Live => "run",
+        Mode::Rehearsal => "rehearse",
+    };
     session.close("root-cause analysis attached", now)?;
     println!(
         "✔ root-cause analysis attached to attempt {attempt} of run {}",
@@ -226,7 +308,7 @@ pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     );
     if rolled_back {
         println!(
-            "  start attempt {} with: cutover run RUNBOOK --env ENV --new-attempt",
+            "  start attempt {} with: cutover {command} RUNBOOK --env ENV --new-attempt",
             attempt + 1
         );
     }

@@ -89,6 +89,10 @@ pub fn redactor_for(runbook: &Runbook) -> Redactor {
             }
         }
     }
+    // Kubernetes credentials in the kubeconfig: tokens, passwords, client keys.
+    if let Some(k) = &runbook.k8s {
+        add_kubeconfig_secrets(&mut r, k.kubeconfig.as_deref());
+    }
     // DNS credentials: the TSIG secret and a hosted provider's keys.
     match runbook.dns.as_ref().map(|d| &d.provider) {
         Some(crate::runbook::DnsProvider::Rfc2136 { tsig: Some(key), .. }) => {
@@ -106,6 +110,28 @@ pub fn redactor_for(runbook: &Runbook) -> Redactor {
         _ => {}
     }
     r
+}
+
+/// The credentials of every user in the kubeconfig the run uses. Short values are left
+/// out: masking them would garble ordinary text (and they are no real credentials).
+fn add_kubeconfig_secrets(r: &mut Redactor, path: Option<&str>) {
+    use secrecy::ExposeSecret as _;
+    let config = match path {
+        Some(p) => kube::config::Kubeconfig::read_from(p).ok(),
+        None => kube::config::Kubeconfig::read().ok(),
+    };
+    for named in config.iter().flat_map(|c| &c.auth_infos) {
+        let Some(auth) = &named.auth_info else { continue };
+        for secret in [&auth.token, &auth.password, &auth.client_key_data]
+            .into_iter()
+            .flatten()
+        {
+            let value = secret.expose_secret();
+            if value.len() >= 8 {
+                r.add(&format!("the kubeconfig credentials of user {}", named.name), value);
+            }
+        }
+    }
 }
 
 pub(crate) fn render(
@@ -197,6 +223,29 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
                 ..Outcome::default()
             }),
         }),
+        // So may a request that is not a read.
+        Job::Http(h)
+            if run.dry_run && !matches!(h.method.to_ascii_uppercase().as_str(), "GET" | "HEAD" | "OPTIONS") =>
+        {
+            Ok(Prepared {
+                intent: prepared.intent,
+                job: Job::DryRun(Outcome {
+                    summary: format!("dry run: would send {} {}", h.method, h.url),
+                    details: vec![format!(
+                        "only GET, HEAD and OPTIONS are sent in a dry run{}",
+                        if h.headers.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; headers: {}",
+                                h.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                            )
+                        }
+                    )],
+                    ..Outcome::default()
+                }),
+            })
+        }
         job => Ok(Prepared { job, ..prepared }),
     }
 }

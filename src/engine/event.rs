@@ -166,6 +166,9 @@ pub struct Rehearsal {
     /// Every approval is given by the tool (CI pipelines rehearse unattended).
     #[serde(default)]
     pub auto_approve: bool,
+    /// A `cutover demo`: its world ended with its process, so it cannot be resumed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 impl Default for Rehearsal {
@@ -174,6 +177,7 @@ impl Default for Rehearsal {
             compress: 1,
             overrides: Vec::new(),
             auto_approve: false,
+            demo: false,
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn clear_mark(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(MARK));
 }
 
-fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

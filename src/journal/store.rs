@@ -114,6 +114,30 @@ impl Store {
         id
     }
 
+    /// Every record of a run and its state, read from a private copy of its identity and
+    /// journal (not its lock, summary or marks): it never waits for, nor changes anything
+    /// of, a session driving the run. The copy is removed afterwards.
+    pub fn read_copy(
+        &self,
+        run_id: &str,
+        holder: &Holder,
+    ) -> Result<(Vec<crate::engine::Recorded>, RunState), JournalError> {
+        let dir = self.run_dir(run_id);
+        let plain = !run_id.is_empty() && !run_id.starts_with('.') && !run_id.contains(['/', '\\']);
+        if !plain || !dir.join("journal").is_dir() {
+            return Err(JournalError::NotFound {
+                run_id: run_id.to_string(),
+            });
+        }
+        let scratch = Scratch::copy_of(&dir, run_id).map_err(|source| JournalError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let (journal, state) = Journal::open(&scratch.0, run_id, holder)?;
+        let records = journal.records(1)?;
+        Ok((records, state))
+    }
+
     pub fn open_run(&self, run_id: &str, holder: &Holder) -> Result<(Journal, RunState), JournalError> {
         Journal::open(&self.run_dir(run_id), run_id, holder)
     }
@@ -220,5 +244,33 @@ impl Store {
                 source,
             })?;
         Journal::create(&dir, holder, start(run_id), now, &holder.operator)
+    }
+}
+
+/// A private copy of a run's identity and journal in the temporary directory, removed
+/// when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn copy_of(dir: &Path, run_id: &str) -> std::io::Result<Self> {
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let path = std::env::temp_dir().join(format!(
+            "cutover-read-{}-{}-{nanos}",
+            run_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+            std::process::id()
+        ));
+        let scratch = Scratch(path);
+        std::fs::create_dir_all(&scratch.0)?;
+        if dir.join("run.json").is_file() {
+            std::fs::copy(dir.join("run.json"), scratch.0.join("run.json"))?;
+        }
+        super::preserve::copy_dir(&dir.join("journal"), &scratch.0.join("journal"))?;
+        Ok(scratch)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

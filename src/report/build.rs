@@ -146,9 +146,9 @@ fn result_word(event: &RunEvent) -> String {
 fn timeline(doc: &mut Doc, f: &Facts<'_>) {
     doc.heading(2, vec![text("Timeline")]);
     doc.para(vec![
-        text("Times are UTC; T± is the time from the DNS flip of the attempt (the start of its "),
+        text("Times are UTC; T± is the time from the DNS flip of the attempt (the start of the "),
         code("dns.flip"),
-        text(" step). Samples within bounds are listed under Metrics watch."),
+        text(" try that succeeded). Samples within bounds are listed under Metrics watch."),
     ]);
     let gaps = f.gaps();
     let mut rows = Vec::new();

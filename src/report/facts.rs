@@ -16,8 +16,11 @@ pub struct Facts<'a> {
     pub redactor: &'a Redactor,
     /// Every record, its free texts redacted, with the attempt it belongs to.
     pub records: Vec<(u32, Recorded)>,
-    /// When DNS was flipped in each attempt: the first start of a `dns.flip` step.
+    /// When DNS was flipped in each attempt: the start of the `dns.flip` try that
+    /// succeeded (a failed try changed nothing), else the first try's start.
     pub flips: BTreeMap<u32, DateTime<Utc>>,
+    /// The start of the latest flip try of each attempt, and of the first.
+    flip_tries: BTreeMap<u32, (DateTime<Utc>, DateTime<Utc>)>,
     /// When each attempt's rollback started.
     pub rollbacks: BTreeMap<u32, DateTime<Utc>>,
     pub watches: Vec<WatchRun>,
@@ -74,6 +77,7 @@ impl<'a> Facts<'a> {
             redactor,
             records: Vec::with_capacity(records.len()),
             flips: BTreeMap::new(),
+            flip_tries: BTreeMap::new(),
             rollbacks: BTreeMap::new(),
             watches: Vec::new(),
             sessions: Vec::new(),
@@ -91,6 +95,10 @@ impl<'a> Facts<'a> {
             facts.note(attempt, &rec);
             facts.records.push((attempt, rec));
         }
+        // An attempt whose flip never succeeded: its first try is the reference.
+        for (attempt, (first, _)) in std::mem::take(&mut facts.flip_tries) {
+            facts.flips.entry(attempt).or_insert(first);
+        }
         facts
     }
 
@@ -104,7 +112,13 @@ impl<'a> Facts<'a> {
         }
         match &rec.event {
             RunEvent::StepStarted { step, .. } if self.is_flip(step) => {
-                self.flips.entry(attempt).or_insert(rec.at);
+                let tries = self.flip_tries.entry(attempt).or_insert((rec.at, rec.at));
+                tries.1 = rec.at;
+            }
+            RunEvent::StepSucceeded { step, .. } if self.is_flip(step) => {
+                if let Some((_, latest)) = self.flip_tries.get(&attempt) {
+                    self.flips.entry(attempt).or_insert(*latest);
+                }
             }
             RunEvent::RollbackStarted { .. } => {
                 self.rollbacks.entry(attempt).or_insert(rec.at);

@@ -171,7 +171,15 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         let wait_until: Option<DateTime<Utc>> = match &situation {
             Situation::Completed => break stop(Exit::Completed, "the run is completed"),
             Situation::RolledBack { rca_attached } => {
-                let command = match driver.state().mode {
+                let state = driver.state();
+                if state.rehearsal.as_ref().is_some_and(|r| r.demo) {
+                    break stop(
+                        Exit::RolledBack,
+                        "the run is rolled back: DNS points at the VMs again and the Deployments are at zero. In a real \
+                         run, the next attempt needs a written root-cause analysis first (`cutover rca`)",
+                    );
+                }
+                let command = match state.mode {
                     crate::engine::Mode::Live => "cutover run",
                     crate::engine::Mode::Rehearsal => "cutover rehearse",
                 };
@@ -199,6 +207,17 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                     );
                 }
                 Some(*until)
+            }
+            // A dry run's journal does not outlive it: there is nothing to resume.
+            Situation::Failed { step, failure } if driver.state().dry_run => {
+                break stop(
+                    Exit::Error,
+                    format!(
+                        "the dry run stopped at {step}: {}{}. Nothing was changed; fix the cause and run the dry run again",
+                        failure.message,
+                        failure.advice.as_ref().map(|a| format!(" ({a})")).unwrap_or_default()
+                    ),
+                );
             }
             Situation::Approval { .. } | Situation::InDoubt { .. } | Situation::Failed { .. } => {
                 match operator_decision(driver, &mut opts, &mut stdin, &situation).await {

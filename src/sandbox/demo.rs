@@ -54,6 +54,9 @@ pub struct Demo {
 impl Drop for Demo {
     fn drop(&mut self) {
         self.stop.cancel();
+        // The runbook, kubeconfig and key were for this sandbox only (the journal keeps
+        // the resolved runbook).
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -110,6 +113,22 @@ pub fn with_vars(runbook: &str, vars: &[(&str, String)]) -> Result<String, Strin
         Some((missing, _)) => Err(format!("the demo runbook has no `{missing}` in [vars]")),
         None => Ok(out),
     }
+}
+
+/// Writes a file only its owner can read (a key).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn toml_string(value: &str) -> String {
@@ -174,8 +193,7 @@ impl Demo {
 
         let key_file = dir.join("tsig.key");
         let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(&key_file, data_encoding::BASE64.encode(&secret))
-            .with_context(|| format!("cannot write {}", key_file.display()))?;
+        write_private(&key_file, &data_encoding::BASE64.encode(&secret))?;
         kube.write_kubeconfig(&kubeconfig, "sandbox", NAMESPACE);
         let addrs = dns.addrs();
         let text = with_vars(
