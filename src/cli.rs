@@ -26,12 +26,16 @@ or crashes resumes exactly where it was: run the same command again.";
 
 const EXAMPLES: &str = "\
 Examples:
+  cutover demo                                  # try it: a whole cutover against a built-in sandbox
   cutover validate runbooks/preflight.toml --env staging
   cutover plan runbooks/preflight.toml --env production
   cutover run runbooks/preflight.toml --env production
   cutover run runbooks/preflight.toml --env production --headless --approve ticket --note ticket='CHG-1234'
+  cutover rehearse runbooks/cutover.toml --env staging --compress 60
+  cutover run runbooks/cutover.toml --env production --dry-run --headless
   cutover status
-  cutover rollback <RUN_ID> --reason 'error rate doubled after the flip'";
+  cutover rollback <RUN_ID> --reason 'error rate doubled after the flip'
+  cutover export <RUN_ID> --format html -o postmortem.html";
 
 #[derive(Debug, Parser)]
 #[command(name = "cutover", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXIT_CODES, after_long_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
@@ -60,7 +64,7 @@ pub enum Cmd {
     /// Rehearse a runbook (against staging): kept apart from live runs, time compressible
     #[command(after_help = REHEARSE_HELP)]
     Rehearse(RehearseArgs),
-    /// The whole cutover in two or three minutes against a built-in sandbox (nothing to install)
+    /// A whole cutover in two minutes against a built-in sandbox (nothing to install)
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
     /// Resume a run by its id, with the runbook recorded in its journal
@@ -152,11 +156,14 @@ changes staging's DNS and Deployments. Its journal is kept apart from live runs 
 rehearsal never resumes or blocks a live run), and every line, screen and export is
 marked REHEARSAL. Time compression and gate lengths are recorded when it starts.
 
+Production environments are refused: rehearse against staging, and check a production
+plan with `cutover run ... --dry-run`. --gate with a step id sets every gate of that step.
+
 Examples:
-  cutover rehearse runbooks/cutover.toml --env staging --compress 60
-  cutover rehearse runbooks/cutover.toml --env staging --gate ttl-lead=2m --gate watch=3m --gate hold=1m
-  cutover rehearse runbooks/cutover.toml --env staging --compress 60 --auto-approve --headless   # CI
-  cutover rehearse runbooks/cutover.toml --env staging --dry-run --headless
+  cutover rehearse cutover.toml --env staging --compress 60
+  cutover rehearse cutover.toml --env staging --gate ttl-lead=2m --gate hold=1m
+  cutover rehearse cutover.toml --env staging --compress 60 --auto-approve --headless
+  cutover rehearse cutover.toml --env staging --dry-run --headless
 
 Exit codes:
   0 completed, 1 error, 2 rolled back, 3 stopped and waits for the operator";
@@ -240,9 +247,9 @@ pub struct JournalArgs {
 
 const EXPORT_EXAMPLES: &str = "\
 Examples:
-  cutover export <RUN_ID>                              Markdown to paste into the incident document
-  cutover export <RUN_ID> --format html -o run.html    one self-contained page, the watch charted first
-  cutover export <RUN_ID> --format json -o run.json    every event, versioned (format cutover.export/1)
+  cutover export <RUN_ID>                            # Markdown, for the incident document
+  cutover export <RUN_ID> --format html -o run.html  # one page, the watch charted first
+  cutover export <RUN_ID> --format json -o run.json  # every event (cutover.export/1)
 
 The export reads a copy of the journal: it works while a session drives the run, and it
 never changes the run. Secrets are masked in every format.";

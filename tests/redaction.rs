@@ -1,6 +1,7 @@
 //! Secrets never leave the process: over generated environment variables whose names
 //! contain PASSWORD, SECRET, KEY or TOKEN (anywhere, in any case) and random values, a
-//! run whose commands print them, whose HTTP check sends one as a header and whose
+//! TSIG secret from a key file and a bearer token from the kubeconfig, a run whose
+//! commands print them (with debug logs on), whose HTTP check sends one as a header and whose
 //! operator pastes one into a note leaves no value in the journal's bytes on disk, the
 //! headless output, `cutover journal`, `status`, any export, or the cockpit's screen.
 
@@ -82,7 +83,26 @@ fn runbook(secrets: &[Secret], header_var: &str, port: u16) -> String {
     steps.push_str(&format!(
         "  [[phase.step]]\n  id = \"with-header\"\n  kind = \"http\"\n  url = \"http://127.0.0.1:{port}/health/readiness\"\n  headers_env = {{ \"X-Api-Key\" = \"{header_var}\" }}\n"
     ));
-    format!("[runbook]\nname = \"redaction\"\nhold = \"0s\"\n\n[[phase]]\nid = \"all\"\n{steps}")
+    // The TSIG key file and the kubeconfig are printed by a careless script.
+    steps.push_str(
+        "  [[phase.step]]\n  id = \"print-files\"\n  kind = \"command\"\n  run = 'cat tsig.key kubeconfig'\n  idempotent = true\n",
+    );
+    format!(
+        "[runbook]\nname = \"redaction\"\nhold = \"0s\"\n\n\
+         [dns]\nprovider = \"rfc2136\"\nserver = \"127.0.0.1:53\"\nzone = \"example.test.\"\n\
+         records = [\"app.example.test.\"]\ntsig_key = {{ name = \"cutover\", secret_file = \"tsig.key\" }}\n\n\
+         [k8s]\nkubeconfig = \"kubeconfig\"\ncontext = \"staging\"\nnamespace = \"shop\"\ndeployments = [\"web\"]\n\n\
+         [[phase]]\nid = \"all\"\n{steps}"
+    )
+}
+
+/// A kubeconfig whose user has `token` (a bearer token).
+fn kubeconfig(token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: staging\n  cluster:\n    server: https://127.0.0.1:6443\n\
+         users:\n- name: ops\n  user:\n    token: {token}\ncontexts:\n- name: staging\n  context:\n    cluster: staging\n    user: ops\n\
+         current-context: staging\n"
+    )
 }
 
 /// The forms a value takes in JSON and in HTML, besides itself.
@@ -161,19 +181,41 @@ fn no_secret_reaches_the_journal_the_output_the_exports_or_the_screen() {
             })
             .collect();
         let header_var = secrets[count - 1].name.clone();
+        // A TSIG secret (base64, as BIND writes it) and a bearer token, from files.
+        let tsig: String = data_encoding::BASE64.encode(&(0..32).map(|_| rng.u8(..)).collect::<Vec<u8>>());
+        let token: String = (0..rng.usize(20..60)).map(|_| rng.alphanumeric()).collect();
         let context = format!("case {case} (REDACTION_SEED={seed}, the case's seed {})", seed + case);
 
         let sb = Sandbox::new();
         let file = sb.write("redaction.toml", &runbook(&secrets, &header_var, server.port));
+        sb.write("tsig.key", &format!("{tsig}\n"));
+        sb.write("kubeconfig", &kubeconfig(&token));
+        // Set in the environment: only the variables. Checked everywhere: all of them.
+        let env_secrets: Vec<(String, String)> = secrets.iter().map(|s| (s.name.clone(), s.value.clone())).collect();
+        let secrets: Vec<Secret> = secrets
+            .into_iter()
+            .chain([
+                Secret {
+                    name: "the TSIG secret".into(),
+                    value: tsig.clone(),
+                },
+                Secret {
+                    name: "the kubeconfig token".into(),
+                    value: token.clone(),
+                },
+            ])
+            .collect();
         let with_secrets = |c: &mut std::process::Command| {
-            for s in &secrets {
-                c.env(&s.name, &s.value);
+            for (name, value) in &env_secrets {
+                c.env(name, value);
             }
         };
         let note = format!("ready=pasted by mistake: {}", secrets[1].value);
         let mut run = sb.cutover();
         with_secrets(&mut run);
         let out = run
+            .current_dir(sb.path())
+            .env("CUTOVER_LOG", "debug")
             .args([
                 "run",
                 file.to_str().unwrap(),
@@ -225,6 +267,7 @@ fn no_secret_reaches_the_journal_the_output_the_exports_or_the_screen() {
             // without: the journal itself must hold none.
             for with_env in [true, false] {
                 let mut c = sb.cutover();
+                c.current_dir(sb.path());
                 if with_env {
                     with_secrets(&mut c);
                 }
@@ -241,6 +284,7 @@ fn no_secret_reaches_the_journal_the_output_the_exports_or_the_screen() {
                     let shown = text(&all);
                     assert!(shown.contains("value: [redacted]"), "{context}: {what}:\n{shown}");
                     assert!(shown.contains("got [redacted]"), "{context}: {what}:\n{shown}");
+                    assert!(shown.contains("token: [redacted]"), "{context}: {what}:\n{shown}");
                 }
             }
         }

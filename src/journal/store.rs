@@ -156,11 +156,7 @@ impl Store {
         new_run: bool,
         start: impl FnOnce(String) -> RunEvent,
     ) -> Result<(Journal, RunState, bool), JournalError> {
-        let guard_path = self.root.join("create.lock");
-        let _guard = RunLock::acquire_blocking(&guard_path).map_err(|source| JournalError::Io {
-            path: guard_path.clone(),
-            source,
-        })?;
+        let _guard = self.creation_guard()?;
         let mine: Vec<RunEntry> = self
             .runs()
             .into_iter()
@@ -195,6 +191,13 @@ impl Store {
         Ok((journal, state, true))
     }
 
+    /// The store-wide lock held while a run is found or created, so two processes never
+    /// create twins.
+    fn creation_guard(&self) -> Result<RunLock, JournalError> {
+        let path = self.root.join("create.lock");
+        RunLock::acquire_blocking(&path).map_err(|source| JournalError::Io { path, source })
+    }
+
     /// Creates a new run whatever else exists (the demo: each one has its own sandbox).
     pub fn create_run(
         &self,
@@ -205,11 +208,7 @@ impl Store {
         now: DateTime<Utc>,
         start: impl FnOnce(String) -> RunEvent,
     ) -> Result<(Journal, RunState), JournalError> {
-        let guard_path = self.root.join("create.lock");
-        let _guard = RunLock::acquire_blocking(&guard_path).map_err(|source| JournalError::Io {
-            path: guard_path.clone(),
-            source,
-        })?;
+        let _guard = self.creation_guard()?;
         self.create_locked(runbook, environment, mode, holder, now, start)
     }
 
