@@ -214,6 +214,9 @@ pub struct DemoArgs {
     /// In the cockpit too, give every approval automatically (watch it play)
     #[arg(long)]
     pub auto_approve: bool,
+    /// How long the metrics watch lasts (the runbook's 15 minutes, compressed)
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub watch: String,
 }
 
 #[derive(Debug, Args)]

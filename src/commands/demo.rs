@@ -23,22 +23,36 @@ fn scenario_name(s: Scenario) -> String {
 /// The demo runbook's environment: the sandbox.
 const ENVIRONMENT: &str = "sandbox";
 
-/// Time in the demo: the watch's 15 minutes take one; the day of TTL lead time and the
-/// 72-hour hold take seconds.
-fn rehearsal(auto_approve: bool) -> Rehearsal {
+/// Time in the demo: the watch's 15 minutes take `watch` (a minute unless told); the day
+/// of TTL lead time and the 72-hour hold take seconds.
+fn rehearsal(auto_approve: bool, watch: std::time::Duration) -> Rehearsal {
     let gate = |gate: &str, secs: u64| GateOverride {
         gate: gate.to_string(),
         length: std::time::Duration::from_secs(secs),
     };
     Rehearsal {
         compress: 15,
-        overrides: vec![gate("ttl-lead", 20), gate("hold", 20)],
+        overrides: vec![
+            gate("ttl-lead", 20),
+            gate("hold", 20),
+            GateOverride {
+                gate: "watch".to_string(),
+                length: watch,
+            },
+        ],
         auto_approve,
         demo: true,
     }
 }
 
 pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
+    let watch = crate::runbook::duration::parse(&args.watch).map_err(|e| anyhow::anyhow!("--watch: {e}"))?;
+    if watch < std::time::Duration::from_secs(9) {
+        bail!(
+            "--watch {}: the demo samples every 3 s and rolls back after 2 breaches: give it at least 9s",
+            args.watch
+        );
+    }
     let now = Utc::now();
     let dir = env
         .store
@@ -90,7 +104,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
                 runbook_args.runbook.display(),
                 args.scenario
             ),
-            rehearsal: Some(rehearsal(auto_approve)),
+            rehearsal: Some(rehearsal(auto_approve, watch)),
             dry_run: false,
         },
     )?;
