@@ -424,3 +424,21 @@ title = "The window"
         text(&out.stderr)
     );
 }
+
+#[test]
+fn json_lines_of_a_rehearsal_say_so_too() {
+    let sb = Sandbox::new();
+    let out = sb.output(&["rehearse", QUICKSTART, "--headless", "--output", "json"]);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    for line in stdout.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert_eq!(value["rehearsal"], serde_json::Value::Bool(true), "{line}");
+    }
+    let live = sb.output(&["run", QUICKSTART, "--headless", "--output", "json"]);
+    assert!(
+        !text(&live.stdout).contains("\"rehearsal\":true"),
+        "{}",
+        text(&live.stdout)
+    );
+}

@@ -553,13 +553,14 @@ fn decisions(doc: &mut Doc, f: &Facts<'_>) {
             ),
             _ => continue,
         };
-        rows.push(vec![
-            utc(rec.at),
-            f.relative(*attempt, rec.at),
-            rec.by.clone(),
-            what,
-            why,
-        ]);
+        // A rollback a failed step triggered was the tool's decision, whoever's session it was.
+        let who = match &rec.event {
+            RunEvent::RollbackStarted {
+                trigger: RollbackTrigger::StepFailed { .. },
+            } => "cutover (automatic)".to_string(),
+            _ => rec.by.clone(),
+        };
+        rows.push(vec![utc(rec.at), f.relative(*attempt, rec.at), who, what, why]);
     }
     doc.heading(2, vec![text("Decisions")]);
     if rows.is_empty() {

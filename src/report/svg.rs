@@ -47,7 +47,7 @@ impl Axis {
 fn chart(f: &Facts<'_>, w: &WatchRun, m: &WatchedMetric) -> String {
     let flip = f.flips.get(&w.attempt).copied();
     let rollback = f.rollbacks.get(&w.attempt).copied().filter(|r| *r >= w.started_at);
-    let points: Vec<(DateTime<Utc>, Option<f64>, Verdict, String)> = w
+    let mut points: Vec<(DateTime<Utc>, Option<f64>, Verdict, String)> = w
         .samples
         .iter()
         .filter_map(|(at, samples)| {
@@ -55,6 +55,8 @@ fn chart(f: &Facts<'_>, w: &WatchRun, m: &WatchedMetric) -> String {
             Some((*at, s.value, s.verdict, s.reason.clone()))
         })
         .collect();
+    // Samples backfilled after a resume carry their measured time: draw them in order.
+    points.sort_by_key(|p| p.0);
     let first = points.first().map(|p| p.0);
     let last = points.last().map(|p| p.0);
     let t0 = [Some(w.started_at), flip, first]

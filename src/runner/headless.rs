@@ -75,6 +75,8 @@ struct Printer {
     output: Output,
     /// Put before every text line: a rehearsal or a dry run must never pass for live.
     marker: &'static str,
+    /// The same for JSON lines: `"rehearsal": true`, `"dry_run": true`.
+    flags: Vec<&'static str>,
 }
 
 /// The mark of every line of a run that is not live.
@@ -96,7 +98,15 @@ impl Printer {
                 let marked: Vec<String> = text.lines().map(|l| format!("{}{l}", self.marker)).collect();
                 writeln!(out, "{}", marked.join("\n"))
             }
-            Output::Json => writeln!(out, "{}", serde_json::to_string(&json).unwrap_or_default()),
+            Output::Json => {
+                let mut value = serde_json::to_value(&json).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    for flag in &self.flags {
+                        object.insert((*flag).to_string(), serde_json::Value::Bool(true));
+                    }
+                }
+                writeln!(out, "{value}")
+            }
         };
         let _ = out.flush();
     }
@@ -147,9 +157,17 @@ enum Wake {
 }
 
 pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
+    let state = driver.state();
     let printer = Printer {
         output: opts.output,
-        marker: line_marker(driver.state()),
+        marker: line_marker(state),
+        flags: [
+            (state.mode == crate::engine::Mode::Rehearsal, "rehearsal"),
+            (state.dry_run, "dry_run"),
+        ]
+        .into_iter()
+        .filter_map(|(on, flag)| on.then_some(flag))
+        .collect(),
     };
     let mut stdin = opts.interactive.then(|| BufReader::new(tokio::io::stdin()).lines());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
