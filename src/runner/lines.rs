@@ -244,6 +244,34 @@ pub fn record_line(rec: &Recorded) -> String {
     format!("{} {:<10} {}", rec.at.format("%H:%M:%SZ"), rec.by, record_words(rec))
 }
 
+/// Why a time gate holds, in words: "TTL lead time: lower-ttl lowered it; …".
+pub fn gate_words(gate: &TimeGate) -> String {
+    match gate {
+        TimeGate::After { step: dep, delay_secs } => {
+            format!("{} after {dep}", dur(std::time::Duration::from_secs(*delay_secs)))
+        }
+        TimeGate::NotBefore => "window start".to_string(),
+        TimeGate::Wait => "wait".to_string(),
+        TimeGate::Hold => "end of the hold".to_string(),
+        TimeGate::TtlLead {
+            step: lowered,
+            old_ttl_secs,
+            lead_secs,
+            rehearsal_ms,
+        } => format!(
+            "TTL lead time: {lowered} lowered it; waits the longer of the old TTL ({}) and the lead time ({}){}",
+            dur(std::time::Duration::from_secs(*old_ttl_secs)),
+            dur(std::time::Duration::from_secs(*lead_secs)),
+            rehearsal_ms
+                .map(|ms| format!(
+                    ", shortened to {} for this rehearsal",
+                    dur(std::time::Duration::from_millis(ms))
+                ))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 /// What the run waits for, in words, with countdowns relative to `now`.
 pub fn situation_words(situation: &Situation, now: chrono::DateTime<chrono::Utc>) -> String {
     let left = |t: chrono::DateTime<chrono::Utc>| countdown((t - now).to_std().unwrap_or_default());
@@ -252,30 +280,7 @@ pub fn situation_words(situation: &Situation, now: chrono::DateTime<chrono::Utc>
         Situation::Ready { step: None } => "ready".to_string(),
         Situation::Running { step } => format!("running {step}"),
         Situation::Gate { step, until, gate } => {
-            let why = match gate {
-                TimeGate::After { step: dep, delay_secs } => {
-                    format!("{} after {dep}", dur(std::time::Duration::from_secs(*delay_secs)))
-                }
-                TimeGate::NotBefore => "window start".to_string(),
-                TimeGate::Wait => "wait".to_string(),
-                TimeGate::Hold => "end of the hold".to_string(),
-                TimeGate::TtlLead {
-                    step: lowered,
-                    old_ttl_secs,
-                    lead_secs,
-                    rehearsal_ms,
-                } => format!(
-                    "TTL lead time: {lowered} lowered it; waits the longer of the old TTL ({}) and the lead time ({}){}",
-                    dur(std::time::Duration::from_secs(*old_ttl_secs)),
-                    dur(std::time::Duration::from_secs(*lead_secs)),
-                    rehearsal_ms
-                        .map(|ms| format!(
-                            ", shortened to {} for this rehearsal",
-                            dur(std::time::Duration::from_millis(ms))
-                        ))
-                        .unwrap_or_default()
-                ),
-            };
+            let why = gate_words(gate);
             format!(
                 "{step} is gated until {} ({why}): opens in {}",
                 until.format("%Y-%m-%d %H:%M:%S UTC"),

@@ -30,9 +30,13 @@ fn waiting(ctx: &Ctx<'_>, index: usize, step: &StepState) -> Vec<Line<'static>> 
     if current(ctx.state) != Some(index) || step.status != StepStatus::Pending {
         return Vec::new();
     }
-    let text = if let Some((until, _)) = closed_gate(ctx.state, index, ctx.now) {
+    let text = if let Some((until, gate)) = closed_gate(ctx.state, index, ctx.now) {
         let left = countdown((until - ctx.now).to_std().unwrap_or_default());
-        format!("waiting: the gate opens at {} (in {left})", hms(until))
+        format!(
+            "waiting: the gate opens at {} (in {left}) — {}",
+            hms(until),
+            crate::runner::lines::gate_words(&gate)
+        )
     } else {
         match pending_approval(ctx.state, index) {
             Some(Approval::Type(text)) => format!("waiting for you: press Enter and type `{text}` to approve"),
