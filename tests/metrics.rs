@@ -197,6 +197,23 @@ fn a_healthy_watch_passes_with_every_sample_journaled() {
     }
 }
 
+#[test]
+fn a_dry_run_reads_the_baseline_and_one_sample_and_flips_nothing() {
+    let w = world();
+    let sb = Sandbox::new();
+    let rb = runbook(&sb, &w, "15m");
+    let out = command(&sb, &w, &rb).arg("--dry-run").output().unwrap();
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("baseline: succeeded — baseline over"), "{stdout}");
+    assert!(stdout.contains("flip: succeeded — dry run: would change"), "{stdout}");
+    // The queries and bounds are checked against Prometheus once; nobody waits 15 minutes.
+    assert_eq!(stdout.matches("watch: sample — ").count(), 1, "{stdout}");
+    assert!(stdout.contains("watch: succeeded"), "{stdout}");
+    assert_eq!(app_record(&w), vec![VM.to_string()], "DNS was not flipped");
+    assert!(sb.summaries().is_empty(), "a dry run leaves no run behind");
+}
+
 /// The error ratio or p99 jumps after the flip: the incident is written first, then DNS goes
 /// back on the real BIND and the Deployment is scaled to zero on the API server.
 fn breach_rolls_back(bad: Traffic, metric: &str) {

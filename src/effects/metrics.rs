@@ -84,7 +84,12 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
                 action: FailureAction::Decide,
                 ..f
             })?;
-            let length = run.scaled("watch", Some(&step.id), w.duration.unwrap_or(config.watch));
+            // A dry run checks the queries and bounds with one sample; it does not watch.
+            let length = if run.dry_run {
+                config.interval
+            } else {
+                run.scaled("watch", Some(&step.id), w.duration.unwrap_or(config.watch))
+            };
             let state = run.step(&step.id);
             // An earlier try of this step (cut off, or failed and retried) keeps its end: the
             // watch is measured from history up to now. Its end is in the journaled intent,
