@@ -129,13 +129,23 @@ impl Store {
                 run_id: run_id.to_string(),
             });
         }
-        let scratch = Scratch::copy_of(&dir, run_id).map_err(|source| JournalError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let (journal, state) = Journal::open(&scratch.0, run_id, holder)?;
-        let records = journal.records(1)?;
-        Ok((records, state))
+        // A copy taken while a session writes may catch a write half done: one more try.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let scratch = Scratch::copy_of(&dir, run_id).map_err(|source| JournalError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let read = Journal::open(&scratch.0, run_id, holder)
+                .and_then(|(journal, state)| Ok((journal.records(1)?, state)));
+            match read {
+                Err(JournalError::Corrupt { .. } | JournalError::Truncated { .. }) if tries < 2 => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn open_run(&self, run_id: &str, holder: &Holder) -> Result<(Journal, RunState), JournalError> {
