@@ -137,8 +137,8 @@ impl Store {
                 path: dir.clone(),
                 source,
             })?;
-            let read = Journal::open(&scratch.0, run_id, holder)
-                .and_then(|(journal, state)| Ok((journal.records(1)?, state)));
+            let read =
+                Journal::open(&scratch.0, run_id, holder).and_then(|(journal, state)| Ok((journal.records(1)?, state)));
             match read {
                 Err(JournalError::Corrupt { .. } | JournalError::Truncated { .. }) if tries < 2 => {
                     std::thread::sleep(std::time::Duration::from_millis(200));

@@ -182,17 +182,21 @@ fn chart(f: &Facts<'_>, w: &WatchRun, m: &WatchedMetric) -> String {
             );
         }
     }
-    let line: Vec<String> = points
-        .iter()
-        .filter_map(|(at, v, ..)| v.map(|v| format!("{:.1},{:.1}", axis.x(*at), axis.y(v))))
-        .collect();
-    if line.len() > 1 {
-        let _ = write!(
-            s,
-            r##"
+    // One line per run of samples with data: a sample without data breaks it, so a gap
+    // is never drawn as if the metric had been seen.
+    for run in points.split(|(_, v, ..)| v.is_none()) {
+        let line: Vec<String> = run
+            .iter()
+            .filter_map(|(at, v, ..)| v.map(|v| format!("{:.1},{:.1}", axis.x(*at), axis.y(v))))
+            .collect();
+        if line.len() > 1 {
+            let _ = write!(
+                s,
+                r##"
 <polyline class="series" points="{}" fill="none" stroke="#37474f" stroke-width="1.5"/>"##,
-            line.join(" ")
-        );
+                line.join(" ")
+            );
+        }
     }
     for (at, v, verdict, reason) in &points {
         let Some(v) = v else {
