@@ -125,4 +125,8 @@ fn the_bad_release_demo_is_caught_by_the_watch_and_rolled_back() {
         "{}",
         text(&resumed.stderr)
     );
+    // Nor is it listed as in progress; `cutover runs` still has it.
+    let status = text(&sb.output(&["status"]).stdout);
+    assert!(status.contains("No runs in progress"), "{status}");
+    assert!(text(&sb.output(&["runs"]).stdout).contains(&id));
 }

@@ -109,6 +109,8 @@ pub fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
                 .summaries()
                 .into_iter()
                 .filter(RunSummary::is_resumable)
+                // A demo whose process has ended is over: its sandbox went with it.
+                .filter(|s| !s.demo || env.store.holder(&s.run_id).is_some())
                 .collect();
             match args.output {
                 Output::Json => {

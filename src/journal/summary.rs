@@ -32,6 +32,9 @@ pub struct RunSummary {
     /// Every step with its state, for status from another terminal.
     #[serde(default)]
     pub steps: Vec<StepLine>,
+    /// A `cutover demo`: once its process has ended, the run cannot go on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +83,7 @@ impl RunSummary {
             runbook: state.runbook.name.clone(),
             environment: state.runbook.environment.clone(),
             mode: state.mode,
+            demo: state.rehearsal.as_ref().is_some_and(|r| r.demo),
             source: state.source.clone(),
             digest: state.digest.clone(),
             attempt: state.attempt,
