@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use hickory_net::proto::op::{DnsRequest, Message, OpCode, Query, ResponseCode, UpdateMessage};
-use hickory_net::proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_net::proto::rr::rdata::{A, AAAA, CNAME, NS, TXT};
 use hickory_net::proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
@@ -65,16 +65,34 @@ pub fn rdata(rtype: &str, value: &str) -> Result<RData, DnsError> {
             _ => Err(bad("an IPv6 address")),
         },
         "CNAME" => Ok(RData::CNAME(CNAME(name(&super::fqdn(value))?))),
-        other => Err(DnsError::usage(format!("record type {other} is not supported"))),
+        "NS" => Ok(RData::NS(NS(name(&super::fqdn(value))?))),
+        "TXT" => {
+            // Character strings hold at most 255 bytes; longer text is split, as zone files do.
+            let chunks: Vec<&[u8]> = value.as_bytes().chunks(255).collect();
+            Ok(RData::TXT(TXT::from_bytes(if chunks.is_empty() {
+                vec![b""]
+            } else {
+                chunks
+            })))
+        }
+        other => Err(DnsError::usage(format!(
+            "record type {other} is not supported (A, AAAA, CNAME, NS, TXT)"
+        ))),
     }
 }
 
-fn value_text(data: &RData) -> Option<String> {
+/// A record's value as text: an address, a name with its trailing dot, TXT's text.
+pub(crate) fn value_text(data: &RData) -> Option<String> {
     Some(match data {
         RData::A(a) => a.0.to_string(),
         RData::AAAA(a) => a.0.to_string(),
         RData::CNAME(c) => c.0.to_ascii(),
         RData::NS(n) => n.0.to_ascii(),
+        RData::TXT(t) => t
+            .txt_data
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect(),
         RData::SOA(s) => format!("{} {}", s.mname.to_ascii(), s.serial),
         _ => return None,
     })

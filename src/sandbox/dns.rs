@@ -13,14 +13,14 @@
 //! [`SandboxDns`] stops them.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm, TsigError};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, TXT};
+use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordData, RecordType, TSigner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -662,48 +662,14 @@ fn key(name: &Name, rtype: RecordType) -> (String, u16) {
     (name.to_lowercase().to_ascii(), u16::from(rtype))
 }
 
+/// A value as the product's DNS client reads it (anything else in its presentation form).
 fn value_text(data: &RData) -> String {
-    match data {
-        RData::A(a) => a.0.to_string(),
-        RData::AAAA(a) => a.0.to_string(),
-        RData::CNAME(n) => n.0.to_ascii(),
-        RData::NS(n) => n.0.to_ascii(),
-        RData::TXT(t) => t
-            .txt_data
-            .iter()
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect(),
-        other => other.to_string(),
-    }
+    crate::dns::wire::value_text(data).unwrap_or_else(|| data.to_string())
 }
 
 /// The record data for a configured record, or what is wrong with it.
 fn parse_rdata(rtype: &str, value: &str) -> Result<RData, String> {
-    let name = |v: &str| Name::from_ascii(fqdn(v)).map_err(|e| format!("`{v}` is not a DNS name: {e}"));
-    match rtype {
-        "A" => match value.trim().parse::<IpAddr>() {
-            Ok(IpAddr::V4(v4)) => Ok(RData::A(A(v4))),
-            _ => Err(format!("`{value}` is not an IPv4 address")),
-        },
-        "AAAA" => match value.trim().parse::<IpAddr>() {
-            Ok(IpAddr::V6(v6)) => Ok(RData::AAAA(AAAA(v6))),
-            _ => Err(format!("`{value}` is not an IPv6 address")),
-        },
-        "CNAME" => Ok(RData::CNAME(CNAME(name(value)?))),
-        "NS" => Ok(RData::NS(NS(name(value)?))),
-        "TXT" => {
-            // Character strings hold at most 255 bytes; longer text is split, as zone files do.
-            let chunks = value.as_bytes().chunks(255).collect::<Vec<_>>();
-            Ok(RData::TXT(if chunks.is_empty() {
-                TXT::from_bytes(vec![b""])
-            } else {
-                TXT::from_bytes(chunks)
-            }))
-        }
-        other => Err(format!(
-            "record type `{other}` is not supported (A, AAAA, CNAME, NS, TXT)"
-        )),
-    }
+    crate::dns::wire::rdata(rtype, value.trim()).map_err(|e| e.message)
 }
 
 impl Zone {

@@ -540,9 +540,9 @@ impl Params {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if *method == Method::POST && form {
-            all.extend(form_decode(&String::from_utf8_lossy(body)));
+            all.extend(form_decode(body));
         }
-        all.extend(form_decode(query.unwrap_or_default()));
+        all.extend(form_decode(query.unwrap_or_default().as_bytes()));
         Params(all)
     }
 
@@ -574,37 +574,8 @@ impl Params {
 }
 
 /// `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte).
-fn form_decode(s: &str) -> Vec<(String, String)> {
-    let decode = |part: &str| {
-        let bytes = part.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = |b: u8| (b as char).to_digit(16);
-                    match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                        (Some(h), Some(l)) => {
-                            out.push((h * 16 + l) as u8);
-                            i += 2;
-                        }
-                        _ => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
+fn form_decode(bytes: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(bytes).into_owned().collect()
 }
 
 /// A Prometheus timestamp: unix seconds (fractions allowed) or RFC 3339.
@@ -792,14 +763,14 @@ mod tests {
         assert_eq!(parse_prom_duration("10"), None);
         assert_eq!(parse_step("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(
-            form_decode("query=a+b%3D%22c%22&time=1.5&x"),
+            form_decode(b"query=a+b%3D%22c%22&time=1.5&x"),
             vec![
                 ("query".to_string(), "a b=\"c\"".to_string()),
                 ("time".to_string(), "1.5".to_string()),
                 ("x".to_string(), String::new()),
             ]
         );
-        assert_eq!(form_decode("a=%"), vec![("a".to_string(), "%".to_string())]);
+        assert_eq!(form_decode(b"a=%"), vec![("a".to_string(), "%".to_string())]);
     }
 
     #[test]

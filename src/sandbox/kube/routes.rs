@@ -46,38 +46,11 @@ type ApiResult<T> = Result<T, ApiError>;
 /// Query parameters in order, percent-decoded (repeated keys kept).
 pub(crate) struct Query(Vec<(String, String)>);
 
-fn percent_decode(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl Query {
     pub fn parse(raw: Option<&str>) -> Query {
         Query(
-            raw.unwrap_or_default()
-                .split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (percent_decode(k), percent_decode(v))
-                })
+            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
                 .collect(),
         )
     }
