@@ -9,7 +9,7 @@ use super::{Env, drive};
 use crate::cli::{RcaArgs, RehearseArgs, ResumeArgs, RollbackArgs, RunArgs};
 use crate::effects;
 use crate::engine::{Command, GATES, GateOverride, Mode, Rehearsal, RunEvent, RunStatus};
-use crate::journal::Store;
+use crate::journal::{ScratchDir, Store};
 use crate::runbook::Loaded;
 use crate::runbook::{Runbook, duration};
 use crate::runner::Session;
@@ -133,16 +133,6 @@ fn gate_overrides(given: &[String], runbook: &Runbook) -> Result<Vec<GateOverrid
     Ok(overrides)
 }
 
-/// A dry run's state directory: a temporary one, removed when the dry run ends, so a
-/// dry run leaves nothing behind and never meets a real run.
-struct Scratch(std::path::PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: Option<Rehearsal>) -> Result<i32> {
     let rb = &loaded.runbook;
     if let Err(why) = effects::refuse_leaking_runbook(rb, &effects::redactor_for(rb)) {
@@ -157,15 +147,15 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
     }
     let now = Utc::now();
     let source = loaded.source.path.display().to_string();
-    let scratch = args.dry_run.then(|| {
-        Scratch(std::env::temp_dir().join(format!(
-            "cutover-dry-run-{}-{}",
-            std::process::id(),
-            now.timestamp_nanos_opt().unwrap_or_default()
-        )))
-    });
+    // A dry run's store is temporary, removed when it ends: it leaves nothing behind and
+    // never meets a real run.
+    let scratch = args
+        .dry_run
+        .then(|| ScratchDir::new("dry-run"))
+        .transpose()
+        .context("cannot make a temporary directory for the dry run")?;
     let dry_store = match &scratch {
-        Some(dir) => Some(Store::open(&dir.0).with_context(|| format!("cannot use {}", dir.0.display()))?),
+        Some(dir) => Some(Store::open(dir.path()).with_context(|| format!("cannot use {}", dir.path().display()))?),
         None => None,
     };
     let store = dry_store.as_ref().unwrap_or(&env.store);

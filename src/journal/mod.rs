@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 pub use lock::{Holder, hostname};
 pub use run::{Journal, SNAPSHOT_EVERY};
-pub use store::{RunEntry, RunIdentity, Store, default_root};
+pub use store::{RunEntry, RunIdentity, ScratchDir, Store, default_root};
 pub use summary::{RunSummary, StepLine};
 
 #[derive(Debug, thiserror::Error)]

@@ -133,7 +133,7 @@ impl Store {
         let mut tries = 0;
         loop {
             tries += 1;
-            let scratch = Scratch::copy_of(&dir, run_id).map_err(|source| JournalError::Io {
+            let scratch = ScratchDir::copy_of(&dir, run_id).map_err(|source| JournalError::Io {
                 path: dir.clone(),
                 source,
             })?;
@@ -256,20 +256,26 @@ impl Store {
     }
 }
 
-/// A private copy of a run's identity and journal in the temporary directory, removed
-/// when dropped.
-struct Scratch(PathBuf);
+/// A directory of this process's own under the temporary directory, removed with
+/// everything in it when dropped (a dry run's store, a copy of a journal to read).
+pub struct ScratchDir(PathBuf);
 
-impl Scratch {
-    fn copy_of(dir: &Path, run_id: &str) -> std::io::Result<Self> {
+impl ScratchDir {
+    pub fn new(kind: &str) -> std::io::Result<Self> {
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let path = std::env::temp_dir().join(format!(
-            "cutover-read-{}-{}-{nanos}",
-            run_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
-            std::process::id()
-        ));
-        let scratch = Scratch(path);
-        std::fs::create_dir_all(&scratch.0)?;
+        let kind = kind.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+        let dir = ScratchDir(std::env::temp_dir().join(format!("cutover-{kind}-{}-{nanos}", std::process::id())));
+        std::fs::create_dir_all(&dir.0)?;
+        Ok(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A private copy of a run's identity and journal (not its lock, summary or marks).
+    fn copy_of(dir: &Path, run_id: &str) -> std::io::Result<Self> {
+        let scratch = ScratchDir::new(&format!("read-{run_id}"))?;
         if dir.join("run.json").is_file() {
             std::fs::copy(dir.join("run.json"), scratch.0.join("run.json"))?;
         }
@@ -278,7 +284,7 @@ impl Scratch {
     }
 }
 
-impl Drop for Scratch {
+impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
