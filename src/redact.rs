@@ -7,6 +7,12 @@ use crate::engine::RunEvent;
 
 pub const MASK: &str = "[redacted]";
 
+/// How a secret inside a value that later steps use (a captured output) is kept in the
+/// journal: a reference to where the secret comes from, `[redacted: environment variable
+/// API_TOKEN]`, which this process turns back into the value just before the value is used.
+const SEAL_OPEN: &str = "[redacted: ";
+const SEAL_CLOSE: &str = "]";
+
 /// Names of environment variables whose values are treated as secrets.
 const SECRET_NAME_PARTS: &[&str] = &["PASSWORD", "SECRET", "KEY", "TOKEN"];
 
@@ -51,14 +57,23 @@ impl Redactor {
         r
     }
 
-    /// A value known to be secret: always masked, whatever its length.
+    /// A value known to be secret: always masked, whatever its length. Each secret keeps a
+    /// source of its own (`… (2)` for a second value from the same place), so a sealed value
+    /// names exactly one.
     pub fn add(&mut self, source: &str, secret: &str) {
         let value = secret.trim_end_matches(['\n', '\r']);
         if value.is_empty() || self.secrets.iter().any(|s| s.value == value) {
             return;
         }
+        let taken = |name: &str| self.secrets.iter().any(|s| s.source == name);
+        let mut unique = source.to_string();
+        let mut n = 1;
+        while taken(&unique) {
+            n += 1;
+            unique = format!("{source} ({n})");
+        }
         self.secrets.push(Secret {
-            source: source.to_string(),
+            source: unique,
             value: value.to_string(),
         });
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
@@ -90,6 +105,50 @@ impl Redactor {
             }
         }
         out
+    }
+
+    /// `text` for the journal, with each secret replaced by a reference to its source
+    /// instead of the mask, so `unseal` can give a later step the real value.
+    pub fn seal(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.value.as_str()) {
+                out = out.replace(s.value.as_str(), &format!("{SEAL_OPEN}{}{SEAL_CLOSE}", s.source));
+            }
+        }
+        out
+    }
+
+    /// A sealed text with its secrets back, for use in memory only. Fails with the source
+    /// of a secret this process does not know (an environment variable not set since the
+    /// value was captured, say).
+    pub fn unseal(&self, text: &str) -> Result<String, String> {
+        if !text.contains(SEAL_OPEN) {
+            return Ok(text.to_string());
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find(SEAL_OPEN) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + SEAL_OPEN.len()..];
+            let known = self.secrets.iter().find(|s| {
+                after
+                    .strip_prefix(s.source.as_str())
+                    .is_some_and(|tail| tail.starts_with(SEAL_CLOSE))
+            });
+            match known {
+                Some(s) => {
+                    out.push_str(&s.value);
+                    rest = &after[s.source.len() + SEAL_CLOSE.len()..];
+                }
+                None => {
+                    let source = after.split(SEAL_CLOSE).next().unwrap_or(after);
+                    return Err(source.to_string());
+                }
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
     }
 
     /// Whether `text` contains any secret.
@@ -132,6 +191,41 @@ mod tests {
             "pw=[redacted] t=[redacted] home=/root k=1"
         );
         assert_eq!(r.leak_source("x tok-123456"), Some("environment variable api_token"));
+    }
+
+    #[test]
+    fn a_sealed_value_names_its_secrets_and_unseals_to_the_original() {
+        let vars = || {
+            [
+                ("API_TOKEN".to_string(), "tok-\"$`x'1".to_string()),
+                ("API_TOKEN_OLD".to_string(), "older-token".to_string()),
+            ]
+        };
+        let mut r = Redactor::from_vars(vars());
+        r.add("the kubeconfig credentials of user ops", "first-credential");
+        r.add("the kubeconfig credentials of user ops", "second-credential");
+        let captured = "Bearer tok-\"$`x'1 then older-token, first-credential/second-credential";
+        let sealed = r.seal(captured);
+        assert!(!r.leaks(&sealed), "{sealed}");
+        assert_eq!(
+            sealed,
+            "Bearer [redacted: environment variable API_TOKEN] then [redacted: environment variable API_TOKEN_OLD], \
+             [redacted: the kubeconfig credentials of user ops]/[redacted: the kubeconfig credentials of user ops (2)]"
+        );
+        // The journal's redaction leaves a sealed value as it is.
+        assert_eq!(r.redact(&sealed), sealed);
+        // A new process with the same environment gets the value back.
+        let mut again = Redactor::from_vars(vars());
+        again.add("the kubeconfig credentials of user ops", "first-credential");
+        again.add("the kubeconfig credentials of user ops", "second-credential");
+        assert_eq!(again.unseal(&sealed).unwrap(), captured);
+        assert_eq!(again.unseal("plain [redacted] text").unwrap(), "plain [redacted] text");
+        // One without the variable says which secret it lacks.
+        let without = Redactor::from_vars([("API_TOKEN".to_string(), "tok-\"$`x'1".to_string())]);
+        assert_eq!(
+            without.unseal(&sealed).unwrap_err(),
+            "environment variable API_TOKEN_OLD"
+        );
     }
 
     #[test]

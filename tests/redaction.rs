@@ -72,14 +72,21 @@ fn runbook(secrets: &[Secret], header_var: &str, port: u16) -> String {
             name = s.name
         ));
     }
-    // A captured secret, used by a later step: the filled-in command is journaled as intent.
+    // A captured secret, used by later steps: they must get the value itself, from their
+    // environment and pasted into a command's text (which is journaled as intent).
     steps.push_str(&format!(
         "  [[phase.step]]\n  id = \"capture\"\n  kind = \"command\"\n  run = 'printf \"%s\" \"${name}\"'\n  capture = \"captured\"\n  idempotent = true\n",
         name = secrets[0].name
     ));
-    steps.push_str(
-        "  [[phase.step]]\n  id = \"use-captured\"\n  kind = \"command\"\n  run = 'printf \"%s\\n\" \"got ${captured}\"'\n  idempotent = true\n",
-    );
+    steps.push_str(&format!(
+        "  [[phase.step]]\n  id = \"use-captured\"\n  kind = \"command\"\n  run = '[ \"$captured\" = \"${name}\" ] && printf \"got %s\\n\" \"$captured\"'\n  idempotent = true\n",
+        name = secrets[0].name
+    ));
+    // Pasted where the shell does not look inside (a quoted here-document), compared there.
+    steps.push_str(&format!(
+        "  [[phase.step]]\n  id = \"paste-captured\"\n  kind = \"command\"\n  run = '''\nread -r pasted <<'END'\n${{captured}}\nEND\n[ \"$pasted\" = \"${name}\" ]\n'''\n  idempotent = true\n",
+        name = secrets[0].name
+    ));
     steps.push_str(&format!(
         "  [[phase.step]]\n  id = \"with-header\"\n  kind = \"http\"\n  url = \"http://127.0.0.1:{port}/health/readiness\"\n  headers_env = {{ \"X-Api-Key\" = \"{header_var}\" }}\n"
     ));

@@ -150,6 +150,83 @@ fn command_output_is_journaled_with_secrets_masked() {
     }
 }
 
+#[test]
+fn a_captured_secret_reaches_later_steps_whole_and_is_journaled_as_a_reference() {
+    let sb = Sandbox::new();
+    // `login` prints a secret; `use` checks it arrives both ways a step can take it: as the
+    // environment variable `$auth` and pasted in with `${auth}`.
+    let rb = sb.write(
+        "capture.toml",
+        r#"[runbook]
+name = "capture"
+hold = "0s"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "login"
+  kind = "command"
+  run = 'printf "Bearer %s" "$DEPLOY_TOKEN"'
+  capture = "auth"
+  [[phase.step]]
+  id = "go"
+  kind = "manual"
+  [[phase.step]]
+  id = "use"
+  kind = "command"
+  run = '''[ "$auth" = "Bearer $DEPLOY_TOKEN" ] && [ '${auth}' = "$auth" ] && echo "same: $auth"'''
+"#,
+    );
+    let secret = "s3cr3t-d3pl0y-t0k3n-42";
+    let with_token = |args: &[&str]| sb.cutover().env("DEPLOY_TOKEN", secret).args(args).output().unwrap();
+    assert_exit(&with_token(&["run", rb.to_str().unwrap(), "--headless"]), 3);
+    let run_id = sb.only_run_id();
+    let (records, _) = sb.journal(&run_id).unwrap();
+    let captured = records.iter().find_map(|r| match &r.event {
+        RunEvent::StepSucceeded { step, outcome } if step == "login" => outcome.outputs.get("auth").cloned(),
+        _ => None,
+    });
+    assert_eq!(
+        captured.as_deref(),
+        Some("Bearer [redacted: environment variable DEPLOY_TOKEN]"),
+        "the journal names the secret's source, never its value"
+    );
+
+    // A session without the variable cannot give the step the value, and says why.
+    let out = sb.output(&["resume", &run_id, "--approve", "go", "--headless"]);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "`${auth}` holds a secret from environment variable DEPLOY_TOKEN, which this session does not have"
+        ),
+        "{stdout}"
+    );
+
+    // With it, the step gets the real value, in its environment and in its text.
+    let out = with_token(&["resume", &run_id, "--retry", "use", "--headless"]);
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("use: succeeded"), "both comparisons held: {stdout}");
+    assert!(!stdout.contains(secret), "{stdout}");
+    let (records, _) = sb.journal(&run_id).unwrap();
+    let printed = records.iter().find_map(|r| match &r.event {
+        RunEvent::StepSucceeded { step, outcome } if step == "use" => match &outcome.evidence {
+            Evidence::Command { stdout, .. } => Some(stdout.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(printed.as_deref(), Some("same: Bearer [redacted]\n"));
+    for entry in walk(&sb.state_dir()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is in {}",
+            entry.display()
+        );
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

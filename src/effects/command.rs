@@ -27,6 +27,10 @@ pub struct CommandJob {
     pub timeout: Duration,
     pub expect_exit: i32,
     pub capture: Option<String>,
+    /// The outputs of earlier steps (captured values, addresses, baselines), given to the
+    /// command as environment variables of the same names: `"$lb_ip"` is quoted by the shell,
+    /// whatever the value holds, where `${lb_ip}` is pasted into the command's text.
+    pub outputs: Vec<(String, String)>,
 }
 
 /// The end of a stream, filled while the command runs.
@@ -80,6 +84,7 @@ pub async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .envs(job.outputs.iter().map(|(k, v)| (k, v)))
         .env("CUTOVER_RUN_ID", &ctx.run_id)
         .env("CUTOVER_STEP", &job.step)
         .env("CUTOVER_ATTEMPT", ctx.attempt.to_string())
@@ -206,7 +211,9 @@ pub async fn run(
                 ..Outcome::default()
             };
             if let Some(var) = job.capture {
-                let value = ctx.redactor.redact(String::from_utf8_lossy(&out).trim());
+                // Secrets in it are journaled as references to their source, so the steps
+                // that use it get the real value back (`Values`), and the journal never does.
+                let value = ctx.redactor.seal(String::from_utf8_lossy(&out).trim());
                 if value.is_empty() {
                     return Err(failure(
                         format!("printed nothing to capture as ${{{var}}}"),

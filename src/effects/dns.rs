@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::render;
+use super::Values;
 use super::stopped;
 use crate::dns::provider::{Writer, mismatch, same};
 use crate::dns::wire::{self, RecordUpdate};
@@ -137,9 +137,13 @@ async fn current_ttls(config: &DnsConfig, servers: &[Nameserver]) -> Result<BTre
 }
 
 /// Resolves a `dns.*` step into its exact intent, reading what must be read first.
-pub async fn prepare(step: &Step, index: usize, state: &RunState) -> Result<(Intent, DnsJob), Failure> {
+pub(crate) async fn prepare(
+    step: &Step,
+    index: usize,
+    state: &RunState,
+    values: &Values<'_>,
+) -> Result<(Intent, DnsJob), Failure> {
     let runbook = &state.runbook;
-    let outputs = &state.outputs;
     let Some(config) = runbook.dns.clone() else {
         return Err(Failure {
             message: "this DNS step has no [dns] section to work with".to_string(),
@@ -175,12 +179,12 @@ pub async fn prepare(step: &Step, index: usize, state: &RunState) -> Result<(Int
     match &step.action {
         Action::DnsCheck(c) => {
             job.op = Op::Check;
-            job.records = each(vec![render(&c.expect, outputs, runbook)?], Vec::new(), None, None);
+            job.records = each(vec![values.render(&c.expect)?], Vec::new(), None, None);
         }
         Action::DnsFlip(f) => {
             job.op = Op::Flip;
-            let from = render(&f.from, outputs, runbook)?;
-            let to = render(&f.to, outputs, runbook)?;
+            let from = values.render(&f.from)?;
+            let to = values.render(&f.to)?;
             for v in [&from, &to] {
                 wire::rdata(&rtype, v).map_err(fail)?;
             }
@@ -276,7 +280,7 @@ pub async fn prepare(step: &Step, index: usize, state: &RunState) -> Result<(Int
             let last = last_change(state, index);
             let (expect, ttl) = match (&v.expect, last) {
                 (Some(e), last) => (
-                    vec![render(e, outputs, runbook)?],
+                    vec![values.render(e)?],
                     last.and_then(|(d, _)| d.records.first().and_then(|r| r.ttl)),
                 ),
                 (None, Some((d, _))) => (

@@ -134,26 +134,59 @@ fn add_kubeconfig_secrets(r: &mut Redactor, path: Option<&str>) {
     }
 }
 
-pub(crate) fn render(
-    template: &Template,
-    outputs: &BTreeMap<String, String>,
-    runbook: &Runbook,
-) -> Result<String, Failure> {
-    template.render(&|name| outputs.get(name).cloned()).map_err(|missing| {
-        let producer = runbook
-            .steps()
-            .map(|(_, s)| s)
-            .find(|s| s.action.outputs().contains(&missing.as_str()))
-            .map(|s| s.id.clone());
-        Failure {
-            message: format!("`${{{missing}}}` has no value yet"),
-            advice: Some(match producer {
-                Some(p) => format!("step `{p}` sets it; it must succeed first"),
-                None => "nothing in this run sets it".to_string(),
-            }),
-            ..Failure::default()
+/// What a step's `${name}` templates are filled from: the outputs of earlier steps, with
+/// the secrets a captured value held put back (in memory only; the journal keeps them
+/// sealed, see `Redactor::seal`).
+pub(crate) struct Values<'a> {
+    pub outputs: &'a BTreeMap<String, String>,
+    pub runbook: &'a Runbook,
+    pub redactor: &'a Redactor,
+}
+
+impl Values<'_> {
+    pub(crate) fn render(&self, template: &Template) -> Result<String, Failure> {
+        let mut used = BTreeMap::new();
+        for name in template.vars() {
+            if let Some(value) = self.outputs.get(name) {
+                used.insert(name.to_string(), self.unseal(name, value)?);
+            }
         }
-    })
+        template.render(&|name| used.get(name).cloned()).map_err(|missing| {
+            let producer = self
+                .runbook
+                .steps()
+                .map(|(_, s)| s)
+                .find(|s| s.action.outputs().contains(&missing.as_str()))
+                .map(|s| s.id.clone());
+            Failure {
+                message: format!("`${{{missing}}}` has no value yet"),
+                advice: Some(match producer {
+                    Some(p) => format!("step `{p}` sets it; it must succeed first"),
+                    None => "nothing in this run sets it".to_string(),
+                }),
+                ..Failure::default()
+            }
+        })
+    }
+
+    /// Every output whose name a shell can use, for a command's environment.
+    pub(crate) fn all(&self) -> Result<Vec<(String, String)>, Failure> {
+        self.outputs
+            .iter()
+            .filter(|(name, _)| crate::runbook::template::is_valid_name(name))
+            .map(|(name, value)| Ok((name.clone(), self.unseal(name, value)?)))
+            .collect()
+    }
+
+    fn unseal(&self, name: &str, value: &str) -> Result<String, Failure> {
+        self.redactor.unseal(value).map_err(|source| Failure {
+            message: format!("`${{{name}}}` holds a secret from {source}, which this session does not have"),
+            advice: Some(format!(
+                "give cutover {source} as it was when the value was captured, then retry; or retry the step that captured it"
+            )),
+            ..Failure::default()
+        })
+    }
 }
 
 /// The innermost cause of an error chain: "Connection refused (os error 111)" rather than
@@ -185,8 +218,13 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
             ..Failure::default()
         });
     };
+    let values = Values {
+        outputs: &run.outputs,
+        runbook: &run.runbook,
+        redactor: &ctx.redactor,
+    };
     if step.action.is_dns() {
-        let (intent, mut job) = dns::prepare(step, index, run).await?;
+        let (intent, mut job) = dns::prepare(step, index, run, &values).await?;
         job.dry_run = run.dry_run;
         return Ok(Prepared {
             intent,
@@ -207,7 +245,7 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
             job: Job::Metrics(Box::new(job)),
         });
     }
-    let prepared = prepare_local(step, state, &run.outputs, &run.runbook, ctx)?;
+    let prepared = prepare_local(step, state, &values, ctx)?;
     match prepared.job {
         // A command may change anything: a dry run shows it and runs nothing.
         Job::Command(c) if run.dry_run => Ok(Prepared {
@@ -250,13 +288,7 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
     }
 }
 
-fn prepare_local(
-    step: &Step,
-    state: &StepState,
-    outputs: &BTreeMap<String, String>,
-    runbook: &Runbook,
-    ctx: &Context,
-) -> Result<Prepared, Failure> {
+fn prepare_local(step: &Step, state: &StepState, values: &Values, ctx: &Context) -> Result<Prepared, Failure> {
     match &step.action {
         Action::Manual(_) => Ok(Prepared {
             intent: Intent::Confirm,
@@ -273,7 +305,7 @@ fn prepare_local(
             job: Job::Gate,
         }),
         Action::Command(c) => {
-            let run = render(&c.run, outputs, runbook)?;
+            let run = values.render(&c.run)?;
             Ok(Prepared {
                 intent: Intent::Command {
                     run: ctx.redactor.redact(&run),
@@ -285,26 +317,24 @@ fn prepare_local(
                     timeout: c.timeout,
                     expect_exit: c.expect_exit,
                     capture: c.capture.clone(),
+                    outputs: values.all()?,
                 }),
             })
         }
         Action::Http(h) => {
-            let url = render(&h.url, outputs, runbook)?;
+            let url = values.render(&h.url)?;
             let parsed = reqwest::Url::parse(&url).map_err(|e| Failure {
                 message: format!("`{url}` is not a URL: {e}"),
                 advice: Some("fix `url` in the runbook".to_string()),
                 ..Failure::default()
             })?;
             let resolve = match &h.resolve {
-                Some(r) => Some((
-                    r.host.clone(),
-                    pinned_address(&render(&r.to, outputs, runbook)?, &parsed)?,
-                )),
+                Some(r) => Some((r.host.clone(), pinned_address(&values.render(&r.to)?, &parsed)?)),
                 None => None,
             };
             let mut headers = Vec::new();
             for (name, value) in &h.headers {
-                headers.push((name.clone(), render(value, outputs, runbook)?));
+                headers.push((name.clone(), values.render(value)?));
             }
             for (name, var) in &h.headers_env {
                 let value = std::env::var(var).map_err(|_| Failure {
@@ -314,11 +344,7 @@ fn prepare_local(
                 })?;
                 headers.push((name.clone(), value));
             }
-            let body_contains = h
-                .body_contains
-                .as_ref()
-                .map(|b| render(b, outputs, runbook))
-                .transpose()?;
+            let body_contains = h.body_contains.as_ref().map(|b| values.render(b)).transpose()?;
             Ok(Prepared {
                 intent: Intent::Http {
                     method: h.method.clone(),
