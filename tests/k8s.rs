@@ -540,3 +540,109 @@ fn the_kubeconfig_token_never_reaches_the_journal_or_the_output() {
         "{journal}"
     );
 }
+
+/// An API server that fails for a moment (etcd electing a leader answers 500) in the middle
+/// of a rollout wait: the step asks again, shows the hiccup, and passes when the pods are
+/// Ready. The same failure before the server ever answered the step fails it at once.
+#[test]
+fn a_rollout_wait_outlasts_an_api_server_hiccup_but_a_first_failure_is_reported_at_once() {
+    let (kube, _health) = cluster();
+    kube.set_auto_rollout(false);
+    kube.update::<Deployment>(NS, "worker", |d| {
+        let st = d.status.as_mut().unwrap();
+        st.ready_replicas = Some(0);
+        st.available_replicas = Some(0);
+    });
+    let steps = ROLLOUT.replace("timeout = \"2s\"", "timeout = \"30s\"");
+    let sb = Sandbox::new();
+    let rb = runbook(&sb, &kube, &steps, "");
+    let child = sb.spawn(&["run", rb.to_str().unwrap(), "--headless", "--max-wait", "30s"]);
+    let reads = || {
+        kube.requests()
+            .iter()
+            .filter(|r| r.starts_with("GET /apis/apps/v1/namespaces/shop/deployments/"))
+            .count()
+    };
+    wait_for("the rollout wait", Duration::from_secs(20), || reads() >= 4);
+    kube.fail_requests(Some("etcdserver: leader changed"));
+    let failing_from = reads();
+    // Several polls (every 50 ms) meet the failure.
+    wait_for("polls during the failure", Duration::from_secs(20), || {
+        reads() >= failing_from + 5
+    });
+    kube.fail_requests(None);
+    kube.update::<Deployment>(NS, "worker", |d| {
+        let st = d.status.as_mut().unwrap();
+        st.ready_replicas = Some(1);
+        st.available_replicas = Some(1);
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("etcdserver: leader changed") && stdout.contains("asking again every 50ms"),
+        "the hiccup is shown: {stdout}"
+    );
+    let (records, state) = sb.journal(&sb.only_run_id()).unwrap();
+    assert_eq!(state.step("rollout").unwrap().status, StepStatus::Succeeded);
+    let server: Vec<(String, Verdict)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            RunEvent::ObjectChecked { check, .. } if check.object.starts_with("API server https://127.0.0.1:") => {
+                Some((check.value.clone(), check.verdict))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        server.first().is_some_and(|(v, verdict)| v.contains("answered 500")
+            && v.contains("etcdserver: leader changed")
+            && *verdict == Verdict::Inconclusive),
+        "{server:?}"
+    );
+    assert_eq!(
+        server.last(),
+        Some(&("answering again".to_string(), Verdict::Within)),
+        "the journal shows the server came back"
+    );
+
+    // Failing from the first request: nothing to wait out, the step fails with the answer.
+    kube.fail_requests(Some("etcdserver: leader changed"));
+    let sb = Sandbox::new();
+    let rb = runbook(&sb, &kube, ROLLOUT, "");
+    let out = run(&sb, &rb, &[]);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("answered 500")
+            && stdout.contains("etcdserver: leader changed")
+            && !stdout.contains("asking again"),
+        "{stdout}"
+    );
+}
+
+/// A kubeconfig that does not trust the server's certificate: a TLS problem, said as one,
+/// not "did not answer".
+#[test]
+fn an_untrusted_server_certificate_is_reported_as_a_tls_problem() {
+    let (kube, _health) = cluster();
+    let sb = Sandbox::new();
+    let rb = runbook(&sb, &kube, ROLLOUT, "");
+    let config = sb.path().join("kubeconfig");
+    let without_ca: String = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("certificate-authority-data"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, without_ca).unwrap();
+    let out = run(&sb, &rb, &[]);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("the TLS connection to the API server at {}", kube.https_url()))
+            && stdout.contains("certificate-authority-data")
+            && !stdout.contains("did not answer"),
+        "{stdout}"
+    );
+}

@@ -71,6 +71,89 @@ impl<'a> Seen<'a> {
     }
 }
 
+/// How long a waiting step keeps asking an API server that stopped answering before it
+/// gives up (never past the step's own timeout).
+const API_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Reads (and idempotent writes) inside a step that waits. Once the API server has answered
+/// the step, a transient failure (`k8s::transient`: unreachable, 429, 5xx) is shown as a check
+/// of the API server and asked again every poll for up to `API_PATIENCE`: an API server
+/// restarting or an etcd leader election must not end a rollout wait or a rollback. Before the
+/// first answer, or for any other error, the step fails at once: a first request that fails
+/// is a wrong context or a dead VPN, and waiting would only hide it.
+struct Patience {
+    answered: bool,
+    deadline: Instant,
+    poll: Duration,
+}
+
+impl Patience {
+    fn new(timeout: Duration, poll: Duration) -> Self {
+        Self {
+            answered: false,
+            deadline: Instant::now() + timeout,
+            poll,
+        }
+    }
+
+    async fn ask<T, Fut>(
+        &mut self,
+        c: &Cluster,
+        (verb, resource, name): (&str, &str, Option<&str>),
+        seen: &mut Seen<'_>,
+        cancel: &CancellationToken,
+        request: impl Fn() -> Fut,
+    ) -> Result<T, Failure>
+    where
+        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    {
+        let server = format!("API server {}", c.server);
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            match request().await {
+                Ok(v) => {
+                    if failing_since.is_some() {
+                        seen.see(
+                            &server,
+                            "answer",
+                            "answering again".to_string(),
+                            Verdict::Within,
+                            String::new(),
+                        );
+                    }
+                    self.answered = true;
+                    return Ok(v);
+                }
+                Err(e) if self.answered && crate::k8s::transient(&e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    let failure = c.error(e, verb, resource, name);
+                    if since.elapsed() >= API_PATIENCE || Instant::now() + self.poll >= self.deadline {
+                        return Err(Failure {
+                            message: format!(
+                                "{} (asked again for {})",
+                                failure.message,
+                                dur(Duration::from_secs(since.elapsed().as_secs()))
+                            ),
+                            ..failure
+                        });
+                    }
+                    seen.see(
+                        &server,
+                        "answer",
+                        failure.message,
+                        Verdict::Inconclusive,
+                        format!("asking again every {} for up to {}", dur(self.poll), dur(API_PATIENCE)),
+                    );
+                    if !pause(self.poll, cancel).await {
+                        return Err(stopped());
+                    }
+                }
+                Err(e) => return Err(c.error(e, verb, resource, name)),
+            }
+        }
+    }
+}
+
 /// Connects, resolves the Deployments, and for a scale reads the current counts so the
 /// intent holds the exact change.
 pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Failure> {
@@ -235,12 +318,16 @@ async fn rollout(
 ) -> Result<Outcome, Failure> {
     let c = &job.cluster;
     let started = Instant::now();
+    let mut patience = Patience::new(timeout, job.config.poll_interval);
+    let api = c.api::<Deployment>();
     let mut fetched;
     loop {
         fetched = Vec::new();
         let mut waiting = Vec::new();
         for name in &job.deployments {
-            let d = c.deployment(name).await?;
+            let d = patience
+                .ask(c, ("get", "deployments", Some(name)), seen, cancel, || api.get(name))
+                .await?;
             let (value, gap) = rollout_gap(&d);
             let object = format!("Deployment {name}");
             // The controller has given up: waiting longer changes nothing.
@@ -636,14 +723,14 @@ async fn expose(
 ) -> Result<Outcome, Failure> {
     let c = &job.cluster;
     let started = Instant::now();
+    let mut patience = Patience::new(e.timeout, job.config.poll_interval);
+    let (services, ingresses) = (c.api::<Service>(), c.api::<Ingress>());
     loop {
         let (object, address) = match (&e.service, &e.ingress) {
             (Some(name), _) => {
-                let svc = c
-                    .api::<Service>()
-                    .get(name)
-                    .await
-                    .map_err(|err| c.error(err, "get", "services", Some(name)))?;
+                let svc = patience
+                    .ask(c, ("get", "services", Some(name)), seen, cancel, || services.get(name))
+                    .await?;
                 let kind = svc.spec.as_ref().and_then(|s| s.type_.clone()).unwrap_or_default();
                 if kind != "LoadBalancer" {
                     return Err(Failure {
@@ -664,11 +751,11 @@ async fn expose(
                 )
             }
             (None, Some(name)) => {
-                let ing = c
-                    .api::<Ingress>()
-                    .get(name)
-                    .await
-                    .map_err(|err| c.error(err, "get", "ingresses", Some(name)))?;
+                let ing = patience
+                    .ask(c, ("get", "ingresses", Some(name)), seen, cancel, || {
+                        ingresses.get(name)
+                    })
+                    .await?;
                 let lb = ing.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
                 (
                     format!("Ingress {name}"),
@@ -756,17 +843,36 @@ async fn scale(
     if job.dry_run {
         return Ok(would_scale(job));
     }
+    let started = Instant::now();
+    // Preparing the step read the current counts, so the server has answered already; the
+    // patch sets an absolute count, so sending it again is safe.
+    let mut patience = Patience {
+        answered: true,
+        ..Patience::new(timeout, job.config.poll_interval)
+    };
+    let params = PatchParams::default();
     for change in &job.scale {
         let patch = serde_json::json!({ "spec": { "replicas": change.to } });
-        api.patch_scale(&change.deployment, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| c.error(e, "patch", "deployments/scale", Some(&change.deployment)))?;
+        let merge = Patch::Merge(&patch);
+        let target = ("patch", "deployments/scale", Some(change.deployment.as_str()));
+        patience
+            .ask(c, target, seen, cancel, || {
+                api.patch_scale(&change.deployment, &params, &merge)
+            })
+            .await?;
     }
-    let started = Instant::now();
     loop {
         let mut waiting = Vec::new();
         for change in &job.scale {
-            let d = c.deployment(&change.deployment).await?;
+            let d = patience
+                .ask(
+                    c,
+                    ("get", "deployments", Some(&change.deployment)),
+                    seen,
+                    cancel,
+                    || api.get(&change.deployment),
+                )
+                .await?;
             let st = d.status.clone().unwrap_or_default();
             let (total, ready) = (st.replicas.unwrap_or(0), st.ready_replicas.unwrap_or(0));
             let done = if change.to == 0 {

@@ -140,6 +140,15 @@ impl Cluster {
                 ),
                 "log in again (e.g. `aws sso login`, `gcloud auth login`, `kubelogin`), check that the plugin named in the kubeconfig is installed, then retry".to_string(),
             ),
+            other if tls_problem(other) => (
+                format!(
+                    "the TLS connection to the API server at {} (context {}) failed: {}",
+                    self.server,
+                    self.context,
+                    crate::effects::root_cause(other)
+                ),
+                "check the cluster's certificate-authority-data in the kubeconfig and that the server address is the name on the certificate; this will not pass by retrying".to_string(),
+            ),
             other => (
                 format!(
                     "the API server at {} (context {}) did not answer: {}",
@@ -173,6 +182,35 @@ impl Cluster {
             .map(|l| l.items)
             .map_err(|e| self.error(e, "list", "pods", None))
     }
+}
+
+/// Whether asking again later may help: the API server unreachable or timing out, overloaded
+/// (429) or failing (5xx). Refusals (401, 403, 404, 409, 422), credential plugins and TLS
+/// trust problems are not: they need a person.
+pub fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => !tls_problem(e),
+        _ => false,
+    }
+}
+
+/// A TLS failure (an unknown CA, a certificate for another name): rustls reports these deep
+/// inside the connector's error chain, where they would read as "did not answer".
+fn tls_problem(e: &kube::Error) -> bool {
+    if matches!(e, kube::Error::RustlsTls(_)) {
+        return true;
+    }
+    let cause = crate::effects::root_cause(e).to_ascii_lowercase();
+    [
+        "certificate",
+        "tls handshake",
+        "unknownissuer",
+        "notvalidforname",
+        "invalid peer certificate",
+    ]
+    .iter()
+    .any(|w| cause.contains(w))
 }
 
 /// What went wrong loading a kubeconfig, without the parser's text: YAML errors quote the

@@ -239,6 +239,13 @@ impl FakeKube {
         self.shared.lock().expired_tokens.insert(token.to_string());
     }
 
+    /// From now on every request under `/api` and `/apis` answers 500 InternalError with this
+    /// message, as the real server does while etcd elects a leader (`etcdserver: leader
+    /// changed`); `None` ends it.
+    pub fn fail_requests(&self, message: Option<&str>) {
+        self.shared.lock().failing = message.map(str::to_string);
+    }
+
     /// Every request so far as "VERB /path?query" (the query as sent).
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().requests.clone()

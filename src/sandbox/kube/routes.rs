@@ -145,6 +145,10 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
         if token.as_ref().is_some_and(|t| state.expired_tokens.contains(t)) {
             return Err(ApiError::unauthorized());
         }
+        let api = path.starts_with("/api/") || path.starts_with("/apis/");
+        if let Some(message) = state.failing.as_ref().filter(|_| api) {
+            return Err(ApiError::new(500, "InternalError", message.clone()));
+        }
     }
     let user = token.as_deref().map(user_of).unwrap_or("system:anonymous").to_string();
 

@@ -37,6 +37,8 @@ pub(crate) struct State {
     /// (verb, resource) pairs that answer 403.
     pub denies: HashSet<(String, String)>,
     pub expired_tokens: HashSet<String>,
+    /// While set, every API request answers 500 with this message (an etcd hiccup).
+    pub failing: Option<String>,
     pub requests: Vec<String>,
     pub auto_rollout: bool,
     history: VecDeque<Arc<Change>>,
@@ -112,6 +114,7 @@ impl State {
             pod_ports: HashMap::new(),
             denies: HashSet::new(),
             expired_tokens: HashSet::new(),
+            failing: None,
             requests: Vec::new(),
             auto_rollout: true,
             history: VecDeque::new(),
