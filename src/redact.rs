@@ -25,8 +25,11 @@ const MIN_CUT_PART: usize = 2;
 
 #[derive(Debug, Clone)]
 struct Secret {
-    /// Where it comes from, e.g. `environment variable DB_PASSWORD`: never the value.
-    source: String,
+    /// Where it comes from, e.g. `environment variable DB_PASSWORD`: never the value. One
+    /// value can come from several places (two variables holding the same token); they are
+    /// kept sorted, and the first names the secret in sealed text, so the name does not
+    /// depend on the order the sources were read in.
+    sources: Vec<String>,
     value: String,
 }
 
@@ -57,23 +60,21 @@ impl Redactor {
         r
     }
 
-    /// A value known to be secret: always masked, whatever its length. Each secret keeps a
-    /// source of its own (`… (2)` for a second value from the same place), so a sealed value
-    /// names exactly one.
+    /// A value known to be secret: always masked, whatever its length.
     pub fn add(&mut self, source: &str, secret: &str) {
         let value = secret.trim_end_matches(['\n', '\r']);
-        if value.is_empty() || self.secrets.iter().any(|s| s.value == value) {
+        if value.is_empty() {
             return;
         }
-        let taken = |name: &str| self.secrets.iter().any(|s| s.source == name);
-        let mut unique = source.to_string();
-        let mut n = 1;
-        while taken(&unique) {
-            n += 1;
-            unique = format!("{source} ({n})");
+        if let Some(known) = self.secrets.iter_mut().find(|s| s.value == value) {
+            if !known.sources.iter().any(|s| s == source) {
+                known.sources.push(source.to_string());
+                known.sources.sort();
+            }
+            return;
         }
         self.secrets.push(Secret {
-            source: unique,
+            sources: vec![source.to_string()],
             value: value.to_string(),
         });
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
@@ -107,45 +108,53 @@ impl Redactor {
         out
     }
 
-    /// `text` for the journal, with each secret replaced by a reference to its source
-    /// instead of the mask, so `unseal` can give a later step the real value.
-    pub fn seal(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.value.as_str()) {
-                out = out.replace(s.value.as_str(), &format!("{SEAL_OPEN}{}{SEAL_CLOSE}", s.source));
-            }
+    /// `text` (a captured value) for the journal, with each secret replaced by a reference
+    /// to its source instead of the mask, so `unseal` can give a later step the real value.
+    /// Text that already looks like a reference is refused: unsealing it would hand a later
+    /// step whatever secret it names.
+    pub fn seal(&self, text: &str) -> Result<String, String> {
+        if text.contains(SEAL_OPEN) {
+            return Err(format!("it contains `{SEAL_OPEN}`, which cutover uses to mark secrets"));
         }
-        out
+        // One pass over the original text, the longest secret first at each place, so a
+        // secret that happens to appear inside another's reference is left alone.
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'scan: while let Some(c) = rest.chars().next() {
+            for s in &self.secrets {
+                if let Some(after) = rest.strip_prefix(s.value.as_str()) {
+                    out.push_str(SEAL_OPEN);
+                    out.push_str(&s.sources[0]);
+                    out.push_str(SEAL_CLOSE);
+                    rest = after;
+                    continue 'scan;
+                }
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        Ok(out)
     }
 
     /// A sealed text with its secrets back, for use in memory only. Fails with the source
     /// of a secret this process does not know (an environment variable not set since the
     /// value was captured, say).
     pub fn unseal(&self, text: &str) -> Result<String, String> {
-        if !text.contains(SEAL_OPEN) {
-            return Ok(text.to_string());
-        }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(at) = rest.find(SEAL_OPEN) {
             out.push_str(&rest[..at]);
             let after = &rest[at + SEAL_OPEN.len()..];
-            let known = self.secrets.iter().find(|s| {
-                after
-                    .strip_prefix(s.source.as_str())
-                    .is_some_and(|tail| tail.starts_with(SEAL_CLOSE))
-            });
-            match known {
-                Some(s) => {
-                    out.push_str(&s.value);
-                    rest = &after[s.source.len() + SEAL_CLOSE.len()..];
-                }
-                None => {
-                    let source = after.split(SEAL_CLOSE).next().unwrap_or(after);
-                    return Err(source.to_string());
-                }
+            let Some(end) = after.find(SEAL_CLOSE) else {
+                out.push_str(&rest[at..]);
+                return Ok(out);
+            };
+            let source = &after[..end];
+            match self.secrets.iter().find(|s| s.sources.iter().any(|n| n == source)) {
+                Some(s) => out.push_str(&s.value),
+                None => return Err(source.to_string()),
             }
+            rest = &after[end + SEAL_CLOSE.len()..];
         }
         out.push_str(rest);
         Ok(out)
@@ -161,7 +170,7 @@ impl Redactor {
         self.secrets
             .iter()
             .find(|s| text.contains(s.value.as_str()))
-            .map(|s| s.source.as_str())
+            .map(|s| s.sources[0].as_str())
     }
 
     /// The event with every secret masked in its free texts.
@@ -195,37 +204,63 @@ mod tests {
 
     #[test]
     fn a_sealed_value_names_its_secrets_and_unseals_to_the_original() {
-        let vars = || {
-            [
-                ("API_TOKEN".to_string(), "tok-\"$`x'1".to_string()),
-                ("API_TOKEN_OLD".to_string(), "older-token".to_string()),
-            ]
-        };
-        let mut r = Redactor::from_vars(vars());
-        r.add("the kubeconfig credentials of user ops", "first-credential");
-        r.add("the kubeconfig credentials of user ops", "second-credential");
-        let captured = "Bearer tok-\"$`x'1 then older-token, first-credential/second-credential";
-        let sealed = r.seal(captured);
+        let vars = [
+            ("API_TOKEN".to_string(), "tok-\"$`x'1".to_string()),
+            ("OTHER_KEY".to_string(), "another-key".to_string()),
+        ];
+        let mut r = Redactor::from_vars(vars.clone());
+        r.add("the kubeconfig token of user ops", "first-credential");
+        let captured = "Bearer tok-\"$`x'1 then first-credential, another-key";
+        let sealed = r.seal(captured).unwrap();
         assert!(!r.leaks(&sealed), "{sealed}");
         assert_eq!(
             sealed,
-            "Bearer [redacted: environment variable API_TOKEN] then [redacted: environment variable API_TOKEN_OLD], \
-             [redacted: the kubeconfig credentials of user ops]/[redacted: the kubeconfig credentials of user ops (2)]"
+            "Bearer [redacted: environment variable API_TOKEN] then [redacted: the kubeconfig token of user ops], \
+             [redacted: environment variable OTHER_KEY]"
         );
-        // The journal's redaction leaves a sealed value as it is.
-        assert_eq!(r.redact(&sealed), sealed);
-        // A new process with the same environment gets the value back.
-        let mut again = Redactor::from_vars(vars());
-        again.add("the kubeconfig credentials of user ops", "first-credential");
-        again.add("the kubeconfig credentials of user ops", "second-credential");
+        // A new process with the same secrets, read in another order, gets the value back.
+        let mut again = Redactor::default();
+        again.add("the kubeconfig token of user ops", "first-credential");
+        for (name, value) in vars.iter().rev() {
+            again.add(&format!("environment variable {name}"), value);
+        }
         assert_eq!(again.unseal(&sealed).unwrap(), captured);
         assert_eq!(again.unseal("plain [redacted] text").unwrap(), "plain [redacted] text");
         // One without the variable says which secret it lacks.
-        let without = Redactor::from_vars([("API_TOKEN".to_string(), "tok-\"$`x'1".to_string())]);
+        let without = Redactor::from_vars([("OTHER_KEY".to_string(), "another-key".to_string())]);
+        assert_eq!(without.unseal(&sealed).unwrap_err(), "environment variable API_TOKEN");
+    }
+
+    #[test]
+    fn a_value_from_two_sources_is_named_the_same_whatever_the_order() {
+        let token = "ghp_0123456789abcdef".to_string();
+        let both = [
+            ("GITHUB_TOKEN".to_string(), token.clone()),
+            ("GH_TOKEN".to_string(), token.clone()),
+        ];
+        let one = Redactor::from_vars(both.clone());
+        let other = Redactor::from_vars(both.into_iter().rev());
+        let sealed = one.seal(&token).unwrap();
+        assert_eq!(sealed, other.seal(&token).unwrap());
+        assert_eq!(sealed, "[redacted: environment variable GH_TOKEN]");
+        // Either variable is enough to unseal it.
+        let only_github = Redactor::from_vars([("GITHUB_TOKEN".to_string(), token.clone())]);
         assert_eq!(
-            without.unseal(&sealed).unwrap_err(),
-            "environment variable API_TOKEN_OLD"
+            only_github.unseal(&sealed).unwrap_err(),
+            "environment variable GH_TOKEN"
         );
+        let mut aliased = Redactor::from_vars([("GITHUB_TOKEN".to_string(), token.clone())]);
+        aliased.add("environment variable GH_TOKEN", &token);
+        assert_eq!(aliased.unseal(&sealed).unwrap(), token);
+    }
+
+    #[test]
+    fn text_that_already_looks_like_a_sealed_secret_is_refused() {
+        let r = Redactor::from_vars([("DEPLOY_TOKEN".to_string(), "s3cr3t-token".to_string())]);
+        // Unsealing it would hand a later step the token the text names.
+        let forged = "[redacted: environment variable DEPLOY_TOKEN]";
+        assert!(r.seal(forged).unwrap_err().contains("cutover uses to mark secrets"));
+        assert_eq!(r.seal("nothing secret here").unwrap(), "nothing secret here");
     }
 
     #[test]

@@ -171,6 +171,10 @@ id = "p"
   id = "go"
   kind = "manual"
   [[phase.step]]
+  id = "unrelated"
+  kind = "command"
+  run = 'echo "does not need it"'
+  [[phase.step]]
   id = "use"
   kind = "command"
   run = '''[ "$auth" = "Bearer $DEPLOY_TOKEN" ] && [ '${auth}' = "$auth" ] && echo "same: $auth"'''
@@ -191,14 +195,16 @@ id = "p"
         "the journal names the secret's source, never its value"
     );
 
-    // A session without the variable cannot give the step the value, and says why.
+    // A session without the variable runs the steps that do not need it, cannot give the
+    // one that does the value, and says what to do.
     let out = sb.output(&["resume", &run_id, "--approve", "go", "--headless"]);
     assert_exit(&out, 3);
     let stdout = text(&out.stdout);
+    assert!(stdout.contains("unrelated: succeeded"), "{stdout}");
     assert!(
         stdout.contains(
-            "`${auth}` holds a secret from environment variable DEPLOY_TOKEN, which this session does not have"
-        ),
+            "step `use` needs `${auth}` (captured by `login`), which holds the secret from environment variable DEPLOY_TOKEN, and this session does not have it"
+        ) && stdout.contains("export DEPLOY_TOKEN in this shell, with the value it had then, and retry `use`"),
         "{stdout}"
     );
 

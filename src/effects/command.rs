@@ -211,9 +211,29 @@ pub async fn run(
                 ..Outcome::default()
             };
             if let Some(var) = job.capture {
+                let raw = String::from_utf8_lossy(&out);
+                let refused = if out_cut {
+                    Some(format!(
+                        "it printed more than {} KiB, of which only the end was kept",
+                        OUTPUT_TAIL_BYTES / 1024
+                    ))
+                } else if raw.contains('\0') {
+                    Some("it contains a NUL byte (binary output)".to_string())
+                } else {
+                    None
+                };
                 // Secrets in it are journaled as references to their source, so the steps
                 // that use it get the real value back (`Values`), and the journal never does.
-                let value = ctx.redactor.seal(String::from_utf8_lossy(&out).trim());
+                let sealed = match refused {
+                    Some(why) => Err(why),
+                    None => ctx.redactor.seal(raw.trim()),
+                };
+                let value = sealed.map_err(|why| {
+                    failure(
+                        format!("its output cannot be captured as ${{{var}}}: {why}"),
+                        "make the command print only the value (e.g. pipe it through `tail -n 1` or `jq -r`)",
+                    )
+                })?;
                 if value.is_empty() {
                     return Err(failure(
                         format!("printed nothing to capture as ${{{var}}}"),

@@ -179,12 +179,17 @@ pub(crate) async fn prepare(
     match &step.action {
         Action::DnsCheck(c) => {
             job.op = Op::Check;
-            job.records = each(vec![values.render(&c.expect)?], Vec::new(), None, None);
+            job.records = each(
+                vec![values.render_public(&c.expect, "a DNS record")?],
+                Vec::new(),
+                None,
+                None,
+            );
         }
         Action::DnsFlip(f) => {
             job.op = Op::Flip;
-            let from = values.render(&f.from)?;
-            let to = values.render(&f.to)?;
+            let from = values.render_public(&f.from, "a DNS record")?;
+            let to = values.render_public(&f.to, "a DNS record")?;
             for v in [&from, &to] {
                 wire::rdata(&rtype, v).map_err(fail)?;
             }
@@ -280,7 +285,7 @@ pub(crate) async fn prepare(
             let last = last_change(state, index);
             let (expect, ttl) = match (&v.expect, last) {
                 (Some(e), last) => (
-                    vec![values.render(e)?],
+                    vec![values.render_public(e, "a DNS record")?],
                     last.and_then(|(d, _)| d.records.first().and_then(|r| r.ttl)),
                 ),
                 (None, Some((d, _))) => (

@@ -122,13 +122,15 @@ fn add_kubeconfig_secrets(r: &mut Redactor, path: Option<&str>) {
     };
     for named in config.iter().flat_map(|c| &c.auth_infos) {
         let Some(auth) = &named.auth_info else { continue };
-        for secret in [&auth.token, &auth.password, &auth.client_key_data]
-            .into_iter()
-            .flatten()
-        {
+        for (what, secret) in [
+            ("token", &auth.token),
+            ("password", &auth.password),
+            ("client key", &auth.client_key_data),
+        ] {
+            let Some(secret) = secret else { continue };
             let value = secret.expose_secret();
             if value.len() >= 8 {
-                r.add(&format!("the kubeconfig credentials of user {}", named.name), value);
+                r.add(&format!("the kubeconfig {what} of user {}", named.name), value);
             }
         }
     }
@@ -138,6 +140,8 @@ fn add_kubeconfig_secrets(r: &mut Redactor, path: Option<&str>) {
 /// the secrets a captured value held put back (in memory only; the journal keeps them
 /// sealed, see `Redactor::seal`).
 pub(crate) struct Values<'a> {
+    /// The step being prepared.
+    pub step: &'a str,
     pub outputs: &'a BTreeMap<String, String>,
     pub runbook: &'a Runbook,
     pub redactor: &'a Redactor,
@@ -148,16 +152,15 @@ impl Values<'_> {
         let mut used = BTreeMap::new();
         for name in template.vars() {
             if let Some(value) = self.outputs.get(name) {
-                used.insert(name.to_string(), self.unseal(name, value)?);
+                let value = self
+                    .redactor
+                    .unseal(value)
+                    .map_err(|source| self.lacks(name, &source))?;
+                used.insert(name.to_string(), value);
             }
         }
         template.render(&|name| used.get(name).cloned()).map_err(|missing| {
-            let producer = self
-                .runbook
-                .steps()
-                .map(|(_, s)| s)
-                .find(|s| s.action.outputs().contains(&missing.as_str()))
-                .map(|s| s.id.clone());
+            let producer = self.producer(&missing);
             Failure {
                 message: format!("`${{{missing}}}` has no value yet"),
                 advice: Some(match producer {
@@ -169,23 +172,64 @@ impl Values<'_> {
         })
     }
 
-    /// Every output whose name a shell can use, for a command's environment.
-    pub(crate) fn all(&self) -> Result<Vec<(String, String)>, Failure> {
+    /// Like `render`, for a value that leaves in public (a DNS record): one that would carry a
+    /// secret is refused.
+    pub(crate) fn render_public(&self, template: &Template, place: &str) -> Result<String, Failure> {
+        let value = self.render(template)?;
+        match self.redactor.leak_source(&value) {
+            None => Ok(value),
+            Some(source) => Err(Failure {
+                message: format!("`{template}` would put {source} into {place}, where anyone can read it"),
+                advice: Some("capture the address or name itself, not a value that holds a secret".to_string()),
+                ..Failure::default()
+            }),
+        }
+    }
+
+    /// The outputs a command gets as environment variables: every one whose name a shell can
+    /// use, unless cutover's own environment has that name (PATH, HOME, a secret's variable)
+    /// or it is one of cutover's `CUTOVER_*`. A value whose secret this session lacks is given
+    /// as the journal holds it (`[redacted: …]`); only a step that names it in its text fails.
+    pub(crate) fn environment(&self) -> Vec<(String, String)> {
         self.outputs
             .iter()
-            .filter(|(name, _)| crate::runbook::template::is_valid_name(name))
-            .map(|(name, value)| Ok((name.clone(), self.unseal(name, value)?)))
+            .filter(|(name, _)| {
+                crate::runbook::template::is_valid_name(name)
+                    && !name.starts_with("CUTOVER_")
+                    && std::env::var_os(name).is_none()
+            })
+            .map(|(name, value)| {
+                let value = self.redactor.unseal(value).unwrap_or_else(|_| value.clone());
+                (name.clone(), value)
+            })
             .collect()
     }
 
-    fn unseal(&self, name: &str, value: &str) -> Result<String, Failure> {
-        self.redactor.unseal(value).map_err(|source| Failure {
-            message: format!("`${{{name}}}` holds a secret from {source}, which this session does not have"),
-            advice: Some(format!(
-                "give cutover {source} as it was when the value was captured, then retry; or retry the step that captured it"
-            )),
+    fn producer(&self, output: &str) -> Option<String> {
+        self.runbook
+            .steps()
+            .map(|(_, s)| s)
+            .find(|s| s.action.outputs().contains(&output))
+            .map(|s| s.id.clone())
+    }
+
+    fn lacks(&self, name: &str, source: &str) -> Failure {
+        let by = self
+            .producer(name)
+            .map(|p| format!(" (captured by `{p}`)"))
+            .unwrap_or_default();
+        let give = match source.strip_prefix("environment variable ") {
+            Some(var) => format!("export {var} in this shell, with the value it had then,"),
+            None => format!("make {source} available to cutover again"),
+        };
+        Failure {
+            message: format!(
+                "step `{}` needs `${{{name}}}`{by}, which holds the secret from {source}, and this session does not have it",
+                self.step
+            ),
+            advice: Some(format!("{give} and retry `{}`", self.step)),
             ..Failure::default()
-        })
+        }
     }
 }
 
@@ -219,6 +263,7 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
         });
     };
     let values = Values {
+        step: &step.id,
         outputs: &run.outputs,
         runbook: &run.runbook,
         redactor: &ctx.redactor,
@@ -317,7 +362,7 @@ fn prepare_local(step: &Step, state: &StepState, values: &Values, ctx: &Context)
                     timeout: c.timeout,
                     expect_exit: c.expect_exit,
                     capture: c.capture.clone(),
-                    outputs: values.all()?,
+                    outputs: values.environment(),
                 }),
             })
         }
@@ -410,5 +455,65 @@ pub async fn execute(
         Job::K8s(k) => k8s::execute(*k, reporter, &cancel).await,
         Job::Metrics(m) => metrics::execute(*m, reporter, &cancel).await,
         Job::DryRun(outcome) => Ok(outcome),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values_test(outputs: &BTreeMap<String, String>, redactor: &Redactor, check: impl FnOnce(&Values)) {
+        let runbook = crate::runbook::load_str(
+            std::path::Path::new("t.toml"),
+            "[runbook]\nname = \"t\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"login\"\n  kind = \"command\"\n  run = \"true\"\n  capture = \"host\"\n",
+            None,
+        )
+        .expect("runbook")
+        .runbook;
+        check(&Values {
+            step: "flip",
+            outputs,
+            runbook: &runbook,
+            redactor,
+        });
+    }
+
+    #[test]
+    fn a_captured_secret_is_given_to_a_step_but_never_put_into_dns() {
+        let redactor = Redactor::from_vars([("VAULT_KEY".to_string(), "kv-7f3a9c".to_string())]);
+        let sealed = redactor.seal("kv-7f3a9c.lb.example.net.").unwrap();
+        let outputs = BTreeMap::from([("host".to_string(), sealed)]);
+        let template = Template::parse("${host}").unwrap();
+        values_test(&outputs, &redactor, |v| {
+            assert_eq!(v.render(&template).unwrap(), "kv-7f3a9c.lb.example.net.");
+            let refused = v.render_public(&template, "a DNS record").unwrap_err();
+            assert_eq!(
+                refused.message,
+                "`${host}` would put environment variable VAULT_KEY into a DNS record, where anyone can read it"
+            );
+            assert_eq!(
+                v.environment(),
+                vec![("host".to_string(), "kv-7f3a9c.lb.example.net.".to_string())]
+            );
+        });
+        // A session without the secret: the value as journaled in the environment, and a
+        // clear refusal where a template needs it.
+        values_test(&outputs, &Redactor::default(), |v| {
+            assert_eq!(
+                v.environment(),
+                vec![(
+                    "host".to_string(),
+                    "[redacted: environment variable VAULT_KEY].lb.example.net.".to_string()
+                )]
+            );
+            let lacking = v.render(&template).unwrap_err();
+            assert!(
+                lacking
+                    .message
+                    .starts_with("step `flip` needs `${host}` (captured by `login`)"),
+                "{}",
+                lacking.message
+            );
+        });
     }
 }
