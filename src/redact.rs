@@ -62,6 +62,8 @@ impl Redactor {
 
     /// A value known to be secret: always masked, whatever its length.
     pub fn add(&mut self, source: &str, secret: &str) {
+        // A reference ends at the first `]`: a source name (a kubeconfig user's) has none.
+        let source = &source.replace(SEAL_CLOSE, ")");
         let value = secret.trim_end_matches(['\n', '\r']);
         if value.is_empty() {
             return;
@@ -81,13 +83,47 @@ impl Redactor {
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.value.as_str()) {
-                out = out.replace(s.value.as_str(), MASK);
+        self.replace_secrets(text, &|_| MASK.to_string())
+    }
+
+    /// One pass over `text`, the longest secret first at each place, each secret found
+    /// replaced by `mark(secret)`. A reference `seal` wrote (to a source this redactor knows)
+    /// is kept whole, so a secret that happens to be a word of a source name ("password")
+    /// never breaks one.
+    fn replace_secrets(&self, text: &str, mark: &dyn Fn(&Secret) -> String) -> String {
+        if !self.leaks(text) {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'scan: while let Some(c) = rest.chars().next() {
+            if let Some(len) = self.reference_at(rest) {
+                out.push_str(&rest[..len]);
+                rest = &rest[len..];
+                continue;
             }
+            for s in &self.secrets {
+                if let Some(after) = rest.strip_prefix(s.value.as_str()) {
+                    out.push_str(&mark(s));
+                    rest = after;
+                    continue 'scan;
+                }
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
         }
         out
+    }
+
+    /// The length of a reference to a known source at the start of `text`, if there is one.
+    fn reference_at(&self, text: &str) -> Option<usize> {
+        let inner = text.strip_prefix(SEAL_OPEN)?;
+        let end = inner.find(SEAL_CLOSE)?;
+        let source = &inner[..end];
+        self.secrets
+            .iter()
+            .any(|s| s.sources.iter().any(|n| n == source))
+            .then_some(SEAL_OPEN.len() + end + SEAL_CLOSE.len())
     }
 
     /// Like `redact`, for text whose beginning was cut off: the end of a secret that the
@@ -116,24 +152,7 @@ impl Redactor {
         if text.contains(SEAL_OPEN) {
             return Err(format!("it contains `{SEAL_OPEN}`, which cutover uses to mark secrets"));
         }
-        // One pass over the original text, the longest secret first at each place, so a
-        // secret that happens to appear inside another's reference is left alone.
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        'scan: while let Some(c) = rest.chars().next() {
-            for s in &self.secrets {
-                if let Some(after) = rest.strip_prefix(s.value.as_str()) {
-                    out.push_str(SEAL_OPEN);
-                    out.push_str(&s.sources[0]);
-                    out.push_str(SEAL_CLOSE);
-                    rest = after;
-                    continue 'scan;
-                }
-            }
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-        Ok(out)
+        Ok(self.replace_secrets(text, &|s| format!("{SEAL_OPEN}{}{SEAL_CLOSE}", s.sources[0])))
     }
 
     /// A sealed text with its secrets back, for use in memory only. Fails with the source
@@ -243,7 +262,7 @@ mod tests {
         let sealed = one.seal(&token).unwrap();
         assert_eq!(sealed, other.seal(&token).unwrap());
         assert_eq!(sealed, "[redacted: environment variable GH_TOKEN]");
-        // Either variable is enough to unseal it.
+        // The reference names one of them (the first in order); a session needs that one.
         let only_github = Redactor::from_vars([("GITHUB_TOKEN".to_string(), token.clone())]);
         assert_eq!(
             only_github.unseal(&sealed).unwrap_err(),
@@ -252,6 +271,22 @@ mod tests {
         let mut aliased = Redactor::from_vars([("GITHUB_TOKEN".to_string(), token.clone())]);
         aliased.add("environment variable GH_TOKEN", &token);
         assert_eq!(aliased.unseal(&sealed).unwrap(), token);
+    }
+
+    #[test]
+    fn a_secret_that_is_a_word_of_a_source_name_does_not_break_a_reference() {
+        let mut r = Redactor::from_vars([("ADMIN_PASSWORD".to_string(), "password".to_string())]);
+        r.add("the kubeconfig password of user ops]x", "kube-pass-123");
+        let sealed = r.seal("kube-pass-123 and password").unwrap();
+        assert_eq!(
+            sealed,
+            "[redacted: the kubeconfig password of user ops)x] and [redacted: environment variable ADMIN_PASSWORD]"
+        );
+        // The journal's redaction passes over it: a reference holds no secret.
+        assert_eq!(r.redact(&sealed), sealed);
+        assert_eq!(r.unseal(&r.redact(&sealed)).unwrap(), "kube-pass-123 and password");
+        // Outside a reference the word is still masked.
+        assert_eq!(r.redact("the password is password"), "the [redacted] is [redacted]");
     }
 
     #[test]

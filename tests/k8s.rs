@@ -58,6 +58,16 @@ title = "Before the window"
     sb.write("k8s.toml", &text)
 }
 
+/// Sets how many of the worker's replicas are ready and available (the fake controller's
+/// automatic rollout off).
+fn worker_ready(kube: &FakeKube, ready: i32) {
+    kube.update::<Deployment>(NS, "worker", |d| {
+        let st = d.status.as_mut().unwrap();
+        st.ready_replicas = Some(ready);
+        st.available_replicas = Some(ready);
+    });
+}
+
 fn run(sb: &Sandbox, rb: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["run", rb.to_str().unwrap(), "--headless"];
     if !extra.contains(&"--max-wait") {
@@ -100,11 +110,7 @@ fn rollout_passes_when_every_deployment_is_ready_and_nothing_exposes_it() {
 fn a_rollout_that_never_gets_ready_says_what_it_waits_for_and_times_out() {
     let (kube, _health) = cluster();
     kube.set_auto_rollout(false);
-    kube.update::<Deployment>(NS, "worker", |d| {
-        let st = d.status.as_mut().unwrap();
-        st.ready_replicas = Some(0);
-        st.available_replicas = Some(0);
-    });
+    worker_ready(&kube, 0);
     let sb = Sandbox::new();
     let rb = runbook(&sb, &kube, ROLLOUT, "");
     let out = run(&sb, &rb, &[]);
@@ -548,11 +554,7 @@ fn the_kubeconfig_token_never_reaches_the_journal_or_the_output() {
 fn a_rollout_wait_outlasts_an_api_server_hiccup_but_a_first_failure_is_reported_at_once() {
     let (kube, _health) = cluster();
     kube.set_auto_rollout(false);
-    kube.update::<Deployment>(NS, "worker", |d| {
-        let st = d.status.as_mut().unwrap();
-        st.ready_replicas = Some(0);
-        st.available_replicas = Some(0);
-    });
+    worker_ready(&kube, 0);
     let steps = ROLLOUT.replace("timeout = \"2s\"", "timeout = \"30s\"");
     let sb = Sandbox::new();
     let rb = runbook(&sb, &kube, &steps, "");
@@ -564,18 +566,15 @@ fn a_rollout_wait_outlasts_an_api_server_hiccup_but_a_first_failure_is_reported_
             .count()
     };
     wait_for("the rollout wait", Duration::from_secs(20), || reads() >= 4);
-    kube.fail_requests(Some("etcdserver: leader changed"));
+    // 503, which kube's own retry would have hidden for minutes inside one request.
+    kube.fail_requests(Some((503, "etcdserver: leader changed")));
     let failing_from = reads();
     // Several polls (every 50 ms) meet the failure.
     wait_for("polls during the failure", Duration::from_secs(20), || {
         reads() >= failing_from + 5
     });
     kube.fail_requests(None);
-    kube.update::<Deployment>(NS, "worker", |d| {
-        let st = d.status.as_mut().unwrap();
-        st.ready_replicas = Some(1);
-        st.available_replicas = Some(1);
-    });
+    worker_ready(&kube, 1);
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 0);
     let stdout = text(&out.stdout);
@@ -595,7 +594,7 @@ fn a_rollout_wait_outlasts_an_api_server_hiccup_but_a_first_failure_is_reported_
         })
         .collect();
     assert!(
-        server.first().is_some_and(|(v, verdict)| v.contains("answered 500")
+        server.first().is_some_and(|(v, verdict)| v.contains("answered 503")
             && v.contains("etcdserver: leader changed")
             && *verdict == Verdict::Inconclusive),
         "{server:?}"
@@ -607,7 +606,7 @@ fn a_rollout_wait_outlasts_an_api_server_hiccup_but_a_first_failure_is_reported_
     );
 
     // Failing from the first request: nothing to wait out, the step fails with the answer.
-    kube.fail_requests(Some("etcdserver: leader changed"));
+    kube.fail_requests(Some((500, "etcdserver: leader changed")));
     let sb = Sandbox::new();
     let rb = runbook(&sb, &kube, ROLLOUT, "");
     let out = run(&sb, &rb, &[]);

@@ -110,7 +110,13 @@ impl Patience {
         let server = format!("API server {}", c.server);
         let mut failing_since: Option<Instant> = None;
         loop {
-            match request().await {
+            // A rollback asked for: nothing more is sent, and no answer is waited for. (Each
+            // request is bounded by the connect and request timeouts; kube's own retry is off.)
+            let answer = tokio::select! {
+                () = cancel.cancelled() => return Err(stopped()),
+                a = request() => a,
+            };
+            match answer {
                 Ok(v) => {
                     if failing_since.is_some() {
                         seen.see(

@@ -186,23 +186,22 @@ impl Values<'_> {
         }
     }
 
-    /// The outputs a command gets as environment variables: every one whose name a shell can
-    /// use, unless cutover's own environment has that name (PATH, HOME, a secret's variable)
-    /// or it is one of cutover's `CUTOVER_*`. A value whose secret this session lacks is given
-    /// as the journal holds it (`[redacted: …]`); only a step that names it in its text fails.
-    pub(crate) fn environment(&self) -> Vec<(String, String)> {
-        self.outputs
-            .iter()
-            .filter(|(name, _)| {
-                crate::runbook::template::is_valid_name(name)
-                    && !name.starts_with("CUTOVER_")
-                    && std::env::var_os(name).is_none()
-            })
-            .map(|(name, value)| {
-                let value = self.redactor.unseal(value).unwrap_or_else(|_| value.clone());
-                (name.clone(), value)
-            })
-            .collect()
+    /// The outputs a command gets as environment variables (every one whose name is allowed
+    /// for an output, see `output_name_problem`). One whose secret this session lacks is left
+    /// out, and a command whose text (`run`, already filled in) uses it as `$name` fails.
+    pub(crate) fn environment_for(&self, run: &str) -> Result<Vec<(String, String)>, Failure> {
+        let mut env = Vec::new();
+        for (name, value) in self.outputs {
+            if crate::runbook::template::output_name_problem(name).is_some() {
+                continue;
+            }
+            match self.redactor.unseal(value) {
+                Ok(value) => env.push((name.clone(), value)),
+                Err(source) if mentions_shell_var(run, name) => return Err(self.lacks(name, &source)),
+                Err(_) => {}
+            }
+        }
+        Ok(env)
     }
 
     fn producer(&self, output: &str) -> Option<String> {
@@ -231,6 +230,17 @@ impl Values<'_> {
             ..Failure::default()
         }
     }
+}
+
+/// Whether a shell command's text reads variable `name` (`$name`, `${name}`, `${name:-…}`).
+fn mentions_shell_var(run: &str, name: &str) -> bool {
+    run.match_indices('$').any(|(at, _)| {
+        let after = &run[at + 1..];
+        let after = after.strip_prefix('{').unwrap_or(after);
+        after
+            .strip_prefix(name)
+            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+    })
 }
 
 /// The innermost cause of an error chain: "Connection refused (os error 111)" rather than
@@ -351,6 +361,7 @@ fn prepare_local(step: &Step, state: &StepState, values: &Values, ctx: &Context)
         }),
         Action::Command(c) => {
             let run = values.render(&c.run)?;
+            let outputs = values.environment_for(&run)?;
             Ok(Prepared {
                 intent: Intent::Command {
                     run: ctx.redactor.redact(&run),
@@ -362,7 +373,7 @@ fn prepare_local(step: &Step, state: &StepState, values: &Values, ctx: &Context)
                     timeout: c.timeout,
                     expect_exit: c.expect_exit,
                     capture: c.capture.clone(),
-                    outputs: values.environment(),
+                    outputs,
                 }),
             })
         }
@@ -492,20 +503,17 @@ mod tests {
                 "`${host}` would put environment variable VAULT_KEY into a DNS record, where anyone can read it"
             );
             assert_eq!(
-                v.environment(),
+                v.environment_for("dig \"$host\"").unwrap(),
                 vec![("host".to_string(), "kv-7f3a9c.lb.example.net.".to_string())]
             );
         });
-        // A session without the secret: the value as journaled in the environment, and a
-        // clear refusal where a template needs it.
+        // A session without the secret: a command that does not read it runs without it, one
+        // that does (or a template that names it) is refused, saying what to do.
         values_test(&outputs, &Redactor::default(), |v| {
-            assert_eq!(
-                v.environment(),
-                vec![(
-                    "host".to_string(),
-                    "[redacted: environment variable VAULT_KEY].lb.example.net.".to_string()
-                )]
-            );
+            assert_eq!(v.environment_for("echo $hostname ${hosts}").unwrap(), vec![]);
+            for reads in ["dig \"$host\"", "dig ${host}.", "echo ${host:-none}"] {
+                assert!(v.environment_for(reads).is_err(), "{reads}");
+            }
             let lacking = v.render(&template).unwrap_err();
             assert!(
                 lacking

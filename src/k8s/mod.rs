@@ -73,6 +73,9 @@ impl Cluster {
                 Err(e) => return Err(bad(kubeconfig_problem(&e))),
             },
         };
+        // kube's own retry of 429/503/504 backs off for minutes inside one request, out of
+        // sight and past the step's timeout; the waiting steps retry themselves, visibly.
+        config.default_retry = false;
         config.connect_timeout = Some(Duration::from_secs(5));
         config.read_timeout = Some(cfg.request_timeout);
         config.write_timeout = Some(cfg.request_timeout);
@@ -201,13 +204,18 @@ fn tls_problem(e: &kube::Error) -> bool {
     if matches!(e, kube::Error::RustlsTls(_)) {
         return true;
     }
+    // rustls's words for a certificate it refused, or an alert naming one; not a handshake
+    // cut short ("tls handshake eof"), which is a server restarting.
     let cause = crate::effects::root_cause(e).to_ascii_lowercase();
     [
-        "certificate",
-        "tls handshake",
-        "unknownissuer",
-        "notvalidforname",
         "invalid peer certificate",
+        "unknownca",
+        "badcertificate",
+        "certificateunknown",
+        "certificateexpired",
+        "certificaterevoked",
+        "certificaterequired",
+        "unsupportedcertificate",
     ]
     .iter()
     .any(|w| cause.contains(w))

@@ -7,7 +7,7 @@ use super::model::{
     Action, K8sConfig, K8sExposeStep, K8sRolloutStep, K8sScaleStep, K8sSmokeStep, K8sValidateStep, SmokeCheck,
 };
 use super::reader::Reader;
-use super::template::is_valid_name;
+use super::template::output_name_problem;
 
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -119,11 +119,11 @@ pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
             let output = match r.string("output") {
                 None => "lb_ip".to_string(),
                 Some((name, span)) => {
-                    if !is_valid_name(&name) {
+                    if let Some(why) = output_name_problem(&name) {
                         r.sink().push(
                             Diagnostic::error(
                                 "bad-var-name",
-                                format!("`output` in {} is `{name}`, not a variable name", r.what),
+                                format!("`output` in {} is `{name}`, {why}", r.what),
                                 Some(span),
                             )
                             .with_help("variable names use letters, digits and `_`, e.g. output = \"lb_ip\""),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::model::{Action, CommandStep, HttpCheck, ManualStep, Resolve, WaitStep};
 use super::reader::Reader;
-use super::template::is_valid_name;
+use super::template::output_name_problem;
 use super::tree::Value;
 
 pub const KINDS: &[&str] = &[
@@ -91,21 +91,22 @@ fn command(r: &Reader<'_>) -> Option<CommandStep> {
     let timeout = r.duration("timeout").unwrap_or(DEFAULT_COMMAND_TIMEOUT);
     let expect_exit = r.int("expect_exit", 0, 255).unwrap_or(0) as i32;
     let idempotent = r.bool("idempotent").unwrap_or(false);
-    let capture = r.string("capture").and_then(|(name, span)| {
-        if is_valid_name(&name) {
-            Some(name)
-        } else {
-            r.sink().push(
-                Diagnostic::error(
-                    "bad-var-name",
-                    format!("`capture` in {} is `{name}`, not a variable name", r.what),
-                    Some(span),
-                )
-                .with_help("variable names use letters, digits and `_`, e.g. capture = \"lb_ip\""),
-            );
-            None
-        }
-    });
+    let capture = r
+        .string("capture")
+        .and_then(|(name, span)| match output_name_problem(&name) {
+            None => Some(name),
+            Some(why) => {
+                r.sink().push(
+                    Diagnostic::error(
+                        "bad-var-name",
+                        format!("`capture` in {} is `{name}`, {why}", r.what),
+                        Some(span),
+                    )
+                    .with_help("variable names use letters, digits and `_`, e.g. capture = \"lb_ip\""),
+                );
+                None
+            }
+        });
     Some(CommandStep {
         run: run?.0,
         timeout,

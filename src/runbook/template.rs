@@ -165,6 +165,46 @@ impl Template {
     }
 }
 
+/// Why `name` cannot name a step's output (a capture, an exposed address), if it cannot.
+/// Later commands get outputs as environment variables, so names the shell or the programs it
+/// starts use themselves are refused.
+pub fn output_name_problem(name: &str) -> Option<&'static str> {
+    const RESERVED: &[&str] = &[
+        "PATH",
+        "HOME",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "SHELL",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PWD",
+        "OLDPWD",
+        "CDPATH",
+        "GLOBIGNORE",
+        "USER",
+        "LOGNAME",
+        "TMPDIR",
+        "TERM",
+        "LANG",
+        "KUBECONFIG",
+    ];
+    const RESERVED_PREFIXES: &[&str] = &["LD_", "DYLD_", "LC_", "CUTOVER_"];
+    if !is_valid_name(name) {
+        Some("not a variable name")
+    } else if RESERVED.contains(&name)
+        || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || name.to_ascii_lowercase().ends_with("_proxy")
+    {
+        Some(
+            "a name the shell or the programs it starts use themselves (later commands get outputs as environment variables)",
+        )
+    } else {
+        None
+    }
+}
+
 pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -193,6 +233,28 @@ impl<'de> Deserialize<'de> for Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_cannot_take_names_the_shell_uses() {
+        for ok in ["lb_ip", "auth", "path", "VERSION", "baseline_error_rate"] {
+            assert_eq!(output_name_problem(ok), None, "{ok}");
+        }
+        for reserved in [
+            "PATH",
+            "IFS",
+            "BASH_ENV",
+            "LD_PRELOAD",
+            "CUTOVER_STEP",
+            "https_proxy",
+            "NO_PROXY",
+        ] {
+            assert!(
+                output_name_problem(reserved).unwrap().contains("the shell"),
+                "{reserved}"
+            );
+        }
+        assert_eq!(output_name_problem("lb-ip"), Some("not a variable name"));
+    }
 
     #[test]
     fn parses_references_and_escapes() {

@@ -239,11 +239,11 @@ impl FakeKube {
         self.shared.lock().expired_tokens.insert(token.to_string());
     }
 
-    /// From now on every request under `/api` and `/apis` answers 500 InternalError with this
-    /// message, as the real server does while etcd elects a leader (`etcdserver: leader
-    /// changed`); `None` ends it.
-    pub fn fail_requests(&self, message: Option<&str>) {
-        self.shared.lock().failing = message.map(str::to_string);
+    /// From now on every request under `/api` and `/apis` answers with this code and message,
+    /// as the real server does while etcd elects a leader (500 `etcdserver: leader changed`) or
+    /// while it is overloaded (429, 503); `None` ends it.
+    pub fn fail_requests(&self, failure: Option<(u16, &str)>) {
+        self.shared.lock().failing = failure.map(|(code, message)| (code, message.to_string()));
     }
 
     /// Every request so far as "VERB /path?query" (the query as sent).

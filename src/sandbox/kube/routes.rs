@@ -146,8 +146,14 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
             return Err(ApiError::unauthorized());
         }
         let api = path.starts_with("/api/") || path.starts_with("/apis/");
-        if let Some(message) = state.failing.as_ref().filter(|_| api) {
-            return Err(ApiError::new(500, "InternalError", message.clone()));
+        if let Some((code, message)) = state.failing.as_ref().filter(|_| api) {
+            let reason = match code {
+                429 => "TooManyRequests",
+                503 => "ServiceUnavailable",
+                504 => "Timeout",
+                _ => "InternalError",
+            };
+            return Err(ApiError::new(*code, reason, message.clone()));
         }
     }
     let user = token.as_deref().map(user_of).unwrap_or("system:anonymous").to_string();

@@ -37,8 +37,8 @@ pub(crate) struct State {
     /// (verb, resource) pairs that answer 403.
     pub denies: HashSet<(String, String)>,
     pub expired_tokens: HashSet<String>,
-    /// While set, every API request answers 500 with this message (an etcd hiccup).
-    pub failing: Option<String>,
+    /// While set, every API request answers with this code and message (an etcd hiccup).
+    pub failing: Option<(u16, String)>,
     pub requests: Vec<String>,
     pub auto_rollout: bool,
     history: VecDeque<Arc<Change>>,
