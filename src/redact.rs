@@ -39,6 +39,14 @@ pub struct Redactor {
     secrets: Vec<Secret>,
 }
 
+/// The source named by a reference (`[redacted: SOURCE]`) at the start of `text`, and the
+/// reference's length.
+fn reference(text: &str) -> Option<(&str, usize)> {
+    let inner = text.strip_prefix(SEAL_OPEN)?;
+    let end = inner.find(SEAL_CLOSE)?;
+    Some((&inner[..end], SEAL_OPEN.len() + end + SEAL_CLOSE.len()))
+}
+
 pub fn is_secret_env_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     SECRET_NAME_PARTS.iter().any(|p| upper.contains(p))
@@ -117,13 +125,13 @@ impl Redactor {
 
     /// The length of a reference to a known source at the start of `text`, if there is one.
     fn reference_at(&self, text: &str) -> Option<usize> {
-        let inner = text.strip_prefix(SEAL_OPEN)?;
-        let end = inner.find(SEAL_CLOSE)?;
-        let source = &inner[..end];
-        self.secrets
-            .iter()
-            .any(|s| s.sources.iter().any(|n| n == source))
-            .then_some(SEAL_OPEN.len() + end + SEAL_CLOSE.len())
+        let (source, len) = reference(text)?;
+        self.by_source(source).map(|_| len)
+    }
+
+    /// The secret that comes from `source` (under any of its names).
+    fn by_source(&self, source: &str) -> Option<&Secret> {
+        self.secrets.iter().find(|s| s.sources.iter().any(|n| n == source))
     }
 
     /// Like `redact`, for text whose beginning was cut off: the end of a secret that the
@@ -163,17 +171,13 @@ impl Redactor {
         let mut rest = text;
         while let Some(at) = rest.find(SEAL_OPEN) {
             out.push_str(&rest[..at]);
-            let after = &rest[at + SEAL_OPEN.len()..];
-            let Some(end) = after.find(SEAL_CLOSE) else {
+            let Some((source, len)) = reference(&rest[at..]) else {
                 out.push_str(&rest[at..]);
                 return Ok(out);
             };
-            let source = &after[..end];
-            match self.secrets.iter().find(|s| s.sources.iter().any(|n| n == source)) {
-                Some(s) => out.push_str(&s.value),
-                None => return Err(source.to_string()),
-            }
-            rest = &after[end + SEAL_CLOSE.len()..];
+            let secret = self.by_source(source).ok_or_else(|| source.to_string())?;
+            out.push_str(&secret.value);
+            rest = &rest[at + len..];
         }
         out.push_str(rest);
         Ok(out)
