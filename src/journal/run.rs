@@ -110,13 +110,27 @@ impl Journal {
     fn open_db(run_id: &str, dir: &Path) -> Result<sled::Db, JournalError> {
         let path = dir.join("journal");
         // sled can panic on some kinds of damage; turn that into a report.
-        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            sled::Config::new()
-                .path(&path)
-                .cache_capacity(16 * 1024 * 1024)
-                .flush_every_ms(None)
-                .open()
-        }));
+        let open = || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                sled::Config::new()
+                    .path(&path)
+                    .cache_capacity(16 * 1024 * 1024)
+                    .flush_every_ms(None)
+                    .open()
+            }))
+        };
+        // The run's own lock is held by now, so no other session has this journal open; a
+        // file lock still held is sled's threads in this process finishing the close of the
+        // handles before (a checkpoint, or the session before: `drop` does not wait for
+        // them). They let go within milliseconds.
+        let mut opened = open();
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while matches!(&opened, Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock"))
+            && std::time::Instant::now() < give_up
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            opened = open();
+        }
         match opened {
             Ok(Ok(db)) => Ok(db),
             Ok(Err(sled::Error::Corruption { .. })) => Err(JournalError::Corrupt {
@@ -493,21 +507,12 @@ impl Journal {
         self.reopen()
     }
 
-    /// Opens sled again after a checkpoint. sled's writer threads may still hold its file
-    /// lock for a moment after the handles are dropped, so this tries for a while.
+    /// Opens sled again after a checkpoint (`open_db` waits for the file lock that sled's
+    /// threads still hold for a moment after the handles are dropped).
     fn reopen(&mut self) -> Result<(), JournalError> {
-        let mut last = None;
-        for _ in 0..50 {
-            match Self::open_db(&self.run_id, &self.dir).and_then(|db| Self::trees(&self.run_id, &self.dir, db)) {
-                Ok(s) => {
-                    self.sled = Some(s);
-                    return Ok(());
-                }
-                Err(e) => last = Some(e),
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Err(last.unwrap_or_else(|| JournalError::Invalid("sled could not be opened again".to_string())))
+        let sled = Self::open_db(&self.run_id, &self.dir).and_then(|db| Self::trees(&self.run_id, &self.dir, db))?;
+        self.sled = Some(sled);
+        Ok(())
     }
 
     /// Snapshots the state and writes the summary durably: used when a session closes, so
