@@ -6,6 +6,7 @@ pub mod commands;
 pub mod dns;
 pub mod effects;
 pub mod engine;
+pub mod failpoint;
 pub mod journal;
 pub mod k8s;
 pub mod metrics;

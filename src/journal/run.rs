@@ -76,6 +76,14 @@ fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
     Ok(json)
 }
 
+/// The step whose intent a batch records, if it records one.
+fn intent_step(records: &[Recorded]) -> Option<&str> {
+    records.iter().find_map(|r| match &r.event {
+        RunEvent::StepStarted { step, .. } => Some(step.as_str()),
+        _ => None,
+    })
+}
+
 fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
 }
@@ -476,7 +484,15 @@ impl Journal {
             .events
             .apply_batch(batch)
             .map_err(|e| self.corrupt(format!("write failed: {e}")))?;
-        self.flush()
+        let intent = intent_step(records);
+        if let Some(step) = intent {
+            crate::failpoint::hit("before-intent-flush", Some(step));
+        }
+        self.flush()?;
+        if let Some(step) = intent {
+            crate::failpoint::hit("after-intent-flush", Some(step));
+        }
+        Ok(())
     }
 
     fn write_snapshot(&self, state: &RunState) -> Result<(), JournalError> {
@@ -493,6 +509,7 @@ impl Journal {
         for old in keys.iter().take(keys.len().saturating_sub(SNAPSHOTS_KEPT)) {
             let _ = snapshots.remove(old);
         }
+        crate::failpoint::hit("during-snapshot", None);
         Ok(())
     }
 

@@ -118,6 +118,7 @@ impl RunSummary {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
+        crate::failpoint::hit("during-summary", None);
         std::fs::rename(&tmp, path)
     }
 }

@@ -322,6 +322,7 @@ impl Driver {
             if sent.is_err() || proceed.await.is_err() {
                 return;
             }
+            let crash_point = crate::failpoint::during_effect(&id);
             // A bug that panics in an effect fails its step instead of leaving it running.
             let result = AssertUnwindSafe(effects::execute(prepared.job, &ctx, &reporter, token))
                 .catch_unwind()
@@ -341,6 +342,7 @@ impl Driver {
                         ..Failure::default()
                     })
                 });
+            drop(crash_point);
             let _ = tx.send(Msg::Finished { step: id, result });
         });
         self.in_flight = Some(InFlight {
@@ -392,6 +394,7 @@ impl Driver {
                 }
             }
             Msg::Finished { step, result } => {
+                crate::failpoint::hit("after-effect", Some(&step));
                 self.in_flight = None;
                 self.session.submit(Command::Finish { step, result }, &by, now)
             }
