@@ -1,5 +1,6 @@
 //! The journal on disk: resume from snapshots gives the same state as a full replay,
-//! damage and truncation are reported, and the journal is kept exactly as it was found.
+//! damage and truncation are reported whatever the side files say, and the journal is
+//! kept as it was found with every event it recorded.
 
 use std::path::{Path, PathBuf};
 
@@ -63,32 +64,32 @@ fn resuming_from_a_snapshot_gives_the_same_state_as_replaying_every_event() {
 }
 
 #[test]
-fn a_clean_close_is_reopened_without_copying_anything() {
+fn opening_a_sound_journal_copies_nothing_and_leaves_its_event_log_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
     let (run_id, dir) = run_with_notes(&store, 10);
-    assert!(
-        dir.join("journal.clean").exists(),
-        "a dropped journal marks its clean close"
-    );
+    let log = dir.join("journal").join("events.log");
+    let before = bytes_of(&log);
     drop(store.open_run(&run_id, &holder()).unwrap());
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    assert_eq!(bytes_of(&log), before, "opening only reads the event log");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("journal."))
         .collect();
-    assert_eq!(leftovers, ["journal.clean"]);
+    entries.sort();
+    assert_eq!(entries, ["journal", "lock", "run.json", "summary.json"]);
 }
 
-/// Damages a journal, opens it, and returns the error, the damaged bytes and the kept copy.
+/// Damages a journal's sled data file, opens it, and returns the error, the event log as
+/// it was before the open, and the kept copy.
 fn damaged_open(damage: impl FnOnce(&Path)) -> (JournalError, Vec<u8>, PathBuf, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
     let (run_id, dir) = run_with_notes(&store, 300);
     let db = dir.join("journal").join("db");
     damage(&db);
-    let as_damaged = bytes_of(&db);
+    let log_as_found = bytes_of(&dir.join("journal").join("events.log"));
     let err = match store.open_run(&run_id, &holder()) {
         Ok(_) => panic!("a damaged journal must not open"),
         Err(e) => e,
@@ -104,12 +105,29 @@ fn damaged_open(damage: impl FnOnce(&Path)) -> (JournalError, Vec<u8>, PathBuf, 
                 .starts_with("journal.as-found-")
         })
         .expect("the journal as found is kept");
-    (err, as_damaged, kept, tmp)
+    // Damage stays found: a second open fails the same way and names the same copy.
+    match store.open_run(&run_id, &holder()) {
+        Ok(_) => panic!("a damaged journal opened on the second try"),
+        Err(again) => assert!(again.to_string().contains(&kept.display().to_string()), "{again}"),
+    }
+    (err, log_as_found, kept, tmp)
+}
+
+/// Every note the run recorded is in the kept copy's event log.
+fn assert_every_event_kept(kept: &Path) {
+    let log = bytes_of(&kept.join("events.log"));
+    for i in [0, 150, 299] {
+        let marker = format!("MARKER-{i:05}");
+        assert!(
+            log.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "{marker} is not in the kept event log"
+        );
+    }
 }
 
 #[test]
 fn damage_inside_the_journal_is_reported_and_the_journal_is_kept_as_found() {
-    let (err, as_damaged, kept, _tmp) = damaged_open(|db| {
+    let (err, log_as_found, kept, _tmp) = damaged_open(|db| {
         let mut bytes = std::fs::read(db).unwrap();
         let at = bytes
             .windows(12)
@@ -129,15 +147,16 @@ fn damage_inside_the_journal_is_reported_and_the_journal_is_kept_as_found() {
         "the message names the copy: {message}"
     );
     assert_eq!(
-        bytes_of(&kept.join("db")),
-        as_damaged,
-        "the copy is byte for byte what was found"
+        bytes_of(&kept.join("events.log")),
+        log_as_found,
+        "the kept event log is byte for byte what was found"
     );
+    assert_every_event_kept(&kept);
 }
 
 #[test]
 fn a_truncated_journal_is_reported_and_not_silently_continued() {
-    let (err, as_damaged, kept, _tmp) = damaged_open(|db| {
+    let (err, log_as_found, kept, _tmp) = damaged_open(|db| {
         let len = std::fs::metadata(db).unwrap().len();
         std::fs::OpenOptions::new()
             .write(true)
@@ -151,7 +170,8 @@ fn a_truncated_journal_is_reported_and_not_silently_continued() {
         JournalError::Corrupt { .. } => {}
         other => panic!("unexpected error: {other}"),
     }
-    assert_eq!(bytes_of(&kept.join("db")), as_damaged);
+    assert_eq!(bytes_of(&kept.join("events.log")), log_as_found);
+    assert_every_event_kept(&kept);
 }
 
 #[test]

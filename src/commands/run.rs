@@ -151,7 +151,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
     // never meets a real run.
     let scratch = args
         .dry_run
-        .then(|| ScratchDir::new("dry-run"))
+        .then(|| ScratchDir::new_in(env.store.root(), "dry-run"))
         .transpose()
         .context("cannot make a temporary directory for the dry run")?;
     let dry_store = match &scratch {

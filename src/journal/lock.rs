@@ -142,15 +142,22 @@ mod os {
     }
 }
 
+/// Opens (or creates) a lock file readable by its owner only.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let file = o.open(path)?;
+    // A lock file an older version made keeps its mode through `open`: tighten it.
+    super::set_mode(path, 0o600)?;
+    Ok(file)
+}
+
 impl RunLock {
     /// Takes the lock without waiting, and writes who holds it.
     pub fn try_acquire(path: &Path, holder: &Holder) -> std::io::Result<Acquire> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let mut file = open_private(path)?;
         if !os::try_lock(&file)? {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
@@ -176,12 +183,7 @@ impl RunLock {
 
     /// Waits for the lock (used for the short store-wide lock around run creation).
     pub fn acquire_blocking(path: &Path) -> std::io::Result<RunLock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = open_private(path)?;
         os::lock(&file)?;
         Ok(RunLock { file })
     }

@@ -2,6 +2,7 @@
 //! after each side effect, replayed on open, snapshotted for fast resume, and locked so
 //! that only one process drives a run.
 
+mod eventlog;
 mod lock;
 mod preserve;
 mod run;
@@ -43,7 +44,7 @@ pub enum JournalError {
         kept: Option<PathBuf>,
     },
     #[error(
-        "the journal of run {run_id} at {} is truncated: it was known to hold events up to #{expected}, but ends at #{found}. The run cannot continue from it. {}",
+        "the journal of run {run_id} at {} is truncated: its event log holds events up to #{expected}, but its store ends at #{found}. The run cannot continue from it. {}",
         path.display(), kept_words(.kept)
     )]
     Truncated {
@@ -96,7 +97,8 @@ impl JournalError {
 fn kept_words(kept: &Option<PathBuf>) -> String {
     match kept {
         Some(p) => format!(
-            "The journal as it was found is kept unchanged at {}: investigate or restore from there",
+            "The journal as it stood when the damage was found is kept at {} (its events.log holds every event \
+             recorded): investigate or restore from there",
             p.display()
         ),
         None => "Copy that folder before anything else touches it, for investigation".to_string(),
@@ -104,16 +106,70 @@ fn kept_words(kept: &Option<PathBuf>) -> String {
 }
 
 /// Writes a file through a temporary name and makes both the content and the name
-/// durable before returning.
+/// durable before returning. Readable by its owner only.
 pub(crate) fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = private_file(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Creates (or truncates) a file only its owner can read and write.
+pub(crate) fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let f = o.open(path)?;
+    // An existing file keeps its mode through `open`: tighten it.
+    set_mode(path, 0o600)?;
+    Ok(f)
+}
+
+/// Makes a directory's entry durable (a new or renamed file in it survives a power cut).
+pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Creates a directory (and its missing parents) that only its owner can enter, and
+/// tightens it if it exists already (state written by an older version was 755).
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)?;
+    set_mode(dir, 0o700)
+}
+
+/// Tightens everything in `dir` (sled's files, which it creates with the default mode):
+/// directories 0700, files 0600.
+pub(crate) fn make_private(dir: &std::path::Path) -> std::io::Result<()> {
+    set_mode(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            make_private(&entry.path())?;
+        } else {
+            set_mode(&entry.path(), 0o600)?;
+        }
     }
     Ok(())
 }

@@ -1,15 +1,31 @@
-//! The journal of one run: a sled database in the run's directory. Events live in the
-//! `events` tree under big-endian sequence numbers, each framed with a CRC32 so damage
-//! is detected on read. Every append is one atomic batch flushed to disk before it
-//! returns, so an intent is durable before its side effect starts. Snapshots of the
-//! state every `SNAPSHOT_EVERY` events let a resume skip most of the replay.
+//! The journal of one run, in the run's `journal/` folder: a sled database that indexes
+//! the events (the `events` tree, big-endian sequence keys, each value a CRC32 and the
+//! event's JSON) and the append-only event log beside it (`eventlog`), the journal's
+//! high-water mark and second copy.
+//!
+//! Write-ahead, across power loss: an append applies its batch to sled as one atomic
+//! batch, flushes sled and fsyncs sled's data file (sled's own flush is only
+//! `sync_file_range`, which a power cut can undo) and any new blob file, then writes the
+//! batch to the log and fdatasyncs it. Only then does it return, so an intent is on disk,
+//! twice, before its side effect starts.
+//!
+//! On open, sled and the log must agree: every event since the newest snapshot byte for
+//! byte, and the same last event. sled may hold one batch more than the log (the crash
+//! came between the two writes: it is logged again), never less: sled ending before the
+//! log is a truncation, whatever any side file says. Anything else is damage: reported,
+//! the journal kept as found, never continued. Snapshots of the state every
+//! `SNAPSHOT_EVERY` events let a resume skip most of the replay; each records where in the
+//! log it stands, so the check reads only the log's tail.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
 use super::JournalError;
+use super::eventlog::{self, EventLog};
 use super::lock::{Acquire, Holder, RunLock};
 use super::preserve;
 use super::summary::RunSummary;
@@ -24,12 +40,17 @@ const SNAPSHOTS_KEPT: usize = 2;
 
 const EVENTS_TREE: &str = "events";
 const SNAPSHOTS_TREE: &str = "snapshots";
+const META_TREE: &str = "meta";
+/// Set in `meta` when the journal was created with its event log: from then on a missing
+/// log is damage, not a journal from before logs existed.
+const HAS_EVENT_LOG: &[u8] = b"event_log";
 
 pub struct Journal {
     run_id: String,
     dir: PathBuf,
     /// Open until the journal is dropped, when it is closed before the lock is released.
     sled: Option<Sled>,
+    log: EventLog,
     _lock: RunLock,
     /// Events appended since the newest snapshot (including those replayed on open).
     since_snapshot: u64,
@@ -41,18 +62,19 @@ struct Sled {
     db: sled::Db,
     events: sled::Tree,
     snapshots: sled::Tree,
+    meta: sled::Tree,
+    /// sled's data file, for the fsync its flush does not do.
+    data: std::fs::File,
+    /// Blob files (sled's home for large values) already made durable.
+    blobs_synced: HashSet<OsString>,
+    /// The `journal/` folder.
+    path: PathBuf,
 }
 
 impl Drop for Journal {
     fn drop(&mut self) {
         if let Some(s) = self.sled.take() {
-            let flushed = s.db.flush().is_ok();
-            drop(s);
-            // sled is closed and the lock still held: nothing writes to the files now. Only a
-            // journal that wrote everything it was given counts as cleanly closed.
-            if flushed && self.broken.is_none() {
-                preserve::mark_clean(&self.dir);
-            }
+            let _ = s.db.flush();
         }
     }
 }
@@ -88,6 +110,126 @@ fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
 }
 
+/// How much an open tolerates of the log being ahead of sled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The journal itself: one unacknowledged batch at most.
+    Own,
+    /// A copy taken while a session writes (sled copied first, then the log): the log may
+    /// be any number of batches ahead.
+    CopyWhileWritten,
+}
+
+impl Sled {
+    fn open(run_id: &str, dir: &Path) -> Result<Self, JournalError> {
+        let path = dir.join("journal");
+        let db = open_db(run_id, &path)?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|e| JournalError::Corrupt {
+                run_id: run_id.to_string(),
+                path: path.clone(),
+                detail: e.to_string(),
+                kept: None,
+            })
+        };
+        let io = |source| JournalError::Io {
+            path: path.join("db"),
+            source,
+        };
+        let data = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path.join("db"))
+            .map_err(io)?;
+        super::make_private(&path).map_err(io)?;
+        Ok(Sled {
+            events: tree(EVENTS_TREE)?,
+            snapshots: tree(SNAPSHOTS_TREE)?,
+            meta: tree(META_TREE)?,
+            db,
+            data,
+            blobs_synced: HashSet::new(),
+            path,
+        })
+    }
+
+    /// sled's flush, then what makes it survive a power cut: fdatasync of its data file,
+    /// and fsync of any blob file (sled writes those without a sync) and their directory.
+    fn flush_durably(&mut self) -> std::io::Result<()> {
+        self.db.flush().map_err(|e| match e {
+            sled::Error::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })?;
+        self.data.sync_data()?;
+        let blobs = self.path.join("blobs");
+        let mut new = false;
+        for entry in std::fs::read_dir(&blobs)? {
+            let name = entry?.file_name();
+            if !self.blobs_synced.contains(&name) {
+                std::fs::File::open(blobs.join(&name))?.sync_all()?;
+                self.blobs_synced.insert(name);
+                new = true;
+            }
+        }
+        if new {
+            super::sync_dir(&blobs)?;
+        }
+        Ok(())
+    }
+}
+
+fn open_db(run_id: &str, path: &Path) -> Result<sled::Db, JournalError> {
+    // sled can panic on some kinds of damage; turn that into a report.
+    let open = || {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(16 * 1024 * 1024)
+                .flush_every_ms(None)
+                .open()
+        }))
+    };
+    // The run's own lock is held by now, so no other session has this journal open; a
+    // file lock still held is sled's threads in this process finishing the close of the
+    // handles before (a checkpoint, or the session before: `drop` does not wait for
+    // them). They let go within milliseconds.
+    let mut opened = open();
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while matches!(&opened, Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock"))
+        && std::time::Instant::now() < give_up
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        opened = open();
+    }
+    let corrupt = |detail: String| JournalError::Corrupt {
+        run_id: run_id.to_string(),
+        path: path.to_path_buf(),
+        detail,
+        kept: None,
+    };
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Corruption { .. })) => Err(corrupt("the storage engine found damaged data".to_string())),
+        Ok(Err(sled::Error::Io(e))) => Err(JournalError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        Ok(Err(e)) => Err(corrupt(e.to_string())),
+        Err(_) => Err(corrupt("the storage engine could not read it".to_string())),
+    }
+}
+
+/// What the log says the journal holds, checked against sled.
+struct Agreed {
+    /// Where the next batch goes in the log (any torn or unacknowledged tail cut off).
+    log_len: u64,
+    /// The events after the snapshot (or from the first), decoded.
+    records: Vec<Recorded>,
+    /// The last events as sled stores them, when the log lacks them (a crash between
+    /// sled's write and the log's): they are logged again.
+    relog: Vec<Vec<u8>>,
+}
+
 impl Journal {
     fn sled(&self) -> Result<&Sled, JournalError> {
         self.sled.as_ref().ok_or_else(|| {
@@ -115,52 +257,8 @@ impl Journal {
         dir.join("summary.json")
     }
 
-    fn open_db(run_id: &str, dir: &Path) -> Result<sled::Db, JournalError> {
-        let path = dir.join("journal");
-        // sled can panic on some kinds of damage; turn that into a report.
-        let open = || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                sled::Config::new()
-                    .path(&path)
-                    .cache_capacity(16 * 1024 * 1024)
-                    .flush_every_ms(None)
-                    .open()
-            }))
-        };
-        // The run's own lock is held by now, so no other session has this journal open; a
-        // file lock still held is sled's threads in this process finishing the close of the
-        // handles before (a checkpoint, or the session before: `drop` does not wait for
-        // them). They let go within milliseconds.
-        let mut opened = open();
-        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while matches!(&opened, Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock"))
-            && std::time::Instant::now() < give_up
-        {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            opened = open();
-        }
-        match opened {
-            Ok(Ok(db)) => Ok(db),
-            Ok(Err(sled::Error::Corruption { .. })) => Err(JournalError::Corrupt {
-                run_id: run_id.to_string(),
-                path,
-                detail: "the storage engine found damaged data".to_string(),
-                kept: None,
-            }),
-            Ok(Err(sled::Error::Io(e))) => Err(JournalError::Io { path, source: e }),
-            Ok(Err(e)) => Err(JournalError::Corrupt {
-                run_id: run_id.to_string(),
-                path,
-                detail: e.to_string(),
-                kept: None,
-            }),
-            Err(_) => Err(JournalError::Corrupt {
-                run_id: run_id.to_string(),
-                path,
-                detail: "the storage engine could not read it".to_string(),
-                kept: None,
-            }),
-        }
+    fn journal_dir(&self) -> PathBuf {
+        self.dir.join("journal")
     }
 
     fn lock(run_id: &str, dir: &Path, holder: &Holder) -> Result<RunLock, JournalError> {
@@ -177,33 +275,6 @@ impl Journal {
         }
     }
 
-    fn trees(run_id: &str, dir: &Path, db: sled::Db) -> Result<Sled, JournalError> {
-        let tree = |name: &str| {
-            db.open_tree(name).map_err(|e| JournalError::Corrupt {
-                run_id: run_id.to_string(),
-                path: dir.join("journal"),
-                detail: e.to_string(),
-                kept: None,
-            })
-        };
-        Ok(Sled {
-            events: tree(EVENTS_TREE)?,
-            snapshots: tree(SNAPSHOTS_TREE)?,
-            db,
-        })
-    }
-
-    fn assemble(run_id: &str, dir: &Path, db: sled::Db, lock: RunLock) -> Result<Self, JournalError> {
-        Ok(Self {
-            run_id: run_id.to_string(),
-            dir: dir.to_path_buf(),
-            sled: Some(Self::trees(run_id, dir, db)?),
-            _lock: lock,
-            since_snapshot: 0,
-            broken: None,
-        })
-    }
-
     /// Creates the journal of a new run with its first event. `dir` must not exist yet.
     pub fn create(
         dir: &Path,
@@ -216,21 +287,30 @@ impl Journal {
             return Err(JournalError::Invalid("a journal starts with run_started".to_string()));
         };
         let run_id = run_id.clone();
-        std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| JournalError::Io { path, source }
+        };
+        super::create_private_dir(dir).map_err(io(dir))?;
         let lock = Self::lock(&run_id, dir, holder)?;
-        let db = Self::open_db(&run_id, dir)?;
-        let mut journal = Self::assemble(&run_id, dir, db, lock)?;
-        let existing = journal
-            .sled()?
-            .events
-            .last()
-            .map_err(|e| journal.corrupt(e.to_string()))?;
-        if existing.is_some() {
+        let sled = Sled::open(&run_id, dir)?;
+        let journal_dir = dir.join("journal");
+        if sled.events.last().ok().flatten().is_some() || eventlog::path_in(&journal_dir).exists() {
             return Err(JournalError::Invalid(format!("run {run_id} already has a journal")));
         }
+        let log = EventLog::create(&journal_dir).map_err(io(&journal_dir))?;
+        sled.meta
+            .insert(HAS_EVENT_LOG, &b"1"[..])
+            .map_err(|e| JournalError::Invalid(format!("cannot write the journal of run {run_id}: {e}")))?;
+        let mut journal = Self {
+            run_id: run_id.clone(),
+            dir: dir.to_path_buf(),
+            sled: Some(sled),
+            log,
+            _lock: lock,
+            since_snapshot: 0,
+            broken: None,
+        };
         let record = Recorded {
             v: SCHEMA_VERSION,
             seq: 1,
@@ -239,180 +319,179 @@ impl Journal {
             event: first,
         };
         journal.write(std::slice::from_ref(&record))?;
+        // The new names (sled's files, the log, the run's folder) survive a power cut too.
+        for d in [Some(journal_dir.as_path()), Some(dir), dir.parent()]
+            .into_iter()
+            .flatten()
+        {
+            super::sync_dir(d).map_err(io(d))?;
+        }
         let state = RunState::start(&record).ok_or_else(|| JournalError::Invalid("bad first event".to_string()))?;
         journal.write_summary(&state, at);
         Ok((journal, state))
     }
 
     /// Opens an existing run: takes the lock, checks the journal, and rebuilds the state
-    /// from the newest snapshot plus the events after it.
+    /// from the newest snapshot plus the events after it. A damaged journal is kept as
+    /// found beside it and not continued from.
     pub fn open(dir: &Path, run_id: &str, holder: &Holder) -> Result<(Self, RunState), JournalError> {
+        Self::open_reading(dir, run_id, holder, Reading::Own)
+    }
+
+    /// Opens a copy of a journal taken while a session may have been writing it (for
+    /// reading only): its event log may be ahead of its store by any number of batches.
+    pub(super) fn open_copy(dir: &Path, run_id: &str, holder: &Holder) -> Result<(Self, RunState), JournalError> {
+        Self::open_reading(dir, run_id, holder, Reading::CopyWhileWritten)
+    }
+
+    fn open_reading(
+        dir: &Path,
+        run_id: &str,
+        holder: &Holder,
+        reading: Reading,
+    ) -> Result<(Self, RunState), JournalError> {
         if !dir.join("journal").exists() {
             return Err(JournalError::NotFound {
                 run_id: run_id.to_string(),
             });
         }
         let lock = Self::lock(run_id, dir, holder)?;
-        // Opening lets sled rewrite its files; keep them as found unless a clean close left them.
-        let copy = if preserve::untouched_since_clean_close(dir) {
-            None
-        } else {
-            Some(preserve::copy_aside(dir).map_err(|source| JournalError::Io {
-                path: dir.join("journal"),
-                source,
-            })?)
-        };
-        preserve::clear_mark(dir);
-        let opened = Self::open_db(run_id, dir)
-            .and_then(|db| Self::assemble(run_id, dir, db, lock))
-            .and_then(|mut journal| {
-                let state = journal.rebuild()?;
+        let opened = Sled::open(run_id, dir).and_then(|sled| Self::check_and_rebuild(run_id, dir, sled, lock, reading));
+        match opened {
+            Ok((journal, state)) => {
                 // Rebuilds a summary that went missing; refreshes a stale one.
                 journal.write_summary(&state, Utc::now());
                 Ok((journal, state))
-            });
-        match (opened, copy) {
-            (Ok(ok), copy) => {
-                if let Some(c) = copy {
-                    preserve::discard(&c);
-                }
-                Ok(ok)
             }
-            (Err(e), Some(c)) => Err(e.kept_at(preserve::keep_as_found(&c, Utc::now()))),
-            (Err(e), None) => Err(e),
+            Err(e @ (JournalError::Corrupt { .. } | JournalError::Truncated { .. })) if reading == Reading::Own => {
+                Err(e.kept_at(preserve::keep_as_found(dir, Utc::now())))
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    fn check_and_rebuild(
+        run_id: &str,
+        dir: &Path,
+        sled: Sled,
+        lock: RunLock,
+        reading: Reading,
+    ) -> Result<(Self, RunState), JournalError> {
+        let journal_dir = dir.join("journal");
+        let corrupt = |detail: String| JournalError::Corrupt {
+            run_id: run_id.to_string(),
+            path: journal_dir.clone(),
+            detail,
+            kept: None,
+        };
+        let last = match sled.events.last() {
+            Ok(Some((k, _))) => seq_of(&k).ok_or_else(|| corrupt("an event key is not a sequence number".into()))?,
+            Ok(None) => 0,
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        if last == 0 {
+            return Err(corrupt("it holds no events (not even the start of the run)".into()));
+        }
+        let has_log = eventlog::path_in(&journal_dir).exists();
+        let promised = sled.meta.get(HAS_EVENT_LOG).ok().flatten().is_some();
+        if !has_log && promised {
+            return Err(corrupt(format!(
+                "its event log {} is missing",
+                eventlog::path_in(&journal_dir).display()
+            )));
+        }
+        let snapshot = latest_snapshot(&sled, last);
+        let io = |source| JournalError::Io {
+            path: eventlog::path_in(&journal_dir),
+            source,
+        };
+        let (mut state, agreed, snapshotted) = if has_log {
+            let (state, offset) = match snapshot {
+                Some(s) => (Some(s.state), s.log_offset),
+                None => (None, None),
+            };
+            let from = state.as_ref().map_or(1, |s| s.last_seq + 1);
+            let agreed = agree(run_id, &journal_dir, &sled, last, from, offset, reading)?;
+            let snapshotted = state.is_some();
+            (state, agreed, snapshotted)
+        } else {
+            // A journal from before event logs: read it all from sled, and give it its log.
+            let records = read_range(run_id, &journal_dir, &sled.events, 1)?;
+            let mut log = EventLog::create(&journal_dir).map_err(io)?;
+            for chunk in records.chunks(1000) {
+                let values: Vec<Vec<u8>> = chunk.iter().map(encode).collect::<Result<_, _>>()?;
+                log.append(chunk[0].seq, &values).map_err(io)?;
+            }
+            let _ = sled.meta.insert(HAS_EVENT_LOG, &b"1"[..]);
+            let agreed = Agreed {
+                log_len: log.len(),
+                records,
+                relog: Vec::new(),
+            };
+            (None, agreed, false)
+        };
+        let replayed = agreed.records.len() as u64;
+        let mut records = agreed.records.into_iter();
+        if state.is_none() {
+            let first = records.next().ok_or_else(|| corrupt("event #1 is missing".into()))?;
+            state = Some(RunState::start(&first).ok_or_else(|| corrupt("event #1 is not the start of a run".into()))?);
+        }
+        let mut state = state.expect("set above");
+        for rec in records {
+            state.apply(&rec);
+        }
+        if state.last_seq != last && reading == Reading::Own {
+            return Err(corrupt(format!(
+                "events end at #{} but the journal's last key is #{last}",
+                state.last_seq
+            )));
+        }
+        let mut log = EventLog::open_at(&journal_dir, agreed.log_len).map_err(io)?;
+        if !agreed.relog.is_empty() {
+            let first = state.last_seq + 1 - agreed.relog.len() as u64;
+            log.append(first, &agreed.relog).map_err(io)?;
+        }
+        let journal = Self {
+            run_id: run_id.to_string(),
+            dir: dir.to_path_buf(),
+            sled: Some(sled),
+            log,
+            _lock: lock,
+            // Without a snapshot, everything since the first event counts.
+            since_snapshot: if snapshotted { replayed } else { state.last_seq },
+            broken: None,
+        };
+        Ok((journal, state))
+    }
+
+    /// Every event from `from` on, checked: the journal as it is, for display and export.
+    pub fn records(&self, from: u64) -> Result<Vec<Recorded>, JournalError> {
+        read_range(&self.run_id, &self.journal_dir(), &self.sled()?.events, from)
+    }
+
+    /// The last `n` events, for a log pane.
+    pub fn tail(&self, n: usize) -> Result<Vec<Recorded>, JournalError> {
+        let last = match self.sled()?.events.last() {
+            Ok(Some((k, _))) => seq_of(&k).unwrap_or(0),
+            Ok(None) => 0,
+            Err(e) => return Err(self.corrupt(e.to_string())),
+        };
+        self.records(last.saturating_sub(n as u64) + 1)
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> JournalError {
         JournalError::Corrupt {
             run_id: self.run_id.clone(),
-            path: self.dir.join("journal"),
+            path: self.journal_dir(),
             detail: detail.into(),
             kept: None,
         }
     }
 
-    fn last_seq(&self) -> Result<u64, JournalError> {
-        match self.sled()?.events.last() {
-            Ok(Some((k, _))) => seq_of(&k).ok_or_else(|| self.corrupt("an event key is not a sequence number")),
-            Ok(None) => Ok(0),
-            Err(e) => Err(self.corrupt(e.to_string())),
-        }
-    }
-
-    /// The state from the newest snapshot and the events after it; also counts those
-    /// events toward the next snapshot, so a run that keeps crashing still gets them.
-    fn rebuild(&mut self) -> Result<RunState, JournalError> {
-        let last = self.last_seq()?;
-        if last == 0 {
-            return Err(self.corrupt("it holds no events (not even the start of the run)"));
-        }
-        if let Some(summary) = RunSummary::read(&Self::summary_path(&self.dir))
-            && summary.last_seq > last
-        {
-            return Err(JournalError::Truncated {
-                run_id: self.run_id.clone(),
-                path: self.dir.join("journal"),
-                expected: summary.last_seq,
-                found: last,
-                kept: None,
-            });
-        }
-        let snapshot = self.latest_snapshot(last);
-        let snapshotted = snapshot.is_some();
-        let (mut state, from) = match snapshot {
-            Some(state) => {
-                let from = state.last_seq + 1;
-                (state, from)
-            }
-            None => {
-                let first = self.read(1)?;
-                let state =
-                    RunState::start(&first).ok_or_else(|| self.corrupt("event #1 is not the start of a run"))?;
-                (state, 2)
-            }
-        };
-        for item in self.sled()?.events.range(from.to_be_bytes()..) {
-            let rec = self.decode_item(item, state.last_seq + 1)?;
-            state.apply(&rec);
-        }
-        if state.last_seq != last {
-            return Err(self.corrupt(format!(
-                "events end at #{} but the journal's last key is #{last}",
-                state.last_seq
-            )));
-        }
-        // Without a snapshot, everything since the first event counts.
-        self.since_snapshot = if snapshotted { last + 1 - from } else { last };
-        Ok(state)
-    }
-
-    fn decode_item(
-        &self,
-        item: sled::Result<(sled::IVec, sled::IVec)>,
-        expected: u64,
-    ) -> Result<Recorded, JournalError> {
-        let (key, value) = item.map_err(|e| self.corrupt(e.to_string()))?;
-        let seq = seq_of(&key).ok_or_else(|| self.corrupt("an event key is not a sequence number"))?;
-        if seq != expected {
-            return Err(self.corrupt(format!("event #{expected} is missing (the next one found is #{seq})")));
-        }
-        let json = unframe(&value).map_err(|e| self.corrupt(format!("event #{seq}: {e}")))?;
-        let rec = decode_record(json).map_err(|e| self.corrupt(format!("event #{seq}: {e}")))?;
-        if rec.seq != seq {
-            return Err(self.corrupt(format!("event stored at #{seq} says it is #{}", rec.seq)));
-        }
-        Ok(rec)
-    }
-
-    fn read(&self, seq: u64) -> Result<Recorded, JournalError> {
-        let item = self
-            .sled()?
-            .events
-            .get(seq.to_be_bytes())
-            .map_err(|e| self.corrupt(e.to_string()))?
-            .ok_or_else(|| self.corrupt(format!("event #{seq} is missing")))?;
-        self.decode_item(Ok((sled::IVec::from(&seq.to_be_bytes()), item)), seq)
-    }
-
-    fn latest_snapshot(&self, last: u64) -> Option<RunState> {
-        // A damaged or outdated snapshot is skipped: the events are the truth.
-        self.sled()
-            .ok()?
-            .snapshots
-            .iter()
-            .rev()
-            .filter_map(Result::ok)
-            .find_map(|(k, v)| {
-                let seq = seq_of(&k)?;
-                if seq > last {
-                    return None;
-                }
-                let json = unframe(&v).ok()?;
-                let snap: Snapshot = serde_json::from_slice(json).ok()?;
-                (snap.version == STATE_VERSION && snap.state.last_seq == seq).then_some(snap.state)
-            })
-    }
-
-    /// Every event from `from` on, checked: the journal as it is, for display and export.
-    pub fn records(&self, from: u64) -> Result<Vec<Recorded>, JournalError> {
-        let first = from.max(1);
-        (first..)
-            .zip(self.sled()?.events.range(first.to_be_bytes()..))
-            .map(|(expected, item)| self.decode_item(item, expected))
-            .collect()
-    }
-
-    /// The last `n` events, for a log pane.
-    pub fn tail(&self, n: usize) -> Result<Vec<Recorded>, JournalError> {
-        let last = self.last_seq()?;
-        self.records(last.saturating_sub(n as u64) + 1)
-    }
-
-    /// Records `events` as one atomic, flushed batch and applies them to `state`. When
-    /// this returns, the events are on disk. If writing fails, `state` is unchanged and the
-    /// journal refuses further appends: what reached the disk is unknown until it is
-    /// opened again.
+    /// Records `events` as one atomic, durable batch and applies them to `state`. When
+    /// this returns, the events are on disk (and survive a power cut). If writing fails,
+    /// `state` is unchanged and the journal refuses further appends: what reached the disk
+    /// is unknown until it is opened again.
     pub fn append(
         &mut self,
         state: &mut RunState,
@@ -429,6 +508,13 @@ impl Journal {
                  run the command again to reopen it",
                 self.run_id
             )));
+        }
+        // A checkpoint goes before a batch, never between an intent and its side effect.
+        if self.since_snapshot >= SNAPSHOT_EVERY {
+            // The events are already durable: a failed checkpoint only costs resume time.
+            if let Err(e) = self.checkpoint(state) {
+                tracing::warn!("journal checkpoint failed: {e}");
+            }
         }
         let records: Vec<Recorded> = (state.last_seq + 1..)
             .zip(events)
@@ -448,56 +534,53 @@ impl Journal {
             state.apply(r);
         }
         self.since_snapshot += records.len() as u64;
-        // Never between an intent and its side effect: a checkpoint waits for the next batch.
-        let intent = records.iter().any(|r| matches!(r.event, RunEvent::StepStarted { .. }));
-        if self.since_snapshot >= SNAPSHOT_EVERY && !intent {
-            // The events are already durable: a failed checkpoint only costs resume time.
-            if let Err(e) = self.checkpoint(state) {
-                tracing::warn!("journal checkpoint failed: {e}");
-            }
-        }
         self.write_summary(state, at);
         Ok(records)
-    }
-
-    fn flush(&self) -> Result<(), JournalError> {
-        self.sled()?.db.flush().map(|_| ()).map_err(|e| match e {
-            sled::Error::Io(source) => JournalError::Io {
-                path: self.dir.join("journal"),
-                source,
-            },
-            other => self.corrupt(format!("flush failed: {other}")),
-        })
     }
 
     fn write(&mut self, records: &[Recorded]) -> Result<(), JournalError> {
         // A checkpoint that could not reopen sled left it closed: open it now.
         if self.sled.is_none() {
-            self.reopen()?;
+            self.sled = Some(Sled::open(&self.run_id, &self.dir)?);
         }
+        let values: Vec<Vec<u8>> = records.iter().map(encode).collect::<Result<_, _>>()?;
+        let intent = intent_step(records);
+        if let Some(step) = intent {
+            crate::failpoint::hit("before-intent-flush", Some(step));
+        }
+        let first = records[0].seq;
         let mut batch = sled::Batch::default();
-        for r in records {
-            let json = serde_json::to_vec(r).map_err(|e| JournalError::Invalid(e.to_string()))?;
-            batch.insert(&r.seq.to_be_bytes(), frame(&json));
+        for (r, v) in records.iter().zip(&values) {
+            batch.insert(&r.seq.to_be_bytes(), v.as_slice());
         }
         self.sled()?
             .events
             .apply_batch(batch)
             .map_err(|e| self.corrupt(format!("write failed: {e}")))?;
-        let intent = intent_step(records);
-        if let Some(step) = intent {
-            crate::failpoint::hit("before-intent-flush", Some(step));
-        }
         self.flush()?;
+        let log_path = self.log.path().to_path_buf();
+        self.log
+            .append(first, &values)
+            .map_err(|source| JournalError::Io { path: log_path, source })?;
         if let Some(step) = intent {
             crate::failpoint::hit("after-intent-flush", Some(step));
         }
         Ok(())
     }
 
+    fn flush(&mut self) -> Result<(), JournalError> {
+        let path = self.journal_dir();
+        let sled = self
+            .sled
+            .as_mut()
+            .ok_or_else(|| JournalError::Invalid("the journal is closed".into()))?;
+        sled.flush_durably().map_err(|source| JournalError::Io { path, source })
+    }
+
     fn write_snapshot(&self, state: &RunState) -> Result<(), JournalError> {
         let json = serde_json::to_vec(&SnapshotRef {
             version: STATE_VERSION,
+            log_offset: self.log.len(),
             state,
         })
         .map_err(|e| JournalError::Invalid(e.to_string()))?;
@@ -521,14 +604,7 @@ impl Journal {
         self.flush()?;
         self.since_snapshot = 0;
         self.sled = None;
-        self.reopen()
-    }
-
-    /// Opens sled again after a checkpoint (`open_db` waits for the file lock that sled's
-    /// threads still hold for a moment after the handles are dropped).
-    fn reopen(&mut self) -> Result<(), JournalError> {
-        let sled = Self::open_db(&self.run_id, &self.dir).and_then(|db| Self::trees(&self.run_id, &self.dir, db))?;
-        self.sled = Some(sled);
+        self.sled = Some(Sled::open(&self.run_id, &self.dir)?);
         Ok(())
     }
 
@@ -552,14 +628,183 @@ impl Journal {
     }
 }
 
+/// A record as stored: its CRC32, then its JSON.
+fn encode(r: &Recorded) -> Result<Vec<u8>, JournalError> {
+    serde_json::to_vec(r)
+        .map(|json| frame(&json))
+        .map_err(|e| JournalError::Invalid(e.to_string()))
+}
+
+fn decode(run_id: &str, journal_dir: &Path, seq: u64, value: &[u8]) -> Result<Recorded, JournalError> {
+    let corrupt = |detail: String| JournalError::Corrupt {
+        run_id: run_id.to_string(),
+        path: journal_dir.to_path_buf(),
+        detail,
+        kept: None,
+    };
+    let json = unframe(value).map_err(|e| corrupt(format!("event #{seq}: {e}")))?;
+    let rec = decode_record(json).map_err(|e| corrupt(format!("event #{seq}: {e}")))?;
+    if rec.seq != seq {
+        return Err(corrupt(format!("event stored at #{seq} says it is #{}", rec.seq)));
+    }
+    Ok(rec)
+}
+
+/// Every event in sled from `from` on, in order, each checked.
+fn read_range(run_id: &str, journal_dir: &Path, events: &sled::Tree, from: u64) -> Result<Vec<Recorded>, JournalError> {
+    let corrupt = |detail: String| JournalError::Corrupt {
+        run_id: run_id.to_string(),
+        path: journal_dir.to_path_buf(),
+        detail,
+        kept: None,
+    };
+    let first = from.max(1);
+    (first..)
+        .zip(events.range(first.to_be_bytes()..))
+        .map(|(expected, item)| {
+            let (key, value) = item.map_err(|e| corrupt(e.to_string()))?;
+            let seq = seq_of(&key).ok_or_else(|| corrupt("an event key is not a sequence number".into()))?;
+            if seq != expected {
+                return Err(corrupt(format!(
+                    "event #{expected} is missing (the next one found is #{seq})"
+                )));
+            }
+            decode(run_id, journal_dir, seq, &value)
+        })
+        .collect()
+}
+
+/// Checks sled against the event log from `from` (the first event after the snapshot)
+/// to sled's `last`, and returns those events. The log is read from `offset` when the
+/// snapshot knows where it stands in it, else from the start.
+fn agree(
+    run_id: &str,
+    journal_dir: &Path,
+    sled: &Sled,
+    last: u64,
+    from: u64,
+    offset: Option<u64>,
+    reading: Reading,
+) -> Result<Agreed, JournalError> {
+    let corrupt = |detail: String| JournalError::Corrupt {
+        run_id: run_id.to_string(),
+        path: journal_dir.to_path_buf(),
+        detail,
+        kept: None,
+    };
+    let log_path = eventlog::path_in(journal_dir);
+    let read_log = |at: u64| {
+        eventlog::read_from(journal_dir, at).map_err(|source| JournalError::Io {
+            path: log_path.clone(),
+            source,
+        })
+    };
+    let mut log = read_log(offset.unwrap_or(0))?;
+    // A snapshot's offset must land on the frame right after it; else read it all.
+    let misplaced = |log: &eventlog::Reading| {
+        log.batches.first().is_some_and(|b| b.first_seq != from)
+            || (log.batches.is_empty() && log.end != eventlog::End::Clean)
+    };
+    if offset.is_some_and(|o| o > 0) && misplaced(&log) {
+        log = read_log(0)?;
+    }
+    if let eventlog::End::Damaged { at, why } = &log.end {
+        return Err(corrupt(format!(
+            "its event log {} is damaged at byte {at}: {why}",
+            log_path.display()
+        )));
+    }
+    // A torn frame at the end is a write the crash cut short: sled has that batch (it is
+    // written first), and it is logged again below.
+    let mut log_len = match &log.end {
+        eventlog::End::Torn { at } => *at,
+        _ => log.len,
+    };
+    // Batches wholly before `from` (when the log was read from its start) are not checked.
+    let mut batches: Vec<&eventlog::Batch> = log.batches.iter().filter(|b| b.last_seq() >= from).collect();
+    let log_last = batches.last().map_or(from - 1, |b| b.last_seq());
+    if log_last > last {
+        // sled lost events the log holds: they were acknowledged (the log is written after
+        // sled), so the journal is cut short. A copy taken while a session wrote can only
+        // have caught the log further on.
+        if reading == Reading::Own {
+            return Err(JournalError::Truncated {
+                run_id: run_id.to_string(),
+                path: journal_dir.to_path_buf(),
+                expected: log_last,
+                found: last,
+                kept: None,
+            });
+        }
+        let keep = batches.iter().take_while(|b| b.last_seq() <= last).count();
+        log_len = batches.get(keep).map_or(log_len, |b| b.offset);
+        batches.truncate(keep);
+    }
+    let mut logged = batches
+        .iter()
+        .flat_map(|b| (b.first_seq..).zip(b.values.iter()))
+        .filter(|(seq, _)| *seq >= from);
+    let mut records = Vec::with_capacity((last + 1).saturating_sub(from) as usize);
+    let mut relog = Vec::new();
+    for (expected, item) in (from..).zip(sled.events.range(from.to_be_bytes()..)) {
+        let (key, value) = item.map_err(|e| corrupt(e.to_string()))?;
+        let seq = seq_of(&key).ok_or_else(|| corrupt("an event key is not a sequence number".into()))?;
+        if seq != expected {
+            return Err(corrupt(format!(
+                "event #{expected} is missing (the next one found is #{seq})"
+            )));
+        }
+        match logged.next() {
+            Some((at, bytes)) if at == seq && bytes.as_slice() == value.as_ref() => {}
+            Some((at, _)) if at == seq => {
+                return Err(corrupt(format!(
+                    "event #{seq} differs between its store and its event log {}",
+                    log_path.display()
+                )));
+            }
+            Some((at, _)) => return Err(corrupt(format!("its event log has #{at} where #{seq} belongs"))),
+            // sled holds what the log does not (yet): a crash between the two writes.
+            None => relog.push(value.to_vec()),
+        }
+        records.push(decode(run_id, journal_dir, seq, &value)?);
+    }
+    if let Some((at, _)) = logged.next() {
+        return Err(corrupt(format!(
+            "event #{at} of its event log is missing from its store"
+        )));
+    }
+    Ok(Agreed {
+        log_len,
+        records,
+        relog,
+    })
+}
+
+fn latest_snapshot(sled: &Sled, last: u64) -> Option<Snapshot> {
+    // A damaged or outdated snapshot is skipped: the events are the truth.
+    sled.snapshots.iter().rev().filter_map(Result::ok).find_map(|(k, v)| {
+        let seq = seq_of(&k)?;
+        if seq > last {
+            return None;
+        }
+        let json = unframe(&v).ok()?;
+        let snap: Snapshot = serde_json::from_slice(json).ok()?;
+        (snap.version == STATE_VERSION && snap.state.last_seq == seq).then_some(snap)
+    })
+}
+
 #[derive(serde::Deserialize)]
 struct Snapshot {
     version: u32,
+    /// Where the log's next frame started when the snapshot was taken.
+    #[serde(default)]
+    log_offset: Option<u64>,
     state: RunState,
 }
 
 #[derive(serde::Serialize)]
 struct SnapshotRef<'a> {
     version: u32,
+    log_offset: u64,
     state: &'a RunState,
 }

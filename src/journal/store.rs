@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::lock::{Holder, RunLock};
 use super::run::Journal;
 use super::summary::RunSummary;
-use super::{JournalError, write_durably};
+use super::{JournalError, create_private_dir, write_durably};
 use crate::engine::{Mode, RunEvent, RunState, RunStatus};
 
 /// What a run is for; written when the run is created and never changed.
@@ -35,6 +35,9 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// The prefix of a run's folder while it is being created.
+const CREATING: &str = ".creating-";
+
 /// Where state lives when nothing else is said: `$CUTOVER_STATE_DIR`, else the XDG
 /// state directory (`~/.local/state/cutover`).
 pub fn default_root() -> PathBuf {
@@ -48,10 +51,13 @@ pub fn default_root() -> PathBuf {
 }
 
 impl Store {
+    /// Opens (or creates) the state directory. It and everything in it is private to its
+    /// owner: folders 0700, files 0600.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, JournalError> {
         let root = root.into();
-        let runs = root.join("runs");
-        std::fs::create_dir_all(&runs).map_err(|source| JournalError::Io { path: runs, source })?;
+        for dir in [root.clone(), root.join("runs")] {
+            create_private_dir(&dir).map_err(|source| JournalError::Io { path: dir, source })?;
+        }
         Ok(Self { root })
     }
 
@@ -70,6 +76,7 @@ impl Store {
         };
         let mut all: Vec<RunEntry> = entries
             .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .map(|e| e.path())
             .filter(|dir| dir.join("journal").exists())
             .filter_map(|dir| {
@@ -133,12 +140,12 @@ impl Store {
         let mut tries = 0;
         loop {
             tries += 1;
-            let scratch = ScratchDir::copy_of(&dir, run_id).map_err(|source| JournalError::Io {
+            let scratch = ScratchDir::copy_of(&self.root, &dir, run_id).map_err(|source| JournalError::Io {
                 path: dir.clone(),
                 source,
             })?;
-            let read =
-                Journal::open(&scratch.0, run_id, holder).and_then(|(journal, state)| Ok((journal.records(1)?, state)));
+            let read = Journal::open_copy(&scratch.0, run_id, holder)
+                .and_then(|(journal, state)| Ok((journal.records(1)?, state)));
             match read {
                 Err(JournalError::Corrupt { .. } | JournalError::Truncated { .. }) if tries < 2 => {
                     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -241,31 +248,58 @@ impl Store {
             mode,
             created_at: now,
         };
-        std::fs::create_dir_all(&dir)
+        // The run is built under a hidden name and appears under its own only once its
+        // first event is durable: a crash while creating leaves no run without a journal.
+        let runs = self.root.join("runs");
+        self.clear_unfinished_creations();
+        let staging = runs.join(format!("{CREATING}{run_id}"));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| JournalError::Io { path, source }
+        };
+        create_private_dir(&staging)
             .and_then(|()| {
                 write_durably(
-                    &dir.join("run.json"),
+                    &staging.join("run.json"),
                     &serde_json::to_vec_pretty(&identity).unwrap_or_default(),
                 )
             })
-            .map_err(|source| JournalError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-        Journal::create(&dir, holder, start(run_id), now, &holder.operator)
+            .map_err(io(&staging))?;
+        let (journal, _) = Journal::create(&staging, holder, start(run_id.clone()), now, &holder.operator)?;
+        drop(journal);
+        std::fs::rename(&staging, &dir)
+            .and_then(|()| super::sync_dir(&runs))
+            .map_err(io(&dir))?;
+        Journal::open(&dir, &run_id, holder)
+    }
+
+    /// Removes what a creation that died half way left (creations are one at a time, under
+    /// the store-wide lock, so any such folder is abandoned).
+    fn clear_unfinished_creations(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("runs")) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_name().to_string_lossy().starts_with(CREATING) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 
-/// A directory of this process's own under the temporary directory, removed with
-/// everything in it when dropped (a dry run's store, a copy of a journal to read).
+/// A directory of this process's own under the state directory's `scratch/`, private to
+/// its owner and removed with everything in it when dropped (a dry run's store, a copy of
+/// a journal to read).
 pub struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    pub fn new(kind: &str) -> std::io::Result<Self> {
+    pub fn new_in(state_root: &Path, kind: &str) -> std::io::Result<Self> {
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let kind = kind.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
-        let dir = ScratchDir(std::env::temp_dir().join(format!("cutover-{kind}-{}-{nanos}", std::process::id())));
-        std::fs::create_dir_all(&dir.0)?;
+        let parent = state_root.join("scratch");
+        create_private_dir(&parent)?;
+        let dir = ScratchDir(parent.join(format!("{kind}-{}-{nanos}", std::process::id())));
+        create_private_dir(&dir.0)?;
         Ok(dir)
     }
 
@@ -274,12 +308,28 @@ impl ScratchDir {
     }
 
     /// A private copy of a run's identity and journal (not its lock, summary or marks).
-    fn copy_of(dir: &Path, run_id: &str) -> std::io::Result<Self> {
-        let scratch = ScratchDir::new(&format!("read-{run_id}"))?;
+    /// sled's files are copied before its event log, so the copy's log is never behind its
+    /// store (a session appends to the log first).
+    fn copy_of(state_root: &Path, dir: &Path, run_id: &str) -> std::io::Result<Self> {
+        let scratch = ScratchDir::new_in(state_root, &format!("read-{run_id}"))?;
         if dir.join("run.json").is_file() {
             std::fs::copy(dir.join("run.json"), scratch.0.join("run.json"))?;
         }
-        super::preserve::copy_dir(&dir.join("journal"), &scratch.0.join("journal"))?;
+        let (from, to) = (dir.join("journal"), scratch.0.join("journal"));
+        super::create_private_dir(&to)?;
+        let log = super::eventlog::FILE_NAME;
+        for entry in std::fs::read_dir(&from)? {
+            let entry = entry?;
+            let target = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                super::preserve::copy_dir(&entry.path(), &target)?;
+            } else if entry.file_name() != log {
+                std::fs::copy(entry.path(), target)?;
+            }
+        }
+        if from.join(log).exists() {
+            std::fs::copy(from.join(log), to.join(log))?;
+        }
         Ok(scratch)
     }
 }

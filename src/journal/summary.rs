@@ -116,8 +116,9 @@ impl RunSummary {
 
     /// Write to a temporary file and rename it over the old one: never half-written.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
+        super::private_file(&tmp)?.write_all(&serde_json::to_vec(self).unwrap_or_default())?;
         crate::failpoint::hit("during-summary", None);
         std::fs::rename(&tmp, path)
     }
