@@ -700,6 +700,16 @@ fn agree(
         })
     };
     let mut log = read_log(offset.unwrap_or(0))?;
+    // The snapshot was taken when the log already held its events durably: a log that
+    // ends before that point lost them to damage, not to a crash.
+    if let Some(o) = offset.filter(|o| *o > log.len) {
+        return Err(corrupt(format!(
+            "its event log {} ends at byte {}, before where the snapshot of event #{} stands (byte {o})",
+            log_path.display(),
+            log.len,
+            from - 1
+        )));
+    }
     // A snapshot's offset must land on the frame right after it; else read it all.
     let misplaced = |log: &eventlog::Reading| {
         log.batches.first().is_some_and(|b| b.first_seq != from)
