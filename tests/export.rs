@@ -716,22 +716,47 @@ fn the_export_reads_a_run_that_another_process_holds() {
             &cutover::journal::Holder::this_process("alice", "cutover run", Utc::now()),
         )
         .unwrap();
-    let out = sb.output(&["export", &run_id, "--format", "json"]);
+    // The copy it reads from lives in the state directory, never in the shared temp dir.
+    let tmp = sb.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = sb
+        .cutover()
+        .env("TMPDIR", &tmp)
+        .args(["export", &run_id, "--format", "json"])
+        .output()
+        .unwrap();
     assert_exit(&out, 0);
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["run"]["run_id"], run_id.as_str());
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "nothing was written to TMPDIR");
+    assert_private(&sb.state_dir());
     assert_eq!(
         sb.cutover().args(["export", &run_id]).output().unwrap().status.code(),
         Some(0)
     );
     drop(held);
-    assert!(
-        !sb.state_dir()
-            .join("runs")
-            .join(&run_id)
-            .join("journal.before-open")
-            .exists()
+    let scratch = sb.state_dir().join("scratch");
+    assert_eq!(
+        std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0),
+        0,
+        "the copies read from are removed"
     );
+}
+
+/// Everything under the state directory is its owner's alone: folders 0700, files 0600.
+fn assert_private(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            assert_private(&path);
+        } else {
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+        }
+    }
 }
 
 #[test]

@@ -219,3 +219,25 @@ fn events_replayed_on_open_count_toward_the_next_snapshot() {
     );
     assert_eq!(resumed, state);
 }
+
+#[test]
+fn damage_is_found_by_the_journal_itself_even_without_its_summary() {
+    // The summary is a side file, written without fsync and rebuilt when missing: it can
+    // never be what tells a damaged journal from a sound one.
+    let (err, _, kept, _tmp) = damaged_open(|db| {
+        let run_dir = db.parent().unwrap().parent().unwrap();
+        std::fs::remove_file(run_dir.join("summary.json")).unwrap();
+        let mut bytes = std::fs::read(db).unwrap();
+        let at = bytes
+            .windows(12)
+            .rposition(|w| w == b"MARKER-00150")
+            .expect("the marker is on disk");
+        bytes[at + 7] = b'X';
+        std::fs::write(db, bytes).unwrap();
+    });
+    assert!(
+        matches!(err, JournalError::Corrupt { .. } | JournalError::Truncated { .. }),
+        "unexpected error: {err}"
+    );
+    assert_every_event_kept(&kept);
+}

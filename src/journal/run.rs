@@ -166,6 +166,7 @@ impl Sled {
         for entry in std::fs::read_dir(&blobs)? {
             let name = entry?.file_name();
             if !self.blobs_synced.contains(&name) {
+                super::set_mode(&blobs.join(&name), 0o600)?;
                 std::fs::File::open(blobs.join(&name))?.sync_all()?;
                 self.blobs_synced.insert(name);
                 new = true;
