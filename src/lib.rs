@@ -1,6 +1,7 @@
 //! `cutover`: steps an operator through a blue-green cutover from virtual machines to
 //! Kubernetes by switching DNS, keeping every step in a crash-safe journal.
 
+pub mod bounded;
 pub mod cli;
 pub mod commands;
 pub mod dns;

@@ -1,6 +1,7 @@
 //! Names that become paths: environment names, `--env` and run ids given on the command
 //! line follow one rule (src/names.rs), so no run is ever created, opened or read outside
-//! `STATE_DIR/runs/`, and `cutover runs` lists every run there is.
+//! `STATE_DIR/runs/`, and `cutover runs` lists every run there is. Files read from the
+//! command line are bounded.
 
 mod support;
 
@@ -191,4 +192,40 @@ fn the_store_builds_no_path_from_an_invalid_run_id() {
         assert!(store.holder(id).is_none(), "{id:?} has a holder");
     }
     assert_eq!(listing(&planted), before);
+}
+
+#[test]
+fn the_root_cause_analysis_file_is_bounded_and_must_be_text() {
+    let sb = Sandbox::new();
+    let rb = sb.write("waits.toml", WAITS);
+    assert_exit(&sb.output(&["run", rb.to_str().unwrap(), "--headless"]), 3);
+    let run_id = sb.only_run_id();
+    assert_exit(
+        &sb.output(&["rollback", &run_id, "--reason", "called off", "--headless"]),
+        2,
+    );
+
+    let big = sb.path().join("big-rca.md");
+    std::fs::write(&big, "the cause was\n".repeat(300 * 1024 / 14 + 1)).unwrap();
+    let size = std::fs::metadata(&big).unwrap().len();
+    let out = sb.output(&["rca", &run_id, "--file", big.to_str().unwrap()]);
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("big-rca.md") && stderr.contains(&format!("{size} bytes")) && stderr.contains("256 KiB"),
+        "{stderr}"
+    );
+
+    let latin1 = sb.path().join("latin1.md");
+    std::fs::write(&latin1, b"# RCA\nla caf\xe9 ferm\xe9e\n").unwrap();
+    let out = sb.output(&["rca", &run_id, "--file", latin1.to_str().unwrap()]);
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("latin1.md:2:7") && stderr.contains("UTF-8"), "{stderr}");
+
+    let (_, state) = sb.journal(&run_id).unwrap();
+    assert!(state.rcas.is_empty(), "a refused analysis was attached");
+
+    let small = sb.write("rca.md", "# RCA\nThe window was not approved.\n");
+    assert_exit(&sb.output(&["rca", &run_id, "--file", small.to_str().unwrap()]), 0);
 }

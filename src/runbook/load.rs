@@ -16,9 +16,13 @@ use super::secrets::check_inline_secrets;
 use super::template::Template;
 use super::tree::{self, Table, Value};
 use super::validate::{StepSpans, Written, check_references};
+use crate::bounded;
 use crate::names::{self, NameKind};
 
 pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
+
+/// The largest runbook file read: a real one is a few kilobytes.
+pub const MAX_RUNBOOK_BYTES: u64 = bounded::MIB;
 
 /// Sections an `[env.NAME]` table may override.
 const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s", "metrics"];
@@ -44,16 +48,48 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot read runbook {}: {words}. A runbook is a few kilobytes of TOML: check that this is the runbook file",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, words: String },
     #[error("{}", .diagnostics.render(.file))]
     Invalid { file: Source, diagnostics: Diagnostics },
 }
 
 pub fn load_file(path: &Path, env: Option<&str>) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_file(path)?;
     load_str(path, &text, env)
+}
+
+/// The text of a runbook file: at most `MAX_RUNBOOK_BYTES`, and UTF-8 (otherwise a
+/// diagnostic at the first byte that is not).
+pub fn read_file(path: &Path) -> Result<String, LoadError> {
+    let bytes = bounded::read(path, MAX_RUNBOOK_BYTES).map_err(|e| match e {
+        bounded::ReadError::Io(source) => LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        too_large => LoadError::TooLarge {
+            path: path.to_path_buf(),
+            words: too_large.to_string(),
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (at, line, col, byte) = bounded::first_bad_byte(e.as_bytes(), &e.utf8_error());
+        let file = Source::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.push(
+            // The byte shows as U+FFFD (3 bytes) in the text the excerpt is taken from.
+            Diagnostic::error(
+                "not-utf8",
+                format!("the runbook is not UTF-8 text: byte 0x{byte:02X} at line {line}, column {col} is not part of a UTF-8 character"),
+                Some(at..at + '\u{fffd}'.len_utf8()),
+            )
+            .with_help("save the file as UTF-8 (from Latin-1, for instance: iconv -f latin1 -t utf-8 FILE)"),
+        );
+        LoadError::Invalid { file, diagnostics }
+    })
 }
 
 pub fn load_str(path: &Path, text: &str, env: Option<&str>) -> Result<Loaded, LoadError> {

@@ -18,6 +18,8 @@ mod tree;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Source};
-pub use load::{DEFAULT_HOLD, LoadError, Loaded, digest, environment_names, load_file, load_str};
+pub use load::{
+    DEFAULT_HOLD, LoadError, Loaded, MAX_RUNBOOK_BYTES, digest, environment_names, load_file, load_str, read_file,
+};
 pub use model::*;
 pub use template::Template;
