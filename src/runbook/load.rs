@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::controls::check_control_characters;
 use super::diagnostic::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
 use super::interpolate::{Scope, interpolate_table, resolve_vars};
 use super::kinds;
@@ -142,6 +143,7 @@ pub fn digest(runbook: &Runbook) -> String {
 fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Option<(Runbook, Vec<String>)> {
     let unknown_sections = check_top_level(&root, sink);
     check_inline_secrets(&root, sink);
+    check_control_characters(&root, sink);
     let (environment, environments) = apply_environment(&mut root, env, sink)?;
 
     let outputs = declared_outputs(&root);

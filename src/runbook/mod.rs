@@ -1,6 +1,7 @@
 //! The runbook file format: a TOML description of the cutover, loaded for one
 //! environment, with `${var}` substitution and diagnostics that point at line:col.
 
+mod controls;
 pub mod describe;
 pub mod diagnostic;
 pub mod dns;
