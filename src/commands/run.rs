@@ -298,11 +298,6 @@ fn read_rca(path: &std::path::Path) -> Result<String> {
 pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     let text = match (&args.analysis.file, &args.analysis.text) {
         (Some(path), _) => read_rca(path)?,
-        (None, Some(text)) if text.len() as u64 > MAX_RCA_BYTES => bail!(
-            "--text is {} bytes, over the limit of {} for a root-cause analysis",
-            text.len(),
-            bounded::limit_words(MAX_RCA_BYTES)
-        ),
         (None, Some(text)) => text.clone(),
         (None, None) => bail!("give the analysis with --file FILE or --text TEXT"),
     };
