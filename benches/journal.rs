@@ -485,7 +485,7 @@ fn bench_resume(bench: &Bench, sizes: &Sizes, table: &mut Table) {
     let root = tmp.path().join("store");
     let (run_id, build) = build_in_child(&root, target, sizes.batch);
     let store = Store::open(&root).expect("store");
-    let run_dir = store.run_dir(&run_id);
+    let run_dir = store.run_dir(&run_id).expect("a valid run id");
     let holder = holder();
 
     // The first open after the writer, as `cutover resume` after a crash: a fresh process,

@@ -15,6 +15,7 @@ use chrono::Utc;
 use crate::cli::{Cli, Cmd, DriveArgs};
 use crate::engine::{Recorded, Resolution};
 use crate::journal::{Holder, Store, default_root};
+use crate::names::{self, NameKind};
 use crate::runbook::duration;
 use crate::runner::headless::{self, Decisions, Exit, Options};
 use crate::runner::{Driver, Session};
@@ -39,8 +40,36 @@ pub fn operator_name(given: Option<String>) -> String {
         .unwrap_or_else(|| "operator".to_string())
 }
 
+/// Refuses an `--env` or a run id that breaks the rule for names (src/names.rs) before
+/// anything reads a file or builds a path from it.
+fn check_names(command: &Cmd) -> Result<()> {
+    let env = match command {
+        Cmd::Validate(a) | Cmd::Plan(a) => a.env.as_deref(),
+        Cmd::Run(a) => a.runbook.env.as_deref(),
+        Cmd::Rehearse(a) => a.run.runbook.env.as_deref(),
+        _ => None,
+    };
+    if let Some(refused) = env.and_then(|e| names::refusal(NameKind::Environment, e)) {
+        bail!("--env {refused}; pass the name of one of the runbook's [env.NAME] sections");
+    }
+    let run_id = match command {
+        Cmd::Resume(a) => Some(&a.run_id),
+        Cmd::Rollback(a) => Some(&a.run_id),
+        Cmd::Rca(a) => Some(&a.run_id),
+        Cmd::Journal(a) => Some(&a.run_id),
+        Cmd::Export(a) => Some(&a.run_id),
+        Cmd::Status(a) => a.run_id.as_ref(),
+        _ => None,
+    };
+    if let Some(refused) = run_id.and_then(|id| names::refusal(NameKind::RunId, id)) {
+        bail!(refused);
+    }
+    Ok(())
+}
+
 /// Runs the command and returns the process exit code.
 pub async fn dispatch(cli: Cli) -> Result<i32> {
+    check_names(&cli.command)?;
     let operator = operator_name(cli.operator);
     let env = || -> Result<Env> {
         let root = cli.state_dir.clone().unwrap_or_else(default_root);

@@ -6,6 +6,7 @@ use chrono::Utc;
 
 use super::validate::load_or_report;
 use super::{Env, drive};
+use crate::bounded;
 use crate::cli::{RcaArgs, RehearseArgs, ResumeArgs, RollbackArgs, RunArgs};
 use crate::effects;
 use crate::engine::{Command, GATES, GateOverride, Mode, Rehearsal, RunEvent, RunStatus};
@@ -270,9 +271,33 @@ pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
     drive(session, &args.drive, preamble).await
 }
 
+/// The longest root-cause analysis attached: it goes into the journal and every export.
+pub const MAX_RCA_BYTES: u64 = 256 * bounded::KIB;
+
+/// The analysis in `path`: at most `MAX_RCA_BYTES` of UTF-8 text.
+fn read_rca(path: &std::path::Path) -> Result<String> {
+    let bytes = match bounded::read(path, MAX_RCA_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e @ bounded::ReadError::TooLarge { .. }) => bail!(
+            "cannot attach {} as the root-cause analysis: {e}. Attach the analysis itself and link to longer \
+             material (logs, timelines) from it",
+            path.display()
+        ),
+        Err(bounded::ReadError::Io(e)) => bail!("cannot read {}: {e}", path.display()),
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let (_, line, col, byte) = bounded::first_bad_byte(e.as_bytes(), &e.utf8_error());
+        anyhow::anyhow!(
+            "{}:{line}:{col}: the root-cause analysis is not UTF-8 text (byte 0x{byte:02X}): save it as UTF-8 \
+             and attach it again",
+            path.display()
+        )
+    })
+}
+
 pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     let text = match (&args.analysis.file, &args.analysis.text) {
-        (Some(path), _) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        (Some(path), _) => read_rca(path)?,
         (None, Some(text)) => text.clone(),
         (None, None) => bail!("give the analysis with --file FILE or --text TEXT"),
     };

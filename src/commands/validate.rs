@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::cli::RunbookArgs;
 use crate::runbook::describe::{action_lines, gate_lines};
 use crate::runbook::duration::format as dur;
-use crate::runbook::{LoadError, Loaded, Step, environment_names, load_file};
+use crate::runbook::{LoadError, Loaded, Step, environment_names, load_file, read_file};
 
 /// Loads the runbook; on failure prints why (with positions) and returns `None`.
 pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
@@ -19,7 +19,7 @@ pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
             }
             Some(loaded)
         }
-        Err(e @ LoadError::Io { .. }) => {
+        Err(e @ (LoadError::Io { .. } | LoadError::TooLarge { .. })) => {
             eprintln!("error: {e}");
             None
         }
@@ -34,7 +34,8 @@ pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
 pub fn validate(args: &RunbookArgs) -> Result<i32> {
     let all = match &args.env {
         Some(_) => Vec::new(),
-        None => std::fs::read_to_string(&args.runbook)
+        // A file that cannot be read is reported by loading it.
+        None => read_file(&args.runbook)
             .map(|text| environment_names(&text))
             .unwrap_or_default(),
     };

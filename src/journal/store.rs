@@ -13,6 +13,7 @@ use super::run::Journal;
 use super::summary::RunSummary;
 use super::{JournalError, create_private_dir, write_durably};
 use crate::engine::{Mode, RunEvent, RunState, RunStatus};
+use crate::names::{self, NameKind};
 
 /// What a run is for; written when the run is created and never changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +66,13 @@ impl Store {
         &self.root
     }
 
-    pub fn run_dir(&self, run_id: &str) -> PathBuf {
-        self.root.join("runs").join(run_id)
+    /// The folder of a run. An id that breaks the rule for names (src/names.rs) is
+    /// refused, so no path is ever built from one: it could lead out of `runs/`.
+    pub fn run_dir(&self, run_id: &str) -> Result<PathBuf, JournalError> {
+        match names::refusal(NameKind::RunId, run_id) {
+            Some(refused) => Err(JournalError::Invalid(refused)),
+            None => Ok(self.root.join("runs").join(run_id)),
+        }
     }
 
     /// Every run with a journal, oldest first.
@@ -98,15 +104,21 @@ impl Store {
     }
 
     pub fn summary(&self, run_id: &str) -> Option<RunSummary> {
-        RunSummary::read(&self.run_dir(run_id).join("summary.json"))
+        RunSummary::read(&self.run_dir(run_id).ok()?.join("summary.json"))
     }
 
     /// Who holds a run right now, if anyone.
     pub fn holder(&self, run_id: &str) -> Option<Holder> {
-        RunLock::holder_of(&self.run_dir(run_id).join("lock"))
+        RunLock::holder_of(&self.run_dir(run_id).ok()?.join("lock"))
     }
 
-    fn new_run_id(&self, runbook: &str, environment: &str, mode: Mode, now: DateTime<Utc>) -> String {
+    fn new_run_id(
+        &self,
+        runbook: &str,
+        environment: &str,
+        mode: Mode,
+        now: DateTime<Utc>,
+    ) -> Result<String, JournalError> {
         let kind = match mode {
             Mode::Live => "",
             Mode::Rehearsal => "rehearsal.",
@@ -114,11 +126,11 @@ impl Store {
         let base = format!("{runbook}.{environment}.{kind}{}", now.format("%Y%m%dT%H%MZ"));
         let mut id = base.clone();
         let mut n = 2;
-        while self.run_dir(&id).exists() {
+        while self.run_dir(&id)?.exists() {
             id = format!("{base}-{n}");
             n += 1;
         }
-        id
+        Ok(id)
     }
 
     /// Every record of a run and its state, read from a private copy of its identity and
@@ -129,9 +141,8 @@ impl Store {
         run_id: &str,
         holder: &Holder,
     ) -> Result<(Vec<crate::engine::Recorded>, RunState), JournalError> {
-        let dir = self.run_dir(run_id);
-        let plain = !run_id.is_empty() && !run_id.starts_with('.') && !run_id.contains(['/', '\\']);
-        if !plain || !dir.join("journal").is_dir() {
+        let dir = self.run_dir(run_id)?;
+        if !dir.join("journal").is_dir() {
             return Err(JournalError::NotFound {
                 run_id: run_id.to_string(),
             });
@@ -156,7 +167,7 @@ impl Store {
     }
 
     pub fn open_run(&self, run_id: &str, holder: &Holder) -> Result<(Journal, RunState), JournalError> {
-        Journal::open(&self.run_dir(run_id), run_id, holder)
+        Journal::open(&self.run_dir(run_id)?, run_id, holder)
     }
 
     /// Opens the run in progress for this runbook and environment, or creates one whose
@@ -239,8 +250,8 @@ impl Store {
         now: DateTime<Utc>,
         start: impl FnOnce(String) -> RunEvent,
     ) -> Result<(Journal, RunState), JournalError> {
-        let run_id = self.new_run_id(runbook, environment, mode, now);
-        let dir = self.run_dir(&run_id);
+        let run_id = self.new_run_id(runbook, environment, mode, now)?;
+        let dir = self.run_dir(&run_id)?;
         let identity = RunIdentity {
             run_id: run_id.clone(),
             runbook: runbook.to_string(),

@@ -77,7 +77,7 @@ pub fn resolve_vars(
                         sink.push(
                             Diagnostic::error(
                                 "bad-var-name",
-                                format!("`{}` is not a valid variable name", key.name),
+                                format!("`{}` is not a valid variable name", crate::names::shown(&key.name)),
                                 Some(key.span.clone()),
                             )
                             .with_help("variable names use letters, digits and `_`, and start with a letter or `_`"),

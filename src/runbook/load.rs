@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::controls::check_control_characters;
 use super::diagnostic::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
 use super::interpolate::{Scope, interpolate_table, resolve_vars};
 use super::kinds;
@@ -16,8 +17,13 @@ use super::secrets::check_inline_secrets;
 use super::template::Template;
 use super::tree::{self, Table, Value};
 use super::validate::{StepSpans, Written, check_references};
+use crate::bounded;
+use crate::names::{self, NameKind};
 
 pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
+
+/// The largest runbook file read: a real one is a few kilobytes.
+pub const MAX_RUNBOOK_BYTES: u64 = bounded::MIB;
 
 /// Sections an `[env.NAME]` table may override.
 const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s", "metrics"];
@@ -43,16 +49,48 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot read runbook {}: {words}. A runbook is a few kilobytes of TOML: check that this is the runbook file",
+        path.display()
+    )]
+    TooLarge { path: PathBuf, words: String },
     #[error("{}", .diagnostics.render(.file))]
     Invalid { file: Source, diagnostics: Diagnostics },
 }
 
 pub fn load_file(path: &Path, env: Option<&str>) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_file(path)?;
     load_str(path, &text, env)
+}
+
+/// The text of a runbook file: at most `MAX_RUNBOOK_BYTES`, and UTF-8 (otherwise a
+/// diagnostic at the first byte that is not).
+pub fn read_file(path: &Path) -> Result<String, LoadError> {
+    let bytes = bounded::read(path, MAX_RUNBOOK_BYTES).map_err(|e| match e {
+        bounded::ReadError::Io(source) => LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        too_large => LoadError::TooLarge {
+            path: path.to_path_buf(),
+            words: too_large.to_string(),
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (at, line, col, byte) = bounded::first_bad_byte(e.as_bytes(), &e.utf8_error());
+        let file = Source::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.push(
+            // The byte shows as U+FFFD (3 bytes) in the text the excerpt is taken from.
+            Diagnostic::error(
+                "not-utf8",
+                format!("the runbook is not UTF-8 text: byte 0x{byte:02X} at line {line}, column {col} is not part of a UTF-8 character"),
+                Some(at..at + '\u{fffd}'.len_utf8()),
+            )
+            .with_help("save the file as UTF-8 (from Latin-1, for instance: iconv -f latin1 -t utf-8 FILE)"),
+        );
+        LoadError::Invalid { file, diagnostics }
+    })
 }
 
 pub fn load_str(path: &Path, text: &str, env: Option<&str>) -> Result<Loaded, LoadError> {
@@ -105,6 +143,7 @@ pub fn digest(runbook: &Runbook) -> String {
 fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Option<(Runbook, Vec<String>)> {
     let unknown_sections = check_top_level(&root, sink);
     check_inline_secrets(&root, sink);
+    check_control_characters(&root, sink);
     let (environment, environments) = apply_environment(&mut root, env, sink)?;
 
     let outputs = declared_outputs(&root);
@@ -128,7 +167,7 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         Some(h) => {
             let name = h.required_string("name", "\"royal-bank-api\"");
             if let Some((n, span)) = &name {
-                check_name(n, span.clone(), "runbook name", sink);
+                check_name(n, span.clone(), NameKind::Runbook, sink);
             }
             let description = h.string("description").map(|(d, _)| d).unwrap_or_default();
             let hold = h.duration("hold").unwrap_or(DEFAULT_HOLD);
@@ -282,7 +321,10 @@ fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option
         },
     };
     let names: Vec<String> = envs.entries.iter().map(|(k, _)| k.name.clone()).collect();
+    // As messages show them (a bad name is reported on its own, at its position).
+    let listed: Vec<String> = names.iter().map(|n| names::shown(n)).collect();
     for (key, node) in &envs.entries {
+        check_name(&key.name, key.span.clone(), NameKind::Environment, sink);
         match &node.value {
             Value::Table(t) => {
                 for (section, _) in &t.entries {
@@ -290,7 +332,11 @@ fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option
                         sink.push(
                             Diagnostic::error(
                                 "unknown-env-section",
-                                format!("[env.{}] cannot override `{}`", key.name, section.name),
+                                format!(
+                                    "[env.{}] cannot override `{}`",
+                                    names::shown(&key.name),
+                                    names::shown(&section.name)
+                                ),
                                 Some(section.span.clone()),
                             )
                             .with_help(format!("an environment can override: {}", ENV_SECTIONS.join(", "))),
@@ -300,7 +346,11 @@ fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option
             }
             other => sink.push(Diagnostic::error(
                 "wrong-type",
-                format!("[env.{}] must be a table, found {}", key.name, other.type_name()),
+                format!(
+                    "[env.{}] must be a table, found {}",
+                    names::shown(&key.name),
+                    other.type_name()
+                ),
                 Some(node.span.clone()),
             )),
         }
@@ -311,12 +361,12 @@ fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option
             sink.push(
                 Diagnostic::error(
                     "env-required",
-                    format!("this runbook defines environments ({}): choose one", names.join(", ")),
+                    format!("this runbook defines environments ({}): choose one", listed.join(", ")),
                     None,
                 )
                 .with_help(format!(
                     "pass {}",
-                    names
+                    listed
                         .iter()
                         .map(|n| format!("--env {n}"))
                         .collect::<Vec<_>>()
@@ -328,6 +378,13 @@ fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option
         (Some(e), _) => e,
     };
     let Some((_, node)) = envs.entries.into_iter().find(|(k, _)| k.name == chosen) else {
+        if let Some(refused) = names::refusal(NameKind::Environment, chosen) {
+            sink.push(
+                Diagnostic::error("bad-name", format!("--env {refused}"), None)
+                    .with_help("pass the name of one of the runbook's [env.NAME] sections"),
+            );
+            return None;
+        }
         let d = Diagnostic::error("unknown-env", format!("unknown environment `{chosen}`"), None);
         let d = if names.is_empty() {
             d.with_help("this runbook defines no environments: leave out --env, or add [env.NAME.vars]")
@@ -335,9 +392,9 @@ fn apply_environment(root: &mut Table, env: Option<&str>, sink: &Sink) -> Option
             match did_you_mean(chosen, names.iter().map(String::as_str)) {
                 Some(s) => d.with_help(format!(
                     "did you mean `{s}`? This runbook defines: {}",
-                    names.join(", ")
+                    listed.join(", ")
                 )),
-                None => d.with_help(format!("this runbook defines: {}", names.join(", "))),
+                None => d.with_help(format!("this runbook defines: {}", listed.join(", "))),
             }
         };
         sink.push(d);
@@ -384,32 +441,33 @@ fn declared_outputs(root: &Table) -> BTreeMap<String, String> {
     out
 }
 
-fn check_name(name: &str, span: Span, what: &str, sink: &Sink) -> bool {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-    if !ok {
-        sink.push(
-            Diagnostic::error(
-                "bad-id",
-                format!("{what} `{name}` has characters that are not allowed"),
-                Some(span),
-            )
-            .with_help(
-                "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit, e.g. `lower-ttl`",
-            ),
-        );
-    }
-    ok
+/// Reports a name that breaks the one rule for names (src/names.rs) at its position.
+fn check_name(name: &str, span: Span, kind: NameKind, sink: &Sink) {
+    let Some(problem) = names::name_problem(kind, name) else {
+        return;
+    };
+    let (why, example) = match kind {
+        NameKind::Runbook => ("they are part of every run's id and folder", "royal-bank-api"),
+        NameKind::Environment => (
+            "they are part of every run's id and folder, and what --env takes",
+            "eu-prod",
+        ),
+        NameKind::Phase => ("the journal and every report refer to them", "prepare"),
+        NameKind::Step | NameKind::RunId => ("the journal, `after` and --approve refer to them", "lower-ttl"),
+    };
+    sink.push(Diagnostic::error("bad-name", problem, Some(span)).with_help(format!(
+        "{} are {}: {why}. For example `{example}`",
+        kind.plural(),
+        names::RULE
+    )));
 }
 
 fn decode_phase<'a>(table: &'a Table, span: Span, spans: &mut Vec<StepSpans<'a>>, sink: &'a Sink) -> Option<Phase> {
     let mut r = Reader::new(table, span, "a [[phase]]", sink);
     let id = r.required_string("id", "\"prepare\"");
     if let Some((id, span)) = &id {
-        check_name(id, span.clone(), "phase id", sink);
-        r.what = format!("phase `{id}`");
+        check_name(id, span.clone(), NameKind::Phase, sink);
+        r.what = format!("phase `{}`", names::shown(id));
     }
     let title = r.string("title").map(|(t, _)| t);
     let after_hold = r.bool("after_hold").unwrap_or(false);
@@ -446,8 +504,8 @@ fn decode_step<'a>(
     let mut r = Reader::new(table, span.clone(), format!("a step of `{phase}`"), sink);
     let id = r.required_string("id", "\"lower-ttl\"");
     if let Some((id, span)) = &id {
-        check_name(id, span.clone(), "step id", sink);
-        r.what = format!("step `{id}`");
+        check_name(id, span.clone(), NameKind::Step, sink);
+        r.what = format!("step `{}`", names::shown(id));
     }
     let title = r.string("title").map(|(t, _)| t);
     let kind = r.required_string("kind", &format!("\"command\" (one of {})", kinds::KINDS.join(", ")));

@@ -1,6 +1,7 @@
 //! The runbook file format: a TOML description of the cutover, loaded for one
 //! environment, with `${var}` substitution and diagnostics that point at line:col.
 
+mod controls;
 pub mod describe;
 pub mod diagnostic;
 pub mod dns;
@@ -18,6 +19,8 @@ mod tree;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Source};
-pub use load::{DEFAULT_HOLD, LoadError, Loaded, digest, environment_names, load_file, load_str};
+pub use load::{
+    DEFAULT_HOLD, LoadError, Loaded, MAX_RUNBOOK_BYTES, digest, environment_names, load_file, load_str, read_file,
+};
 pub use model::*;
 pub use template::Template;

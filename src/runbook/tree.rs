@@ -91,10 +91,15 @@ pub fn parse(text: &str) -> Result<Table, Box<Diagnostic>> {
         Err(err) => {
             let span = err.span().map(|s| s.start..s.end.max(s.start + 1));
             let message = err.message().trim_end().to_string();
-            Err(Box::new(
+            // The parser stops at a depth limit instead of overflowing its stack.
+            let diagnostic = if message.contains("recursion") || message.contains("recurse") {
+                Diagnostic::error("toml-syntax", format!("invalid TOML: nested too deeply ({message})"), span)
+                    .with_help("a runbook nests tables, arrays and dotted keys a few levels deep: check that this is the runbook you meant")
+            } else {
                 Diagnostic::error("toml-syntax", format!("invalid TOML: {message}"), span)
-                    .with_help("fix the TOML syntax at this position; strings need quotes, tables need [brackets]"),
-            ))
+                    .with_help("fix the TOML syntax at this position; strings need quotes, tables need [brackets]")
+            };
+            Err(Box::new(diagnostic))
         }
     }
 }
