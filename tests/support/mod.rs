@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod process;
 pub mod prometheus;
+pub mod slowlink;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
