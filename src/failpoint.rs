@@ -35,8 +35,8 @@ pub fn hit(point: &str, step: Option<&str>) {
     let _ = (point, step);
 }
 
-/// For `during-effect`: dies after the configured delay unless `done` is called first.
-/// Returns a guard; dropping it (the effect finished) disarms the point.
+/// For `during-effect`: dies after the configured delay unless the returned guard is dropped
+/// first (the effect finished), which disarms the point.
 pub fn during_effect(step: &str) -> DuringEffect {
     #[cfg(debug_assertions)]
     {
