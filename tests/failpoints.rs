@@ -679,8 +679,9 @@ fn kubernetes_steps_through_every_failpoint() {
         ("k8s.validate", "validate", ""),
     ];
     let mut cases = Vec::new();
-    for (n, (kind, step, fields)) in steps.into_iter().enumerate() {
-        let ns: &'static str = Box::leak(format!("fp{n}").into_boxed_str());
+    for (kind, step, fields) in steps {
+        // Each case in a namespace of its own, named after its step.
+        let ns = step;
         let runbook = format!(
             r#"[runbook]
 name = "fp-k8s"
