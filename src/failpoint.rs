@@ -4,7 +4,9 @@
 //! the point called NAME exactly as `kill -9` would: no destructor runs, nothing more is
 //! flushed, locks are released by the kernel. `NAME:STEP` fires only for that step, and
 //! `NAME#N` (or `NAME:STEP#N`) only the Nth time the point is reached (counting from 1).
-//! Release builds compile every point to nothing.
+//! The snapshot and summary points belong to no step: for them `NAME:STEP` means a write
+//! made after STEP's intent was on disk and before any other step's was (the latest step
+//! started is STEP). Release builds compile every point to nothing.
 //!
 //! The points, in the order a step meets them:
 //! - `before-intent-flush`: the step's intent is handed to the store, not yet on disk;
@@ -33,8 +35,8 @@ pub fn hit(point: &str, step: Option<&str>) {
     let _ = (point, step);
 }
 
-/// For `during-effect`: dies after the configured delay unless `done` is called first.
-/// Returns a guard; dropping it (the effect finished) disarms the point.
+/// For `during-effect`: dies after the configured delay unless the returned guard is dropped
+/// first (the effect finished), which disarms the point.
 pub fn during_effect(step: &str) -> DuringEffect {
     #[cfg(debug_assertions)]
     {
@@ -54,9 +56,13 @@ pub struct DuringEffect {
 
 #[cfg(debug_assertions)]
 mod armed {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     static HITS: AtomicU64 = AtomicU64::new(0);
+    /// The step whose intent was flushed last: what a point without a step of its own
+    /// (a snapshot, the summary) is matched against.
+    static LATEST_STEP: Mutex<Option<String>> = Mutex::new(None);
 
     struct Spec {
         point: String,
@@ -100,6 +106,11 @@ mod armed {
     }
 
     pub fn hit(point: &str, step: Option<&str>) {
+        let latest = LATEST_STEP.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if point == "after-intent-flush" {
+            *LATEST_STEP.lock().unwrap_or_else(|e| e.into_inner()) = step.map(str::to_string);
+        }
+        let step = step.or(latest.as_deref());
         let Some(spec) = matches(point, step) else { return };
         if HITS.fetch_add(1, Ordering::SeqCst) + 1 == spec.nth {
             die(point, step);

@@ -245,3 +245,90 @@ fn kills_around_a_checkpoint_lose_nothing() {
         assert_eq!(done, 1, "step {id}");
     }
 }
+
+/// An `http` step named `call` with `method` and `extra` fields, then a plain step.
+fn http_runbook(url: &str, method: &str, extra: &str) -> String {
+    format!(
+        r#"
+[runbook]
+name = "http-doubt"
+hold = "0s"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "call"
+  kind = "http"
+  method = "{method}"
+  url = "{url}"
+  timeout = "30s"
+  {extra}
+  [[phase.step]]
+  id = "after"
+  kind = "command"
+  run = "true"
+"#
+    )
+}
+
+/// Starts the run, waits until the server has the request (it holds its answer), then kills
+/// the session with SIGKILL: the request is out, its outcome is not recorded.
+fn kill_mid_request(sb: &Sandbox, rb: &str, server: &support::http::RequestLog, method: &str) {
+    server.set_delay(Duration::from_secs(30));
+    let mut child = sb.spawn(&["run", rb, "--headless"]);
+    server.wait_for(method, "/hook", 1, Duration::from_secs(20));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.set_delay(Duration::ZERO);
+}
+
+#[test]
+fn a_post_killed_mid_request_is_in_doubt_and_not_sent_again_until_the_operator_says() {
+    let server = support::http::RequestLog::start();
+    let sb = Sandbox::new();
+    let rb = sb.write("post.toml", &http_runbook(&server.url("/hook"), "POST", ""));
+    let rb = rb.to_str().unwrap();
+    let plan = text(&sb.output(&["plan", rb]).stdout);
+    assert!(
+        plan.contains("not idempotent (after a crash the operator says whether it was sent)"),
+        "{plan}"
+    );
+    kill_mid_request(&sb, rb, &server, "POST");
+
+    let out = sb.output(&["run", rb, "--headless"]);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("call is in doubt"), "{stdout}");
+    assert!(stdout.contains("--resolve call=succeeded"), "{stdout}");
+    assert_eq!(server.count("POST", "/hook"), 1, "the POST was sent again on resume");
+
+    // The operator checked: it went through. Nothing is sent again.
+    let out = sb.output(&["run", rb, "--headless", "--resolve", "call=succeeded"]);
+    assert_exit(&out, 0);
+    assert_eq!(server.requests(), vec!["POST /hook".to_string()]);
+}
+
+#[test]
+fn an_http_step_marked_idempotent_or_a_get_runs_again_after_a_kill() {
+    for (method, extra) in [("PUT", "idempotent = true"), ("GET", "")] {
+        let server = support::http::RequestLog::start();
+        let sb = Sandbox::new();
+        let rb = sb.write("again.toml", &http_runbook(&server.url("/hook"), method, extra));
+        let rb = rb.to_str().unwrap();
+        let plan = text(&sb.output(&["plan", rb]).stdout);
+        assert_eq!(
+            plan.contains("idempotent (sent again after a crash)"),
+            method == "PUT",
+            "{plan}"
+        );
+        kill_mid_request(&sb, rb, &server, method);
+        let out = sb.output(&["run", rb, "--headless"]);
+        assert_exit(&out, 0);
+        assert_eq!(server.count(method, "/hook"), 2, "{method} runs again by itself");
+        let (records, _) = sb.journal(&sb.only_run_id()).unwrap();
+        assert!(
+            records.iter().any(|r| matches!(&r.event,
+                RunEvent::InDoubtResolved { step, resolution: Resolution::Retry, .. } if step == "call")),
+            "{method}: the rerun is recorded as a decision of the tool"
+        );
+    }
+}

@@ -525,3 +525,161 @@ title = "The window"
         assert_eq!(pdns.query(&name, "A").values, vec![LB.to_string()], "{name}");
     }
 }
+
+/// Attempt 1 lowers the TTL (3600 → 60) and is rolled back by a runbook whose rollback does
+/// not restore the TTL. After the root-cause analysis the runbook gains `dns.restore_ttl`;
+/// attempt 2 finds the TTL already at 60, and must still remember 3600: for the lead-time
+/// gate before its flip and for the TTL its rollback puts back.
+#[test]
+fn a_second_attempt_keeps_the_ttl_from_before_the_first_lowering() {
+    ttl_memory_across_attempts(true);
+}
+
+/// The same, with attempt 2 rolled back before its own `dns.lower_ttl` ran: its rollback
+/// still restores the TTL that attempt 1 lowered.
+#[test]
+fn a_second_attempt_rolled_back_before_lowering_restores_the_ttl_the_first_lowered() {
+    ttl_memory_across_attempts(false);
+}
+
+fn ttl_memory_across_attempts(lower_again: bool) {
+    let pair = AuthPair::start();
+    let zone = pair.zone();
+    let names = [format!("app.{zone}"), format!("api.{zone}")];
+    for name in &names {
+        pair.set_a(name, VM, 3600);
+    }
+    pair.wait_in_sync(Duration::from_secs(20));
+    let sb = Sandbox::new();
+    let first = format!(
+        r#"[runbook]
+name = "ttl-memory"
+hold = "0s"
+
+[dns]
+provider = "rfc2136"
+server = "{primary}"
+zone = "{zone}"
+records = ["{app}", "{api}"]
+tsig_key = {{ name = "{key}", algorithm = "hmac-sha256", secret_env = "TEST_TSIG_SECRET" }}
+cutover_ttl = "60s"
+ttl_lead_time = "0s"
+poll_interval = "100ms"
+query_timeout = "1s"
+
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "lower-ttl"
+  kind = "dns.lower_ttl"
+  [[phase.step]]
+  id = "flip"
+  kind = "dns.flip"
+  from = "{VM}"
+  to = "{LB}"
+
+[rollback]
+  [[rollback.step]]
+  id = "dns-back"
+  kind = "dns.revert"
+"#,
+        primary = pair.primary(),
+        app = names[0],
+        api = names[1],
+        key = pair.key_name(),
+    );
+    let mut second = format!("{first}  [[rollback.step]]\n  id = \"ttl-back\"\n  kind = \"dns.restore_ttl\"\n");
+    if !lower_again {
+        // Attempt 2 stops for an approval before it lowers anything.
+        second = second.replace(
+            "kind = \"dns.lower_ttl\"\n",
+            "kind = \"dns.lower_ttl\"\n  approve = true\n",
+        );
+    }
+    let rb = sb.write("ttl.toml", &first);
+    let tool = |args: &[&str]| {
+        sb.cutover()
+            .args(args)
+            .env("TEST_TSIG_SECRET", pair.secret_b64())
+            .output()
+            .expect("run cutover")
+    };
+    let ttls = || {
+        names
+            .iter()
+            .map(|n| pair.query(pair.primary(), n, "A").ttl)
+            .collect::<Vec<_>>()
+    };
+    // Attempt 1: lowered, then held at the flip's gate (an hour: the old TTL) and rolled back.
+    assert_exit(&run(&sb, &pair, &rb, &["--max-wait", "0s"]), 3);
+    assert_eq!(ttls(), vec![Some(60), Some(60)]);
+    let run_id = sb.only_run_id();
+    assert_exit(
+        &tool(&["rollback", &run_id, "--reason", "the database was not migrated"]),
+        2,
+    );
+    assert_eq!(ttls(), vec![Some(60), Some(60)], "this rollback leaves the TTL low");
+    let rca = sb.write(
+        "rca.md",
+        "The migration job was not part of the runbook; it is now a step before the flip.",
+    );
+    assert_exit(&tool(&["rca", &run_id, "--file", rca.to_str().unwrap()]), 0);
+
+    // Attempt 2, with the TTL restored in the rollback from now on.
+    std::fs::write(&rb, &second).unwrap();
+    let out = run(
+        &sb,
+        &pair,
+        &rb,
+        &["--reload-runbook", "--new-attempt", "--max-wait", "0s"],
+    );
+    assert_exit(&out, 3);
+    let (_, state) = sb.journal(&run_id).unwrap();
+    assert_eq!(state.attempt, 2);
+    if !lower_again {
+        assert!(
+            state.step("lower-ttl").unwrap().intent.is_none(),
+            "not lowered in attempt 2"
+        );
+        drop(state);
+        assert_exit(&tool(&["rollback", &run_id, "--reason", "rehearsing the rollback"]), 2);
+        assert_eq!(
+            ttls(),
+            vec![Some(3600), Some(3600)],
+            "the TTL from before attempt 1 is back"
+        );
+        return;
+    }
+    let Some(Intent::Dns(lowered)) = &state.step("lower-ttl").unwrap().intent else {
+        panic!("lower-ttl has a DNS intent")
+    };
+    let old: Vec<Option<u32>> = lowered.records.iter().map(|r| r.old_ttl).collect();
+    assert_eq!(
+        old,
+        vec![Some(3600), Some(3600)],
+        "attempt 2 remembers the TTL before any lowering"
+    );
+    let gate = cutover::engine::situation(&state, chrono::Utc::now());
+    assert!(
+        matches!(
+            &gate,
+            cutover::engine::Situation::Gate {
+                gate: cutover::engine::TimeGate::TtlLead { old_ttl_secs: 3600, .. },
+                ..
+            }
+        ),
+        "the flip waits out the original TTL: {gate:?}\n{}",
+        text(&out.stdout)
+    );
+    drop(state);
+
+    // Its rollback puts the original TTL back.
+    assert_exit(&tool(&["rollback", &run_id, "--reason", "rehearsing the rollback"]), 2);
+    assert_eq!(ttls(), vec![Some(3600), Some(3600)]);
+    pair.wait_in_sync(Duration::from_secs(20));
+    assert_eq!(
+        pair.query(pair.secondary(), &names[1], "A").ttl,
+        Some(3600),
+        "the secondary too"
+    );
+}

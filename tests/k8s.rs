@@ -469,6 +469,15 @@ fn killed_mid_scale_the_rerun_keeps_the_counts_found_before() {
     };
     let counts: Vec<(String, i32, i32)> = k.scale.iter().map(|c| (c.deployment.clone(), c.from, c.to)).collect();
     assert_eq!(counts, vec![("web".into(), 2, 0), ("worker".into(), 1, 0)]);
+    // The rerun read the counts already set: each Deployment was scaled once.
+    for name in ["web", "worker"] {
+        let patches = kube
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with(&format!("PATCH /apis/apps/v1/namespaces/{NS}/deployments/{name}/scale")))
+            .count();
+        assert_eq!(patches, 1, "{name}: {:?}", kube.requests());
+    }
 }
 
 /// A port-forward whose pod side drops the connection mid-check: a clear failure naming

@@ -200,22 +200,15 @@ pub(crate) async fn prepare(
             let ttl = l.ttl.unwrap_or(config.cutover_ttl);
             let servers = authoritative(&config).await.map_err(fail)?;
             let ttls = current_ttls(&config, &servers).await?;
-            // Run again after a crash: the TTL may already be low; the old one is in the
-            // intent of the first try.
-            let before: BTreeMap<String, u32> = match state.steps.get(index).and_then(|s| s.intent.as_ref()) {
-                Some(Intent::Dns(d)) => d
-                    .records
-                    .iter()
-                    .filter_map(|r| Some((r.name.clone(), r.old_ttl?)))
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
             let writer = Writer::new(&config, config.query_timeout).await.map_err(fail)?;
             for name in &config.records {
                 let values = current_values(&writer, &config, name).await?;
                 let now_ttl = ttls.get(name).copied();
-                let old_ttl = match (now_ttl, before.get(name)) {
-                    (Some(t), Some(&first)) if t == ttl => Some(first),
+                // The TTL may already be low: this step ran before a crash, or an earlier
+                // attempt lowered it and its rollback left it so. The TTL from before is
+                // the one resolvers may still cache, and the one to restore.
+                let old_ttl = match (now_ttl, state.lowered_ttls.get(name)) {
+                    (Some(t), Some(l)) if t == ttl || t == l.lowered => Some(l.before),
                     (t, _) => t,
                 };
                 job.records.push(RecordChange {
@@ -231,7 +224,7 @@ pub(crate) async fn prepare(
         Action::DnsRestoreTtl(r) => {
             job.op = Op::RestoreTtl;
             let lowered = step_of_kind(state, &r.lowered_by, "dns.lower_ttl");
-            let old: BTreeMap<String, u32> = match lowered.and_then(|s| s.intent.as_ref()) {
+            let mut old: BTreeMap<String, u32> = match lowered.and_then(|s| s.intent.as_ref()) {
                 Some(Intent::Dns(d)) => d
                     .records
                     .iter()
@@ -239,6 +232,15 @@ pub(crate) async fn prepare(
                     .collect(),
                 _ => BTreeMap::new(),
             };
+            // Not lowered in this attempt: an earlier attempt may have lowered it and left it so.
+            if old.is_empty() && r.lowered_by.is_none() {
+                old = state
+                    .lowered_ttls
+                    .iter()
+                    .filter(|(name, _)| config.records.contains(name))
+                    .map(|(name, l)| (name.clone(), l.before))
+                    .collect();
+            }
             if old.is_empty() {
                 job.nothing = Some("the TTL was never lowered in this run: nothing to restore".to_string());
             } else {
@@ -251,7 +253,7 @@ pub(crate) async fn prepare(
                         rtype: rtype.clone(),
                         from: values.clone(),
                         to: values,
-                        old_ttl: Some(config.cutover_ttl),
+                        old_ttl: Some(state.lowered_ttls.get(name).map_or(config.cutover_ttl, |l| l.lowered)),
                         ttl: Some(ttl),
                     });
                 }

@@ -857,7 +857,22 @@ async fn scale(
         ..Patience::new(timeout, job.config.poll_interval)
     };
     let params = PatchParams::default();
+    let mut already = Vec::new();
     for change in &job.scale {
+        // Read first: a count already set (by the try a crash cut short) is not sent again.
+        let now = patience
+            .ask(
+                c,
+                ("get", "deployments", Some(&change.deployment)),
+                seen,
+                cancel,
+                || api.get(&change.deployment),
+            )
+            .await?;
+        if current_replicas(&now) == change.to {
+            already.push(change.deployment.clone());
+            continue;
+        }
         let patch = serde_json::json!({ "spec": { "replicas": change.to } });
         let merge = Patch::Merge(&patch);
         let target = ("patch", "deployments/scale", Some(change.deployment.as_str()));
@@ -935,10 +950,18 @@ async fn scale(
             .map(|s| format!("{} {} → {}", s.deployment, s.from, s.to))
             .collect::<Vec<_>>()
             .join(", "),
-        details: vec![
+        details: [
             "the previous counts are in the journal; a later `k8s.scale` with replicas = \"restore\" puts them back"
                 .to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain((!already.is_empty()).then(|| {
+            format!(
+                "{} already had the new count (set before an interruption, or by hand): not sent again",
+                already.join(", ")
+            )
+        }))
+        .collect(),
         ..Outcome::default()
     })
 }

@@ -40,6 +40,10 @@ pub enum Kind {
         resume_after: Option<DateTime<Utc>>,
         /// Breaches in a row per metric at the end of the earlier tries.
         breaches: BTreeMap<String, u32>,
+        /// The samples the earlier tries took, and how many of the last ones in a row had
+        /// no usable data: a watch whose samples were all taken before a crash is complete.
+        samples: u32,
+        inconclusive: u32,
     },
 }
 
@@ -106,7 +110,14 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
                     .unwrap_or_else(|| u - chrono::Duration::from_std(length).unwrap_or_default())
             });
             let mut breaches = BTreeMap::new();
+            let (mut samples, mut inconclusive) = (0, 0);
             for (_, set) in earlier.map(|w| w.samples.as_slice()).unwrap_or_default() {
+                samples += 1;
+                if set.iter().any(|s| s.verdict == Verdict::Inconclusive) {
+                    inconclusive += 1;
+                } else {
+                    inconclusive = 0;
+                }
                 for s in set {
                     let n: &mut u32 = breaches.entry(s.metric.clone()).or_default();
                     match s.verdict {
@@ -122,6 +133,8 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
                     until,
                     resume_after,
                     breaches,
+                    samples,
+                    inconclusive,
                 },
                 Intent::Metrics {
                     op: "watch".to_string(),
@@ -207,10 +220,13 @@ pub async fn execute(job: MetricsJob, reporter: &Reporter, cancel: &Cancellation
             until,
             resume_after,
             breaches,
+            samples,
+            inconclusive,
         } => {
             let streaks = Streaks {
                 breaches: breaches.clone(),
-                ..Streaks::default()
+                inconclusive: *inconclusive,
+                samples: *samples,
             };
             watch(&job, metrics, *until, *resume_after, streaks, reporter, cancel).await
         }

@@ -317,28 +317,24 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
             }),
         }),
         // So may a request that is not a read.
-        Job::Http(h)
-            if run.dry_run && !matches!(h.method.to_ascii_uppercase().as_str(), "GET" | "HEAD" | "OPTIONS") =>
-        {
-            Ok(Prepared {
-                intent: prepared.intent,
-                job: Job::DryRun(Outcome {
-                    summary: format!("dry run: would send {} {}", h.method, h.url),
-                    details: vec![format!(
-                        "only GET, HEAD and OPTIONS are sent in a dry run{}",
-                        if h.headers.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                "; headers: {}",
-                                h.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
-                            )
-                        }
-                    )],
-                    ..Outcome::default()
-                }),
-            })
-        }
+        Job::Http(h) if run.dry_run && !matches!(&step.action, Action::Http(c) if c.safe_method()) => Ok(Prepared {
+            intent: prepared.intent,
+            job: Job::DryRun(Outcome {
+                summary: format!("dry run: would send {} {}", h.method, h.url),
+                details: vec![format!(
+                    "only GET, HEAD and OPTIONS are sent in a dry run{}",
+                    if h.headers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; headers: {}",
+                            h.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                )],
+                ..Outcome::default()
+            }),
+        }),
         job => Ok(Prepared { job, ..prepared }),
     }
 }

@@ -14,4 +14,4 @@ pub use event::{
     Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, ScaleChange, Verdict, WatchedMetric,
 };
 pub use plan::{Effect, Situation, TimeGate, current, later, next_effects, situation};
-pub use state::{RunState, RunStatus, StepState, StepStatus, Watch};
+pub use state::{LoweredTtl, RunState, RunStatus, StepState, StepStatus, Watch};

@@ -14,7 +14,7 @@ use crate::runbook::{Runbook, Step};
 
 /// Version of the snapshot format; a snapshot of another version is ignored and the
 /// state is rebuilt from the events.
-pub const STATE_VERSION: u32 = 3;
+pub const STATE_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -144,6 +144,13 @@ pub struct Entry<T> {
     pub value: T,
 }
 
+/// A record's TTL before `dns.lower_ttl` changed it, and the TTL it set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoweredTtl {
+    pub before: u32,
+    pub lowered: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub opened_at: DateTime<Utc>,
@@ -180,6 +187,11 @@ pub struct RunState {
     pub rollbacks: Vec<Entry<RollbackTrigger>>,
     pub rcas: Vec<Entry<String>>,
     pub sessions: Vec<Session>,
+    /// Each DNS record's TTL from before this run lowered it, and what it was lowered to.
+    /// Kept across attempts (a rollback need not restore the TTL, and the next attempt's
+    /// `dns.lower_ttl` then finds it already low); forgotten once `dns.restore_ttl` put it back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lowered_ttls: BTreeMap<String, LoweredTtl>,
     pub last_seq: u64,
     pub updated_at: DateTime<Utc>,
 }
@@ -230,6 +242,7 @@ impl RunState {
             rollbacks: Vec::new(),
             rcas: Vec::new(),
             sessions: Vec::new(),
+            lowered_ttls: BTreeMap::new(),
             last_seq: first.seq,
             updated_at: first.at,
         })
@@ -295,6 +308,19 @@ impl RunState {
         }
     }
 
+    /// A `dns.restore_ttl` step that succeeded put the TTLs it names back: nothing lowered
+    /// is left to remember for them.
+    fn forget_restored_ttls(&mut self, step: &str) {
+        if let Some(Intent::Dns(d)) = self.step(step).and_then(|s| s.intent.as_ref())
+            && d.op == "restore_ttl"
+        {
+            let names: Vec<String> = d.records.iter().map(|r| r.name.clone()).collect();
+            for name in names {
+                self.lowered_ttls.remove(&name);
+            }
+        }
+    }
+
     /// Applies one event. Events were checked by `decide` before they were recorded, so
     /// an event that no longer fits (e.g. a step removed by a runbook reload) is ignored.
     pub fn apply(&mut self, rec: &Recorded) {
@@ -343,6 +369,15 @@ impl RunState {
                 }
             }
             RunEvent::StepStarted { step, intent } => {
+                if let Intent::Dns(d) = intent
+                    && d.op == "lower_ttl"
+                {
+                    for r in &d.records {
+                        if let (Some(before), Some(lowered)) = (r.old_ttl, r.ttl) {
+                            self.lowered_ttls.insert(r.name.clone(), LoweredTtl { before, lowered });
+                        }
+                    }
+                }
                 if let Some(s) = self.step_mut(step) {
                     s.status = StepStatus::Running;
                     s.started_at = Some(at);
@@ -365,6 +400,7 @@ impl RunState {
                     s.failure = None;
                 }
                 self.outputs.extend(outcome.outputs.clone());
+                self.forget_restored_ttls(step);
             }
             RunEvent::StepFailed { step, failure } => {
                 if let Some(s) = self.step_mut(step) {
@@ -418,6 +454,9 @@ impl RunState {
                             });
                         }
                     }
+                }
+                if *resolution == Resolution::Succeeded {
+                    self.forget_restored_ttls(step);
                 }
             }
             // Notes are kept in the journal; no rule depends on them.

@@ -61,6 +61,14 @@ pub fn action_lines(action: &Action, runbook: &Runbook) -> Vec<String> {
             if h.retries > 0 {
                 limits.push_str(&format!(", {} retries {} apart", h.retries, dur(h.retry_interval)));
             }
+            if !h.safe_method() {
+                limits.push_str(match action.in_doubt_policy() {
+                    InDoubtPolicy::Rerun => ", idempotent (sent again after a crash)",
+                    InDoubtPolicy::AskOperator => {
+                        ", not idempotent (after a crash the operator says whether it was sent)"
+                    }
+                });
+            }
             lines.push(limits);
         }
         Action::DnsCheck(_)

@@ -188,6 +188,7 @@ fn http(r: &Reader<'_>) -> Option<HttpCheck> {
         headers_env,
         retries: r.int("retries", 0, 100).unwrap_or(0) as u32,
         retry_interval: r.duration("retry_interval").unwrap_or(DEFAULT_RETRY_INTERVAL),
+        idempotent: r.bool("idempotent").unwrap_or(false),
     };
     Some(check)
 }

@@ -488,6 +488,17 @@ pub struct HttpCheck {
     pub retries: u32,
     #[serde(with = "serde_text")]
     pub retry_interval: Duration,
+    /// Safe to send again when a crash leaves it unknown whether it was sent (GET, HEAD and
+    /// OPTIONS always are).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
+}
+
+impl HttpCheck {
+    /// GET, HEAD and OPTIONS only read: sending them again (or in a dry run) changes nothing.
+    pub fn safe_method(&self) -> bool {
+        matches!(self.method.to_ascii_uppercase().as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
 }
 
 /// Pins a hostname to an address for one check, like `curl --resolve`.
@@ -544,6 +555,9 @@ impl Action {
     pub fn in_doubt_policy(&self) -> InDoubtPolicy {
         match self {
             Action::Command(c) if !c.idempotent => InDoubtPolicy::AskOperator,
+            // A request that is not a read may have been acted on (a POST that was sent
+            // and killed before its answer): only the operator can say.
+            Action::Http(h) if !h.idempotent && !h.safe_method() => InDoubtPolicy::AskOperator,
             // DNS changes are compare-and-swap: run again, they first read what the
             // servers hold, and record a change that already happened as done. Scaling
             // sets an absolute count (reading the Deployment first); the other k8s kinds read.

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod http;
 pub mod paths;
 pub mod process;
 pub mod prometheus;
+pub mod slowlink;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
