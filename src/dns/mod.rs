@@ -34,24 +34,35 @@ impl DnsError {
         }
     }
 
+    /// Something between here and `server` failed before it answered (refused, unreachable).
     pub fn unreachable(server: SocketAddr, what: &str) -> Self {
         Self {
             message: format!("DNS server {server} did not answer ({what})"),
-            advice: Some(format!(
-                "check that the server at {server} is up and reachable from here (firewall, address, port); the step can be retried"
-            )),
+            advice: Some(silent_advice(&server.to_string(), server.port())),
             retryable: true,
         }
     }
 
-    pub fn from_net(server: SocketAddr, e: &hickory_net::NetError) -> Self {
+    /// Nothing came back from `server` within `timeout`, the whole time one query may take.
+    pub fn no_answer(server: SocketAddr, timeout: Duration) -> Self {
+        Self {
+            message: format!(
+                "DNS server {server} did not answer within {}",
+                crate::runbook::duration::format(timeout)
+            ),
+            advice: Some(silent_advice(&server.to_string(), server.port())),
+            retryable: true,
+        }
+    }
+
+    pub fn from_net(server: SocketAddr, timeout: Duration, e: &hickory_net::NetError) -> Self {
         let text = e.to_string();
         let lower = text.to_ascii_lowercase();
         if lower.contains("hmac") || lower.contains("tsig") || lower.contains("signature") {
             return Self::tsig_failed(server);
         }
         if lower.contains("timed out") || lower.contains("timeout") {
-            return Self::unreachable(server, "timed out");
+            return Self::no_answer(server, timeout);
         }
         if lower.contains("connection refused") || lower.contains("io error") {
             return Self::unreachable(server, &text);
@@ -131,6 +142,13 @@ impl DnsError {
             ..crate::engine::Failure::default()
         }
     }
+}
+
+/// What to do about servers that answer nothing (`servers`: one address, or several).
+pub fn silent_advice(servers: &str, port: u16) -> String {
+    format!(
+        "nothing answers DNS at {servers}: is the server up, is the address right, is a firewall dropping UDP or TCP port {port} on the way? Then retry the step"
+    )
 }
 
 /// An authoritative nameserver: its name (from NS, or as listed) and where it is asked.

@@ -117,14 +117,12 @@ async fn send(
     signer: Option<TSigner>,
 ) -> Result<Message, DnsError> {
     let exchange = exchange(server, timeout, signer);
-    // The stream's own timeout applies per try; this bounds the whole exchange.
-    let reply = tokio::time::timeout(timeout * 3, exchange.send(DnsRequest::from(message)).next()).await;
+    // `timeout` is what one query may take in all, its retransmissions included: the
+    // stream's own timer covers them, and this bounds the exchange as a whole.
+    let reply = tokio::time::timeout(timeout, exchange.send(DnsRequest::from(message)).next()).await;
     match reply {
-        Err(_) | Ok(None) => Err(DnsError::unreachable(
-            server,
-            &format!("timed out after {}", humantime::format_duration(timeout * 3)),
-        )),
-        Ok(Some(Err(e))) => Err(DnsError::from_net(server, &e)),
+        Err(_) | Ok(None) => Err(DnsError::no_answer(server, timeout)),
+        Ok(Some(Err(e))) => Err(DnsError::from_net(server, timeout, &e)),
         Ok(Some(Ok(response))) => Ok(response.into_message()),
     }
 }

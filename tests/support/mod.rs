@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod hung;
 pub mod process;
 pub mod prometheus;
 
