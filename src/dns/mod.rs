@@ -1,6 +1,7 @@
 //! DNS: reading records from each authoritative nameserver, and changing them through a
 //! provider (RFC 2136 with TSIG, a hosted provider's API, or the operator by hand).
 
+pub mod keyfile;
 pub mod provider;
 pub mod wire;
 
