@@ -10,6 +10,7 @@ pub mod failpoint;
 pub mod journal;
 pub mod k8s;
 pub mod metrics;
+pub mod outside;
 pub mod redact;
 pub mod report;
 pub mod runbook;

@@ -12,8 +12,18 @@ use super::{DnsError, resolve_server};
 use crate::runbook::{DnsConfig, DnsProvider, TsigKey};
 
 pub enum Writer {
-    Rfc2136 { server: SocketAddr, tsig: Option<Tsig> },
-    Hosted { name: String, updater: Box<DnsUpdater> },
+    Rfc2136 {
+        server: SocketAddr,
+        tsig: Option<Tsig>,
+    },
+    Hosted {
+        name: String,
+        updater: Box<DnsUpdater>,
+        /// `the pdns API at 127.0.0.1:8081`: what messages and waiting reports call it.
+        api: String,
+        /// How long one call may take in all, the provider's own retries included.
+        timeout: Duration,
+    },
     Manual,
 }
 
@@ -140,7 +150,9 @@ impl Writer {
                     None => Err(DnsError::usage(format!("provider {name} needs credentials_env.{c}"))),
                 };
                 let setting = |s: &str| settings.get(s).cloned();
-                let t = Some(timeout);
+                // The provider's client gets a second more per request than a call may take
+                // in all: the call's limit (`outside::call`) decides, and says so.
+                let t = Some(timeout + Duration::from_secs(1));
                 let bad = |e: dns_update::Error| DnsError {
                     message: format!("cannot set up DNS provider {name}: {e:?}"),
                     advice: Some("check the provider's settings and credentials".to_string()),
@@ -160,7 +172,7 @@ impl Writer {
                         region: setting("region"),
                         hosted_zone_id: setting("hosted_zone_id"),
                         private_zone_only: None,
-                        endpoint: None,
+                        endpoint: setting("endpoint"),
                     })
                     .map_err(bad)?,
                     other => return Err(DnsError::usage(format!("unknown DNS provider `{other}`"))),
@@ -168,6 +180,8 @@ impl Writer {
                 Ok(Writer::Hosted {
                     name: name.clone(),
                     updater: Box::new(updater),
+                    api: format!("the {name} API at {}", api_address(name, settings)),
+                    timeout,
                 })
             }
         }
@@ -214,10 +228,16 @@ impl Writer {
                     }),
                 }
             }
-            Writer::Hosted { name, updater } => {
-                let found = updater
-                    .list_rrset(record, hosted_type(rtype)?, zone)
+            Writer::Hosted {
+                name,
+                updater,
+                api,
+                timeout,
+            } => {
+                let asked = updater.list_rrset(record, hosted_type(rtype)?, zone);
+                let found = crate::outside::call(api, *timeout, asked)
                     .await
+                    .map_err(|e| api_silent(&e))?
                     .map_err(|e| api_error(name, &e))?;
                 let mut values: Vec<String> = found.iter().filter_map(record_text).collect();
                 values.sort();
@@ -235,7 +255,12 @@ impl Writer {
             Writer::Rfc2136 { server, tsig } => {
                 wire::compare_and_swap(*server, zone, tsig.as_ref(), updates, timeout).await
             }
-            Writer::Hosted { name, updater } => {
+            Writer::Hosted {
+                name,
+                updater,
+                api,
+                timeout: limit,
+            } => {
                 for u in updates {
                     let now = self.current(&u.name, &u.rtype, zone, timeout).await?;
                     if !same(&now, &u.from) {
@@ -247,9 +272,10 @@ impl Writer {
                         u.to.iter()
                             .map(|v| hosted_record(&u.rtype, v))
                             .collect::<Result<Vec<_>, _>>()?;
-                    updater
-                        .set_rrset(u.name.as_str(), hosted_type(&u.rtype)?, u.ttl, records, zone)
+                    let asked = updater.set_rrset(u.name.as_str(), hosted_type(&u.rtype)?, u.ttl, records, zone);
+                    crate::outside::call(api, *limit, asked)
                         .await
+                        .map_err(|e| api_silent(&e))?
                         .map_err(|e| api_error(name, &e))?;
                 }
                 Ok(())
@@ -319,6 +345,41 @@ fn record_text(r: &DnsRecord) -> Option<String> {
         DnsRecord::AAAA(a) => Some(a.to_string()),
         DnsRecord::CNAME(c) => Some(super::fqdn(c)),
         _ => None,
+    }
+}
+
+/// Where a hosted provider's API is: `host:port` from the runbook's `api_url` (pdns) or
+/// `endpoint` (route53), else the provider's public API.
+fn api_address(name: &str, settings: &std::collections::BTreeMap<String, String>) -> String {
+    let url = settings
+        .get("api_url")
+        .or_else(|| settings.get("endpoint"))
+        .cloned()
+        .unwrap_or_else(|| {
+            match name {
+                "pdns" => "http://localhost:8081",
+                "cloudflare" => "https://api.cloudflare.com",
+                "digitalocean" => "https://api.digitalocean.com",
+                "hetzner" => "https://api.hetzner.cloud",
+                "desec" => "https://desec.io",
+                "route53" => "https://route53.amazonaws.com",
+                _ => "",
+            }
+            .to_string()
+        });
+    crate::k8s::host_port(&url)
+}
+
+/// A provider's API that did not answer in time (dns-update's own retries and their
+/// pauses count within the time).
+fn api_silent(e: &crate::outside::NoAnswer) -> DnsError {
+    DnsError {
+        message: e.to_string(),
+        advice: Some(
+            "check that the provider's API is up and reachable from here (proxy, firewall, the address in the settings); `query_timeout` in [dns] is the time one call may take, the provider's own retries included. The step can be retried"
+                .to_string(),
+        ),
+        retryable: true,
     }
 }
 

@@ -119,12 +119,17 @@ async fn send(
     let exchange = exchange(server, timeout, signer);
     // `timeout` is what one query may take in all, its retransmissions included: the
     // stream's own timer covers them, and this bounds the exchange as a whole.
-    let reply = tokio::time::timeout(timeout, exchange.send(DnsRequest::from(message)).next()).await;
-    match reply {
-        Err(_) | Ok(None) => Err(DnsError::no_answer(server, timeout)),
-        Ok(Some(Err(e))) => Err(DnsError::from_net(server, timeout, &e)),
-        Ok(Some(Ok(response))) => Ok(response.into_message()),
-    }
+    let mut asked = exchange.send(DnsRequest::from(message));
+    let reply = async {
+        match asked.next().await {
+            Some(Ok(response)) => Ok(response.into_message()),
+            Some(Err(e)) => Err(DnsError::from_net(server, timeout, &e)),
+            None => Err(DnsError::no_answer(server, timeout)),
+        }
+    };
+    crate::outside::call(&format!("DNS server {server}"), timeout, reply)
+        .await
+        .unwrap_or_else(|_| Err(DnsError::no_answer(server, timeout)))
 }
 
 /// Asks `server` for `name`/`rtype` directly. `recursion` is off for authoritative

@@ -15,6 +15,8 @@ pub struct Prometheus {
     headers: Vec<(String, String)>,
     /// How it authenticates, in words, for errors: names of variables, never values.
     auth: String,
+    /// How long one query may take in all (`query_timeout` in [metrics]).
+    timeout: Duration,
 }
 
 impl Prometheus {
@@ -42,8 +44,8 @@ impl Prometheus {
             let token = data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes());
             headers.push(("Authorization".to_string(), format!("Basic {token}")));
         }
+        // No client timeout: every query is bounded as a whole by `outside::call`.
         let client = reqwest::Client::builder()
-            .timeout(cfg.query_timeout)
             .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Failure {
@@ -70,6 +72,7 @@ impl Prometheus {
             client,
             headers,
             auth,
+            timeout: cfg.query_timeout,
         })
     }
 
@@ -77,9 +80,21 @@ impl Prometheus {
         &self.base
     }
 
+    /// One query, ended after `query_timeout` (reported while it waits, see `outside`).
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, String> {
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), params)
             .map_err(|e| format!("bad Prometheus URL {}: {e}", self.base))?;
+        let server = format!("Prometheus at {}", self.base);
+        crate::outside::call(&server, self.timeout, self.fetch(url))
+            .await
+            .unwrap_or_else(|e| {
+                Err(format!(
+                    "{e}: check that it is up and reachable from here (`query_timeout` in [metrics] is the time one query may take)"
+                ))
+            })
+    }
+
+    async fn fetch(&self, url: reqwest::Url) -> Result<Value, String> {
         let mut req = self.client.get(url);
         for (k, v) in &self.headers {
             req = req.header(k, v);
