@@ -107,7 +107,7 @@ pub async fn call<T, E>(
                     report(
                         w,
                         server,
-                        format!("waiting {} for an answer", dur(Duration::from_secs(started.elapsed().as_secs()))),
+                        format!("none yet after {}", dur(Duration::from_secs(started.elapsed().as_secs()))),
                         Verdict::Inconclusive,
                         format!("gives up after {}", dur(limit)),
                     );
@@ -127,7 +127,7 @@ pub async fn call<T, E>(
         let took = crate::runbook::duration::took(started.elapsed());
         if answered && (reported || was_silent) {
             let (value, verdict) = match &result {
-                Ok(Ok(_)) => (format!("answered after {took}"), Verdict::Within),
+                Ok(Ok(_)) => (format!("received after {took}"), Verdict::Within),
                 _ => (format!("failed after {took}"), Verdict::Breach),
             };
             report(w, server, value, verdict, String::new());
@@ -135,7 +135,7 @@ pub async fn call<T, E>(
             report(
                 w,
                 server,
-                format!("no answer within {}", dur(limit)),
+                format!("none within {}", dur(limit)),
                 Verdict::Breach,
                 String::new(),
             );

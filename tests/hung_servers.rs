@@ -157,7 +157,10 @@ fn a_hung_dns_provider_api_ends_within_its_timeout_naming_it() {
         assert!(stdout.contains("gave up after 3 tries"), "{stdout}");
         // While it waited, it said so, naming the server.
         assert!(
-            stdout.contains(&format!("flip: ? the {provider} API at {} answer: waiting", hung.addr)),
+            stdout.contains(&format!(
+                "flip: ? the {provider} API at {} answer: none yet after 1s",
+                hung.addr
+            )),
             "{provider}: reports the wait:\n{stdout}"
         );
     }
@@ -472,7 +475,7 @@ async fn a_rollback_while_a_step_hangs_stops_the_wait_and_the_rollback_completes
             };
             driver.handle(msg, Utc::now()).unwrap();
             let flip = driver.state().step("flip").unwrap();
-            if flip.objects.iter().any(|o| o.value.starts_with("waiting")) {
+            if flip.objects.iter().any(|o| o.value.starts_with("none yet")) {
                 let waiting = &flip.objects[0];
                 assert_eq!(waiting.object, format!("the pdns API at {}", hung.addr));
                 break;

@@ -159,8 +159,9 @@ pub struct Nameserver {
     pub addr: SocketAddr,
 }
 
-/// Resolves `host:port` (or `host`, port 53) once.
-pub async fn resolve_server(text: &str) -> Result<SocketAddr, DnsError> {
+/// Resolves `host:port` (or `host`, port 53) once, through this machine's resolver, taking
+/// at most `timeout`.
+pub async fn resolve_server(text: &str, timeout: Duration) -> Result<SocketAddr, DnsError> {
     if let Some(addr) = parse_server(text, 53) {
         return Ok(addr);
     }
@@ -169,7 +170,18 @@ pub async fn resolve_server(text: &str) -> Result<SocketAddr, DnsError> {
     } else {
         format!("{text}:53")
     };
-    match tokio::net::lookup_host(&with_port).await {
+    let resolver = format!("this machine's resolver (looking up `{text}`)");
+    let found = crate::outside::call(&resolver, timeout, tokio::net::lookup_host(&with_port))
+        .await
+        .map_err(|e| DnsError {
+            message: e.to_string(),
+            advice: Some(format!(
+                "check /etc/resolv.conf and that its nameservers answer, or write the server's IP address in the runbook; `query_timeout` in [dns] is {}",
+                crate::runbook::duration::format(timeout)
+            )),
+            retryable: true,
+        })?;
+    match found {
         Ok(mut addrs) => addrs.next().ok_or_else(|| DnsError {
             message: format!("`{text}` has no address"),
             advice: Some("write the server's IP address in the runbook".to_string()),
@@ -210,7 +222,7 @@ pub async fn authoritative(config: &DnsConfig) -> Result<Vec<Nameserver>, DnsErr
             .collect();
     }
     let (ask, recursion) = match &config.provider {
-        DnsProvider::Rfc2136 { server, .. } => (resolve_server(server).await?, false),
+        DnsProvider::Rfc2136 { server, .. } => (resolve_server(server, config.query_timeout).await?, false),
         _ => match system_resolver() {
             Some(r) => (r, true),
             None => {

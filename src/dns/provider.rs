@@ -125,7 +125,7 @@ impl Writer {
     pub async fn new(config: &DnsConfig, timeout: Duration) -> Result<Self, DnsError> {
         match &config.provider {
             DnsProvider::Rfc2136 { server, tsig } => {
-                let server = resolve_server(server).await?;
+                let server = resolve_server(server, timeout).await?;
                 let tsig = match tsig {
                     Some(key) => {
                         let (secret, source) = tsig_secret(key)?;
