@@ -12,6 +12,7 @@ pub mod journal;
 pub mod k8s;
 pub mod metrics;
 pub mod names;
+pub mod outside;
 pub mod redact;
 pub mod report;
 pub mod runbook;

@@ -298,6 +298,62 @@ fn a_wrong_tsig_key_says_so_and_writes_nothing() {
     );
 }
 
+/// The TSIG key comes from a BIND key file made by `tsig-keygen` that holds several keys:
+/// the one the runbook names is used, even when its name holds the word `secret` and
+/// other keys come first.
+#[test]
+fn the_tsig_key_is_taken_by_name_from_a_key_file_with_several_keys() {
+    let pair = AuthPair::start_with_key("ddns-secret");
+    short_ttls(&pair);
+    let keygen = |name: &str| {
+        let out = std::process::Command::new(support::process::binary("tsig-keygen", "bind9", "BIND"))
+            .args(["-a", "hmac-sha256", name])
+            .output()
+            .expect("run tsig-keygen");
+        assert!(out.status.success(), "tsig-keygen failed: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let sb = Sandbox::new();
+    let keys = sb.write(
+        "keys.conf",
+        &format!(
+            "# keys for this zone\n{}/* the one the primary grants updates to */\n{}// an old one\n{}",
+            keygen("other-key"),
+            std::fs::read_to_string(pair.key_file()).unwrap(),
+            keygen("ddns-secret-old"),
+        ),
+    );
+    let rb = sb.write(
+        "dns.toml",
+        &runbook(&pair, "1s", "UNUSED").replace(
+            "secret_env = \"UNUSED\"",
+            &format!("secret_file = \"{}\"", keys.display()),
+        ),
+    );
+    let out = sb
+        .cutover()
+        .args(["run", rb.to_str().unwrap(), "--headless", "--max-wait", "30s"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 3);
+    let (_, state) = sb.journal(&sb.only_run_id()).unwrap();
+    assert_eq!(
+        state.step("verify").unwrap().status,
+        StepStatus::Succeeded,
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        pair.query(pair.primary(), &format!("app.{}", pair.zone()), "A").values,
+        vec![LB.to_string()],
+        "the flip was signed with the right key"
+    );
+    assert!(
+        !text(&out.stdout).contains(pair.secret_b64()),
+        "the secret is never shown"
+    );
+}
+
 /// The primary is killed (SIGKILL) mid-run, while the run waits at the TTL gate: the flip
 /// fails with a message naming the server and its address, nothing is half-recorded, and
 /// once the server is back `--retry flip` completes the run.

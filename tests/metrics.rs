@@ -459,3 +459,188 @@ fn a_watch_resumed_after_its_end_with_prometheus_down_does_not_pass() {
     );
     assert!(stdout.contains("cannot call this healthy"), "{stdout}");
 }
+
+/// The headers of one request (lower-case names).
+type Headers = Vec<(String, String)>;
+
+/// A loopback HTTP server that answers every request with `respond(path)` and records the
+/// headers of each request it got.
+struct Recording {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Headers>>>,
+}
+
+fn recording_server(respond: impl Fn(&str, &mut std::net::TcpStream) + Send + Sync + 'static) -> Recording {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let respond = std::sync::Arc::new(respond);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (seen, respond) = (seen.clone(), respond.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                let mut headers = Vec::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                    line.clear();
+                }
+                seen.lock().unwrap().push(headers);
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut stream = stream;
+                respond(&path, &mut stream);
+            });
+        }
+    });
+    Recording { port, requests }
+}
+
+/// A runbook with only a baseline against `prometheus`, sending a bearer token and an API
+/// key header from the environment.
+fn baseline_only(sb: &Sandbox, prometheus: &str) -> std::path::PathBuf {
+    sb.write(
+        "baseline.toml",
+        &format!(
+            r#"[runbook]
+name = "baseline-only"
+hold = "0s"
+
+[metrics]
+prometheus = "{prometheus}"
+bearer_token_env = "TEST_PROM_TOKEN"
+headers_env = {{ "X-Api-Key" = "TEST_PROM_KEY" }}
+error_rate = 'sum(rate(errors[1m]))'
+p99 = 'max(latency)'
+baseline = "10s"
+query_timeout = "20s"
+
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "baseline"
+  kind = "metrics.baseline"
+"#
+        ),
+    )
+}
+
+const PROM_KEY: &str = "prom-api-key-51d8e0c4a7";
+
+fn run_baseline(sb: &Sandbox, rb: &std::path::Path) -> std::process::Output {
+    sb.cutover()
+        .args(["run", rb.to_str().unwrap(), "--headless"])
+        .env("TEST_PROM_TOKEN", PROM_TOKEN)
+        .env("TEST_PROM_KEY", PROM_KEY)
+        .output()
+        .unwrap()
+}
+
+/// Prometheus (here a stand-in) redirects to another origin (`localhost` on another port):
+/// the credentials — the bearer token and the header from the environment — never reach
+/// it; the step fails naming both.
+#[test]
+fn a_redirect_to_another_host_never_gets_the_credentials() {
+    use std::io::Write;
+    let other = recording_server(|_, stream| {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let to = other.port;
+    let first = recording_server(move |path, stream| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 302 Found\r\nLocation: http://localhost:{to}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+    });
+    let sb = Sandbox::new();
+    let rb = baseline_only(&sb, &format!("http://127.0.0.1:{}", first.port));
+    let out = run_baseline(&sb, &rb);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    // The first server got them (it is the configured one).
+    let got = first.requests.lock().unwrap().clone();
+    assert!(got[0].iter().any(|(k, v)| k == "x-api-key" && v == PROM_KEY), "{got:?}");
+    for request in other.requests.lock().unwrap().iter() {
+        for (k, v) in request {
+            assert!(
+                !v.contains(PROM_KEY) && !v.contains(PROM_TOKEN),
+                "the other host got the credentials in {k}"
+            );
+        }
+    }
+    assert!(
+        stdout.contains(&format!("http://127.0.0.1:{}", first.port))
+            && stdout.contains(&format!("http://localhost:{to}")),
+        "names both:\n{stdout}"
+    );
+    assert!(!stdout.contains(PROM_KEY) && !stdout.contains(PROM_TOKEN), "{stdout}");
+}
+
+/// An answer without end (or just huge) is cut at 16 MiB with a clear error, long before
+/// the query's timeout: it never fills the memory.
+#[test]
+fn an_endless_prometheus_answer_is_cut_with_a_clear_error() {
+    use std::io::Write;
+    let endless = recording_server(|_, stream| {
+        if write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        )
+        .is_err()
+        {
+            return;
+        }
+        let _ = stream.write_all(b"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
+        let chunk = vec![b' '; 64 * 1024];
+        // Stops when the client hangs up.
+        while stream.write_all(&chunk).is_ok() {}
+    });
+    let sb = Sandbox::new();
+    let rb = baseline_only(&sb, &format!("http://127.0.0.1:{}", endless.port));
+    let started = std::time::Instant::now();
+    let out = run_baseline(&sb, &rb);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "Prometheus at http://127.0.0.1:{} sent more than 16 MiB",
+            endless.port
+        )),
+        "{stdout}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "cut before the query's timeout"
+    );
+}
+
+/// Credentials for Prometheus over plain http to a host that is not this machine are
+/// warned about (anyone on the path can read them); over https, or to loopback, they are not.
+#[test]
+fn credentials_over_plain_http_to_another_host_are_warned_about() {
+    let sb = Sandbox::new();
+    for (url, warned) in [
+        ("http://prometheus.monitoring:9090", true),
+        ("https://prometheus.monitoring:9090", false),
+        ("http://127.0.0.1:9090", false),
+        ("http://localhost:9090", false),
+    ] {
+        let rb = baseline_only(&sb, url);
+        let out = sb.output(&["validate", rb.to_str().unwrap()]);
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert_eq!(all.contains("warning[credentials-over-http]"), warned, "{url}:\n{all}");
+    }
+}

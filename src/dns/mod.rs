@@ -1,6 +1,7 @@
 //! DNS: reading records from each authoritative nameserver, and changing them through a
 //! provider (RFC 2136 with TSIG, a hosted provider's API, or the operator by hand).
 
+pub mod keyfile;
 pub mod provider;
 pub mod wire;
 
@@ -34,24 +35,35 @@ impl DnsError {
         }
     }
 
+    /// Something between here and `server` failed before it answered (refused, unreachable).
     pub fn unreachable(server: SocketAddr, what: &str) -> Self {
         Self {
             message: format!("DNS server {server} did not answer ({what})"),
-            advice: Some(format!(
-                "check that the server at {server} is up and reachable from here (firewall, address, port); the step can be retried"
-            )),
+            advice: Some(silent_advice(&server.to_string(), server.port())),
             retryable: true,
         }
     }
 
-    pub fn from_net(server: SocketAddr, e: &hickory_net::NetError) -> Self {
+    /// Nothing came back from `server` within `timeout`, the whole time one query may take.
+    pub fn no_answer(server: SocketAddr, timeout: Duration) -> Self {
+        Self {
+            message: format!(
+                "DNS server {server} did not answer within {}",
+                crate::runbook::duration::format(timeout)
+            ),
+            advice: Some(silent_advice(&server.to_string(), server.port())),
+            retryable: true,
+        }
+    }
+
+    pub fn from_net(server: SocketAddr, timeout: Duration, e: &hickory_net::NetError) -> Self {
         let text = e.to_string();
         let lower = text.to_ascii_lowercase();
         if lower.contains("hmac") || lower.contains("tsig") || lower.contains("signature") {
             return Self::tsig_failed(server);
         }
         if lower.contains("timed out") || lower.contains("timeout") {
-            return Self::unreachable(server, "timed out");
+            return Self::no_answer(server, timeout);
         }
         if lower.contains("connection refused") || lower.contains("io error") {
             return Self::unreachable(server, &text);
@@ -133,6 +145,13 @@ impl DnsError {
     }
 }
 
+/// What to do about servers that answer nothing (`servers`: one address, or several).
+pub fn silent_advice(servers: &str, port: u16) -> String {
+    format!(
+        "nothing answers DNS at {servers}: is the server up, is the address right, is a firewall dropping UDP or TCP port {port} on the way? Then retry the step"
+    )
+}
+
 /// An authoritative nameserver: its name (from NS, or as listed) and where it is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nameserver {
@@ -140,8 +159,9 @@ pub struct Nameserver {
     pub addr: SocketAddr,
 }
 
-/// Resolves `host:port` (or `host`, port 53) once.
-pub async fn resolve_server(text: &str) -> Result<SocketAddr, DnsError> {
+/// Resolves `host:port` (or `host`, port 53) once, through this machine's resolver, taking
+/// at most `timeout`.
+pub async fn resolve_server(text: &str, timeout: Duration) -> Result<SocketAddr, DnsError> {
     if let Some(addr) = parse_server(text, 53) {
         return Ok(addr);
     }
@@ -150,7 +170,18 @@ pub async fn resolve_server(text: &str) -> Result<SocketAddr, DnsError> {
     } else {
         format!("{text}:53")
     };
-    match tokio::net::lookup_host(&with_port).await {
+    let resolver = format!("this machine's resolver (looking up `{text}`)");
+    let found = crate::outside::call(&resolver, timeout, tokio::net::lookup_host(&with_port))
+        .await
+        .map_err(|e| DnsError {
+            message: e.to_string(),
+            advice: Some(format!(
+                "check /etc/resolv.conf and that its nameservers answer, or write the server's IP address in the runbook; `query_timeout` in [dns] is {}",
+                crate::runbook::duration::format(timeout)
+            )),
+            retryable: true,
+        })?;
+    match found {
         Ok(mut addrs) => addrs.next().ok_or_else(|| DnsError {
             message: format!("`{text}` has no address"),
             advice: Some("write the server's IP address in the runbook".to_string()),
@@ -191,7 +222,7 @@ pub async fn authoritative(config: &DnsConfig) -> Result<Vec<Nameserver>, DnsErr
             .collect();
     }
     let (ask, recursion) = match &config.provider {
-        DnsProvider::Rfc2136 { server, .. } => (resolve_server(server).await?, false),
+        DnsProvider::Rfc2136 { server, .. } => (resolve_server(server, config.query_timeout).await?, false),
         _ => match system_resolver() {
             Some(r) => (r, true),
             None => {

@@ -6,18 +6,30 @@ use std::time::Duration;
 
 use dns_update::{DnsRecord, DnsRecordType, DnsUpdater};
 
+use super::keyfile;
 use super::wire::{self, RecordUpdate, Tsig};
 use super::{DnsError, resolve_server};
 use crate::runbook::{DnsConfig, DnsProvider, TsigKey};
 
 pub enum Writer {
-    Rfc2136 { server: SocketAddr, tsig: Option<Tsig> },
-    Hosted { name: String, updater: Box<DnsUpdater> },
+    Rfc2136 {
+        server: SocketAddr,
+        tsig: Option<Tsig>,
+    },
+    Hosted {
+        name: String,
+        updater: Box<DnsUpdater>,
+        /// `the pdns API at 127.0.0.1:8081`: what messages and waiting reports call it.
+        api: String,
+        /// How long one call may take in all, the provider's own retries included.
+        timeout: Duration,
+    },
     Manual,
 }
 
-/// The secret of a TSIG key, from the environment or a file (base64, as `tsig-keygen`
-/// writes it; a BIND key file's `secret "...";` line is understood too).
+/// The secret of a TSIG key, from the environment or a file: the base64 secret on its own,
+/// or a BIND key file (as `tsig-keygen` writes it, several keys allowed), from which the key
+/// with the runbook's `tsig_key.name` is taken. Returns the secret and where it came from.
 pub fn tsig_secret(key: &TsigKey) -> Result<(String, String), DnsError> {
     let (text, source) = match (&key.secret_env, &key.secret_file) {
         (Some(var), _) => (
@@ -41,12 +53,56 @@ pub fn tsig_secret(key: &TsigKey) -> Result<(String, String), DnsError> {
         ),
         (None, None) => return Err(DnsError::usage(format!("TSIG key `{}` has no secret source", key.name))),
     };
-    let secret = match text.split_once("secret") {
-        // A BIND key file: key "name" { algorithm ...; secret "BASE64"; };
-        Some((_, rest)) if text.contains('{') => rest.split('"').nth(1).unwrap_or_default().to_string(),
-        _ => text.trim().to_string(),
+    if !keyfile::looks_like_key_file(&text) && !text.contains('{') {
+        return Ok((text.trim().to_string(), source));
+    }
+    let bad = |message: String, advice: String| DnsError {
+        message,
+        advice: Some(advice),
+        retryable: false,
     };
-    Ok((secret, source))
+    let keys = keyfile::parse(&text).map_err(|e| {
+        bad(
+            format!("the TSIG key file ({source}) cannot be read as a BIND key file: {e}"),
+            "write it as tsig-keygen does: key \"NAME\" { algorithm hmac-sha256; secret \"BASE64\"; };".to_string(),
+        )
+    })?;
+    let Some(found) = keys.iter().find(|k| keyfile::same_name(&k.name, &key.name)) else {
+        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        return Err(bad(
+            format!(
+                "TSIG key `{}` is not in {source}: it holds {}",
+                key.name,
+                if names.is_empty() {
+                    "no key".to_string()
+                } else {
+                    format!("key(s) {}", names.join(", "))
+                }
+            ),
+            "set `tsig_key.name` in [dns] to the key the server grants updates to, or point `secret_file` at the file that holds it"
+                .to_string(),
+        ));
+    };
+    if let Some(algorithm) = &found.algorithm
+        && algorithm != &key.algorithm.to_ascii_lowercase()
+    {
+        return Err(bad(
+            format!(
+                "TSIG key `{}` in {source} is {algorithm}, but `tsig_key.algorithm` says {}",
+                found.name, key.algorithm
+            ),
+            format!(
+                "set `tsig_key.algorithm = \"{algorithm}\"` in [dns]: the server checks the algorithm with the key"
+            ),
+        ));
+    }
+    match &found.secret {
+        Some(secret) => Ok((secret.clone(), source)),
+        None => Err(bad(
+            format!("TSIG key `{}` in {source} has no `secret`", found.name),
+            "add its `secret \"BASE64\";` line as tsig-keygen printed it".to_string(),
+        )),
+    }
 }
 
 fn decode_secret(key: &TsigKey, secret: &str, source: &str) -> Result<Vec<u8>, DnsError> {
@@ -69,7 +125,7 @@ impl Writer {
     pub async fn new(config: &DnsConfig, timeout: Duration) -> Result<Self, DnsError> {
         match &config.provider {
             DnsProvider::Rfc2136 { server, tsig } => {
-                let server = resolve_server(server).await?;
+                let server = resolve_server(server, timeout).await?;
                 let tsig = match tsig {
                     Some(key) => {
                         let (secret, source) = tsig_secret(key)?;
@@ -94,7 +150,9 @@ impl Writer {
                     None => Err(DnsError::usage(format!("provider {name} needs credentials_env.{c}"))),
                 };
                 let setting = |s: &str| settings.get(s).cloned();
-                let t = Some(timeout);
+                // The provider's client gets a second more per request than a call may take
+                // in all: the call's limit (`outside::call`) decides, and says so.
+                let t = Some(timeout + Duration::from_secs(1));
                 let bad = |e: dns_update::Error| DnsError {
                     message: format!("cannot set up DNS provider {name}: {e:?}"),
                     advice: Some("check the provider's settings and credentials".to_string()),
@@ -114,7 +172,7 @@ impl Writer {
                         region: setting("region"),
                         hosted_zone_id: setting("hosted_zone_id"),
                         private_zone_only: None,
-                        endpoint: None,
+                        endpoint: setting("endpoint"),
                     })
                     .map_err(bad)?,
                     other => return Err(DnsError::usage(format!("unknown DNS provider `{other}`"))),
@@ -122,6 +180,8 @@ impl Writer {
                 Ok(Writer::Hosted {
                     name: name.clone(),
                     updater: Box::new(updater),
+                    api: format!("the {name} API at {}", api_address(name, settings)),
+                    timeout,
                 })
             }
         }
@@ -168,10 +228,16 @@ impl Writer {
                     }),
                 }
             }
-            Writer::Hosted { name, updater } => {
-                let found = updater
-                    .list_rrset(record, hosted_type(rtype)?, zone)
+            Writer::Hosted {
+                name,
+                updater,
+                api,
+                timeout,
+            } => {
+                let asked = updater.list_rrset(record, hosted_type(rtype)?, zone);
+                let found = crate::outside::call(api, *timeout, asked)
                     .await
+                    .map_err(|e| api_silent(&e))?
                     .map_err(|e| api_error(name, &e))?;
                 let mut values: Vec<String> = found.iter().filter_map(record_text).collect();
                 values.sort();
@@ -189,7 +255,12 @@ impl Writer {
             Writer::Rfc2136 { server, tsig } => {
                 wire::compare_and_swap(*server, zone, tsig.as_ref(), updates, timeout).await
             }
-            Writer::Hosted { name, updater } => {
+            Writer::Hosted {
+                name,
+                updater,
+                api,
+                timeout: limit,
+            } => {
                 for u in updates {
                     let now = self.current(&u.name, &u.rtype, zone, timeout).await?;
                     if !same(&now, &u.from) {
@@ -201,9 +272,10 @@ impl Writer {
                         u.to.iter()
                             .map(|v| hosted_record(&u.rtype, v))
                             .collect::<Result<Vec<_>, _>>()?;
-                    updater
-                        .set_rrset(u.name.as_str(), hosted_type(&u.rtype)?, u.ttl, records, zone)
+                    let asked = updater.set_rrset(u.name.as_str(), hosted_type(&u.rtype)?, u.ttl, records, zone);
+                    crate::outside::call(api, *limit, asked)
                         .await
+                        .map_err(|e| api_silent(&e))?
                         .map_err(|e| api_error(name, &e))?;
                 }
                 Ok(())
@@ -276,6 +348,41 @@ fn record_text(r: &DnsRecord) -> Option<String> {
     }
 }
 
+/// Where a hosted provider's API is: `host:port` from the runbook's `api_url` (pdns) or
+/// `endpoint` (route53), else the provider's public API.
+fn api_address(name: &str, settings: &std::collections::BTreeMap<String, String>) -> String {
+    let url = settings
+        .get("api_url")
+        .or_else(|| settings.get("endpoint"))
+        .cloned()
+        .unwrap_or_else(|| {
+            match name {
+                "pdns" => "http://localhost:8081",
+                "cloudflare" => "https://api.cloudflare.com",
+                "digitalocean" => "https://api.digitalocean.com",
+                "hetzner" => "https://api.hetzner.cloud",
+                "desec" => "https://desec.io",
+                "route53" => "https://route53.amazonaws.com",
+                _ => "",
+            }
+            .to_string()
+        });
+    crate::k8s::host_port(&url)
+}
+
+/// A provider's API that did not answer in time (dns-update's own retries and their
+/// pauses count within the time).
+fn api_silent(e: &crate::outside::NoAnswer) -> DnsError {
+    DnsError {
+        message: e.to_string(),
+        advice: Some(
+            "check that the provider's API is up and reachable from here (proxy, firewall, the address in the settings); `query_timeout` in [dns] is the time one call may take, the provider's own retries included. The step can be retried"
+                .to_string(),
+        ),
+        retryable: true,
+    }
+}
+
 fn api_error(provider: &str, e: &dns_update::Error) -> DnsError {
     use dns_update::Error as E;
     let (what, retryable) = match e {
@@ -294,5 +401,76 @@ fn api_error(provider: &str, e: &dns_update::Error) -> DnsError {
             "check the provider's settings and the credentials in the environment".to_string()
         }),
         retryable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two secrets as `tsig-keygen` prints them (base64 of 32 bytes).
+    const FIRST: &str = "l14KRMHjSXZlROyRVQE51ovYLNZreq/Swiovo7RhLLA=";
+    const SECOND: &str = "3kF9c2Vjb25kLWtleS1zZWNyZXQtZm9yLXRlc3RzIQ==";
+
+    fn from_file(name: &str, algorithm: &str, text: &str) -> Result<(String, String), DnsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.conf");
+        std::fs::write(&path, text).unwrap();
+        tsig_secret(&TsigKey {
+            name: name.to_string(),
+            algorithm: algorithm.to_string(),
+            secret_env: None,
+            secret_file: Some(path.display().to_string()),
+        })
+    }
+
+    #[test]
+    fn a_key_named_after_the_word_secret_is_read() {
+        let text = format!("key \"ddns-secret\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{FIRST}\";\n}};\n");
+        assert_eq!(from_file("ddns-secret", "hmac-sha256", &text).unwrap().0, FIRST);
+    }
+
+    #[test]
+    fn the_key_the_runbook_names_is_picked_from_several() {
+        let text = format!(
+            "// generated by tsig-keygen\nkey \"first\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{FIRST}\";\n}};\n\
+             # the one cutover uses\n/* a block\n   comment with key \"fake\" {{ secret \"AAAA\"; }}; in it */\n\
+             key cutover-key {{ algorithm hmac-sha256; secret \"{SECOND}\"; }};\n"
+        );
+        assert_eq!(from_file("cutover-key", "hmac-sha256", &text).unwrap().0, SECOND);
+        assert_eq!(from_file("first", "hmac-sha256", &text).unwrap().0, FIRST);
+        // DNS names: case and a trailing dot do not matter.
+        assert_eq!(from_file("Cutover-Key.", "hmac-sha256", &text).unwrap().0, SECOND);
+    }
+
+    #[test]
+    fn a_missing_key_lists_the_names_found_and_never_a_secret() {
+        let text = format!(
+            "key \"first\" {{ algorithm hmac-sha256; secret \"{FIRST}\"; }};\nkey \"second\" {{ algorithm hmac-sha256; secret \"{SECOND}\"; }};\n"
+        );
+        let e = from_file("cutover", "hmac-sha256", &text).unwrap_err();
+        let all = format!("{} {}", e.message, e.advice.clone().unwrap_or_default());
+        assert!(all.contains("`cutover`") && all.contains("first, second"), "{all}");
+        assert!(!all.contains(FIRST) && !all.contains(SECOND), "{all}");
+        // A key of another algorithm than the runbook says would fail at the server.
+        let e = from_file("first", "hmac-sha512", &text).unwrap_err();
+        assert!(
+            e.message.contains("hmac-sha256") && e.message.contains("hmac-sha512"),
+            "{}",
+            e.message
+        );
+        // Broken syntax is reported by line, without quoting the file.
+        let e = from_file(
+            "first",
+            "hmac-sha256",
+            &format!("key \"first\" {{ secret \"{FIRST}\";\n"),
+        )
+        .unwrap_err();
+        assert!(!e.message.contains(FIRST), "{}", e.message);
+    }
+
+    #[test]
+    fn a_file_with_the_secret_alone_still_works() {
+        assert_eq!(from_file("any", "hmac-sha256", &format!("{FIRST}\n")).unwrap().0, FIRST);
     }
 }

@@ -117,16 +117,19 @@ async fn send(
     signer: Option<TSigner>,
 ) -> Result<Message, DnsError> {
     let exchange = exchange(server, timeout, signer);
-    // The stream's own timeout applies per try; this bounds the whole exchange.
-    let reply = tokio::time::timeout(timeout * 3, exchange.send(DnsRequest::from(message)).next()).await;
-    match reply {
-        Err(_) | Ok(None) => Err(DnsError::unreachable(
-            server,
-            &format!("timed out after {}", humantime::format_duration(timeout * 3)),
-        )),
-        Ok(Some(Err(e))) => Err(DnsError::from_net(server, &e)),
-        Ok(Some(Ok(response))) => Ok(response.into_message()),
-    }
+    // `timeout` is what one query may take in all, its retransmissions included: the
+    // stream's own timer covers them, and this bounds the exchange as a whole.
+    let mut asked = exchange.send(DnsRequest::from(message));
+    let reply = async {
+        match asked.next().await {
+            Some(Ok(response)) => Ok(response.into_message()),
+            Some(Err(e)) => Err(DnsError::from_net(server, timeout, &e)),
+            None => Err(DnsError::no_answer(server, timeout)),
+        }
+    };
+    crate::outside::call(&format!("DNS server {server}"), timeout, reply)
+        .await
+        .unwrap_or_else(|_| Err(DnsError::no_answer(server, timeout)))
 }
 
 /// Asks `server` for `name`/`rtype` directly. `recursion` is off for authoritative

@@ -518,9 +518,17 @@ async fn check(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
     let mut answers = Answers::default();
     let mut problems = Vec::new();
     let mut details = Vec::new();
+    let mut silent = Vec::new();
+    let mut unanswered = 0;
     for record in &job.records {
         for ns in &servers {
             let a = ask(ns, record, &record.from, None, false, &job.config).await;
+            if a.verdict == Verdict::Inconclusive {
+                unanswered += 1;
+                if !silent.contains(&ns) {
+                    silent.push(ns);
+                }
+            }
             details.push(format!(
                 "{} at {} ({}): {}{}",
                 record.name,
@@ -546,12 +554,15 @@ async fn check(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
         }
     }
     if !problems.is_empty() {
+        let values = "the records must hold the expected current value on every authoritative server before the cutover: find out why they do not";
+        let advice = match (silent.is_empty(), problems.len() > unanswered) {
+            (true, _) => values.to_string(),
+            (false, false) => silent_advice(&silent),
+            (false, true) => format!("{}; {values}", silent_advice(&silent)),
+        };
         return Err(Failure {
             message: problems.join("; "),
-            advice: Some(
-                "the records must hold the expected current value on every authoritative server before the cutover: find out why they do not"
-                    .to_string(),
-            ),
+            advice: Some(advice),
             ..Failure::default()
         });
     }
@@ -673,6 +684,28 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     })
 }
 
+/// What to do when not every server answers the new value: reach the ones that answer
+/// nothing; a secondary that answers the old value has not transferred the zone.
+fn verify_advice(silent: &[&Nameserver], some_answer_old: bool) -> String {
+    let transfer = "a secondary that lags has not transferred the zone: check NOTIFY and zone transfers from the primary (and its log), then retry";
+    if silent.is_empty() {
+        return transfer.to_string();
+    }
+    let reach = silent_advice(silent);
+    if some_answer_old {
+        format!("{reach}; {transfer}")
+    } else {
+        reach
+    }
+}
+
+/// `silent_advice` for the servers that answered nothing.
+fn silent_advice(silent: &[&Nameserver]) -> String {
+    let addrs: Vec<String> = silent.iter().map(|ns| ns.addr.to_string()).collect();
+    let port = silent.first().map_or(53, |ns| ns.addr.port());
+    crate::dns::silent_advice(&addrs.join(", "), port)
+}
+
 fn describe_source(w: &Writer) -> String {
     match w {
         Writer::Rfc2136 { server, .. } => format!("the primary {server}"),
@@ -730,11 +763,22 @@ async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
     let servers = authoritative(config).await.map_err(fail)?;
     let mut answers = Answers::default();
     let mut lagging: Vec<String>;
+    // Servers that answered nothing at all in the last round: not a lagging secondary.
+    let mut silent: Vec<&Nameserver>;
+    let mut unanswered: usize;
     loop {
         lagging = Vec::new();
+        silent = Vec::new();
+        unanswered = 0;
         for r in &job.records {
             for ns in &servers {
                 let a = ask(ns, r, &r.from, r.ttl, false, config).await;
+                if a.verdict == Verdict::Inconclusive {
+                    unanswered += 1;
+                    if !silent.contains(&ns) {
+                        silent.push(ns);
+                    }
+                }
                 if a.verdict != Verdict::Within {
                     lagging.push(format!(
                         "{} at {} ({}) answers {}{}",
@@ -759,10 +803,7 @@ async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
                     crate::runbook::duration::format(job.timeout),
                     lagging.join("; ")
                 ),
-                advice: Some(
-                    "a secondary that lags has not transferred the zone: check NOTIFY and zone transfers from the primary (and its log), then retry"
-                        .to_string(),
-                ),
+                advice: Some(verify_advice(&silent, lagging.len() > unanswered)),
                 ..Failure::default()
             });
         }

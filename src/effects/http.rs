@@ -33,6 +33,37 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
+/// Where the request goes: `host:port`, or the pinned address.
+fn target(probe: &HttpProbe) -> String {
+    match &probe.resolve {
+        Some((host, addr)) => format!("{host} (pinned to {addr})"),
+        None => crate::k8s::host_port(&probe.url),
+    }
+}
+
+/// One attempt, ended after the probe's timeout whatever the client does (and reported
+/// while it waits, see `outside`).
+async fn bounded_attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
+    let started = Instant::now();
+    let server = format!("HTTP server {}", target(probe));
+    let answered = async {
+        let a = attempt(client, probe).await;
+        if a.status.is_some() { Ok(a) } else { Err(a) }
+    };
+    crate::outside::call(&server, probe.timeout, answered)
+        .await
+        .map(|a| a.unwrap_or_else(|failed| failed))
+        .unwrap_or_else(|_| HttpAttempt {
+            status: None,
+            latency_ms: ms(started.elapsed()),
+            problem: Some(format!(
+                "no answer from {} within {}",
+                target(probe),
+                dur(probe.timeout)
+            )),
+        })
+}
+
 /// Words for a failed request: what went wrong at which layer.
 fn request_problem(err: &reqwest::Error, probe: &HttpProbe) -> String {
     let mut chain = String::new();
@@ -47,13 +78,7 @@ fn request_problem(err: &reqwest::Error, probe: &HttpProbe) -> String {
         }
         source = e.source();
     }
-    let target = match &probe.resolve {
-        Some((host, addr)) => format!("{host} (pinned to {addr})"),
-        None => reqwest::Url::parse(&probe.url)
-            .ok()
-            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
-            .unwrap_or_else(|| probe.url.clone()),
-    };
+    let target = target(probe);
     if err.is_timeout() {
         format!("no answer from {target} within {}", dur(probe.timeout))
     } else if err.is_connect() {
@@ -121,8 +146,8 @@ async fn attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
 }
 
 pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outcome, Failure> {
+    // No client timeout: each attempt is bounded as a whole (`bounded_attempt`).
     let mut builder = reqwest::Client::builder()
-        .timeout(probe.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")));
     if let Some((host, addr)) = &probe.resolve {
@@ -141,7 +166,7 @@ pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outc
             }
         }
         let result = tokio::select! {
-            a = attempt(&client, probe) => a,
+            a = bounded_attempt(&client, probe) => a,
             () = cancel.cancelled() => break,
         };
         let passed = result.problem.is_none();

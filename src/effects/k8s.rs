@@ -114,7 +114,7 @@ impl Patience {
             // request is bounded by the connect and request timeouts; kube's own retry is off.)
             let answer = tokio::select! {
                 () = cancel.cancelled() => return Err(stopped()),
-                a = request() => a,
+                a = c.bounded(request()) => a,
             };
             match answer {
                 Ok(v) => {
@@ -434,14 +434,12 @@ async fn rollout(
 /// (`Service web-lb`, `Deployment web`).
 async fn exposure(c: &Cluster, deployments: &[Deployment]) -> Result<Vec<(String, String)>, Failure> {
     let services = c
-        .api::<Service>()
-        .list(&ListParams::default())
+        .bounded(c.api::<Service>().list(&ListParams::default()))
         .await
         .map_err(|e| c.error(e, "list", "services", None))?
         .items;
     let ingresses = c
-        .api::<Ingress>()
-        .list(&ListParams::default())
+        .bounded(c.api::<Ingress>().list(&ListParams::default()))
         .await
         .map_err(|e| c.error(e, "list", "ingresses", None))?
         .items;
@@ -637,8 +635,8 @@ impl Tunnel {
             })?;
         let local = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let api = c.api::<Pod>();
-        let first = api
-            .portforward(pod, &[port])
+        let first = c
+            .bounded(api.portforward(pod, &[port]))
             .await
             .map_err(|e| c.error(e, "create", "pods/portforward", Some(pod)))?;
         let pod = pod.to_string();
@@ -657,7 +655,7 @@ impl Tunnel {
                 let Ok((conn, _)) = accepted else { break };
                 let session = match ready.take() {
                     Some(s) => Ok(s),
-                    None => api.portforward(&pod, &[port]).await,
+                    None => cluster.bounded(api.portforward(&pod, &[port])).await,
                 };
                 let forwarded = match session {
                     Ok(f) => f,
@@ -1102,8 +1100,7 @@ async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut 
         }
     }
     let pvcs = c
-        .api::<PersistentVolumeClaim>()
-        .list(&ListParams::default())
+        .bounded(c.api::<PersistentVolumeClaim>().list(&ListParams::default()))
         .await
         .map_err(|e| c.error(e, "list", "persistentvolumeclaims", None))?
         .items;
@@ -1131,8 +1128,7 @@ async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut 
         }
     }
     let quotas = c
-        .api::<ResourceQuota>()
-        .list(&ListParams::default())
+        .bounded(c.api::<ResourceQuota>().list(&ListParams::default()))
         .await
         .map_err(|e| c.error(e, "list", "resourcequotas", None))?
         .items;

@@ -439,13 +439,22 @@ fn pinned_address(to: &str, url: &reqwest::Url) -> Result<SocketAddr, Failure> {
     }
 }
 
-/// Performs a prepared step. Stops early when `cancel` fires.
+/// Performs a prepared step. Stops early when `cancel` fires: a command stops its processes
+/// itself; every other step stops waiting at once, whatever outside call it is in (see
+/// `until_cancelled`). Waits on outside servers are reported to `reporter` (see `outside`).
 pub async fn execute(
     job: Job,
     ctx: &Context,
     reporter: &Reporter,
     cancel: CancellationToken,
 ) -> Result<Outcome, Failure> {
+    match job {
+        Job::Command(c) => command::run(c, ctx, reporter, cancel).await,
+        job => crate::outside::reporting(reporter, until_cancelled(&cancel, perform(job, reporter, &cancel))).await,
+    }
+}
+
+async fn perform(job: Job, reporter: &Reporter, cancel: &CancellationToken) -> Result<Outcome, Failure> {
     match job {
         Job::Confirm { by, note } => Ok(Outcome {
             summary: format!("confirmed by {by}"),
@@ -456,12 +465,26 @@ pub async fn execute(
             summary: "gate passed".to_string(),
             ..Outcome::default()
         }),
-        Job::Command(c) => command::run(c, ctx, reporter, cancel).await,
-        Job::Http(p) => http::probe(&p, &cancel).await,
-        Job::Dns(d) => dns::execute(*d, reporter, &cancel).await,
-        Job::K8s(k) => k8s::execute(*k, reporter, &cancel).await,
-        Job::Metrics(m) => metrics::execute(*m, reporter, &cancel).await,
+        Job::Command(_) => unreachable!("a command stops its own processes when cancelled"),
+        Job::Http(p) => http::probe(&p, cancel).await,
+        Job::Dns(d) => dns::execute(*d, reporter, cancel).await,
+        Job::K8s(k) => k8s::execute(*k, reporter, cancel).await,
+        Job::Metrics(m) => metrics::execute(*m, reporter, cancel).await,
         Job::DryRun(outcome) => Ok(outcome),
+    }
+}
+
+/// `work`, or `stopped()` as soon as `cancel` fires: the work is dropped, and with it every
+/// request it was waiting on (a DNS query, an API call that retries out of sight). What it
+/// had done is in the journal; a step stopped half-way is run again or rolled back.
+pub async fn until_cancelled<T>(
+    cancel: &CancellationToken,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    tokio::select! {
+        biased;
+        result = work => result,
+        () = cancel.cancelled() => Err(stopped()),
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Cluster {
     /// The API server's address.
     pub server: String,
     pub namespace: String,
+    /// How long one request may take in all (`request_timeout` in [k8s]).
+    pub timeout: Duration,
 }
 
 impl Cluster {
@@ -77,8 +79,9 @@ impl Cluster {
         // sight and past the step's timeout; the waiting steps retry themselves, visibly.
         config.default_retry = false;
         config.connect_timeout = Some(Duration::from_secs(5));
-        config.read_timeout = Some(cfg.request_timeout);
-        config.write_timeout = Some(cfg.request_timeout);
+        // A backstop: every request is bounded as a whole by `bounded`, which says so.
+        config.read_timeout = Some(cfg.request_timeout + Duration::from_secs(1));
+        config.write_timeout = Some(cfg.request_timeout + Duration::from_secs(1));
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
         let client = Client::try_from(config).map_err(|e| bad(kubeconfig_problem(&e)))?;
         Ok(Cluster {
@@ -86,7 +89,22 @@ impl Cluster {
             context,
             server,
             namespace: cfg.namespace.clone(),
+            timeout: cfg.request_timeout,
         })
+    }
+
+    /// One request to the API server, ended after `request_timeout` whatever the client
+    /// does (and reported while it waits, see `outside`). No answer in time is a
+    /// `kube::Error::Service` holding an `outside::NoAnswer`: transient, like a server that
+    /// is unreachable.
+    pub async fn bounded<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, kube::Error> {
+        let server = format!("API server {}", self.server);
+        crate::outside::call(&server, self.timeout, request)
+            .await
+            .unwrap_or_else(|e| Err(kube::Error::Service(Box::new(e))))
     }
 
     pub fn api<K>(&self) -> Api<K>
@@ -143,6 +161,18 @@ impl Cluster {
                 ),
                 "log in again (e.g. `aws sso login`, `gcloud auth login`, `kubelogin`), check that the plugin named in the kubeconfig is installed, then retry".to_string(),
             ),
+            kube::Error::Service(inner) if inner.downcast_ref::<crate::outside::NoAnswer>().is_some() => (
+                format!(
+                    "the API server at {} (context {}) did not answer within {}",
+                    self.server,
+                    self.context,
+                    crate::runbook::duration::format(self.timeout)
+                ),
+                format!(
+                    "nothing answers at {}: check the network path to the cluster (VPN, firewall, a proxy) and that the context points at the right cluster; `request_timeout` in [k8s] is the time one request may take. The step can be retried",
+                    host_port(&self.server)
+                ),
+            ),
             other if tls_problem(other) => (
                 format!(
                     "the TLS connection to the API server at {} (context {}) failed: {}",
@@ -170,8 +200,7 @@ impl Cluster {
     }
 
     pub async fn deployment(&self, name: &str) -> Result<Deployment, Failure> {
-        self.api::<Deployment>()
-            .get(name)
+        self.bounded(self.api::<Deployment>().get(name))
             .await
             .map_err(|e| self.error(e, "get", "deployments", Some(name)))
     }
@@ -179,12 +208,19 @@ impl Cluster {
     /// The pods a Deployment selects (by its `matchLabels`).
     pub async fn pods_of(&self, deployment: &Deployment) -> Result<Vec<Pod>, Failure> {
         let selector = match_labels(deployment);
-        self.api::<Pod>()
-            .list(&ListParams::default().labels(&selector))
+        self.bounded(self.api::<Pod>().list(&ListParams::default().labels(&selector)))
             .await
             .map(|l| l.items)
             .map_err(|e| self.error(e, "list", "pods", None))
     }
+}
+
+/// `host:port` of a URL, for messages (the URL itself when it has none).
+pub fn host_port(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| url.to_string())
 }
 
 /// Whether asking again later may help: the API server unreachable or timing out, overloaded

@@ -15,6 +15,8 @@ pub struct Prometheus {
     headers: Vec<(String, String)>,
     /// How it authenticates, in words, for errors: names of variables, never values.
     auth: String,
+    /// How long one query may take in all (`query_timeout` in [metrics]).
+    timeout: Duration,
 }
 
 impl Prometheus {
@@ -42,8 +44,18 @@ impl Prometheus {
             let token = data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes());
             headers.push(("Authorization".to_string(), format!("Basic {token}")));
         }
+        // Credentials go to the configured server only: reqwest drops `Authorization` on a
+        // redirect to another host, but not the headers from `headers_env`, so a redirect
+        // to another origin is refused when there are any (see `same_origin_only`).
+        let credentials = cfg.bearer_token_env.is_some() || cfg.basic_auth.is_some() || !cfg.headers_env.is_empty();
+        let redirects = if credentials {
+            same_origin_only()
+        } else {
+            reqwest::redirect::Policy::default()
+        };
+        // No client timeout: every query is bounded as a whole by `outside::call`.
         let client = reqwest::Client::builder()
-            .timeout(cfg.query_timeout)
+            .redirect(redirects)
             .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Failure {
@@ -70,6 +82,7 @@ impl Prometheus {
             client,
             headers,
             auth,
+            timeout: cfg.query_timeout,
         })
     }
 
@@ -77,19 +90,35 @@ impl Prometheus {
         &self.base
     }
 
+    /// One query, ended after `query_timeout` (reported while it waits, see `outside`).
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, String> {
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), params)
             .map_err(|e| format!("bad Prometheus URL {}: {e}", self.base))?;
+        let server = format!("Prometheus at {}", self.base);
+        crate::outside::call(&server, self.timeout, self.fetch(url))
+            .await
+            .unwrap_or_else(|e| {
+                Err(format!(
+                    "{e}: check that it is up and reachable from here (`query_timeout` in [metrics] is the time one query may take)"
+                ))
+            })
+    }
+
+    async fn fetch(&self, url: reqwest::Url) -> Result<Value, String> {
         let mut req = self.client.get(url);
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
         let resp = req.send().await.map_err(|e| {
-            format!(
-                "Prometheus at {} did not answer: {}",
-                self.base,
-                crate::effects::root_cause(&e)
-            )
+            if e.is_redirect() {
+                format!("Prometheus at {}: {}", self.base, crate::effects::root_cause(&e))
+            } else {
+                format!(
+                    "Prometheus at {} did not answer: {}",
+                    self.base,
+                    crate::effects::root_cause(&e)
+                )
+            }
         })?;
         let status = resp.status();
         // Proxies and Prometheus's own auth answer these in plain text or HTML, not JSON.
@@ -103,10 +132,7 @@ impl Prometheus {
             502..=504 => return Err(format!("Prometheus at {} is unavailable (HTTP {status})", self.base)),
             _ => {}
         }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("Prometheus at {} broke off its answer: {e}", self.base))?;
+        let bytes = self.body(resp).await?;
         let body: Value = serde_json::from_slice(&bytes).map_err(|_| {
             format!(
                 "Prometheus at {} answered HTTP {status} with no JSON (is this the query API's base URL?)",
@@ -127,6 +153,33 @@ impl Prometheus {
             });
         }
         Ok(body["data"].clone())
+    }
+
+    /// The answer's body, up to `MAX_BODY`: a query that gives one number never needs more,
+    /// and an endless answer must not fill the memory.
+    async fn body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+        let too_big = || {
+            format!(
+                "Prometheus at {} sent more than {} MiB for one query: that is no answer to a query that gives one number",
+                self.base,
+                MAX_BODY >> 20
+            )
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("Prometheus at {} broke off its answer: {e}", self.base))?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// The query's value now (or at `at`); `None` when it has no data.
@@ -171,6 +224,40 @@ impl Prometheus {
         }
         Ok(out)
     }
+}
+
+/// The most one answer may hold.
+const MAX_BODY: usize = 16 << 20;
+
+/// Where a URL is: scheme, host and port (the port the scheme implies if none is written).
+/// A redirect elsewhere is a redirect to another server, whatever the names look like.
+fn origin(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    )
+}
+
+/// Redirects within the same origin are followed (up to 10); one to another origin is
+/// refused, naming both, so that the credentials never leave for a server nobody named.
+fn same_origin_only() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from = attempt.previous().last().map(origin).unwrap_or_default();
+        let to = origin(attempt.url());
+        if from != to {
+            let message = format!(
+                "it redirected from {from} to {to}, another server: cutover does not send the credentials there. \
+                 If {to} is the right Prometheus, set `prometheus` in [metrics] to it"
+            );
+            attempt.error(message)
+        } else if attempt.previous().len() > 10 {
+            attempt.error(format!("more than 10 redirects within {from}"))
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn seconds(t: DateTime<Utc>) -> String {

@@ -13,7 +13,11 @@ use super::reader::Reader;
 
 pub const DEFAULT_CUTOVER_TTL: u32 = 60;
 pub const DEFAULT_TTL_LEAD_TIME: Duration = Duration::from_secs(24 * 3600);
+/// How long one DNS query may take in all (its retransmissions included).
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// With a hosted provider, `query_timeout` also bounds each call to its API (over HTTPS, the
+/// provider's own retries included): a longer default.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_RESOLVER_WAIT: Duration = Duration::from_secs(120);
@@ -28,7 +32,7 @@ pub const HOSTED: &[(&str, &[&str], &[&str])] = &[
     ("desec", &[], &["api_token"]),
     (
         "route53",
-        &["region", "hosted_zone_id"],
+        &["region", "hosted_zone_id", "endpoint"],
         &["access_key_id", "secret_access_key"],
     ),
 ];
@@ -169,6 +173,10 @@ pub fn section(r: &Reader<'_>) -> Option<DnsConfig> {
             ),
         );
     }
+    let query_timeout = r.duration("query_timeout").unwrap_or(match provider {
+        Some(DnsProvider::Hosted { .. }) => DEFAULT_API_TIMEOUT,
+        _ => DEFAULT_QUERY_TIMEOUT,
+    });
     let config = DnsConfig {
         provider: provider?,
         zone: zone?.0,
@@ -179,7 +187,7 @@ pub fn section(r: &Reader<'_>) -> Option<DnsConfig> {
         nameservers: nameservers.into_iter().map(|(n, _)| n).collect(),
         nameserver_port,
         resolvers: resolvers.into_iter().map(|(n, _)| n).collect(),
-        query_timeout: r.duration("query_timeout").unwrap_or(DEFAULT_QUERY_TIMEOUT),
+        query_timeout,
         poll_interval: r.duration("poll_interval").unwrap_or(DEFAULT_POLL_INTERVAL),
     };
     Some(config)

@@ -1,5 +1,6 @@
 //! The `[metrics]` section and the `metrics.*` step kinds.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::diagnostic::{Diagnostic, Span};
@@ -128,20 +129,50 @@ pub fn section(r: &Reader<'_>) -> Option<MetricsConfig> {
             .with_help("e.g. watch = \"15m\", interval = \"10s\""),
         );
     }
+    let bearer_token_env = r.string("bearer_token_env").map(|(v, _)| v);
+    let headers_env: BTreeMap<String, String> = r
+        .template_map("headers_env")
+        .into_iter()
+        .filter_map(|(k, v)| v.as_literal().map(|v| (k, v)))
+        .collect();
+    if let Some((url, span)) = &prometheus
+        && let Ok(parsed) = reqwest::Url::parse(url)
+        && parsed.scheme() == "http"
+        && !loopback(&parsed)
+    {
+        let sent: Vec<&str> = [
+            bearer_token_env.as_ref().map(|_| "a bearer token"),
+            basic_auth.as_ref().map(|_| "a basic-auth password"),
+            (!headers_env.is_empty()).then_some("headers from the environment"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !sent.is_empty() {
+            r.sink().push(
+                Diagnostic::warning(
+                    "credentials-over-http",
+                    format!(
+                        "{} would go to {} over plain http: anyone on the network path can read and reuse them",
+                        sent.join(" and "),
+                        parsed.host_str().unwrap_or_default()
+                    ),
+                    Some(span.clone()),
+                )
+                .with_help("use the https URL of Prometheus (or of the proxy in front of it)"),
+            );
+        }
+    }
     Some(MetricsConfig {
         prometheus: prometheus?.0.trim_end_matches('/').to_string(),
-        bearer_token_env: r.string("bearer_token_env").map(|(v, _)| v),
+        bearer_token_env,
         basic_auth,
         headers: r
             .template_map("headers")
             .into_iter()
             .filter_map(|(k, v)| v.as_literal().map(|v| (k, v)))
             .collect(),
-        headers_env: r
-            .template_map("headers_env")
-            .into_iter()
-            .filter_map(|(k, v)| v.as_literal().map(|v| (k, v)))
-            .collect(),
+        headers_env,
         queries,
         baseline: r.duration("baseline").unwrap_or(DEFAULT_BASELINE),
         watch,
@@ -154,6 +185,18 @@ pub fn section(r: &Reader<'_>) -> Option<MetricsConfig> {
         dashboard: r.string("dashboard").map(|(d, _)| d),
         query_timeout: r.duration("query_timeout").unwrap_or(DEFAULT_QUERY_TIMEOUT),
     })
+}
+
+/// Whether the URL's host is this machine (loopback): credentials sent there do not cross a
+/// network.
+fn loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A number, integer or not.

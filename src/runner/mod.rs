@@ -302,7 +302,8 @@ impl Driver {
         let reporter = self.reporter(&step);
         let id = step.clone();
         tokio::spawn(async move {
-            let prepared = match effects::prepare(&spec, &run, &ctx).await {
+            // Preparing reads servers too (a DNS step reads the records): a rollback stops it.
+            let prepared = match effects::until_cancelled(&token, effects::prepare(&spec, &run, &ctx)).await {
                 Ok(p) => p,
                 Err(failure) => {
                     let _ = tx.send(Msg::Finished {
@@ -395,8 +396,13 @@ impl Driver {
             }
             Msg::Finished { step, result } => {
                 crate::failpoint::hit("after-effect", Some(&step));
-                self.in_flight = None;
-                self.session.submit(Command::Finish { step, result }, &by, now)
+                let acting = self.in_flight.take().is_some_and(|f| f.acting);
+                match self.session.submit(Command::Finish { step, result }, &by, now) {
+                    // A step that failed (or was stopped) while being prepared, after the run
+                    // moved on (a rollback): it never began, nothing to record.
+                    Err(SubmitError::Refused(_)) if !acting => Ok(Vec::new()),
+                    other => other,
+                }
             }
             // A late report of a step that has finished or was stopped is dropped.
             Msg::Report { step, report } => {

@@ -120,6 +120,8 @@ fn zone_file(dir: &Path) {
 pub struct AuthPair {
     dir: tempfile::TempDir,
     port: u16,
+    /// The TSIG key BIND grants updates to and Knot transfers with.
+    key_name: String,
     secret: String,
     primary: Option<Child>,
     secondary: Option<Child>,
@@ -127,6 +129,12 @@ pub struct AuthPair {
 
 impl AuthPair {
     pub fn start() -> Self {
+        Self::start_with_key(KEY_NAME)
+    }
+
+    /// The pair, with the TSIG key named `key_name` (e.g. one whose name holds the word
+    /// `secret`).
+    pub fn start_with_key(key_name: &str) -> Self {
         let named = binary("named", "bind9");
         let knotd = binary("knotd", "knot");
         binary("dig", "bind9-dnsutils");
@@ -138,6 +146,7 @@ impl AuthPair {
             let mut pair = AuthPair {
                 dir,
                 port,
+                key_name: key_name.to_string(),
                 secret: random_secret(),
                 primary: None,
                 secondary: None,
@@ -170,8 +179,9 @@ impl AuthPair {
         let d = dir.display();
         let port = self.port;
         let secret = &self.secret;
+        let key_name = &self.key_name;
         zone_file(dir);
-        let key = format!("key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n");
+        let key = format!("key \"{key_name}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n");
         std::fs::write(dir.join("tsig.key"), &key).unwrap();
         std::fs::write(
             dir.join("named.conf"),
@@ -183,9 +193,9 @@ impl AuthPair {
                    notify-source 127.0.0.1; transfer-source 127.0.0.1; }};\n\
                  controls {{ }};\n\
                  zone \"example.test\" {{ type primary; file \"{d}/example.test.zone\";\n\
-                   update-policy {{ grant {KEY_NAME} zonesub ANY; }};\n\
+                   update-policy {{ grant {key_name} zonesub ANY; }};\n\
                    notify explicit; also-notify {{ 127.0.0.2 port {port}; }};\n\
-                   allow-transfer {{ key {KEY_NAME}; }}; }};\n"
+                   allow-transfer {{ key {key_name}; }}; }};\n"
             ),
         )
         .unwrap();
@@ -196,8 +206,8 @@ impl AuthPair {
                 "server:\n  rundir: \"{d}/knot\"\n  listen: 127.0.0.2@{port}\n  pidfile: \"{d}/knot/knot.pid\"\n\
                  log:\n  - target: stderr\n    any: info\n\
                  database:\n  storage: \"{d}/knot/db\"\n\
-                 key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {secret}\n\
-                 remote:\n  - id: primary\n    address: 127.0.0.1@{port}\n    key: {KEY_NAME}\n\
+                 key:\n  - id: {key_name}\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+                 remote:\n  - id: primary\n    address: 127.0.0.1@{port}\n    key: {key_name}\n\
                  acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n    action: notify\n\
                  template:\n  - id: default\n    storage: \"{d}/knot\"\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n\
                  zone:\n  - domain: example.test\n    master: primary\n    acl: notify_from_primary\n"
@@ -261,7 +271,7 @@ impl AuthPair {
     }
 
     pub fn key_name(&self) -> &str {
-        KEY_NAME
+        &self.key_name
     }
 
     pub fn secret_b64(&self) -> &str {

@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod hung;
 pub mod paths;
 pub mod process;
 pub mod prometheus;
