@@ -865,3 +865,96 @@ async fn k8s_steps_show_every_object_and_the_header_names_the_context() {
     }
     snap!("k8s_rollout_detail", c);
 }
+
+const HOSTILE: &str = r#"
+[runbook]
+name = "hostile"
+[[phase]]
+id = "p"
+title = "Phase \u001b]0;window title\u0007"
+  [[phase.step]]
+  id = "grab"
+  kind = "command"
+  title = "Capture a value \u001b[2J"
+  run = "printf v"
+  capture = "grabbed"
+  [[phase.step]]
+  id = "noisy"
+  kind = "command"
+  title = "Print what the value says"
+  run = "echo ${grabbed}"
+"#;
+
+/// What a command printed, a value it captured, a note: control characters in them are
+/// shown as escapes in every pane and dialog, and no cell of the screen holds one (ratatui
+/// writes a cell's symbol to the terminal as it is).
+#[tokio::test]
+async fn control_characters_from_outside_are_shown_in_the_cockpit_never_sent() {
+    let hostile = "clip \x1b]52;c;SGVsbG8=\x07 wipe \x1b[2J\x1b[H up \x1b[1A\x1b[2K csi \u{9b}31m nul \0 end";
+    let commands = vec![
+        Command::Begin {
+            step: "grab".into(),
+            intent: Intent::Command {
+                run: "printf v".into(),
+                timeout: std::time::Duration::from_secs(300),
+            },
+        },
+        Command::Finish {
+            step: "grab".into(),
+            result: Ok(cutover::engine::Outcome {
+                summary: "exit 0 in 3ms".into(),
+                details: vec![format!("captured ${{grabbed}} = {hostile}")],
+                outputs: [("grabbed".to_string(), hostile.to_string())].into(),
+                ..Default::default()
+            }),
+        },
+        Command::Begin {
+            step: "noisy".into(),
+            intent: Intent::Command {
+                run: format!("echo {hostile}"),
+                timeout: std::time::Duration::from_secs(300),
+            },
+        },
+        Command::Finish {
+            step: "noisy".into(),
+            result: Err(cutover::engine::Failure {
+                message: format!("exited with code 1: {hostile}"),
+                evidence: cutover::engine::Evidence::Command {
+                    exit_code: Some(1),
+                    elapsed_ms: 3,
+                    stdout: format!("{hostile}\nsecond line\n"),
+                    stderr: hostile.to_string(),
+                },
+                ..Default::default()
+            }),
+        },
+        Command::Note {
+            step: Some("noisy".into()),
+            text: hostile.to_string(),
+        },
+    ];
+    let mut c = Cockpit::after(HOSTILE, None, commands, 120, 40);
+    let check = |c: &Cockpit, what: &str| {
+        let buffer = c.terminal.backend().buffer();
+        for cell in buffer.content() {
+            assert!(
+                !cell.symbol().chars().any(char::is_control),
+                "{what}: a cell holds {:?}:\n{}",
+                cell.symbol(),
+                c.screen()
+            );
+        }
+        assert!(
+            c.screen().contains(r"\x1b]52;c;SGVsbG8=\x07"),
+            "{what}: the escape is shown:\n{}",
+            c.screen()
+        );
+    };
+    c.look().await;
+    check(&c, "the failed step's detail and the log");
+    assert!(c.screen().contains(r"\u{9b}31m"), "{}", c.screen());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    check(&c, "the retry dialog");
+    c.press(vec![key(KeyCode::Esc), key(KeyCode::Up)]).await;
+    check(&c, "the capturing step's detail");
+}

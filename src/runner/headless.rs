@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines as InputLines, Stdin};
 
 use super::lines::{evidence_lines, record_line, situation_words};
 use super::{Driver, SubmitError};
 use crate::engine::{Command, Recorded, Resolution, RunEvent, Situation, situation};
 use crate::runbook::Approval;
 use crate::runbook::duration::countdown;
+use crate::terminal_text::{Lines, for_terminal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -94,7 +95,10 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         let _ = match self.output {
             Output::Text => {
+                // Lines are built safe to print (`record_line`, `evidence_lines`); what else
+                // they quote is made so here. JSON carries the texts as they are.
                 let text = text();
+                let text = for_terminal(&text, Lines::Many);
                 let marked: Vec<String> = text.lines().map(|l| format!("{}{l}", self.marker)).collect();
                 writeln!(out, "{}", marked.join("\n"))
             }
@@ -132,7 +136,7 @@ impl Printer {
                 situation,
                 message: message.clone(),
             },
-            || format!("{:>20} {message}", "…"),
+            || format!("{:>20} {}", "…", for_terminal(&message, Lines::One)),
         );
     }
 }
@@ -299,7 +303,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                     code: 1,
                     message: &message,
                 },
-                || format!("error: {message}"),
+                || format!("error: {}", for_terminal(&message, Lines::One)),
             );
             return Exit::Error;
         }
@@ -310,9 +314,12 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             code,
             message: &outcome.message,
         },
-        || match outcome.exit {
-            Exit::Completed => format!("✔ {} (exit 0)", outcome.message),
-            _ => format!("■ {} (exit {code})", outcome.message),
+        || {
+            let message = for_terminal(&outcome.message, Lines::One);
+            match outcome.exit {
+                Exit::Completed => format!("✔ {message} (exit 0)"),
+                _ => format!("■ {message} (exit {code})"),
+            }
         },
     );
     outcome.exit
@@ -350,11 +357,11 @@ fn approval_instructions(run_id: &str, step: &str, approval: &Approval, note_req
     )
 }
 
-type Input = Option<Lines<BufReader<Stdin>>>;
+type Input = Option<InputLines<BufReader<Stdin>>>;
 
 async fn ask(stdin: &mut Input, question: &str) -> Option<String> {
     let lines = stdin.as_mut()?;
-    eprint!("{question}");
+    eprint!("{}", for_terminal(question, Lines::Many));
     let _ = std::io::stderr().flush();
     tokio::select! {
         line = lines.next_line() => line.ok().flatten().map(|l| l.trim().to_string()),
@@ -480,7 +487,7 @@ async fn operator_approval(
         Ok(records) => Ok(Some(records)),
         // A mistyped confirmation is refused and asked again.
         Err(SubmitError::Refused(r)) => {
-            eprintln!("refused: {r}");
+            eprintln!("refused: {}", for_terminal(&r.to_string(), Lines::One));
             Ok(Some(Vec::new()))
         }
         Err(e) => refused(e),
