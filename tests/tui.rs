@@ -1211,3 +1211,73 @@ async fn control_characters_from_outside_are_shown_in_the_cockpit_never_sent() {
     c.press(vec![key(KeyCode::Esc), key(KeyCode::Up)]).await;
     check(&c, "the capturing step's detail");
 }
+
+const ROLLS_BACK: &str = r#"
+[runbook]
+name = "rolls-back"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "switch"
+  kind = "command"
+  run = "exit 3"
+  on_failure = "rollback"
+[rollback]
+  [[rollback.step]]
+  id = "switch-back"
+  kind = "command"
+  run = "true"
+"#;
+
+/// Who each record is by, for the events a rollback writes.
+fn rollback_actors(c: &Cockpit) -> Vec<(String, String)> {
+    let records = c.driver.session.journal().records(1).unwrap();
+    records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                RunEvent::StepFailed { .. } | RunEvent::IncidentRecorded { .. } | RunEvent::RollbackStarted { .. }
+            )
+        })
+        .map(|r| (r.event.name().to_string(), r.by.clone()))
+        .collect()
+}
+
+/// A failure that rolls the run back: the step's outcome is the operator's session's, the
+/// incident and the rollback are the tool's own decision and recorded as such. A rollback
+/// the operator starts is theirs.
+#[tokio::test]
+async fn a_rollback_a_failure_starts_is_the_tools_and_one_the_operator_starts_is_theirs() {
+    let mut c = Cockpit::new(ROLLS_BACK, None, 80, 24);
+    c.press(Vec::new()).await;
+    assert!(
+        matches!(c.driver.state().status, RunStatus::RolledBack { .. }),
+        "{}",
+        c.screen()
+    );
+    let automatic = "cutover (automatic)".to_string();
+    assert_eq!(
+        rollback_actors(&c),
+        vec![
+            ("step_failed".to_string(), "alice".to_string()),
+            ("incident_recorded".to_string(), automatic.clone()),
+            ("rollback_started".to_string(), automatic),
+        ]
+    );
+
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.press(vec![key(KeyCode::Char('r')), key(KeyCode::Enter)]).await;
+    assert!(
+        matches!(c.driver.state().status, RunStatus::RolledBack { .. }),
+        "{}",
+        c.screen()
+    );
+    assert_eq!(
+        rollback_actors(&c),
+        vec![
+            ("incident_recorded".to_string(), "alice".to_string()),
+            ("rollback_started".to_string(), "alice".to_string()),
+        ]
+    );
+}

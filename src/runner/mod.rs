@@ -284,6 +284,11 @@ impl Driver {
                     now,
                 )?),
                 Effect::CompleteRun => written.extend(self.session.submit(Command::Complete, SYSTEM_ACTOR, now)?),
+                Effect::RollBack { step } => written.extend(self.session.submit(
+                    Command::RollbackForFailure { step },
+                    SYSTEM_ACTOR,
+                    now,
+                )?),
             }
         }
         Ok(written)
@@ -396,7 +401,16 @@ impl Driver {
             Msg::Finished { step, result } => {
                 crate::failpoint::hit("after-effect", Some(&step));
                 self.in_flight = None;
-                self.session.submit(Command::Finish { step, result }, &by, now)
+                let mut records = self.session.submit(Command::Finish { step, result }, &by, now)?;
+                // A failure that rolls the run back: the tool records the incident and starts
+                // the rollback at once, as its own decision (also when the session is closing).
+                if let Some(Effect::RollBack { step }) = next_effects(self.state(), now).into_iter().next() {
+                    records.extend(
+                        self.session
+                            .submit(Command::RollbackForFailure { step }, SYSTEM_ACTOR, now)?,
+                    );
+                }
+                Ok(records)
             }
             // A late report of a step that has finished or was stopped is dropped.
             Msg::Report { step, report } => {
