@@ -18,4 +18,5 @@ pub mod report;
 pub mod runbook;
 pub mod runner;
 pub mod sandbox;
+pub mod terminal_text;
 pub mod tui;

@@ -1,6 +1,7 @@
 //! The `cutover` binary: install the TLS crypto provider, parse the command line, run.
 
 use clap::Parser;
+use cutover::terminal_text::{Lines, for_terminal};
 
 fn main() {
     // One rustls provider for every TLS client in the process (reqwest now; kube,
@@ -26,7 +27,9 @@ fn main() {
         }
     };
     let code = runtime.block_on(cutover::commands::dispatch(cli)).unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        // An error can quote what a server or a command said: shown, never obeyed.
+        let message = format!("error: {e:#}");
+        eprintln!("{}", for_terminal(&message, Lines::Many));
         1
     });
     // Do not wait for effect tasks that were told to stop: the journal is already closed.

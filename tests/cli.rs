@@ -312,3 +312,92 @@ fn a_rollback_stopped_at_a_manual_step_continues_with_the_command_it_names() {
     assert_exit(&out, 2);
     assert!(text(&out.stdout).contains("rollback completed"));
 }
+
+/// A headless run told to stop by a signal mid-step (SIGHUP: the SSH session closed;
+/// SIGTERM: `kill`) does what the cockpit does: it stops the step's command, closes the
+/// session saying so (the step will be in doubt), exits 3, and the same command resumes.
+#[test]
+fn a_signal_mid_step_closes_the_session_and_the_same_command_resumes() {
+    for (signal, name) in [(libc::SIGHUP, "SIGHUP"), (libc::SIGTERM, "SIGTERM")] {
+        let sb = Sandbox::new();
+        let marker = sb.path().join("started");
+        let group = sb.path().join("pgid");
+        let rb = sb.write(
+            "signal.toml",
+            &format!(
+                r#"
+[runbook]
+name = "signal"
+hold = "0s"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "deploy"
+  kind = "command"
+  idempotent = true
+  run = "if [ -e {marker} ]; then echo again; else echo $$ > {group}; touch {marker}; sleep 30; fi"
+  [[phase.step]]
+  id = "after"
+  kind = "command"
+  run = "true"
+"#,
+                marker = marker.display(),
+                group = group.display()
+            ),
+        );
+        let rb = rb.to_str().unwrap();
+        let child = sb.spawn(&["run", rb, "--headless"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // The command runs only once its intent is journaled.
+        while !marker.exists() {
+            assert!(std::time::Instant::now() < deadline, "the step never started");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: sends a signal to the child this test started.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 3);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!("({name}); the run is saved")),
+            "{name}: says why it stopped:\n{stdout}"
+        );
+
+        // The session is closed in the journal, and the step's command is stopped.
+        let (records, state) = sb.journal(&sb.only_run_id()).unwrap();
+        let closed = records.iter().rev().find_map(|r| match &r.event {
+            cutover::engine::RunEvent::SessionClosed { reason } => Some(reason.clone()),
+            _ => None,
+        });
+        let closed = closed.unwrap_or_else(|| panic!("{name}: no session closed:\n{stdout}"));
+        assert!(
+            closed.contains(name) && closed.contains("step `deploy` was interrupted and will be in doubt"),
+            "{closed}"
+        );
+        assert_eq!(
+            state.step("deploy").unwrap().status,
+            cutover::engine::StepStatus::Running
+        );
+        let pgid: i32 = std::fs::read_to_string(&group).unwrap().trim().parse().unwrap();
+        // SAFETY: signal 0 only checks that the group exists.
+        let alive = || unsafe { libc::killpg(pgid, 0) } == 0;
+        while alive() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: the step's command outlived the session"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+
+        // The same command resumes: the idempotent step runs again and the run completes.
+        let out = sb.output(&["run", rb, "--headless"]);
+        assert_exit(&out, 0);
+        let (_, state) = sb.journal(&sb.only_run_id()).unwrap();
+        let deploy = state.step("deploy").unwrap();
+        assert_eq!(
+            (deploy.status, deploy.tries),
+            (cutover::engine::StepStatus::Succeeded, 2),
+            "{name}"
+        );
+    }
+}

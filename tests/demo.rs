@@ -104,6 +104,13 @@ fn the_bad_release_demo_is_caught_by_the_watch_and_rolled_back() {
         breach < incident && incident < rollback,
         "incident first, then the rollback"
     );
+    // The watch's failure is the session's; the incident and the rollback are the tool's
+    // own decision, whoever's session it was.
+    let failed = position(&|e| matches!(e, RunEvent::StepFailed { step, .. } if step == "watch")).expect("failed");
+    assert_eq!(records[failed].by, "tester");
+    for at in [incident, rollback] {
+        assert_eq!(records[at].by, "cutover (automatic)", "{:?}", records[at].event.name());
+    }
     for step in ["dns-back", "scale-to-zero"] {
         assert_eq!(
             state.step(step).map(|s| s.status),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use cutover::engine::{
     DnsIntent, Failure, FailureAction, GateOverride, Incident, Intent, KubeIntent, MetricSample, Mode,
     NameserverAnswer, ObjectCheck, Outcome, RecordChange, Recorded, Rehearsal, RollbackTrigger, RunEvent, RunState,
-    SCHEMA_VERSION, ScaleChange, Verdict, WatchedMetric,
+    RunStatus, SCHEMA_VERSION, ScaleChange, Verdict, WatchedMetric,
 };
 use cutover::redact::Redactor;
 use cutover::report;
@@ -520,10 +520,78 @@ fn a_rolled_back_run_shows_the_breach_the_incident_the_rollback_the_rca_and_the_
     assert!(md.contains("ended without closing (crash or kill)"), "{md}");
     assert!(md.contains("ROLLED BACK"), "{md}");
     assert!(
-        md.contains("| T+04:08 | cutover | ROLLBACK started because watch failed"),
+        md.contains("| T+04:08 | cutover (automatic) | ROLLBACK started because watch failed"),
         "the flip is time zero: {md}"
     );
     insta::assert_snapshot!("rolled_back_markdown", md);
+}
+
+/// Journals written before the tool's actions were recorded as `cutover (automatic)` read
+/// as they are and export with the tool named as it is now: `cutover` was the tool, and an
+/// incident and rollback a failure started were the tool's even where the journal has the
+/// operator whose session it was. The JSON keeps what the journal holds.
+#[test]
+fn an_older_journal_names_the_tool_as_it_is_named_now() {
+    let mut run = Run::new("2026-12-12T22:00:00Z", Mode::Live, None);
+    run.at(0, "alice", session(1111));
+    up_to_verified_flip(&mut run, 1, "alice", None);
+    let message = "error_rate above its bound in 2 samples in a row (0.61 % > 0.30 %)";
+    let until = run.time(40 + 900);
+    run.at(40, "alice", started("watch", metrics_intent("watch", Some(until))))
+        .at(100, "cutover", sample(0.0061, 0.262))
+        .at(
+            160,
+            "alice",
+            RunEvent::StepFailed {
+                step: "watch".into(),
+                failure: Failure {
+                    message: message.into(),
+                    action: FailureAction::RollBack,
+                    ..Failure::default()
+                },
+            },
+        )
+        .at(
+            160,
+            "alice",
+            RunEvent::IncidentRecorded {
+                incident: Incident {
+                    summary: format!("step `watch` failed: {message}"),
+                    step: Some("watch".into()),
+                    details: Vec::new(),
+                },
+            },
+        )
+        .at(
+            160,
+            "alice",
+            RunEvent::RollbackStarted {
+                trigger: RollbackTrigger::StepFailed {
+                    step: "watch".into(),
+                    message: message.into(),
+                },
+            },
+        );
+    let state = run.state();
+    assert_eq!(state.status, RunStatus::RollingBack);
+    let md = report::markdown(&run.records, &state, &redactor());
+    for line in [
+        "**Operated by:** alice (what the tool did by itself is by `cutover (automatic)`)",
+        r"by cutover (automatic), attempt 1: step \`watch\` failed",
+        ") by cutover (automatic): watch failed:",
+        "| cutover (automatic) | watch: sample",
+    ] {
+        assert!(md.contains(line), "{line:?} in:\n{md}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&report::json(&run.records, &state, &redactor())).unwrap();
+    let by: Vec<&str> = json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(&by[by.len() - 4..], ["cutover", "alice", "alice", "alice"]);
+    assert_eq!(json["run"]["operators"], serde_json::json!(["alice"]));
 }
 
 #[test]

@@ -236,6 +236,13 @@ fn breach_rolls_back(bad: Traffic, metric: &str) {
         .position(|r| matches!(&r.event, RunEvent::StepStarted { step, .. } if step == "dns-back"))
         .unwrap();
     assert!(incident < first_rollback_step, "the incident entry comes first");
+    // The breach decided the rollback, not the operator whose session it was.
+    assert_eq!(records[incident].by, "cutover (automatic)");
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r.event, RunEvent::RollbackStarted { .. }) && r.by == "cutover (automatic)")
+    );
     assert_eq!(app_record(&w), vec![VM.to_string()], "DNS is back on the VM");
     w.pair
         .wait_until_agree(&format!("app.{}", w.pair.zone()), "A", &[VM], Duration::from_secs(10));

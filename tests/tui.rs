@@ -526,27 +526,280 @@ async fn typing_the_expected_text_opens_its_confirmation() {
     );
 }
 
+/// Just over the 300 ms in which a dialog ignores Enter after it opened (the cockpit's
+/// clock is the test's: nothing sleeps).
+fn past_the_guard() -> Duration {
+    Duration::milliseconds(301)
+}
+
+impl Cockpit {
+    /// The same cockpit with the guard against doubled keys on, as an operator has it.
+    fn guarded(mut self) -> Self {
+        self.app.confirm_guard = cutover::tui::app::CONFIRM_GUARD;
+        self
+    }
+
+    fn approved(&self, step: &str) -> bool {
+        self.driver.state().step(step).unwrap().approved.is_some()
+    }
+
+    fn status(&self, step: &str) -> cutover::engine::StepStatus {
+        self.driver.state().step(step).unwrap().status
+    }
+
+    fn notes(&self) -> usize {
+        let records = self.driver.session.journal().records(1).unwrap();
+        records
+            .iter()
+            .filter(|r| matches!(r.event, RunEvent::NoteAdded { .. }))
+            .count()
+    }
+}
+
+const CHECKLISTS: &str = r#"
+[runbook]
+name = "checklists"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "create-lb"
+  kind = "manual"
+  title = "The LoadBalancer Service web-lb is applied"
+  [[phase.step]]
+  id = "ticket"
+  kind = "manual"
+  title = "Change ticket approved"
+  note = "required"
+  [[phase.step]]
+  id = "go"
+  kind = "manual"
+  title = "Go for the flip"
+  approve = "type:go"
+  [[phase.step]]
+  id = "after"
+  kind = "command"
+  run = "true"
+  approve = true
+"#;
+
+/// Checklist items (optional note, required note, typed confirmation) and a plain approval:
+/// the Enter that opens the dialog, doubled within 300 ms, approves nothing; an Enter after
+/// that does.
 #[tokio::test]
 async fn a_doubled_enter_does_not_approve() {
-    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
-    c.app.confirm_guard = std::time::Duration::from_millis(300);
+    let mut c = Cockpit::new(CHECKLISTS, None, 80, 24).guarded();
+
+    // A checklist item with an optional note: nothing to type, Enter would approve at once.
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
+    assert!(!c.approved("create-lb"), "{}", c.screen());
+    assert!(c.app.dialog.is_some(), "the dialog is still open");
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(c.approved("create-lb"), "{}", c.screen());
+
+    // A checklist item whose note is required: typed at once, the Enter is still too soon.
     let mut keys = vec![key(KeyCode::Enter)];
     keys.extend(text("CHG-1"));
     keys.push(key(KeyCode::Enter));
     c.press(keys).await;
-    // stop-vm-cron waits for a plain approval: Enter opens it, the second Enter is too soon.
+    assert!(!c.approved("ticket"), "{}", c.screen());
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(c.approved("ticket"), "{}", c.screen());
+
+    // A typed confirmation on a checklist item: Enter moves from the text to the note, which
+    // is a new question: a second Enter right after it does not approve either.
+    let mut keys = vec![key(KeyCode::Enter)];
+    keys.extend(text("go"));
+    c.press(keys).await;
+    c.advance(past_the_guard());
     c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
-    assert_eq!(
-        c.driver.state().step("stop-vm-cron").unwrap().status,
-        cutover::engine::StepStatus::Pending
-    );
-    assert!(c.app.dialog.is_some(), "the dialog is still open");
-    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    assert!(!c.approved("go"), "{}", c.screen());
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(c.approved("go"), "{}", c.screen());
+
+    // A plain approval: neither Enter nor `y` counts while the dialog is new.
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter), key(KeyCode::Char('y'))])
+        .await;
+    assert!(!c.approved("after"), "{}", c.screen());
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Char('y'))]).await;
+    assert_eq!(c.status("after"), cutover::engine::StepStatus::Succeeded);
+}
+
+/// A typed confirmation started by typing its first character: the hostname typed in one
+/// go with Enter at once approves nothing; Enter a moment later does.
+#[tokio::test]
+async fn a_doubled_enter_does_not_approve_a_typed_confirmation() {
+    let mut c = Cockpit::new(TYPED, None, 80, 24).guarded();
+    c.look().await;
+    let mut keys = text("api.royal-bank.example");
+    keys.push(key(KeyCode::Enter));
+    c.press(keys).await;
+    assert!(!c.approved("flip"), "{}", c.screen());
+    c.advance(past_the_guard());
     c.press(vec![key(KeyCode::Enter)]).await;
     assert_eq!(
-        c.driver.state().step("stop-vm-cron").unwrap().status,
-        cutover::engine::StepStatus::Succeeded
+        c.status("flip"),
+        cutover::engine::StepStatus::Succeeded,
+        "{}",
+        c.screen()
     );
+}
+
+/// A rollback (at once, or with a typed reason confirmed), a skip and a note.
+#[tokio::test]
+async fn a_doubled_enter_does_not_roll_back_skip_or_add_a_note() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24).guarded();
+
+    // A note: Enter sends it, but not while the dialog is new.
+    let mut keys = vec![key(KeyCode::Char('n'))];
+    keys.extend(text("looked at the ticket"));
+    keys.push(key(KeyCode::Enter));
+    c.press(keys).await;
+    assert_eq!(c.notes(), 0, "{}", c.screen());
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert_eq!(c.notes(), 1, "{}", c.screen());
+
+    // A skip: the reason is shown back, and the Enter that confirms it is a new question.
+    let mut keys = vec![key(KeyCode::Char('s'))];
+    keys.extend(text("ticket approved by phone"));
+    c.press(keys).await;
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
+    assert_eq!(c.status("change-ticket"), cutover::engine::StepStatus::Pending);
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert_eq!(c.status("change-ticket"), cutover::engine::StepStatus::Skipped);
+
+    // A rollback with a typed reason: the same.
+    let mut keys = vec![key(KeyCode::Char('r'))];
+    keys.extend(text("wrong window"));
+    c.press(keys).await;
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
+    assert_eq!(c.driver.state().status, RunStatus::Active, "{}", c.screen());
+    // Esc back to the reason, Esc out.
+    c.press(vec![key(KeyCode::Esc), key(KeyCode::Esc)]).await;
+    assert!(c.app.dialog.is_none());
+
+    // `r` then Enter rolls back at once: not with Enter doubled.
+    c.press(vec![key(KeyCode::Char('r')), key(KeyCode::Enter)]).await;
+    assert_eq!(c.driver.state().status, RunStatus::Active, "{}", c.screen());
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(
+        matches!(c.driver.state().status, RunStatus::RolledBack { .. }),
+        "{}",
+        c.screen()
+    );
+}
+
+/// A step in doubt, a failed step's retry, the root-cause analysis and the next attempt.
+#[tokio::test]
+async fn a_doubled_enter_does_not_resolve_retry_or_start_the_next_attempt() {
+    // A session that approved the checklist and started the command, then died.
+    let started = || {
+        vec![
+            Command::Approve {
+                step: "change-ticket".into(),
+                typed: None,
+                note: Some("CHG-1234".into()),
+            },
+            Command::Begin {
+                step: "change-ticket".into(),
+                intent: Intent::Confirm,
+            },
+            Command::Finish {
+                step: "change-ticket".into(),
+                result: Ok(Default::default()),
+            },
+            Command::Approve {
+                step: "stop-vm-cron".into(),
+                typed: None,
+                note: None,
+            },
+            Command::Begin {
+                step: "stop-vm-cron".into(),
+                intent: Intent::Command {
+                    run: "true".into(),
+                    timeout: std::time::Duration::from_secs(300),
+                },
+            },
+        ]
+    };
+
+    // In doubt: a choice and a note given at once, Enter too soon.
+    let mut c = Cockpit::after(RUNBOOK, Some("production"), started(), 80, 24).guarded();
+    let mut keys = vec![key(KeyCode::Enter), key(KeyCode::Down)];
+    keys.extend(text("checked the ticket system"));
+    keys.push(key(KeyCode::Enter));
+    c.press(keys).await;
+    assert_eq!(c.status("stop-vm-cron"), cutover::engine::StepStatus::InDoubt);
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert_eq!(c.status("stop-vm-cron"), cutover::engine::StepStatus::Succeeded);
+
+    // A failed step: Enter opens the retry, a second Enter does not retry.
+    let mut commands = started();
+    commands.push(Command::Finish {
+        step: "stop-vm-cron".into(),
+        result: Err(cutover::engine::Failure {
+            message: "no such unit".into(),
+            ..Default::default()
+        }),
+    });
+    let mut c = Cockpit::after(RUNBOOK, Some("production"), commands, 80, 24).guarded();
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter), key(KeyCode::Char('y'))])
+        .await;
+    assert_eq!(c.status("stop-vm-cron"), cutover::engine::StepStatus::Failed);
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert_eq!(c.status("stop-vm-cron"), cutover::engine::StepStatus::Pending);
+
+    // Rolled back: Enter opens the editor of the root-cause analysis, where Enter breaks
+    // the line (it never saves), but not while the editor is new.
+    c.press(vec![key(KeyCode::Char('r'))]).await;
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(matches!(c.driver.state().status, RunStatus::RolledBack { .. }));
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
+    assert_eq!(c.app.rca_draft.lines.len(), 1, "{}", c.screen());
+    c.press(text("The ticket was withdrawn: wrong change window.")).await;
+    c.press(vec![ctrl('s')]).await;
+    assert!(c.driver.state().rca_for_current_attempt().is_some(), "{}", c.screen());
+
+    // The next attempt.
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter), key(KeyCode::Char('y'))])
+        .await;
+    assert_eq!(c.driver.state().attempt, 1, "{}", c.screen());
+    c.advance(past_the_guard());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert_eq!(c.driver.state().attempt, 2, "{}", c.screen());
+}
+
+const LONG: &str = r#"
+[runbook]
+name = "long"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "long"
+  kind = "command"
+  run = "sleep 600"
+"#;
+
+/// Quitting while a step runs asks first: a doubled `q`-Enter does not quit.
+#[tokio::test]
+async fn a_doubled_enter_does_not_quit_while_a_step_runs() {
+    let mut c = Cockpit::new(LONG, None, 80, 24).guarded();
+    c.until_running("long").await;
+    let stop = c.run(vec![key(KeyCode::Char('q')), key(KeyCode::Enter)], false).await;
+    assert_eq!(stop, Stop::InputsEnded, "{}", c.screen());
+    c.advance(past_the_guard());
+    assert_eq!(c.run(vec![key(KeyCode::Enter)], false).await, Stop::Quit);
 }
 
 #[tokio::test]
@@ -864,4 +1117,167 @@ async fn k8s_steps_show_every_object_and_the_header_names_the_context() {
         assert!(screen.contains(line), "the screen shows {line:?}:\n{screen}");
     }
     snap!("k8s_rollout_detail", c);
+}
+
+const HOSTILE: &str = r#"
+[runbook]
+name = "hostile"
+[[phase]]
+id = "p"
+title = "Phase \u001b]0;window title\u0007"
+  [[phase.step]]
+  id = "grab"
+  kind = "command"
+  title = "Capture a value \u001b[2J"
+  run = "printf v"
+  capture = "grabbed"
+  [[phase.step]]
+  id = "noisy"
+  kind = "command"
+  title = "Print what the value says"
+  run = "echo ${grabbed}"
+"#;
+
+/// What a command printed, a value it captured, a note: control characters in them are
+/// shown as escapes in every pane and dialog, and no cell of the screen holds one (ratatui
+/// writes a cell's symbol to the terminal as it is).
+#[tokio::test]
+async fn control_characters_from_outside_are_shown_in_the_cockpit_never_sent() {
+    let hostile = "clip \x1b]52;c;SGVsbG8=\x07 wipe \x1b[2J\x1b[H up \x1b[1A\x1b[2K csi \u{9b}31m nul \0 end";
+    let commands = vec![
+        Command::Begin {
+            step: "grab".into(),
+            intent: Intent::Command {
+                run: "printf v".into(),
+                timeout: std::time::Duration::from_secs(300),
+            },
+        },
+        Command::Finish {
+            step: "grab".into(),
+            result: Ok(cutover::engine::Outcome {
+                summary: "exit 0 in 3ms".into(),
+                details: vec![format!("captured ${{grabbed}} = {hostile}")],
+                outputs: [("grabbed".to_string(), hostile.to_string())].into(),
+                ..Default::default()
+            }),
+        },
+        Command::Begin {
+            step: "noisy".into(),
+            intent: Intent::Command {
+                run: format!("echo {hostile}"),
+                timeout: std::time::Duration::from_secs(300),
+            },
+        },
+        Command::Finish {
+            step: "noisy".into(),
+            result: Err(cutover::engine::Failure {
+                message: format!("exited with code 1: {hostile}"),
+                evidence: cutover::engine::Evidence::Command {
+                    exit_code: Some(1),
+                    elapsed_ms: 3,
+                    stdout: format!("{hostile}\nsecond line\n"),
+                    stderr: hostile.to_string(),
+                },
+                ..Default::default()
+            }),
+        },
+        Command::Note {
+            step: Some("noisy".into()),
+            text: hostile.to_string(),
+        },
+    ];
+    let mut c = Cockpit::after(HOSTILE, None, commands, 120, 40);
+    let check = |c: &Cockpit, what: &str| {
+        let buffer = c.terminal.backend().buffer();
+        for cell in buffer.content() {
+            assert!(
+                !cell.symbol().chars().any(char::is_control),
+                "{what}: a cell holds {:?}:\n{}",
+                cell.symbol(),
+                c.screen()
+            );
+        }
+        assert!(
+            c.screen().contains(r"\x1b]52;c;SGVsbG8=\x07"),
+            "{what}: the escape is shown:\n{}",
+            c.screen()
+        );
+    };
+    c.look().await;
+    check(&c, "the failed step's detail and the log");
+    assert!(c.screen().contains(r"\u{9b}31m"), "{}", c.screen());
+    c.press(vec![key(KeyCode::Enter)]).await;
+    check(&c, "the retry dialog");
+    c.press(vec![key(KeyCode::Esc), key(KeyCode::Up)]).await;
+    check(&c, "the capturing step's detail");
+}
+
+const ROLLS_BACK: &str = r#"
+[runbook]
+name = "rolls-back"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "switch"
+  kind = "command"
+  run = "exit 3"
+  on_failure = "rollback"
+[rollback]
+  [[rollback.step]]
+  id = "switch-back"
+  kind = "command"
+  run = "true"
+"#;
+
+/// Who each record is by, for the events a rollback writes.
+fn rollback_actors(c: &Cockpit) -> Vec<(String, String)> {
+    let records = c.driver.session.journal().records(1).unwrap();
+    records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                RunEvent::StepFailed { .. } | RunEvent::IncidentRecorded { .. } | RunEvent::RollbackStarted { .. }
+            )
+        })
+        .map(|r| (r.event.name().to_string(), r.by.clone()))
+        .collect()
+}
+
+/// A failure that rolls the run back: the step's outcome is the operator's session's, the
+/// incident and the rollback are the tool's own decision and recorded as such. A rollback
+/// the operator starts is theirs.
+#[tokio::test]
+async fn a_rollback_a_failure_starts_is_the_tools_and_one_the_operator_starts_is_theirs() {
+    let mut c = Cockpit::new(ROLLS_BACK, None, 80, 24);
+    c.press(Vec::new()).await;
+    assert!(
+        matches!(c.driver.state().status, RunStatus::RolledBack { .. }),
+        "{}",
+        c.screen()
+    );
+    let automatic = "cutover (automatic)".to_string();
+    assert_eq!(
+        rollback_actors(&c),
+        vec![
+            ("step_failed".to_string(), "alice".to_string()),
+            ("incident_recorded".to_string(), automatic.clone()),
+            ("rollback_started".to_string(), automatic),
+        ]
+    );
+
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.press(vec![key(KeyCode::Char('r')), key(KeyCode::Enter)]).await;
+    assert!(
+        matches!(c.driver.state().status, RunStatus::RolledBack { .. }),
+        "{}",
+        c.screen()
+    );
+    assert_eq!(
+        rollback_actors(&c),
+        vec![
+            ("incident_recorded".to_string(), "alice".to_string()),
+            ("rollback_started".to_string(), "alice".to_string()),
+        ]
+    );
 }

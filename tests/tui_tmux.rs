@@ -131,7 +131,10 @@ fn quit_and_start_again_finds_the_run_where_it_was() {
     tmux.wait_for("stop-vm-cron — Stop the VM scheduler");
     tmux.keys(&["Up", "Enter"]);
     tmux.wait_for("Note (required):");
-    tmux.keys(&["CHG-1", "Enter"]);
+    tmux.keys(&["CHG-1"]);
+    // A dialog ignores Enter for 300 ms after it opens (a doubled key never approves).
+    std::thread::sleep(cutover::tui::app::CONFIRM_GUARD);
+    tmux.keys(&["Enter"]);
     tmux.wait_for("Enter approve stop-vm-cron");
 
     // Quit: the terminal is restored and the exit code says the run waits (3).

@@ -8,6 +8,7 @@ use chrono::Utc;
 use super::Env;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::journal::Holder;
+use crate::terminal_text::{Lines, for_terminal};
 
 pub fn export(env: &Env, args: &ExportArgs) -> Result<i32> {
     let holder = Holder::this_process(&env.operator, "cutover export", Utc::now());
@@ -32,16 +33,19 @@ pub fn export(env: &Env, args: &ExportArgs) -> Result<i32> {
                     path.display()
                 )
             })?;
-            eprintln!(
+            let said = format!(
                 "Wrote the {} export of run {} ({} events) to {}",
                 args.format.word(),
                 args.run_id,
                 records.len(),
                 path.display()
             );
+            eprintln!("{}", for_terminal(&said, Lines::Many));
         }
         None => {
             use std::io::Write as _;
+            // Markdown and HTML are safe to print already (`report`); JSON escapes control
+            // characters itself and must stay exact.
             // A reader that stops early (`| head`) is not an error.
             match std::io::stdout().lock().write_all(text.as_bytes()) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),

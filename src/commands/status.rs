@@ -13,6 +13,12 @@ use crate::journal::{Holder, RunSummary};
 use crate::runbook::duration::countdown;
 use crate::runner::headless::Output;
 use crate::runner::lines::{record_line, situation_words, status_mark};
+use crate::terminal_text::{Lines, for_terminal};
+
+/// A field of a line, safe to print (see `terminal_text`).
+fn one(text: &str) -> std::borrow::Cow<'_, str> {
+    for_terminal(text, Lines::One)
+}
 
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{} ago", countdown((now - t).to_std().unwrap_or_default()))
@@ -46,7 +52,7 @@ fn detail(s: &RunSummary, holder: Option<&Holder>, now: DateTime<Utc>) -> String
         out,
         "  state      {}: {}",
         s.status.word(),
-        situation_words(&s.situation, now)
+        one(&situation_words(&s.situation, now))
     );
     let _ = writeln!(out, "  progress   {} of {} steps done", s.steps_done, s.steps_total);
     let _ = writeln!(
@@ -79,7 +85,13 @@ fn detail(s: &RunSummary, holder: Option<&Holder>, now: DateTime<Utc>) -> String
         } else {
             " "
         };
-        let _ = writeln!(out, "  {current} {glyph} {:<22} {:<10} {}", step.id, word, step.summary);
+        let _ = writeln!(
+            out,
+            "  {current} {glyph} {:<22} {:<10} {}",
+            step.id,
+            word,
+            one(&step.summary)
+        );
     }
     out
 }
@@ -100,7 +112,7 @@ pub fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
                         held_by: holder
                     })?
                 ),
-                Output::Text => print!("{}", detail(&summary, holder.as_ref(), now)),
+                Output::Text => print!("{}", for_terminal(&detail(&summary, holder.as_ref(), now), Lines::Many)),
             }
         }
         None => {
@@ -134,14 +146,19 @@ pub fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
                             }
                             None => "not held".to_string(),
                         };
-                        println!("{}  {}  attempt {}", s.run_id, mode_word(s.mode), s.attempt);
-                        println!("  {}: {}", s.status.word(), situation_words(&s.situation, now));
-                        println!(
-                            "  {}/{} steps done · updated {} · {held}\n",
+                        let text = format!(
+                            "{}  {}  attempt {}\n  {}: {}\n  {}/{} steps done · updated {} · {}\n",
+                            s.run_id,
+                            mode_word(s.mode),
+                            s.attempt,
+                            s.status.word(),
+                            one(&situation_words(&s.situation, now)),
                             s.steps_done,
                             s.steps_total,
-                            ago(s.updated_at, now)
+                            ago(s.updated_at, now),
+                            one(&held)
                         );
+                        println!("{}", for_terminal(&text, Lines::Many));
                     }
                 }
             }
@@ -155,7 +172,7 @@ pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&all)?),
         Output::Text if all.is_empty() => {
-            println!("No runs yet in {}.", env.store.root().display())
+            println!("No runs yet in {}.", one(&env.store.root().display().to_string()))
         }
         Output::Text => {
             let now = Utc::now();
@@ -166,7 +183,7 @@ pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
             for s in &all {
                 println!(
                     "{:<48} {:<9} {:>7} {:<13} {:>11}  {}",
-                    s.run_id,
+                    one(&s.run_id),
                     mode_word(s.mode),
                     s.attempt,
                     s.status.word(),

@@ -10,21 +10,27 @@ use crate::runbook::describe::{action_lines, gate_lines};
 use crate::runbook::duration::format as dur;
 use crate::runbook::{LoadError, Loaded, Step, environment_names, load_file, read_file};
 
+/// Text for the terminal (see `terminal_text`): a runbook may hold control characters.
+fn many(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::terminal_text::for_terminal(text, crate::terminal_text::Lines::Many)
+}
+
 /// Loads the runbook; on failure prints why (with positions) and returns `None`.
 pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
     match load_file(&args.runbook, args.env.as_deref()) {
         Ok(loaded) => {
             if !loaded.warnings.items.is_empty() {
-                eprint!("{}", loaded.warnings.render(&loaded.source));
+                eprint!("{}", many(&loaded.warnings.render(&loaded.source)));
             }
             Some(loaded)
         }
+        // The diagnostics quote the runbook's lines, which may hold anything.
         Err(e @ (LoadError::Io { .. } | LoadError::TooLarge { .. })) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", many(&e.to_string()));
             None
         }
         Err(e) => {
-            eprint!("{e}");
+            eprint!("{}", many(&e.to_string()));
             None
         }
     }
@@ -55,7 +61,7 @@ pub fn validate(args: &RunbookArgs) -> Result<i32> {
             continue;
         };
         let rb = &loaded.runbook;
-        println!(
+        let line = format!(
             "✔ {} is valid for {}: runbook `{}`, {} phases, {} steps, {} rollback steps",
             args.runbook.display(),
             rb.environment,
@@ -64,6 +70,7 @@ pub fn validate(args: &RunbookArgs) -> Result<i32> {
             rb.steps().count(),
             rb.rollback.len()
         );
+        println!("{}", many(&line));
     }
     Ok(i32::from(failed > 0))
 }
@@ -143,6 +150,6 @@ pub fn plan(args: &RunbookArgs) -> Result<i32> {
         return Ok(1);
     };
     let redactor = crate::effects::redactor_for(&loaded.runbook);
-    print!("{}", redactor.redact(&render_plan(&loaded)));
+    print!("{}", many(&redactor.redact(&render_plan(&loaded))));
     Ok(0)
 }

@@ -219,6 +219,9 @@ pub async fn run(
                     ))
                 } else if raw.contains('\0') {
                     Some("it contains a NUL byte (binary output)".to_string())
+                } else if std::str::from_utf8(&out).is_err() {
+                    // Shown, such bytes become U+FFFD: a value that is not what was printed.
+                    Some("it is not UTF-8 text (binary output, or another encoding)".to_string())
                 } else {
                     None
                 };

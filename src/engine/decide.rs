@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Failure, FailureAction, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
-use super::plan::{closed_gate, current, later, pending_approval, sequence_done_except};
+use super::plan::{closed_gate, current, later, pending_approval, rollback_due, sequence_done_except};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::duration::countdown;
-use crate::runbook::{Action, Approval, OnFailure, Runbook};
+use crate::runbook::{Action, Approval, Runbook};
 
 /// The smallest root-cause analysis the tool accepts: a sentence, not a placeholder.
 pub const MIN_RCA_CHARS: usize = 20;
@@ -61,6 +61,10 @@ pub enum Command {
     },
     Rollback {
         reason: String,
+    },
+    /// The rollback a failed step asks for (`Effect::RollBack`), started by the tool.
+    RollbackForFailure {
+        step: String,
     },
     AttachRca {
         text: String,
@@ -129,6 +133,7 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
             Ok(vec![RunEvent::NoteAdded { step, text }])
         }
         Command::Rollback { reason } => rollback(state, reason),
+        Command::RollbackForFailure { step } => rollback_for_failure(state, step),
         Command::AttachRca { text } => {
             if !matches!(state.status, RunStatus::RolledBack { .. }) {
                 return refuse("a root-cause analysis is attached after a rollback; this run has not rolled back");
@@ -288,6 +293,8 @@ fn finish(
     if s.status != StepStatus::Running && !preparing {
         return refuse(format!("step `{step}` is not running"));
     }
+    // A failure that rolls the run back is followed by that rollback (`Effect::RollBack`):
+    // the step's outcome is its session's, the rollback the tool's own decision.
     let mut events = match result {
         Ok(outcome) => {
             let mut events = vec![RunEvent::StepSucceeded {
@@ -297,16 +304,10 @@ fn finish(
             events.extend(after_done(state, &step, now));
             events
         }
-        Err(failure) => {
-            let message = failure.message.clone();
-            let action = failure.action;
-            let mut events = vec![RunEvent::StepFailed {
-                step: step.clone(),
-                failure,
-            }];
-            events.extend(after_failure(state, &step, &message, action));
-            events
-        }
+        Err(failure) => vec![RunEvent::StepFailed {
+            step: step.clone(),
+            failure,
+        }],
     };
     // A forward step stopped by a rollback that had no steps of its own left: the
     // rollback is complete only now that nothing runs any more.
@@ -333,21 +334,22 @@ fn after_done(state: &RunState, step: &str, now: DateTime<Utc>) -> Vec<RunEvent>
     }
 }
 
-/// Events that follow when `step` fails: a rollback when the step asks for one.
-fn after_failure(state: &RunState, step: &str, message: &str, action: FailureAction) -> Vec<RunEvent> {
-    let rolls_back = match action {
-        FailureAction::AsConfigured => state.spec(step).is_some_and(|s| s.on_failure == OnFailure::Rollback),
-        FailureAction::RollBack => true,
-        FailureAction::Decide => false,
+/// The rollback a failed step asks for: the incident entry, then the rollback, both the
+/// tool's doing (`rollback_due` says when).
+fn rollback_for_failure(state: &RunState, step: String) -> Result<Vec<RunEvent>, Refusal> {
+    let Some(failed) = rollback_due(state).filter(|s| s.id == step) else {
+        return refuse(format!("step `{step}` has not failed in a way that rolls the run back"));
     };
-    if !rolls_back || !matches!(state.status, RunStatus::Active | RunStatus::Holding { .. }) {
-        return Vec::new();
-    }
-    start_rollback(
+    let (message, action) = failed
+        .failure
+        .as_ref()
+        .map(|f| (f.message.clone(), f.action))
+        .unwrap_or_default();
+    Ok(start_rollback(
         state,
         Incident {
             summary: format!("step `{step}` failed: {message}"),
-            step: Some(step.to_string()),
+            step: Some(step.clone()),
             details: vec![
                 match action {
                     FailureAction::RollBack => {
@@ -358,11 +360,8 @@ fn after_failure(state: &RunState, step: &str, message: &str, action: FailureAct
                 .to_string(),
             ],
         },
-        RollbackTrigger::StepFailed {
-            step: step.to_string(),
-            message: message.to_string(),
-        },
-    )
+        RollbackTrigger::StepFailed { step, message },
+    ))
 }
 
 /// The incident entry first, then the rollback, then its completion if it has no steps.
@@ -455,15 +454,10 @@ fn resolve_in_doubt(
         resolution,
         note,
     }];
-    match resolution {
-        Resolution::Retry => {}
-        Resolution::Succeeded => events.extend(after_done(state, &step, now)),
-        Resolution::Failed => events.extend(after_failure(
-            state,
-            &step,
-            "marked failed by the operator after a crash",
-            FailureAction::AsConfigured,
-        )),
+    // Marked failed, a step with on_failure = "rollback" rolls the run back next
+    // (`Effect::RollBack`), as the tool's decision.
+    if resolution == Resolution::Succeeded {
+        events.extend(after_done(state, &step, now));
     }
     Ok(events)
 }

@@ -14,15 +14,25 @@ use crate::runbook::duration::serde_text;
 /// Version of the event schema written by this build. Older versions are upcast on read.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The actor name used for what the tool does on its own.
-pub const SYSTEM_ACTOR: &str = "cutover";
+/// The actor name used for what the tool does on its own: measurements, a rollback a
+/// failure started, an idempotent step run again after a crash, approvals of an
+/// unattended rehearsal, the end of the hold.
+pub const SYSTEM_ACTOR: &str = "cutover (automatic)";
+
+/// The name older journals recorded the tool's own actions under.
+pub const LEGACY_SYSTEM_ACTOR: &str = "cutover";
+
+/// Whether `by` is the tool itself, under its name now or in an older journal.
+pub fn is_system_actor(by: &str) -> bool {
+    by == SYSTEM_ACTOR || by == LEGACY_SYSTEM_ACTOR
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recorded {
     pub v: u32,
     pub seq: u64,
     pub at: DateTime<Utc>,
-    /// Who caused it: an operator's name, or `cutover` for the tool itself.
+    /// Who caused it: an operator's name, or `SYSTEM_ACTOR` for the tool itself.
     pub by: String,
     pub event: RunEvent,
 }

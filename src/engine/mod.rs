@@ -10,8 +10,9 @@ pub mod state;
 pub use decide::{Command, MIN_RCA_CHARS, Refusal, decide};
 pub use event::{
     DnsIntent, Evidence, Failure, FailureAction, GATES, GateOverride, HttpAttempt, Incident, Intent, KubeIntent,
-    MetricSample, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef, RecordChange, Recorded, Rehearsal, Report,
-    Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, ScaleChange, Verdict, WatchedMetric,
+    LEGACY_SYSTEM_ACTOR, MetricSample, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef, RecordChange,
+    Recorded, Rehearsal, Report, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, ScaleChange,
+    Verdict, WatchedMetric, is_system_actor,
 };
-pub use plan::{Effect, Situation, TimeGate, current, later, next_effects, situation};
+pub use plan::{Effect, Situation, TimeGate, current, later, next_effects, rollback_due, situation};
 pub use state::{LoweredTtl, RunState, RunStatus, StepState, StepStatus, Watch};

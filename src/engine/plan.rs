@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::{Failure, Intent};
-use super::state::{RunState, RunStatus, StepStatus};
-use crate::runbook::{Action, Approval, InDoubtPolicy};
+use super::event::{Failure, FailureAction, Intent};
+use super::state::{RunState, RunStatus, StepState, StepStatus};
+use crate::runbook::{Action, Approval, InDoubtPolicy, OnFailure};
 
 /// Something for the runner to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +18,11 @@ pub enum Effect {
     RetryInDoubt { step: String },
     /// The hold is over and nothing is left: record completion.
     CompleteRun,
+    /// A failed step rolls the run back (its `on_failure = "rollback"`, or a metrics breach
+    /// with `on_breach = "rollback"`): record the incident, then start the rollback. The
+    /// tool decides this by itself, so it is recorded as the tool's, apart from the step's
+    /// outcome (see `rollback_due`).
+    RollBack { step: String },
 }
 
 /// Why a step may not start before an instant.
@@ -292,8 +297,31 @@ pub fn situation(state: &RunState, now: DateTime<Utc>) -> Situation {
     }
 }
 
+/// The failed step whose failure rolls the run back, while that rollback has not started.
+/// It is derived from the state, so a session that ended between the failure and the
+/// rollback (they are recorded one after the other, each by whoever did it) leaves the
+/// rollback to the next one.
+pub fn rollback_due(state: &RunState) -> Option<&StepState> {
+    if !matches!(state.status, RunStatus::Active | RunStatus::Holding { .. }) {
+        return None;
+    }
+    let step = &state.steps[current(state)?];
+    let failure = step.failure.as_ref().filter(|_| step.status == StepStatus::Failed)?;
+    let rolls_back = match failure.action {
+        FailureAction::AsConfigured => state
+            .spec(&step.id)
+            .is_some_and(|s| s.on_failure == OnFailure::Rollback),
+        FailureAction::RollBack => true,
+        FailureAction::Decide => false,
+    };
+    rolls_back.then_some(step)
+}
+
 /// What the runner should start now.
 pub fn next_effects(state: &RunState, now: DateTime<Utc>) -> Vec<Effect> {
+    if let Some(step) = rollback_due(state) {
+        return vec![Effect::RollBack { step: step.id.clone() }];
+    }
     match situation(state, now) {
         Situation::Ready { step: Some(step) } => {
             let in_doubt = state.step(&step).is_some_and(|s| s.status == StepStatus::InDoubt);

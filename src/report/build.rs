@@ -174,7 +174,7 @@ fn timeline(doc: &mut Doc, f: &Facts<'_>) {
         rows.push(vec![
             utc(rec.at),
             f.relative(*attempt, rec.at),
-            rec.by.clone(),
+            f.who(rec),
             words(rec),
             result_word(&rec.event),
         ]);
@@ -287,7 +287,10 @@ fn step_lines(f: &Facts<'_>, step: &str) -> Vec<(u8, Line)> {
                 );
             }
             RunEvent::InDoubtResolved { .. } => {
-                items.push((1, vec![text(format!("{} ({}, {})", words(end), end.by, hms(end.at)))]));
+                items.push((
+                    1,
+                    vec![text(format!("{} ({}, {})", words(end), f.who(end), hms(end.at)))],
+                ));
             }
             _ => {}
         }
@@ -298,12 +301,15 @@ fn step_lines(f: &Facts<'_>, step: &str) -> Vec<(u8, Line)> {
                 0,
                 vec![text(format!(
                     "↷ skipped by {} at {}: {reason}",
-                    rec.by,
+                    f.who(rec),
                     f.when(*attempt, rec.at)
                 ))],
             )),
             RunEvent::InDoubtResolved { step: s, .. } if s == step && !ended_a_try(f, rec.seq, step) => {
-                items.push((0, vec![text(format!("{} ({}, {})", words(rec), rec.by, hms(rec.at)))]));
+                items.push((
+                    0,
+                    vec![text(format!("{} ({}, {})", words(rec), f.who(rec), hms(rec.at)))],
+                ));
             }
             _ => {}
         }
@@ -553,14 +559,7 @@ fn decisions(doc: &mut Doc, f: &Facts<'_>) {
             ),
             _ => continue,
         };
-        // A rollback a failed step triggered was the tool's decision, whoever's session it was.
-        let who = match &rec.event {
-            RunEvent::RollbackStarted {
-                trigger: RollbackTrigger::StepFailed { .. },
-            } => "cutover (automatic)".to_string(),
-            _ => rec.by.clone(),
-        };
-        rows.push(vec![utc(rec.at), f.relative(*attempt, rec.at), who, what, why]);
+        rows.push(vec![utc(rec.at), f.relative(*attempt, rec.at), f.who(rec), what, why]);
     }
     doc.heading(2, vec![text("Decisions")]);
     if rows.is_empty() {
@@ -590,7 +589,7 @@ fn incident(doc: &mut Doc, f: &Facts<'_>) {
                         " recorded {} UTC ({}) by {}, attempt {attempt}: {}",
                         utc(rec.at),
                         f.relative(*attempt, rec.at),
-                        rec.by,
+                        f.who(rec),
                         incident.summary
                     )),
                 ]);
@@ -609,7 +608,7 @@ fn incident(doc: &mut Doc, f: &Facts<'_>) {
                         " started {} UTC ({}) by {}: {}",
                         utc(rec.at),
                         f.relative(*attempt, rec.at),
-                        rec.by,
+                        f.who(rec),
                         trigger_words(trigger)
                     )),
                 ]);
@@ -683,7 +682,7 @@ fn rca(doc: &mut Doc, f: &Facts<'_>) {
             doc.para(vec![text(format!(
                 "Attached {} UTC by {} for attempt {attempt}:",
                 utc(rec.at),
-                rec.by
+                f.who(rec)
             ))]);
             doc.quote(t);
         }

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::{MetricSample, Recorded, RunEvent, RunState, RunStatus, SYSTEM_ACTOR, Verdict, WatchedMetric};
+use crate::engine::{
+    MetricSample, Recorded, RollbackTrigger, RunEvent, RunState, RunStatus, SYSTEM_ACTOR, Verdict, WatchedMetric,
+    is_system_actor,
+};
 use crate::redact::Redactor;
 use crate::runbook::duration::countdown;
 
@@ -202,11 +205,38 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// Who did what, as the report says it: the tool as `SYSTEM_ACTOR` (older journals
+    /// wrote `cutover`), and the incident and rollback a failed step started as the tool's
+    /// own, also where an older journal recorded them under the operator whose session
+    /// it was.
+    pub fn who(&self, rec: &Recorded) -> String {
+        let started_by_failure = |r: &Recorded| {
+            matches!(
+                &r.event,
+                RunEvent::RollbackStarted {
+                    trigger: RollbackTrigger::StepFailed { .. }
+                }
+            )
+        };
+        let automatic = is_system_actor(&rec.by)
+            || started_by_failure(rec)
+            || matches!(rec.event, RunEvent::IncidentRecorded { .. })
+                && self
+                    .records
+                    .iter()
+                    .any(|(_, r)| r.seq == rec.seq + 1 && started_by_failure(r));
+        if automatic {
+            SYSTEM_ACTOR.to_string()
+        } else {
+            rec.by.clone()
+        }
+    }
+
     /// The people who acted on the run, in the order they first did.
     pub fn operators(&self) -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();
         for (_, r) in &self.records {
-            if r.by != SYSTEM_ACTOR && !seen.contains(&r.by) {
+            if !is_system_actor(&r.by) && !seen.contains(&r.by) {
                 seen.push(r.by.clone());
             }
         }

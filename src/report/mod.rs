@@ -1,7 +1,9 @@
 //! The post-mortem export of a run: Markdown to paste into an incident document, the
 //! versioned journal as JSON for other tools, and a self-contained HTML page whose charts
 //! of the metrics watch come first. Every text passes through the run's redactor again on
-//! the way out, although events were redacted when they were journaled.
+//! the way out, although events were redacted when they were journaled. The Markdown and
+//! HTML documents are for people, who may well `cat` them: control characters in them are
+//! shown as escapes (`terminal_text`); the JSON keeps every text exactly.
 
 mod build;
 mod doc;
@@ -13,6 +15,7 @@ mod svg;
 
 use crate::engine::{Recorded, RunState};
 use crate::redact::Redactor;
+use crate::terminal_text::{Lines, for_terminal};
 
 pub use json::FORMAT;
 
@@ -21,7 +24,8 @@ pub use json::FORMAT;
 pub fn markdown(records: &[Recorded], state: &RunState, redactor: &Redactor) -> String {
     let facts = facts::Facts::new(records, state, redactor);
     let doc = build::document(&facts);
-    redactor.redact(&markdown::write(&doc, redactor))
+    let text = redactor.redact(&markdown::write(&doc, redactor));
+    for_terminal(&text, Lines::Many).into_owned()
 }
 
 /// The whole journal, versioned: `{"format", "schema", "run": {…}, "events": [...]}`.
@@ -34,7 +38,8 @@ pub fn json(records: &[Recorded], state: &RunState, redactor: &Redactor) -> Stri
 pub fn html(records: &[Recorded], state: &RunState, redactor: &Redactor) -> String {
     let facts = facts::Facts::new(records, state, redactor);
     let doc = build::document(&facts);
-    redactor.redact(&html::write(&facts, &doc))
+    let text = redactor.redact(&html::write(&facts, &doc));
+    for_terminal(&text, Lines::Many).into_owned()
 }
 
 /// The charts alone (one SVG per watched metric of each watch), for embedding elsewhere.

@@ -1,6 +1,8 @@
 //! Headless runs: one line per journal event (text or JSON), prompts on a terminal,
 //! and otherwise only the decisions given on the command line. Stops with exit code 3
-//! where the operator is needed and says exactly how to continue.
+//! where the operator is needed and says exactly how to continue. SIGINT, SIGTERM and
+//! SIGHUP end it as they end the cockpit: the step in progress is stopped (it will be in
+//! doubt), the session is closed saying why, exit 3, and the same command resumes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -8,13 +10,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines as InputLines, Stdin};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::lines::{evidence_lines, record_line, situation_words};
 use super::{Driver, SubmitError};
 use crate::engine::{Command, Recorded, Resolution, RunEvent, Situation, situation};
 use crate::runbook::Approval;
 use crate::runbook::duration::countdown;
+use crate::terminal_text::{Lines, for_terminal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -94,7 +98,10 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         let _ = match self.output {
             Output::Text => {
+                // Lines are built safe to print (`record_line`, `evidence_lines`); what else
+                // they quote is made so here. JSON carries the texts as they are.
                 let text = text();
+                let text = for_terminal(&text, Lines::Many);
                 let marked: Vec<String> = text.lines().map(|l| format!("{}{l}", self.marker)).collect();
                 writeln!(out, "{}", marked.join("\n"))
             }
@@ -132,7 +139,7 @@ impl Printer {
                 situation,
                 message: message.clone(),
             },
-            || format!("{:>20} {message}", "…"),
+            || format!("{:>20} {}", "…", for_terminal(&message, Lines::One)),
         );
     }
 }
@@ -156,6 +163,50 @@ enum Wake {
     Signal(&'static str),
 }
 
+/// The signals that end a headless session cleanly, as they end the cockpit's: SIGINT
+/// (Ctrl-C), SIGTERM (`kill`, a service manager) and SIGHUP (the terminal or the SSH
+/// session went away). Once installed, they no longer kill the process: the step in
+/// progress is stopped, the session is closed saying why, and the run resumes later.
+struct Signals {
+    term: Option<Signal>,
+    hangup: Option<Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            hangup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+
+    /// The next signal, in words for the journal.
+    async fn next(&mut self) -> &'static str {
+        async fn one(s: &mut Option<Signal>) {
+            let delivered = match s {
+                Some(s) => s.recv().await.is_some(),
+                None => false,
+            };
+            if !delivered {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+            () = one(&mut self.term) => "terminated (SIGTERM)",
+            () = one(&mut self.hangup) => "hung up (SIGHUP)",
+        }
+    }
+}
+
+/// The stop for a signal: nothing is lost, the run goes on with `cutover resume`.
+fn signalled(what: &str, run_id: &str) -> Stop {
+    stop(
+        Exit::Waiting,
+        format!("{what}; the run is saved: continue with `cutover resume {run_id}`"),
+    )
+}
+
 pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
     let state = driver.state();
     let printer = Printer {
@@ -169,8 +220,11 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         .filter_map(|(on, flag)| on.then_some(flag))
         .collect(),
     };
-    let mut stdin = opts.interactive.then(|| BufReader::new(tokio::io::stdin()).lines());
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut input = Input {
+        lines: opts.interactive.then(|| BufReader::new(tokio::io::stdin()).lines()),
+        signals: Signals::install(),
+        caught: None,
+    };
     let mut announced: Option<Situation> = None;
     let run_id = driver.state().run_id.clone();
     printer.records(&std::mem::take(&mut opts.preamble));
@@ -238,12 +292,12 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                 );
             }
             Situation::Approval { .. } | Situation::InDoubt { .. } | Situation::Failed { .. } => {
-                match operator_decision(driver, &mut opts, &mut stdin, &situation).await {
+                match operator_decision(driver, &mut opts, &mut input, &situation).await {
                     Ok(records) => {
                         printer.records(&records);
                         continue;
                     }
-                    Err(s) => break s,
+                    Err(s) => break input.caught.take().map_or(s, |what| signalled(what, &run_id)),
                 }
             }
         };
@@ -261,8 +315,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         let wake = tokio::select! {
             msg = driver.recv(), if busy => Wake::Message(msg),
             () = tokio::time::sleep(timer) => Wake::Timer,
-            _ = tokio::signal::ctrl_c() => Wake::Signal("interrupted (SIGINT)"),
-            Some(()) = async { match sigterm.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Wake::Signal("terminated (SIGTERM)"),
+            what = input.signals.next() => Wake::Signal(what),
         };
         match wake {
             Wake::Message(msg) => match driver.handle(msg, Utc::now()) {
@@ -281,12 +334,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                     println!("{}{:>20} still running {step}", printer.marker, "…");
                 }
             }
-            Wake::Signal(what) => {
-                break stop(
-                    Exit::Waiting,
-                    format!("{what}; the run is saved: continue with `cutover resume {run_id}`"),
-                );
-            }
+            Wake::Signal(what) => break signalled(what, &run_id),
         }
     };
 
@@ -299,7 +347,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                     code: 1,
                     message: &message,
                 },
-                || format!("error: {message}"),
+                || format!("error: {}", for_terminal(&message, Lines::One)),
             );
             return Exit::Error;
         }
@@ -310,9 +358,12 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             code,
             message: &outcome.message,
         },
-        || match outcome.exit {
-            Exit::Completed => format!("✔ {} (exit 0)", outcome.message),
-            _ => format!("■ {} (exit {code})", outcome.message),
+        || {
+            let message = for_terminal(&outcome.message, Lines::One);
+            match outcome.exit {
+                Exit::Completed => format!("✔ {message} (exit 0)"),
+                _ => format!("■ {message} (exit {code})"),
+            }
         },
     );
     outcome.exit
@@ -350,15 +401,26 @@ fn approval_instructions(run_id: &str, step: &str, approval: &Approval, note_req
     )
 }
 
-type Input = Option<Lines<BufReader<Stdin>>>;
+/// Where the operator's answers come from (the terminal, if there is one), and the signals
+/// that may end the wait for them.
+struct Input {
+    lines: Option<InputLines<BufReader<Stdin>>>,
+    signals: Signals,
+    /// A signal that came while a question was asked: the session ends for it.
+    caught: Option<&'static str>,
+}
 
-async fn ask(stdin: &mut Input, question: &str) -> Option<String> {
-    let lines = stdin.as_mut()?;
-    eprint!("{question}");
+async fn ask(input: &mut Input, question: &str) -> Option<String> {
+    let lines = input.lines.as_mut()?;
+    eprint!("{}", for_terminal(question, Lines::Many));
     let _ = std::io::stderr().flush();
     tokio::select! {
         line = lines.next_line() => line.ok().flatten().map(|l| l.trim().to_string()),
-        _ = tokio::signal::ctrl_c() => None,
+        what = input.signals.next() => {
+            eprintln!();
+            input.caught = Some(what);
+            None
+        }
     }
 }
 
@@ -436,7 +498,7 @@ async fn operator_approval(
         };
         return driver.command(command, &by, Utc::now()).map(Some).or_else(refused);
     }
-    if stdin.is_none() {
+    if stdin.lines.is_none() {
         return Ok(None);
     }
     let title = driver.state().spec(step).map(|s| s.title.clone()).unwrap_or_default();
@@ -480,7 +542,7 @@ async fn operator_approval(
         Ok(records) => Ok(Some(records)),
         // A mistyped confirmation is refused and asked again.
         Err(SubmitError::Refused(r)) => {
-            eprintln!("refused: {r}");
+            eprintln!("refused: {}", for_terminal(&r.to_string(), Lines::One));
             Ok(Some(Vec::new()))
         }
         Err(e) => refused(e),

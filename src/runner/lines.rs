@@ -7,6 +7,7 @@ use crate::engine::{
 };
 use crate::runbook::Approval;
 use crate::runbook::duration::{countdown, format as dur};
+use crate::terminal_text::{Lines, for_terminal};
 
 pub fn intent_words(intent: &Intent) -> String {
     match intent {
@@ -239,9 +240,11 @@ pub fn record_words(rec: &Recorded) -> String {
     }
 }
 
-/// `02:10:03Z alice  ticket: approved — note: CHG-1234`
+/// `02:10:03Z alice  ticket: approved — note: CHG-1234`, one line that is safe to print
+/// (what came from outside is shown, never obeyed: see `terminal_text`).
 pub fn record_line(rec: &Recorded) -> String {
-    format!("{} {:<10} {}", rec.at.format("%H:%M:%SZ"), rec.by, record_words(rec))
+    let line = format!("{} {:<10} {}", rec.at.format("%H:%M:%SZ"), rec.by, record_words(rec));
+    for_terminal(&line, Lines::One).into_owned()
 }
 
 /// Why a time gate holds, in words: "TTL lead time: lower-ttl lowered it; …".
@@ -341,8 +344,16 @@ pub fn status_mark(status: StepStatus) -> (&'static str, &'static str) {
     }
 }
 
-/// The last few lines of what a failed step printed or answered, for a quick look.
+/// The last few lines of what a failed step printed or answered, for a quick look, each
+/// safe to print.
 pub fn evidence_lines(evidence: &Evidence, max: usize) -> Vec<String> {
+    raw_evidence_lines(evidence, max)
+        .iter()
+        .map(|l| for_terminal(l, Lines::One).into_owned())
+        .collect()
+}
+
+fn raw_evidence_lines(evidence: &Evidence, max: usize) -> Vec<String> {
     match evidence {
         Evidence::None => Vec::new(),
         Evidence::Command { stdout, stderr, .. } => {

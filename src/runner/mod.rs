@@ -284,6 +284,11 @@ impl Driver {
                     now,
                 )?),
                 Effect::CompleteRun => written.extend(self.session.submit(Command::Complete, SYSTEM_ACTOR, now)?),
+                Effect::RollBack { step } => written.extend(self.session.submit(
+                    Command::RollbackForFailure { step },
+                    SYSTEM_ACTOR,
+                    now,
+                )?),
             }
         }
         Ok(written)
@@ -397,12 +402,21 @@ impl Driver {
             Msg::Finished { step, result } => {
                 crate::failpoint::hit("after-effect", Some(&step));
                 let acting = self.in_flight.take().is_some_and(|f| f.acting);
-                match self.session.submit(Command::Finish { step, result }, &by, now) {
+                let mut records = match self.session.submit(Command::Finish { step, result }, &by, now) {
                     // A step that failed (or was stopped) while being prepared, after the run
                     // moved on (a rollback): it never began, nothing to record.
-                    Err(SubmitError::Refused(_)) if !acting => Ok(Vec::new()),
-                    other => other,
+                    Err(SubmitError::Refused(_)) if !acting => return Ok(Vec::new()),
+                    other => other?,
+                };
+                // A failure that rolls the run back: the tool records the incident and starts
+                // the rollback at once, as its own decision (also when the session is closing).
+                if let Some(Effect::RollBack { step }) = next_effects(self.state(), now).into_iter().next() {
+                    records.extend(
+                        self.session
+                            .submit(Command::RollbackForFailure { step }, SYSTEM_ACTOR, now)?,
+                    );
                 }
+                Ok(records)
             }
             // A late report of a step that has finished or was stopped is dropped.
             Msg::Report { step, report } => {

@@ -4,8 +4,9 @@
 //!
 //! Keys are letters, and letters are also what people type. So: while the run waits
 //! for a typed confirmation, typing its first character opens that dialog; a rollback
-//! or skip with a typed reason asks once more before it acts; and dialogs that act on
-//! Enter ignore it for a moment after they open, so a held or doubled key does nothing.
+//! or skip with a typed reason asks once more before it acts; and every dialog ignores the
+//! keys that confirm (Enter, and `y` where it answers) for a moment after it opens or asks
+//! its next question, so a held or doubled key does nothing.
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use crate::runner::lines::{situation_words, status_mark};
 /// never delayed by typing; a note can say more afterwards.
 pub const QUICK_ROLLBACK_REASON: &str = "rolled back from the cockpit (no reason typed at the time)";
 
-/// How long a dialog that acts on Enter ignores it after opening.
+/// How long a dialog ignores the keys that confirm after it opens or asks its next question.
 pub const CONFIRM_GUARD: Duration = Duration::from_millis(300);
 
 /// How long the selection stays where the operator put it before following the run again.
@@ -141,15 +142,35 @@ impl Dialog {
         }
     }
 
-    /// Whether Enter in this dialog acts at once (and so is guarded against repeats).
-    fn acts_on_enter(&self) -> bool {
+    /// Whether printable keys go into a field now (then `y` is a letter, not a yes).
+    fn typing(&self) -> bool {
         match self {
-            Dialog::Approve {
-                approval, checklist, ..
-            } => !checklist && !matches!(approval, Approval::Type(_)),
-            Dialog::Retry { .. } | Dialog::NewAttempt { .. } | Dialog::InDoubt { .. } | Dialog::Rollback { .. } => true,
+            Dialog::Approve { checklist, field, .. } => *field == ApproveField::Typed || *checklist,
+            Dialog::Rollback { confirming, .. } | Dialog::Skip { confirming, .. } => !confirming,
+            Dialog::Note { .. } | Dialog::InDoubt { .. } | Dialog::Rca { .. } => true,
+            Dialog::Retry { .. } | Dialog::NewAttempt { .. } | Dialog::Quit => false,
+        }
+    }
+
+    /// Whether `key` answers the dialog's question: Enter everywhere, `y` where it is not
+    /// typed into a field. Such a key is what a doubled or held key repeats.
+    fn confirms(&self, key: &KeyEvent) -> bool {
+        match key.code {
+            KeyCode::Enter => true,
+            KeyCode::Char('y') => !self.typing(),
             _ => false,
         }
+    }
+
+    /// The question the dialog asks now: which dialog, and which of its steps (a typed
+    /// reason shown back for confirmation, the note after a typed confirmation).
+    fn question(&self) -> (std::mem::Discriminant<Dialog>, bool) {
+        let next = match self {
+            Dialog::Approve { field, .. } => *field == ApproveField::Note,
+            Dialog::Rollback { confirming, .. } | Dialog::Skip { confirming, .. } => *confirming,
+            _ => false,
+        };
+        (std::mem::discriminant(self), next)
     }
 }
 
@@ -174,9 +195,11 @@ pub struct App {
     pub alert: Option<String>,
     /// The root-cause analysis being written, kept when its editor is closed.
     pub rca_draft: TextArea,
-    /// How long a dialog that acts on Enter ignores it after opening (zero in tests).
+    /// How long a dialog ignores the keys that confirm after it asked its question (zero
+    /// in tests that type faster than anyone).
     pub confirm_guard: Duration,
-    opened_at: Instant,
+    /// When the open dialog asked its question, on the cockpit's clock.
+    asked_at: Option<DateTime<Utc>>,
     /// When the operator last moved the selection by hand.
     moved_at: Option<Instant>,
     /// The step the run was at when last seen.
@@ -237,7 +260,7 @@ impl App {
             alert: None,
             rca_draft: TextArea::default(),
             confirm_guard: CONFIRM_GUARD,
-            opened_at: Instant::now(),
+            asked_at: None,
             moved_at: None,
             followed: None,
         };
@@ -343,14 +366,22 @@ impl App {
         self.flash = Some(Flash { text, error: false });
     }
 
-    fn open(&mut self, dialog: Dialog, state: &RunState) {
+    /// Every dialog opens here, so every dialog is guarded against doubled keys.
+    fn open(&mut self, dialog: Dialog, state: &RunState, now: DateTime<Utc>) {
         if let Some(i) = dialog.step().and_then(|s| state.index(s)) {
             // The dialog and the detail behind it are about the same step.
             self.selected = i;
             self.moved_at = None;
         }
-        self.opened_at = Instant::now();
+        self.asked_at = Some(now);
         self.dialog = Some(dialog);
+    }
+
+    /// Whether the open dialog asked its question less than `confirm_guard` ago. A clock
+    /// that went back does not hold the dialog shut.
+    fn just_asked(&self, now: DateTime<Utc>) -> bool {
+        let guard = chrono::Duration::from_std(self.confirm_guard).unwrap_or(chrono::Duration::MAX);
+        self.asked_at.is_some_and(|asked| now >= asked && now - asked < guard)
     }
 
     pub fn on_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>, busy: bool) -> Option<Action> {
@@ -360,7 +391,7 @@ impl App {
                 (KeyAction::Rollback, Some(Dialog::Rollback { .. })) => None,
                 (KeyAction::Rollback, _) => {
                     self.dialog = None;
-                    self.rollback(state);
+                    self.rollback(state, now);
                     None
                 }
                 // Ctrl-C leaves a dialog, or quits.
@@ -368,11 +399,11 @@ impl App {
                     self.dialog = None;
                     None
                 }
-                _ => self.quit(state, busy),
+                _ => self.quit(state, busy, now),
             };
         }
         if self.dialog.is_some() {
-            return self.dialog_key(key, state);
+            return self.dialog_key(key, state, now);
         }
         if self.help {
             self.help = false;
@@ -431,8 +462,8 @@ impl App {
             }
             KeyAction::Help => self.help = true,
             KeyAction::Act => self.act(state, now),
-            KeyAction::Rollback => self.rollback(state),
-            KeyAction::Skip => self.skip(state),
+            KeyAction::Rollback => self.rollback(state, now),
+            KeyAction::Skip => self.skip(state, now),
             KeyAction::Note => {
                 if let Some(step) = state.steps.get(self.selected) {
                     let dialog = Dialog::Note {
@@ -440,10 +471,10 @@ impl App {
                         text: LineInput::default(),
                         error: None,
                     };
-                    self.open(dialog, state);
+                    self.open(dialog, state, now);
                 }
             }
-            KeyAction::Quit => return self.quit(state, busy),
+            KeyAction::Quit => return self.quit(state, busy, now),
         }
         None
     }
@@ -489,23 +520,23 @@ impl App {
                 return;
             }
         };
-        self.open(dialog, state);
+        self.open(dialog, state, now);
     }
 
-    fn rollback(&mut self, state: &RunState) {
+    fn rollback(&mut self, state: &RunState, now: DateTime<Utc>) {
         if can_roll_back(state) {
             let dialog = Dialog::Rollback {
                 reason: LineInput::default(),
                 confirming: false,
                 error: None,
             };
-            self.open(dialog, state);
+            self.open(dialog, state, now);
         } else {
             self.say(format!("nothing to roll back: the run is {}", state.status.word()));
         }
     }
 
-    fn skip(&mut self, state: &RunState) {
+    fn skip(&mut self, state: &RunState, now: DateTime<Utc>) {
         match skippable(state) {
             Some(s) => {
                 let dialog = Dialog::Skip {
@@ -514,7 +545,7 @@ impl App {
                     confirming: false,
                     error: None,
                 };
-                self.open(dialog, state);
+                self.open(dialog, state, now);
             }
             None => match current(state).map(|i| &state.steps[i]) {
                 Some(s) => self.say(format!(
@@ -527,21 +558,32 @@ impl App {
         }
     }
 
-    fn quit(&mut self, state: &RunState, busy: bool) -> Option<Action> {
+    fn quit(&mut self, state: &RunState, busy: bool, now: DateTime<Utc>) -> Option<Action> {
         if busy && running(state).is_some() {
-            self.open(Dialog::Quit, state);
+            self.open(Dialog::Quit, state, now);
             return None;
         }
         Some(Action::Quit)
     }
 
-    fn dialog_key(&mut self, key: &KeyEvent, state: &RunState) -> Option<Action> {
-        let guarded =
-            self.dialog.as_ref().is_some_and(Dialog::acts_on_enter) && self.opened_at.elapsed() < self.confirm_guard;
-        let confirm = matches!(key.code, KeyCode::Enter | KeyCode::Char('y'));
-        if guarded && confirm {
+    /// A key in a dialog. The guard against doubled keys is here, for every dialog: a key
+    /// that would answer is ignored while the question is new, and a dialog that moves on
+    /// to its next question (a typed reason to confirm, the note after the hostname) asks
+    /// it anew.
+    fn dialog_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Action> {
+        let dialog = self.dialog.as_ref()?;
+        if dialog.confirms(key) && self.just_asked(now) {
             return None;
         }
+        let question = dialog.question();
+        let action = self.answer(key, state, now);
+        if self.dialog.as_ref().is_some_and(|d| d.question() != question) {
+            self.asked_at = Some(now);
+        }
+        action
+    }
+
+    fn answer(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Action> {
         let dialog = self.dialog.as_mut()?;
         let submit = |command: Command| Some(Action::Submit(command));
         match dialog {
@@ -606,10 +648,7 @@ impl App {
                             reason: QUICK_ROLLBACK_REASON.to_string(),
                         });
                     }
-                    Edit::Submit => {
-                        *confirming = true;
-                        self.opened_at = Instant::now();
-                    }
+                    Edit::Submit => *confirming = true,
                     Edit::Cancel => self.dialog = None,
                     _ => {}
                 }
@@ -622,7 +661,7 @@ impl App {
             } => {
                 if *confirming {
                     match key.code {
-                        KeyCode::Enter if self.opened_at.elapsed() >= self.confirm_guard => {
+                        KeyCode::Enter => {
                             return submit(Command::Skip {
                                 step: step.clone(),
                                 reason: reason.text.trim().to_string(),
@@ -639,10 +678,7 @@ impl App {
                             "say why step `{step}` is skipped: the reason is kept in the journal"
                         ));
                     }
-                    Edit::Submit => {
-                        *confirming = true;
-                        self.opened_at = Instant::now();
-                    }
+                    Edit::Submit => *confirming = true,
                     Edit::Cancel => self.dialog = None,
                     _ => {}
                 }
@@ -698,7 +734,7 @@ impl App {
                         confirming: false,
                         error: None,
                     };
-                    self.open(dialog, state);
+                    self.open(dialog, state, now);
                 }
                 KeyCode::Esc | KeyCode::Char('n') => self.dialog = None,
                 _ => {}

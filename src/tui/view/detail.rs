@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::{Ctx, resolved_action_lines};
+use super::{Ctx, resolved_action_lines, safe};
 use crate::engine::plan::{closed_gate, pending_approval};
 use crate::engine::{StepState, StepStatus, current};
 use crate::runbook::describe::gate_lines;
@@ -277,5 +277,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
             lines.extend(past);
         }
     }
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    frame.render_widget(
+        Paragraph::new(safe(lines)).block(block).wrap(Wrap { trim: false }),
+        area,
+    );
 }

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::{Ctx, centered, resolved_action_lines};
+use super::{Ctx, centered, resolved_action_lines, safe};
 use crate::engine::MIN_RCA_CHARS;
 use crate::runbook::Approval;
 use crate::runner::lines::intent_words;
@@ -294,6 +294,8 @@ fn draw(frame: &mut Frame<'_>, area: Rect, b: Body<'_>) {
     for part in b.lines {
         match part {
             Part::Text(line) => {
+                // Titles, notes and refusals may quote anything: shown, never obeyed.
+                let line = safe(vec![line]).remove(0);
                 // The same count the word wrap will give.
                 rows += Paragraph::new(line.clone())
                     .wrap(Wrap { trim: false })

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, fit};
+use super::{Ctx, fit, safe};
 use crate::engine::{Mode, RunStatus, Situation, TimeGate, situation};
 use crate::runbook::duration::countdown;
 use crate::runbook::duration::mm_ss;
@@ -110,5 +110,5 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         second.push(Span::raw("   next: "));
         second.push(Span::styled(next, theme.accent()));
     }
-    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), area);
+    frame.render_widget(Paragraph::new(safe(vec![Line::from(first), Line::from(second)])), area);
 }

@@ -21,12 +21,16 @@ mod log;
 mod steps;
 mod watch;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
 
 use super::app::App;
 use crate::engine::RunState;
+use crate::terminal_text::{Lines, for_terminal};
 
 /// Everything a view may read.
 pub struct Ctx<'a> {
@@ -100,10 +104,29 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// Lines whose texts are safe to draw. ratatui leaves out a control character without a
+/// trace; the cockpit shows it as an escape (`\x1b`), as every printer of cutover does
+/// (`terminal_text`), so that what a command or a server sent is seen as it was.
+pub fn safe(lines: Vec<Line<'_>>) -> Vec<Line<'_>> {
+    lines
+        .into_iter()
+        .map(|mut line| {
+            for span in &mut line.spans {
+                if let Cow::Owned(clean) = for_terminal(&span.content, Lines::One) {
+                    span.content = Cow::Owned(clean);
+                }
+            }
+            line
+        })
+        .collect()
+}
+
 /// Shortens `text` to `width` terminal columns, marking the cut (wide characters count
-/// as two).
+/// as two). Control characters are shown as escapes first (see [`safe`]).
 pub fn fit(text: &str, width: usize) -> String {
     use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let text = for_terminal(text, Lines::One);
+    let text = text.as_ref();
     if text.width() <= width {
         return text.to_string();
     }
