@@ -796,7 +796,11 @@ fn the_export_reads_a_run_that_another_process_holds() {
     assert_exit(&out, 0);
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["run"]["run_id"], run_id.as_str());
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "nothing was written to TMPDIR");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "nothing was written to TMPDIR"
+    );
     assert_private(&sb.state_dir());
     assert_eq!(
         sb.cutover().args(["export", &run_id]).output().unwrap().status.code(),

@@ -262,7 +262,9 @@ fn outcome_words(records: &[Recorded], case: &Case, count: usize) -> String {
     });
     let mut words = match (first_start, sessions.get(1), decided) {
         (Some(s), Some(&second), _) if s > second => "intent lost with the process; runs on resume".to_string(),
-        (_, _, Some((by, r))) if by == "cutover" => format!("in doubt; runs again by itself ({r:?})"),
+        (_, _, Some((by, r))) if cutover::engine::is_system_actor(&by) => {
+            format!("in doubt; runs again by itself ({r:?})")
+        }
         (_, _, Some((_, r))) => format!("in doubt; exit 3 until --resolve ({r:?})").to_lowercase(),
         _ => "outcome recorded before the crash; resumes after it".to_string(),
     };
@@ -946,7 +948,7 @@ id = "p"
     assert!(
         records.iter().any(|r| r.seq > second_session
             && matches!(&r.event, RunEvent::InDoubtResolved { step, .. } if step == "validate")
-            && r.by == "cutover"),
+            && r.by == cutover::engine::SYSTEM_ACTOR),
         "the step was acting when the process died, and ran again"
     );
     assert_eq!(

@@ -1,5 +1,5 @@
 //! Text from outside reaches the operator's terminal shown, never obeyed: a command's
-//! output and what it captured, a server's error message, a runbook's titles. Control
+//! output and what it captured, a server's error message. Control
 //! characters (an OSC 52 clipboard write, cursor moves and erases, BEL, the C1 CSI, NUL)
 //! and bytes that are not UTF-8 go through the real binary into every text printer, which
 //! must show them as escapes; the JSON outputs must carry the recorded text exactly.
@@ -69,11 +69,11 @@ max_p99_increase = "50%"
 
 [[phase]]
 id = "p"
-title = "Phase \u001b]0;a window title\u0007"
+title = "Phase one"
   [[phase.step]]
   id = "grab"
   kind = "command"
-  title = "Capture a value \u001b[2J"
+  title = "Capture a value"
   run = '''printf '{CAPTURE_PRINTF}' '''
   capture = "grabbed"
   [[phase.step]]

@@ -1124,11 +1124,11 @@ const HOSTILE: &str = r#"
 name = "hostile"
 [[phase]]
 id = "p"
-title = "Phase \u001b]0;window title\u0007"
+title = "Phase one"
   [[phase.step]]
   id = "grab"
   kind = "command"
-  title = "Capture a value \u001b[2J"
+  title = "Capture a value"
   run = "printf v"
   capture = "grabbed"
   [[phase.step]]
