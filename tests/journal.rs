@@ -2,43 +2,33 @@
 //! damage and truncation are reported whatever the side files say, and the journal is
 //! kept as it was found with every event it recorded.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use cutover::engine::event::decode_record;
-use cutover::engine::{Mode, RunEvent, RunState};
-use cutover::journal::{Holder, JournalError, SNAPSHOT_EVERY, Store};
+use cutover::engine::{RunEvent, RunState};
+use cutover::journal::{JournalError, SNAPSHOT_EVERY, Store};
+use support::runs::{append_notes, holder, new_run};
 
-const RUNBOOK: &str = "[runbook]\nname = \"j\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"a\"\n  kind = \"wait\"\n  approve = true\n";
-
-fn holder() -> Holder {
-    Holder::this_process("test", "test", Utc::now())
+/// A run with `notes` note events after its start (`MARKER-00000`, …); returns its id and
+/// directory.
+fn run_with_notes(store: &Store, notes: usize) -> (String, PathBuf) {
+    let (mut journal, mut state) = new_run(store);
+    append_notes(&mut journal, &mut state, "MARKER", 0, notes);
+    (state.run_id.clone(), journal.dir().to_path_buf())
 }
 
-/// A run with `notes` note events after its start; returns its id and directory.
-fn run_with_notes(store: &Store, notes: usize) -> (String, PathBuf) {
-    let loaded = cutover::runbook::load_str(Path::new("j.toml"), RUNBOOK, None).unwrap();
-    let now = Utc::now();
-    let (mut journal, mut state, _) = store
-        .open_or_create("j", "default", Mode::Live, &holder(), now, false, |run_id| {
-            RunEvent::RunStarted {
-                run_id,
-                mode: Mode::Live,
-                runbook: loaded.runbook.clone(),
-                digest: loaded.digest.clone(),
-                source: "j.toml".into(),
-                rehearsal: None,
-                dry_run: false,
-            }
-        })
-        .unwrap();
-    for i in 0..notes {
-        let text = format!("MARKER-{i:05} the operator notes something worth keeping");
-        journal
-            .append(&mut state, now, "alice", vec![RunEvent::NoteAdded { step: None, text }])
-            .unwrap();
-    }
-    (state.run_id.clone(), journal.dir().to_path_buf())
+/// Changes one byte of the newest copy of `marker` in sled's data file.
+fn flip_marker(db: &Path, marker: &str) {
+    let mut bytes = std::fs::read(db).unwrap();
+    let at = bytes
+        .windows(marker.len())
+        .rposition(|w| w == marker.as_bytes())
+        .expect("the marker is on disk");
+    bytes[at + 7] = b'X';
+    std::fs::write(db, bytes).unwrap();
 }
 
 fn bytes_of(path: &Path) -> Vec<u8> {
@@ -127,15 +117,7 @@ fn assert_every_event_kept(kept: &Path) {
 
 #[test]
 fn damage_inside_the_journal_is_reported_and_the_journal_is_kept_as_found() {
-    let (err, log_as_found, kept, _tmp) = damaged_open(|db| {
-        let mut bytes = std::fs::read(db).unwrap();
-        let at = bytes
-            .windows(12)
-            .rposition(|w| w == b"MARKER-00150")
-            .expect("the marker is on disk");
-        bytes[at + 7] = b'X';
-        std::fs::write(db, bytes).unwrap();
-    });
+    let (err, log_as_found, kept, _tmp) = damaged_open(|db| flip_marker(db, "MARKER-00150"));
     assert!(
         matches!(err, JournalError::Corrupt { .. } | JournalError::Truncated { .. }),
         "unexpected error: {err}"
@@ -232,13 +214,7 @@ fn damage_is_found_by_the_journal_itself_even_without_its_summary() {
     let (err, _, kept, _tmp) = damaged_open(|db| {
         let run_dir = db.parent().unwrap().parent().unwrap();
         std::fs::remove_file(run_dir.join("summary.json")).unwrap();
-        let mut bytes = std::fs::read(db).unwrap();
-        let at = bytes
-            .windows(12)
-            .rposition(|w| w == b"MARKER-00150")
-            .expect("the marker is on disk");
-        bytes[at + 7] = b'X';
-        std::fs::write(db, bytes).unwrap();
+        flip_marker(db, "MARKER-00150");
     });
     assert!(
         matches!(err, JournalError::Corrupt { .. } | JournalError::Truncated { .. }),

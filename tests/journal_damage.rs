@@ -6,20 +6,17 @@
 //!
 //! `CUTOVER_DAMAGE_CASES=N` runs N cases instead of the default (at least 200 in CI).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use chrono::Utc;
-use cutover::engine::{Mode, Recorded, RunEvent, RunState};
-use cutover::journal::{Holder, Journal, JournalError, SNAPSHOT_EVERY, Store};
+use cutover::engine::{Recorded, RunState};
+use cutover::journal::{JournalError, SNAPSHOT_EVERY, Store};
+use support::runs::{append_notes, holder, new_run};
 
-const RUNBOOK: &str = "[runbook]\nname = \"j\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"a\"\n  kind = \"wait\"\n  approve = true\n";
 const DEFAULT_CASES: usize = 240;
-
-fn holder() -> Holder {
-    Holder::this_process("test", "test", Utc::now())
-}
 
 /// A journal on disk and what it must read back as.
 struct Pristine {
@@ -29,46 +26,19 @@ struct Pristine {
     records: Vec<Recorded>,
 }
 
-fn append_notes(journal: &mut Journal, state: &mut RunState, from: usize, n: usize) {
-    for i in from..from + n {
-        let text = format!("note {i:05}: the operator checked the dashboards");
-        journal
-            .append(
-                state,
-                Utc::now(),
-                "alice",
-                vec![RunEvent::NoteAdded { step: None, text }],
-            )
-            .unwrap();
-    }
-}
-
 /// A run past its first checkpoint. `crashed`: the files as a crash would leave them
 /// (copied while the session still holds the run, after its last durable append);
 /// otherwise as a clean close leaves them.
 fn pristine(crashed: bool) -> Pristine {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
-    let loaded = cutover::runbook::load_str(Path::new("j.toml"), RUNBOOK, None).unwrap();
-    let (mut journal, mut state, _) = store
-        .open_or_create("j", "default", Mode::Live, &holder(), Utc::now(), false, |run_id| {
-            RunEvent::RunStarted {
-                run_id,
-                mode: Mode::Live,
-                runbook: loaded.runbook.clone(),
-                digest: loaded.digest.clone(),
-                source: "j.toml".into(),
-                rehearsal: None,
-                dry_run: false,
-            }
-        })
-        .unwrap();
+    let (mut journal, mut state) = new_run(&store);
     let first = SNAPSHOT_EVERY as usize + 30;
-    append_notes(&mut journal, &mut state, 0, first);
+    append_notes(&mut journal, &mut state, "note", 0, first);
     let run_id = state.run_id.clone();
     if crashed {
         // More events since the newest snapshot, then the files as they are right now.
-        append_notes(&mut journal, &mut state, first, 25);
+        append_notes(&mut journal, &mut state, "note", first, 25);
         let copy = tempfile::tempdir().unwrap();
         copy_tree(root.path(), copy.path());
         drop(journal);

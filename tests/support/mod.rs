@@ -9,6 +9,7 @@ pub mod hung;
 pub mod paths;
 pub mod process;
 pub mod prometheus;
+pub mod runs;
 pub mod slowlink;
 
 use std::path::{Path, PathBuf};
