@@ -13,6 +13,7 @@ packages=(
   pdns-backend-sqlite3
   sqlite3
   prometheus            # metrics tests: a real Prometheus (and promtool, to backfill history)
+  strace                # crash-safety tests: what reaches the disk (fsync) before a step acts
 )
 
 missing=()

@@ -332,3 +332,60 @@ fn an_http_step_marked_idempotent_or_a_get_runs_again_after_a_kill() {
         );
     }
 }
+
+/// What the kernel was asked, in order, by the run and its children (`strace -f -y`).
+fn syscalls_of(sb: &Sandbox, args: &[&str]) -> Vec<String> {
+    let strace = support::process::binary("strace", "strace", "system-call tracer (to see what reaches the disk)");
+    let trace = sb.path().join("strace.out");
+    let mut cmd = std::process::Command::new(strace);
+    cmd.args(["-f", "-y", "-e", "trace=write,pwrite64,fsync,fdatasync,execve", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .env("CUTOVER_STATE_DIR", sb.state_dir())
+        .env("CUTOVER_OPERATOR", "tester")
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 0);
+    std::fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_intent_is_fsynced_in_the_store_and_the_event_log_before_its_command_starts() {
+    // sled's own flush is sync_file_range, which a power cut can undo: the data file itself
+    // must be fsynced (or fdatasynced) after the intent is written, and so must the log.
+    let sb = Sandbox::new();
+    let marker = sb.path().join("acted");
+    let rb = sb.write(
+        "power.toml",
+        &format!(
+            "[runbook]\nname = \"power\"\nhold = \"0s\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"act\"\n  kind = \"command\"\n  run = \"touch {}\"\n",
+            marker.display()
+        ),
+    );
+    let calls = syscalls_of(&sb, &["run", rb.to_str().unwrap(), "--headless"]);
+    let acted = calls
+        .iter()
+        .position(|l| l.contains("execve(") && l.contains("touch ") && l.ends_with("= 0"))
+        .unwrap_or_else(|| panic!("the command never started:\n{}", calls.join("\n")));
+    let before = &calls[..acted];
+    for file in ["/journal/db>", "/journal/events.log>"] {
+        let written = before
+            .iter()
+            .rposition(|l| (l.contains("write(") || l.contains("pwrite64(")) && l.contains(file))
+            .unwrap_or_else(|| panic!("nothing was written to {file} before the command"));
+        let synced = before[written..]
+            .iter()
+            .any(|l| (l.contains("fsync(") || l.contains("fdatasync(")) && l.contains(file));
+        assert!(
+            synced,
+            "the last write to {file} before the command was not fsynced before it started:\n{}",
+            before[written..].join("\n")
+        );
+    }
+    assert!(marker.exists());
+}
