@@ -1,4 +1,4 @@
-//! Reading a file the operator names (a runbook, a root-cause analysis) with a bound on
+//! Reading a file the operator names (a runbook, a root-cause analysis, a TSIG key file) with a
 //! its size, and saying where text that should be UTF-8 is not.
 
 use std::io::Read as _;

@@ -44,11 +44,15 @@ pub fn tsig_secret(key: &TsigKey) -> Result<(String, String), DnsError> {
             format!("environment variable {var}"),
         ),
         (None, Some(path)) => (
-            std::fs::read_to_string(path).map_err(|e| DnsError {
-                message: format!("cannot read the secret of TSIG key `{}` from {path}: {e}", key.name),
-                advice: Some("check `tsig_key.secret_file` and the file's permissions".to_string()),
-                retryable: false,
-            })?,
+            // A key file is a few hundred bytes; 64 KiB is room for many keys and comments.
+            crate::bounded::read(std::path::Path::new(path), 64 * crate::bounded::KIB)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "it is not text (not UTF-8)".to_string()))
+                .map_err(|e| DnsError {
+                    message: format!("cannot read the secret of TSIG key `{}` from {path}: {e}", key.name),
+                    advice: Some("check `tsig_key.secret_file`: a BIND key file, as tsig-keygen writes it".to_string()),
+                    retryable: false,
+                })?,
             format!("file {path}"),
         ),
         (None, None) => return Err(DnsError::usage(format!("TSIG key `{}` has no secret source", key.name))),
@@ -467,6 +471,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(!e.message.contains(FIRST), "{}", e.message);
+    }
+
+    #[test]
+    fn a_key_file_that_is_not_a_key_file_is_refused_without_reading_it_all() {
+        // `secret_file = "/dev/zero"` by mistake must not fill the memory.
+        let e = tsig_secret(&TsigKey {
+            name: "cutover".to_string(),
+            algorithm: "hmac-sha256".to_string(),
+            secret_env: None,
+            secret_file: Some("/dev/zero".to_string()),
+        })
+        .unwrap_err();
+        assert!(
+            e.message.contains("/dev/zero") && e.message.contains("64 KiB"),
+            "{}",
+            e.message
+        );
+        let e = from_file("cutover", "hmac-sha256", &"x".repeat(70 * 1024)).unwrap_err();
+        assert!(e.message.contains("over the limit of 64 KiB"), "{}", e.message);
     }
 
     #[test]
