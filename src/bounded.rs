@@ -1,5 +1,5 @@
-//! Reading a file the operator names (a runbook, a root-cause analysis, a TSIG key file) with a
-//! its size, and saying where text that should be UTF-8 is not.
+//! Reading a file the operator names (a runbook, a root-cause analysis, a TSIG key file)
+//! with a bound on its size, and saying where text that should be UTF-8 is not.
 
 use std::io::Read as _;
 use std::path::Path;
