@@ -523,3 +523,65 @@ async fn a_rollback_while_a_step_hangs_stops_the_wait_and_the_rollback_completes
         }
     }
 }
+
+/// A POST stopped by a rollback while it waits for its answer may have reached the server:
+/// its failure says to check there, never that the step can simply run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_stopped_by_a_rollback_says_it_may_have_reached_the_server() {
+    use chrono::Utc;
+    use cutover::engine::{Command, RunStatus, StepStatus};
+    use cutover::journal::Store;
+    use cutover::runner::{Driver, Session};
+
+    let hung = HungTcp::start();
+    let text = format!(
+        "[runbook]\nname = \"post\"\nhold = \"0s\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"announce\"\n  \
+         kind = \"http\"\n  method = \"POST\"\n  url = \"http://{}/api/incidents\"\n  timeout = \"2m\"\n",
+        hung.addr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (journal, state) = support::runs::new_run_of(&store, &text);
+    let mut session = Session::new(journal, state, "tester");
+    session.open(Utc::now()).unwrap();
+    let mut driver = Driver::new(session);
+    driver.start_due(Utc::now()).unwrap();
+    // Until the request is on its way: the step's intent is recorded.
+    let began = Instant::now();
+    while driver.state().step("announce").unwrap().status != StepStatus::Running {
+        assert!(began.elapsed() < Duration::from_secs(20), "the POST never began");
+        if let Ok(msg) = tokio::time::timeout(Duration::from_millis(100), driver.recv()).await {
+            driver.handle(msg, Utc::now()).unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    driver
+        .command(
+            Command::Rollback {
+                reason: "the status page hangs".into(),
+            },
+            "tester",
+            Utc::now(),
+        )
+        .unwrap();
+    while !matches!(driver.state().status, RunStatus::RolledBack { .. }) {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the rollback did not complete"
+        );
+        driver.start_due(Utc::now()).unwrap();
+        if let Ok(msg) = tokio::time::timeout(Duration::from_millis(100), driver.recv()).await {
+            driver.handle(msg, Utc::now()).unwrap();
+        }
+    }
+    let failure = driver
+        .state()
+        .step("announce")
+        .unwrap()
+        .failure
+        .clone()
+        .expect("the POST failed");
+    let advice = failure.advice.unwrap_or_default();
+    assert!(advice.contains("may have reached the server"), "{advice}");
+    assert!(!advice.contains("can be run again"), "{advice}");
+}

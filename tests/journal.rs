@@ -222,3 +222,98 @@ fn damage_is_found_by_the_journal_itself_even_without_its_summary() {
     );
     assert_every_event_kept(&kept);
 }
+
+#[test]
+fn another_terminal_reading_a_damaged_journal_that_no_one_holds_is_told_so() {
+    // `export` and `journal` read through `read_copy`: with no session on the run, they must
+    // apply every check a resume does, not read whatever sled kept.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let (run_id, dir) = run_with_notes(&store, 300);
+    flip_marker(&dir.join("journal").join("db"), "MARKER-00150");
+    match store.read_copy(&run_id, &holder()) {
+        Ok((records, _)) => panic!("read {} events of a damaged journal without a word", records.len()),
+        Err(e) => assert!(
+            matches!(e, JournalError::Corrupt { .. } | JournalError::Truncated { .. }),
+            "{e}"
+        ),
+    }
+}
+
+#[test]
+fn damage_to_events_older_than_the_snapshot_stops_the_next_intent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let (run_id, dir) = run_with_notes(&store, SNAPSHOT_EVERY as usize + 100);
+    // One byte of an early event, in the event log: sled's copy is intact, so the state
+    // rebuilds from the snapshot; the background check finds the difference.
+    let log = dir.join("journal").join("events.log");
+    let mut bytes = bytes_of(&log);
+    let at = bytes
+        .windows(12)
+        .position(|w| w == b"MARKER-00010")
+        .expect("the note is in the log");
+    bytes[at + 7] = b'X';
+    std::fs::write(&log, bytes).unwrap();
+    let (mut journal, mut state) = store.open_run(&run_id, &holder()).expect("the tail is sound");
+    let intent = RunEvent::StepStarted {
+        step: "a".into(),
+        intent: cutover::engine::Intent::Gate,
+    };
+    let err = journal
+        .append(&mut state, Utc::now(), "alice", vec![intent])
+        .expect_err("no side effect starts from a damaged journal");
+    assert!(
+        matches!(err, JournalError::Corrupt { .. }) && err.to_string().contains("event log is damaged"),
+        "{err}"
+    );
+    drop(journal);
+    // And it stays found: the next open refuses at once or at its next intent.
+    let (mut journal, _) = store.open_run(&run_id, &holder()).unwrap();
+    assert!(journal.older_events_checked().is_err());
+}
+
+#[test]
+fn a_damaged_event_log_that_looks_like_a_write_cut_short_is_damage() {
+    // A frame whose length field was hit now claims to run to the end of the file: like the
+    // last write before a crash, except that sled holds several batches after it.
+    let (err, _, _, _tmp) = damaged_open(|db| {
+        let log = db.with_file_name("events.log");
+        let mut bytes = bytes_of(&log);
+        let frames: Vec<usize> = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"CVB1")
+            .map(|(i, _)| i)
+            .collect();
+        let victim = frames[frames.len() - 5];
+        bytes[victim + 4..victim + 8].copy_from_slice(&u32::MAX.to_be_bytes()[..]);
+        bytes[victim + 4] = 0x01;
+        std::fs::write(&log, bytes).unwrap();
+    });
+    assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
+}
+
+#[test]
+fn a_journal_from_before_event_logs_gets_one_and_opens_as_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let (run_id, dir) = run_with_notes(&store, 50);
+    let (expected, records) = {
+        let (journal, state) = store.open_run(&run_id, &holder()).unwrap();
+        (state, journal.records(1).unwrap())
+    };
+    // What an older cutover left: sled alone, without the mark of a log.
+    std::fs::remove_file(dir.join("journal").join("events.log")).unwrap();
+    {
+        let db = sled::open(dir.join("journal")).unwrap();
+        db.open_tree("meta").unwrap().remove("event_log").unwrap();
+        db.flush().unwrap();
+    }
+    for _ in 0..2 {
+        let (journal, state) = store.open_run(&run_id, &holder()).expect("an older journal opens");
+        assert_eq!(state, expected);
+        assert_eq!(journal.records(1).unwrap(), records);
+        assert!(dir.join("journal").join("events.log").exists(), "it was given its log");
+    }
+}

@@ -27,6 +27,8 @@ pub struct HttpProbe {
     pub headers: Vec<(String, String)>,
     pub retries: u32,
     pub retry_interval: Duration,
+    /// Safe to send again: a read (GET, HEAD, OPTIONS) or a step that says so.
+    pub repeatable: bool,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -158,16 +160,21 @@ pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outc
         ..Failure::default()
     })?;
     let mut attempts = Vec::new();
+    // Stopped (a rollback, a quit): what the attempts so far found is kept.
+    let stopped = |attempts: Vec<HttpAttempt>| Failure {
+        evidence: Evidence::Http { attempts },
+        ..super::stopped()
+    };
     for n in 0..=probe.retries {
         if n > 0 {
             tokio::select! {
                 () = tokio::time::sleep(probe.retry_interval) => {}
-                () = cancel.cancelled() => break,
+                () = cancel.cancelled() => return Err(stopped(attempts)),
             }
         }
         let result = tokio::select! {
             a = bounded_attempt(&client, probe) => a,
-            () = cancel.cancelled() => break,
+            () = cancel.cancelled() => return Err(stopped(attempts)),
         };
         let passed = result.problem.is_none();
         attempts.push(result);

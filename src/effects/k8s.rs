@@ -562,6 +562,7 @@ async fn smoke(
                 headers: Vec::new(),
                 retries: 0,
                 retry_interval: Duration::from_secs(1),
+                repeatable: true,
             };
             let result = probe(&p, cancel).await;
             let tunnel_error = tunnel.close().await;

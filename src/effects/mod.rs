@@ -253,11 +253,13 @@ pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
+const STOPPED_ADVICE: &str = "what was done is in the journal; the step can be run again";
+
 /// What a step that was stopped half-way (a rollback, or the operator quitting) reports.
 pub(crate) fn stopped() -> Failure {
     Failure {
         message: "stopped before it finished (a rollback, or the operator quit)".to_string(),
-        advice: Some("what was done is in the journal; the step can be run again".to_string()),
+        advice: Some(STOPPED_ADVICE.to_string()),
         ..Failure::default()
     }
 }
@@ -414,6 +416,7 @@ fn prepare_local(step: &Step, state: &StepState, values: &Values, ctx: &Context)
                     headers,
                     retries: h.retries,
                     retry_interval: h.retry_interval,
+                    repeatable: h.safe_method() || h.idempotent,
                 }),
             })
         }
@@ -450,7 +453,23 @@ pub async fn execute(
 ) -> Result<Outcome, Failure> {
     match job {
         Job::Command(c) => command::run(c, ctx, reporter, cancel).await,
-        job => crate::outside::reporting(reporter, until_cancelled(&cancel, perform(job, reporter, &cancel))).await,
+        job => {
+            // A request that is not safe to repeat may have acted before it was stopped.
+            let unsure = matches!(&job, Job::Http(p) if !p.repeatable);
+            let result =
+                crate::outside::reporting(reporter, until_cancelled(&cancel, perform(job, reporter, &cancel))).await;
+            result.map_err(|f| match f.advice.as_deref() {
+                Some(STOPPED_ADVICE) if unsure => Failure {
+                    advice: Some(
+                        "the request may have reached the server before it was stopped: check there what it did \
+                         before you retry"
+                            .to_string(),
+                    ),
+                    ..f
+                },
+                _ => f,
+            })
+        }
     }
 }
 

@@ -151,6 +151,76 @@ impl EventLog {
     }
 }
 
+/// Writes a whole log at once (a journal from before event logs gets its log): to a
+/// temporary file, fsync'd, then renamed into place, so a crash leaves either no log or
+/// all of it. `batches` are (first sequence number, values).
+pub fn write_whole(journal_dir: &Path, batches: &[(u64, Vec<Vec<u8>>)]) -> io::Result<EventLog> {
+    let path = path_in(journal_dir);
+    let tmp = path.with_extension("log.tmp");
+    let mut file = private_options().create(true).truncate(true).open(&tmp)?;
+    let mut writer = io::BufWriter::new(&mut file);
+    writer.write_all(FILE_MAGIC)?;
+    for (first, values) in batches {
+        writer.write_all(&frame(*first, values))?;
+    }
+    writer.flush()?;
+    drop(writer);
+    file.sync_all()?;
+    let len = file.metadata()?.len();
+    std::fs::rename(&tmp, &path)?;
+    super::sync_dir(journal_dir)?;
+    Ok(EventLog { file, path, len })
+}
+
+/// The log's events one at a time from its start, without holding the file in memory
+/// (the check of a long journal's older events).
+pub struct Values {
+    reader: io::BufReader<File>,
+    pending: std::collections::VecDeque<(u64, Vec<u8>)>,
+    at: u64,
+}
+
+impl Values {
+    pub fn open(journal_dir: &Path) -> io::Result<Self> {
+        let mut reader = io::BufReader::with_capacity(256 * 1024, File::open(path_in(journal_dir))?);
+        let mut magic = vec![0; FILE_MAGIC.len()];
+        reader.read_exact(&mut magic)?;
+        if magic != FILE_MAGIC {
+            return Err(io::Error::other("it does not start as an event log"));
+        }
+        Ok(Self {
+            reader,
+            pending: Default::default(),
+            at: FILE_MAGIC.len() as u64,
+        })
+    }
+
+    /// The next event (its sequence number and bytes), `None` at the end of the log.
+    pub fn next_value(&mut self) -> Result<Option<(u64, Vec<u8>)>, String> {
+        while self.pending.is_empty() {
+            let mut header = [0u8; HEADER_LEN];
+            match self.reader.read_exact(&mut header) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            }
+            let payload_len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+            if &header[..4] != FRAME_MAGIC || payload_len > MAX_FRAME {
+                return Err(format!("bytes that are not a frame at byte {}", self.at));
+            }
+            let mut bytes = header.to_vec();
+            bytes.resize(HEADER_LEN + payload_len, 0);
+            self.reader
+                .read_exact(&mut bytes[HEADER_LEN..])
+                .map_err(|_| format!("a frame is cut short at byte {}", self.at))?;
+            let (first, values, size) = parse_frame(&bytes).map_err(|e| format!("{e}, at byte {}", self.at))?;
+            self.at += size as u64;
+            self.pending.extend((first..).zip(values));
+        }
+        Ok(self.pending.pop_front())
+    }
+}
+
 /// Reads every frame from `offset` (0: the start of the file) to the end.
 pub fn read_from(journal_dir: &Path, offset: u64) -> io::Result<Reading> {
     let mut file = File::open(path_in(journal_dir))?;

@@ -33,6 +33,9 @@ use crate::engine::event::decode_record;
 use crate::engine::state::STATE_VERSION;
 use crate::engine::{Recorded, RunEvent, RunState, SCHEMA_VERSION};
 
+/// How `broken` begins when the journal was found damaged (not merely a failed write).
+const DAMAGED: &str = "damaged: ";
+
 /// Events between snapshots.
 pub const SNAPSHOT_EVERY: u64 = 1000;
 /// Snapshots kept (older ones are removed).
@@ -56,6 +59,9 @@ pub struct Journal {
     since_snapshot: u64,
     /// Set when a write failed: no more appends until the journal is opened again.
     broken: Option<String>,
+    /// The check of the events before the newest snapshot, which runs in the background
+    /// after an open: its verdict is awaited before the next intent is written.
+    older_events: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 struct Sled {
@@ -73,6 +79,10 @@ struct Sled {
 
 impl Drop for Journal {
     fn drop(&mut self) {
+        // The check holds sled open: let it finish before sled is closed.
+        if let Some(check) = self.older_events.take() {
+            let _ = check.join();
+        }
         if let Some(s) = self.sled.take() {
             let _ = s.db.flush();
         }
@@ -166,8 +176,14 @@ impl Sled {
         for entry in std::fs::read_dir(&blobs)? {
             let name = entry?.file_name();
             if !self.blobs_synced.contains(&name) {
-                super::set_mode(&blobs.join(&name), 0o600)?;
-                std::fs::File::open(blobs.join(&name))?.sync_all()?;
+                let synced = super::set_mode(&blobs.join(&name), 0o600)
+                    .and_then(|()| std::fs::File::open(blobs.join(&name))?.sync_all());
+                match synced {
+                    Ok(()) => {}
+                    // sled removes blobs it no longer needs, whenever it likes.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
                 self.blobs_synced.insert(name);
                 new = true;
             }
@@ -311,6 +327,7 @@ impl Journal {
             _lock: lock,
             since_snapshot: 0,
             broken: None,
+            older_events: None,
         };
         let record = Recorded {
             v: SCHEMA_VERSION,
@@ -406,24 +423,41 @@ impl Journal {
             path: eventlog::path_in(&journal_dir),
             source,
         };
+        // A journal given its log by an open that was cut short is still being given it.
+        let strict = reading == Reading::Own && promised;
         let (mut state, agreed, snapshotted) = if has_log {
             let (state, offset) = match snapshot {
                 Some(s) => (Some(s.state), s.log_offset),
                 None => (None, None),
             };
             let from = state.as_ref().map_or(1, |s| s.last_seq + 1);
-            let agreed = agree(run_id, &journal_dir, &sled, last, from, offset, reading)?;
+            let agreed = agree(run_id, &journal_dir, &sled, last, from, offset, reading, strict)?;
             let snapshotted = state.is_some();
             (state, agreed, snapshotted)
         } else {
-            // A journal from before event logs: read it all from sled, and give it its log.
-            let records = read_range(run_id, &journal_dir, &sled.events, 1)?;
-            let mut log = EventLog::create(&journal_dir).map_err(io)?;
-            for chunk in records.chunks(1000) {
-                let values: Vec<Vec<u8>> = chunk.iter().map(encode).collect::<Result<_, _>>()?;
-                log.append(chunk[0].seq, &values).map_err(io)?;
+            // A journal from before event logs: read it all from sled, and give it its log,
+            // written whole (exactly sled's bytes) before the journal says it has one.
+            let mut raw: Vec<(u64, Vec<u8>)> = Vec::new();
+            for (expected, item) in (1..).zip(sled.events.iter()) {
+                let (key, value) = item.map_err(|e| corrupt(e.to_string()))?;
+                if seq_of(&key) != Some(expected) {
+                    return Err(corrupt(format!("event #{expected} is missing")));
+                }
+                raw.push((expected, value.to_vec()));
             }
-            let _ = sled.meta.insert(HAS_EVENT_LOG, &b"1"[..]);
+            let records = raw
+                .iter()
+                .map(|(seq, value)| decode(run_id, &journal_dir, *seq, value))
+                .collect::<Result<Vec<_>, _>>()?;
+            let batches: Vec<(u64, Vec<Vec<u8>>)> = raw
+                .chunks(1000)
+                .map(|chunk| (chunk[0].0, chunk.iter().map(|(_, v)| v.clone()).collect()))
+                .collect();
+            let log = eventlog::write_whole(&journal_dir, &batches).map_err(io)?;
+            sled.meta
+                .insert(HAS_EVENT_LOG, &b"1"[..])
+                .and_then(|_| sled.db.flush())
+                .map_err(|e| corrupt(format!("cannot note its new event log: {e}")))?;
             let agreed = Agreed {
                 log_len: log.len(),
                 records,
@@ -441,7 +475,7 @@ impl Journal {
         for rec in records {
             state.apply(&rec);
         }
-        if state.last_seq != last && reading == Reading::Own {
+        if state.last_seq != last {
             return Err(corrupt(format!(
                 "events end at #{} but the journal's last key is #{last}",
                 state.last_seq
@@ -452,6 +486,13 @@ impl Journal {
             let first = state.last_seq + 1 - agreed.relog.len() as u64;
             log.append(first, &agreed.relog).map_err(io)?;
         }
+        // Events before the snapshot were not read to rebuild the state: they are checked
+        // in the background (the cockpit need not wait), and before the next intent.
+        let checked_from = state.last_seq + 1 - replayed;
+        let older_events = (reading == Reading::Own && has_log && checked_from > 1).then(|| {
+            let (events, dir) = (sled.events.clone(), journal_dir.clone());
+            std::thread::spawn(move || check_older_events(&events, &dir, checked_from - 1))
+        });
         let journal = Self {
             run_id: run_id.to_string(),
             dir: dir.to_path_buf(),
@@ -461,6 +502,7 @@ impl Journal {
             // Without a snapshot, everything since the first event counts.
             since_snapshot: if snapshotted { replayed } else { state.last_seq },
             broken: None,
+            older_events,
         };
         Ok((journal, state))
     }
@@ -468,6 +510,28 @@ impl Journal {
     /// Every event from `from` on, checked: the journal as it is, for display and export.
     pub fn records(&self, from: u64) -> Result<Vec<Recorded>, JournalError> {
         read_range(&self.run_id, &self.journal_dir(), &self.sled()?.events, from)
+    }
+
+    /// Waits for the background check of the events before the newest snapshot, if it is
+    /// still running, and turns damage it found into the journal's refusal to go on.
+    pub fn older_events_checked(&mut self) -> Result<(), JournalError> {
+        let Some(check) = self.older_events.take() else {
+            return match self.broken.as_deref().and_then(|why| why.strip_prefix(DAMAGED)) {
+                Some(detail) => Err(self.corrupt(detail)),
+                None => Ok(()),
+            };
+        };
+        let found = check
+            .join()
+            .unwrap_or_else(|_| Err("the check of its older events failed".to_string()));
+        match found {
+            Ok(()) => Ok(()),
+            Err(detail) => {
+                self.broken = Some(format!("{DAMAGED}{detail}"));
+                let kept = preserve::keep_as_found(&self.dir, Utc::now());
+                Err(self.corrupt(detail).kept_at(kept))
+            }
+        }
     }
 
     /// The last `n` events, for a log pane.
@@ -510,10 +574,18 @@ impl Journal {
                 self.run_id
             )));
         }
+        // No side effect starts from a journal whose older events are not known to be sound.
+        let checkpoint_due = self.since_snapshot >= SNAPSHOT_EVERY;
+        if checkpoint_due || events.iter().any(|e| matches!(e, RunEvent::StepStarted { .. })) {
+            self.older_events_checked()?;
+        }
         // A checkpoint goes before a batch, never between an intent and its side effect.
-        if self.since_snapshot >= SNAPSHOT_EVERY {
+        if checkpoint_due {
             // The events are already durable: a failed checkpoint only costs resume time.
             if let Err(e) = self.checkpoint(state) {
+                if self.broken.is_some() {
+                    return Err(e);
+                }
                 tracing::warn!("journal checkpoint failed: {e}");
             }
         }
@@ -605,7 +677,19 @@ impl Journal {
         self.flush()?;
         self.since_snapshot = 0;
         self.sled = None;
-        self.sled = Some(Sled::open(&self.run_id, &self.dir)?);
+        let sled = Sled::open(&self.run_id, &self.dir)?;
+        // sled ran its recovery again: it must still hold every event.
+        let last = sled.events.last().ok().flatten().and_then(|(k, _)| seq_of(&k));
+        if last != Some(state.last_seq) {
+            let detail = format!(
+                "after a checkpoint its store ends at #{} instead of #{}",
+                last.unwrap_or(0),
+                state.last_seq
+            );
+            self.broken = Some(format!("{DAMAGED}{detail}"));
+            return Err(self.corrupt(detail));
+        }
+        self.sled = Some(sled);
         Ok(())
     }
 
@@ -678,6 +762,7 @@ fn read_range(run_id: &str, journal_dir: &Path, events: &sled::Tree, from: u64) 
 /// Checks sled against the event log from `from` (the first event after the snapshot)
 /// to sled's `last`, and returns those events. The log is read from `offset` when the
 /// snapshot knows where it stands in it, else from the start.
+#[allow(clippy::too_many_arguments)]
 fn agree(
     run_id: &str,
     journal_dir: &Path,
@@ -686,6 +771,7 @@ fn agree(
     from: u64,
     offset: Option<u64>,
     reading: Reading,
+    strict: bool,
 ) -> Result<Agreed, JournalError> {
     let corrupt = |detail: String| JournalError::Corrupt {
         run_id: run_id.to_string(),
@@ -784,11 +870,68 @@ fn agree(
             "event #{at} of its event log is missing from its store"
         )));
     }
+    if strict {
+        // sled is written first, so a crash leaves the log at most the one batch behind,
+        // cut short or not begun. A torn log with nothing to log again, or more than one
+        // batch missing, is damage to the log.
+        let unlogged = &records[records.len() - relog.len()..];
+        let one_batch = unlogged.windows(2).all(|w| w[0].at == w[1].at && w[0].by == w[1].by);
+        if let eventlog::End::Torn { at } = log.end
+            && relog.is_empty()
+        {
+            return Err(corrupt(format!(
+                "its event log {} is damaged at byte {at}: a frame there is cut short or unreadable",
+                log_path.display()
+            )));
+        }
+        if !one_batch {
+            return Err(corrupt(format!(
+                "its event log {} lacks events #{}–#{last} that its store holds: more than the one batch a \
+                 crash can leave unlogged",
+                log_path.display(),
+                last + 1 - relog.len() as u64
+            )));
+        }
+    }
     Ok(Agreed {
         log_len,
         records,
         relog,
     })
+}
+
+/// Checks the events #1–#`upto` (those before the snapshot a resume started from): each
+/// one whole in sled (its CRC32) and the same bytes in the event log. Runs on its own
+/// thread after an open; the error says what is wrong.
+fn check_older_events(events: &sled::Tree, journal_dir: &Path, upto: u64) -> Result<(), String> {
+    let mut log = eventlog::Values::open(journal_dir).map_err(|e| {
+        format!(
+            "its event log {} cannot be read: {e}",
+            eventlog::path_in(journal_dir).display()
+        )
+    })?;
+    let mut count = 0;
+    for (expected, item) in (1..).zip(events.range(..=upto.to_be_bytes())) {
+        let (key, value) = item.map_err(|e| e.to_string())?;
+        let seq = seq_of(&key).ok_or("an event key is not a sequence number")?;
+        if seq != expected {
+            return Err(format!("event #{expected} is missing (the next one found is #{seq})"));
+        }
+        unframe(&value).map_err(|e| format!("event #{seq}: {e}"))?;
+        match log.next_value().map_err(|e| format!("its event log is damaged: {e}"))? {
+            Some((at, bytes)) if at == seq && bytes.as_slice() == value.as_ref() => {}
+            Some((at, _)) if at == seq => {
+                return Err(format!("event #{seq} differs between its store and its event log"));
+            }
+            Some((at, _)) => return Err(format!("its event log has #{at} where #{seq} belongs")),
+            None => return Err(format!("its event log ends before event #{seq}")),
+        }
+        count = seq;
+    }
+    if count != upto {
+        return Err(format!("event #{} is missing from its store", count + 1));
+    }
+    Ok(())
 }
 
 fn latest_snapshot(sled: &Sled, last: u64) -> Option<Snapshot> {

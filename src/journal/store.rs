@@ -133,9 +133,11 @@ impl Store {
         Ok(id)
     }
 
-    /// Every record of a run and its state, read from a private copy of its identity and
-    /// journal (not its lock, summary or marks): it never waits for, nor changes anything
-    /// of, a session driving the run. The copy is removed afterwards.
+    /// Every record of a run and its state, for another terminal. A run no session holds
+    /// is opened and checked as a resume would; a run a session holds is read from a
+    /// private copy of its identity and journal (not its lock or summary), so the reader
+    /// never waits for, nor changes anything of, that session. The copy is removed
+    /// afterwards.
     pub fn read_copy(
         &self,
         run_id: &str,
@@ -146,6 +148,20 @@ impl Store {
             return Err(JournalError::NotFound {
                 run_id: run_id.to_string(),
             });
+        }
+        // No session holds it: read the journal itself, with every check a resume makes
+        // (a copy has to let its event log run ahead of its store: the session may append
+        // while it is taken).
+        if self.holder(run_id).is_none() {
+            match self.open_run(run_id, holder) {
+                Ok((mut journal, state)) => {
+                    journal.older_events_checked()?;
+                    return Ok((journal.records(1)?, state));
+                }
+                // Someone took it in the meantime: read a copy after all.
+                Err(JournalError::Held { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         // A copy taken while a session writes may catch a write half done: one more try.
         let mut tries = 0;
@@ -319,8 +335,8 @@ impl ScratchDir {
     }
 
     /// A private copy of a run's identity and journal (not its lock, summary or marks).
-    /// sled's files are copied before its event log, so the copy's log is never behind its
-    /// store (a session appends to the log first).
+    /// sled's files are copied before its event log, so the copy's log is never more than
+    /// one batch behind its store (a session appends to sled, then to the log).
     fn copy_of(state_root: &Path, dir: &Path, run_id: &str) -> std::io::Result<Self> {
         let scratch = ScratchDir::new_in(state_root, &format!("read-{run_id}"))?;
         if dir.join("run.json").is_file() {

@@ -190,6 +190,24 @@ fn http(r: &Reader<'_>) -> Option<HttpCheck> {
         retry_interval: r.duration("retry_interval").unwrap_or(DEFAULT_RETRY_INTERVAL),
         idempotent: r.bool("idempotent").unwrap_or(false),
     };
+    // A retry sends the request again: after a timeout the first one may have acted.
+    if check.retries > 0 && !check.safe_method() && !check.idempotent {
+        r.sink().push(
+            Diagnostic::error(
+                "retries-not-idempotent",
+                format!(
+                    "`retries` in {} would send the {} again after a failure, though the first may have acted",
+                    r.what, check.method
+                ),
+                r.node("retries").map(|n| n.span.clone()),
+            )
+            .with_help(format!(
+                "only a request safe to repeat is retried: write idempotent = true if sending the {} twice is \
+                 harmless, or leave retries out",
+                check.method
+            )),
+        );
+    }
     Some(check)
 }
 

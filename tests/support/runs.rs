@@ -15,19 +15,30 @@ pub fn holder() -> Holder {
 
 /// A new live run of the one-step runbook in `store`, held by this process.
 pub fn new_run(store: &Store) -> (Journal, RunState) {
-    let loaded = cutover::runbook::load_str(Path::new("j.toml"), RUNBOOK, None).unwrap();
+    new_run_of(store, RUNBOOK)
+}
+
+/// A new live run of the runbook `text` in `store`, held by this process.
+pub fn new_run_of(store: &Store, text: &str) -> (Journal, RunState) {
+    let loaded = cutover::runbook::load_str(Path::new("runbook.toml"), text, None).unwrap();
     let (journal, state, created) = store
-        .open_or_create("j", "default", Mode::Live, &holder(), Utc::now(), false, |run_id| {
-            RunEvent::RunStarted {
+        .open_or_create(
+            &loaded.runbook.name,
+            &loaded.runbook.environment,
+            Mode::Live,
+            &holder(),
+            Utc::now(),
+            false,
+            |run_id| RunEvent::RunStarted {
                 run_id,
                 mode: Mode::Live,
                 runbook: loaded.runbook.clone(),
                 digest: loaded.digest.clone(),
-                source: "j.toml".into(),
+                source: "runbook.toml".into(),
                 rehearsal: None,
                 dry_run: false,
-            }
-        })
+            },
+        )
         .unwrap();
     assert!(created, "the store had a run of this runbook already");
     (journal, state)
