@@ -187,11 +187,17 @@ pub fn parse(text: &str) -> Result<Vec<KeyEntry>, String> {
                 Some(Token::Semi) => i += 1,
                 Some(Token::Word(clause)) => {
                     let clause = clause.to_ascii_lowercase();
+                    // A word that is no clause may be a secret out of place: never quote it.
+                    let shown = if matches!(clause.as_str(), "algorithm" | "secret") {
+                        format!("`{clause}`")
+                    } else {
+                        "a clause".to_string()
+                    };
                     let value = match tokens.get(i + 1).map(|t| &t.0) {
                         Some(Token::Word(v) | Token::Quoted(v)) => v.clone(),
                         _ => {
                             return Err(format!(
-                                "`{clause}` without a value in key `{}` on line {}",
+                                "{shown} without a value in key `{}` on line {}",
                                 entry.name,
                                 at(i)
                             ));
@@ -199,7 +205,7 @@ pub fn parse(text: &str) -> Result<Vec<KeyEntry>, String> {
                     };
                     if !matches!(tokens.get(i + 2).map(|t| &t.0), Some(Token::Semi)) {
                         return Err(format!(
-                            "a `;` is missing after `{clause}` in key `{}` on line {}",
+                            "a `;` is missing after {shown} in key `{}` on line {}",
                             entry.name,
                             at(i)
                         ));
@@ -280,10 +286,13 @@ mod tests {
             ("key a { secret \"c2VjcmV0\" }; ", "`;` is missing"),
             ("/* open", "never closed"),
             ("key a { algorithm hmac-sha256;", "never closed"),
+            // The secret written where a clause belongs, without `secret` in front.
+            ("key a { c2VjcmV0LXRleHQ; };", "without a value"),
+            ("key a { c2VjcmV0LXRleHQ \"x\" };", "`;` is missing"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(words), "{text}: {e}");
-            assert!(!e.contains("c2Vj"), "{e}");
+            assert!(!e.to_ascii_lowercase().contains("c2vj"), "{e}");
         }
     }
 }

@@ -163,6 +163,12 @@ enum Wake {
     Signal(&'static str),
 }
 
+/// Prints a line on stdout. A terminal that went away answers writes with an error (EIO
+/// after a hang-up): that must not end the process before its session is closed.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// The signals that end a headless session cleanly, as they end the cockpit's: SIGINT
 /// (Ctrl-C), SIGTERM (`kill`, a service manager) and SIGHUP (the terminal or the SSH
 /// session went away). Once installed, they no longer kill the process: the step in
@@ -326,12 +332,12 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                 if let (Some(until), false) = (wait_until, busy) {
                     let left = (until - Utc::now()).to_std().unwrap_or_default();
                     if !left.is_zero() && opts.output == Output::Text {
-                        println!("{}{:>20} {} to go", printer.marker, "…", countdown(left));
+                        say(format_args!("{}{:>20} {} to go", printer.marker, "…", countdown(left)));
                     }
                 } else if let Some(step) = driver.busy_with()
                     && opts.output == Output::Text
                 {
-                    println!("{}{:>20} still running {step}", printer.marker, "…");
+                    say(format_args!("{}{:>20} still running {step}", printer.marker, "…"));
                 }
             }
             Wake::Signal(what) => break signalled(what, &run_id),
@@ -412,12 +418,12 @@ struct Input {
 
 async fn ask(input: &mut Input, question: &str) -> Option<String> {
     let lines = input.lines.as_mut()?;
-    eprint!("{}", for_terminal(question, Lines::Many));
+    let _ = write!(std::io::stderr(), "{}", for_terminal(question, Lines::Many));
     let _ = std::io::stderr().flush();
     tokio::select! {
         line = lines.next_line() => line.ok().flatten().map(|l| l.trim().to_string()),
         what = input.signals.next() => {
-            eprintln!();
+            let _ = writeln!(std::io::stderr());
             input.caught = Some(what);
             None
         }
@@ -542,7 +548,11 @@ async fn operator_approval(
         Ok(records) => Ok(Some(records)),
         // A mistyped confirmation is refused and asked again.
         Err(SubmitError::Refused(r)) => {
-            eprintln!("refused: {}", for_terminal(&r.to_string(), Lines::One));
+            let _ = writeln!(
+                std::io::stderr(),
+                "refused: {}",
+                for_terminal(&r.to_string(), Lines::One)
+            );
             Ok(Some(Vec::new()))
         }
         Err(e) => refused(e),
