@@ -1,9 +1,10 @@
 //! The corruption corpus: generated damage to a journal on disk, over seeds. Whatever the
 //! damage (a file cut short, a flipped bit, a lost sector, a missing or stale summary, a
 //! missing snapshot, a missing event log), opening the run either reports it as damaged
-//! (at once, or when the background check of the events before the newest snapshot ends,
-//! which every intent waits for), and keeps doing so, or recovers exactly: the same state
-//! and every event exactly as recorded. Never a different journal.
+//! (at once, or when the background check of the log's events before the newest snapshot
+//! ends, which every intent waits for), and keeps doing so, or recovers exactly: the same
+//! state and every event exactly as recorded (from the log where sled's copy is damaged).
+//! Never a different journal.
 //!
 //! `CUTOVER_DAMAGE_CASES=N` runs N cases instead of the default (at least 200 in CI).
 

@@ -79,7 +79,7 @@ struct Sled {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        // The check holds sled open: let it finish before sled is closed.
+        // The check reads the log: let it finish before the run's lock is released.
         if let Some(check) = self.older_events.take() {
             let _ = check.join();
         }
@@ -490,8 +490,8 @@ impl Journal {
         // in the background (the cockpit need not wait), and before the next intent.
         let checked_from = state.last_seq + 1 - replayed;
         let older_events = (reading == Reading::Own && has_log && checked_from > 1).then(|| {
-            let (events, dir) = (sled.events.clone(), journal_dir.clone());
-            std::thread::spawn(move || check_older_events(&events, &dir, checked_from - 1))
+            let dir = journal_dir.clone();
+            std::thread::spawn(move || check_older_events(&dir, checked_from - 1))
         });
         let journal = Self {
             run_id: run_id.to_string(),
@@ -508,8 +508,26 @@ impl Journal {
     }
 
     /// Every event from `from` on, checked: the journal as it is, for display and export.
+    /// An event whose copy in sled is damaged is read from the event log instead (every
+    /// event since the newest snapshot was compared with it when the journal opened).
     pub fn records(&self, from: u64) -> Result<Vec<Recorded>, JournalError> {
-        read_range(&self.run_id, &self.journal_dir(), &self.sled()?.events, from)
+        let sled = self.sled()?;
+        match read_range(&self.run_id, &self.journal_dir(), &sled.events, from) {
+            Err(damaged @ JournalError::Corrupt { .. }) => {
+                let last = sled
+                    .events
+                    .last()
+                    .ok()
+                    .flatten()
+                    .and_then(|(k, _)| seq_of(&k))
+                    .unwrap_or(0);
+                records_from_log(&self.run_id, &self.journal_dir(), from.max(1), last).map_err(|e| {
+                    tracing::warn!("the event log cannot stand in for sled either: {e}");
+                    damaged
+                })
+            }
+            other => other,
+        }
     }
 
     /// Waits for the background check of the events before the newest snapshot, if it is
@@ -900,38 +918,48 @@ fn agree(
     })
 }
 
-/// Checks the events #1–#`upto` (those before the snapshot a resume started from): each
-/// one whole in sled (its CRC32) and the same bytes in the event log. Runs on its own
-/// thread after an open; the error says what is wrong.
-fn check_older_events(events: &sled::Tree, journal_dir: &Path, upto: u64) -> Result<(), String> {
+/// Checks the event log's copy of events #1–#`upto` (those before the snapshot a resume
+/// started from): every frame whole (its CRC32) and the events in order, none missing.
+/// Runs on its own thread after an open, reading the log as a stream (sled's copies of
+/// those events are checked when they are read, and the log stands in for a damaged one).
+fn check_older_events(journal_dir: &Path, upto: u64) -> Result<(), String> {
     let mut log = eventlog::Values::open(journal_dir).map_err(|e| {
         format!(
             "its event log {} cannot be read: {e}",
             eventlog::path_in(journal_dir).display()
         )
     })?;
-    let mut count = 0;
-    for (expected, item) in (1..).zip(events.range(..=upto.to_be_bytes())) {
-        let (key, value) = item.map_err(|e| e.to_string())?;
-        let seq = seq_of(&key).ok_or("an event key is not a sequence number")?;
-        if seq != expected {
-            return Err(format!("event #{expected} is missing (the next one found is #{seq})"));
-        }
-        unframe(&value).map_err(|e| format!("event #{seq}: {e}"))?;
+    for expected in 1..=upto {
         match log.next_value().map_err(|e| format!("its event log is damaged: {e}"))? {
-            Some((at, bytes)) if at == seq && bytes.as_slice() == value.as_ref() => {}
-            Some((at, _)) if at == seq => {
-                return Err(format!("event #{seq} differs between its store and its event log"));
+            Some((seq, value)) if seq == expected => {
+                unframe(&value).map_err(|e| format!("event #{seq} in its event log: {e}"))?;
             }
-            Some((at, _)) => return Err(format!("its event log has #{at} where #{seq} belongs")),
-            None => return Err(format!("its event log ends before event #{seq}")),
+            Some((seq, _)) => return Err(format!("its event log has #{seq} where #{expected} belongs")),
+            None => return Err(format!("its event log ends before event #{expected}")),
         }
-        count = seq;
-    }
-    if count != upto {
-        return Err(format!("event #{} is missing from its store", count + 1));
     }
     Ok(())
+}
+
+/// Every event from `from` to `last`, read from the event log (when sled's copy of one is
+/// damaged): each checked, in order, none missing.
+fn records_from_log(run_id: &str, journal_dir: &Path, from: u64, last: u64) -> Result<Vec<Recorded>, String> {
+    let mut log = eventlog::Values::open(journal_dir).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity((last + 1).saturating_sub(from) as usize);
+    let mut expected = 1;
+    while expected <= last {
+        let (seq, value) = log
+            .next_value()?
+            .ok_or(format!("its event log ends before event #{expected}"))?;
+        if seq != expected {
+            return Err(format!("its event log has #{seq} where #{expected} belongs"));
+        }
+        if seq >= from {
+            out.push(decode(run_id, journal_dir, seq, &value).map_err(|e| e.to_string())?);
+        }
+        expected += 1;
+    }
+    Ok(out)
 }
 
 fn latest_snapshot(sled: &Sled, last: u64) -> Option<Snapshot> {
