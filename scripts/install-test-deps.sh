@@ -29,3 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+# The Route 53 tests run a real implementation of its API: moto's server, from PyPI (the
+# tests start it with `python3 -m moto.server`). Debian's own python3 is marked externally
+# managed (PEP 668) and its pip refuses to install without leave; the variable gives it
+# (older pips ignore it). Not root: pip installs for the user, where python3 finds it too.
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet 'moto[server]'
+fi
