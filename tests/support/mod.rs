@@ -6,6 +6,7 @@
 pub mod dns;
 pub mod http;
 pub mod hung;
+pub mod moto;
 pub mod paths;
 pub mod process;
 pub mod prometheus;
