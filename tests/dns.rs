@@ -365,9 +365,13 @@ fn a_primary_killed_mid_run_gives_a_clear_error_and_the_run_goes_on_when_it_is_b
     let rb = sb.write("dns.toml", &runbook(&pair, "3s", "TEST_TSIG_SECRET"));
     let child = spawn_run(&sb, &pair, &rb);
     let zone = pair.zone().to_string();
+    // The TTL step is done once both servers serve the lowered TTL (it polls every 100 ms).
     wait_for("the TTL lowering", Duration::from_secs(20), || {
-        pair.query(pair.primary(), &format!("app.{zone}"), "A").ttl == Some(60)
+        pair.servers()
+            .iter()
+            .all(|s| pair.query(*s, &format!("app.{zone}"), "A").ttl == Some(60))
     });
+    std::thread::sleep(Duration::from_millis(500));
     pair.kill_primary();
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 3);
@@ -421,6 +425,9 @@ fn killed_between_intent_and_outcome_the_flip_resumes_to_what_the_servers_hold()
     wait_for("the secondary's transfer", within, || {
         pair.query(pair.secondary(), &format!("api.{zone}"), "A").ttl == Some(60)
     });
+    // The TTL step is done once it has seen both servers serve the lowered TTL (it polls
+    // every 100 ms): only then is the secondary frozen.
+    std::thread::sleep(Duration::from_millis(500));
     pair.freeze_secondary();
     wait_for("the flip's UPDATE", within, || {
         pair.query(pair.primary(), &format!("app.{zone}"), "A").values == vec![LB.to_string()]

@@ -466,6 +466,15 @@ const DNS_LOWER: &str = r#"
   id = "lower"
   kind = "dns.lower_ttl"
 "#;
+/// After the TTL step, before the step under test: a moment in which the test freezes the
+/// secondary (the TTL step waits for every server, so it must have seen both first).
+const DNS_SETTLE: &str = r#"
+  [[phase.step]]
+  id = "settle"
+  kind = "wait"
+  title = "The test may freeze the secondary now"
+  duration = "1s"
+"#;
 const DNS_FLIP: &str = r#"
   [[phase.step]]
   id = "flip"
@@ -540,7 +549,7 @@ fn dns_steps_through_every_failpoint() {
         DnsKind(
             "dns.flip",
             "flip",
-            format!("{DNS_LOWER}{DNS_FLIP}{HOLD_HERE}"),
+            format!("{DNS_LOWER}{DNS_SETTLE}{DNS_FLIP}{HOLD_HERE}"),
             "",
             2,
             End::Held,
@@ -549,7 +558,7 @@ fn dns_steps_through_every_failpoint() {
         DnsKind(
             "dns.verify",
             "verify",
-            format!("{DNS_LOWER}{DNS_FLIP}{DNS_VERIFY}{HOLD_HERE}"),
+            format!("{DNS_LOWER}{DNS_SETTLE}{DNS_FLIP}{DNS_VERIFY}{HOLD_HERE}"),
             "",
             2,
             End::Held,
@@ -558,7 +567,7 @@ fn dns_steps_through_every_failpoint() {
         DnsKind(
             "dns.revert",
             "revert",
-            format!("{DNS_LOWER}{DNS_FLIP}{BOOM}"),
+            format!("{DNS_LOWER}{DNS_SETTLE}{DNS_FLIP}{BOOM}"),
             DNS_REVERT,
             3,
             End::RolledBack,
@@ -567,7 +576,7 @@ fn dns_steps_through_every_failpoint() {
         DnsKind(
             "dns.restore_ttl",
             "restore",
-            format!("{DNS_LOWER}{BOOM}"),
+            format!("{DNS_LOWER}{DNS_SETTLE}{BOOM}"),
             DNS_RESTORE,
             2,
             End::RolledBack,
@@ -616,14 +625,42 @@ id = "p"
                 pair.wait_in_sync(Duration::from_secs(20));
             }),
             // A frozen secondary holds every step that asks it (a read-back after a write,
-            // a check, a verify) until its query times out.
-            slow: Box::new(move |on| {
-                if on {
-                    pair.freeze_secondary();
-                } else {
-                    pair.thaw_secondary();
-                }
-            }),
+            // a check, a verify, the TTL step and the revert, which wait for every server)
+            // until its query times out. Behind a TTL step, it is frozen once that step has
+            // seen both servers serve the lowered TTL, so that only the step under test waits.
+            slow: {
+                let frozen = std::sync::Arc::new(std::sync::Mutex::new(false));
+                let (servers, pid, watched) = (pair.servers(), pair.secondary_pid(), record.clone());
+                let behind_lower = steps.contains("id = \"settle\"");
+                Box::new(move |on| {
+                    let mut armed = frozen.lock().unwrap();
+                    *armed = on;
+                    if !on {
+                        pair.thaw_secondary();
+                    } else if !behind_lower {
+                        pair.freeze_secondary();
+                    } else {
+                        let (frozen, watched) = (frozen.clone(), watched.clone());
+                        std::thread::spawn(move || {
+                            let lowered = || {
+                                servers.iter().all(|s| {
+                                    support::dns::try_query(*s, &watched, "A").is_some_and(|a| a.ttl == Some(60))
+                                })
+                            };
+                            while *frozen.lock().unwrap() && !lowered() {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            // The TTL step polls every 50 ms: let it see both servers.
+                            std::thread::sleep(Duration::from_millis(250));
+                            if *frozen.lock().unwrap() {
+                                unsafe {
+                                    libc::kill(pid as i32, libc::SIGSTOP);
+                                }
+                            }
+                        });
+                    }
+                })
+            },
             count: Box::new(move || pair.serial(pair.primary()) as usize),
             rule: Rule::Once(changes),
             // Compare-and-swap: a rerun reads first and records a change already made.

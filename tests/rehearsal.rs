@@ -385,7 +385,10 @@ title = "The window"
     assert!(stdout.lines().all(|l| l.starts_with("[DRY RUN] ")), "{stdout}");
     // The exact changes a real run would send.
     for expected in [
-        format!("prerequisite app.{zone} A = 192.0.2.10; delete the A RRset; add app.{zone} 60 A 198.51.100.7"),
+        "A real run sends one UPDATE for zone".to_string(),
+        format!("prerequisite: app.{zone} A = 192.0.2.10 (exactly)"),
+        format!("delete the app.{zone} A RRset"),
+        format!("add app.{zone} 60 A 198.51.100.7"),
         format!("add api.{zone} 60 A 192.0.2.10"),
         "PATCH deployments/web/scale (merge) {\"spec\":{\"replicas\":0}}  (now 3)".to_string(),
         format!("would run `touch {}`", sb.path().join("announced").display()),

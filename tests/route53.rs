@@ -66,7 +66,7 @@ fn config(endpoint: &str, zone_id: Option<&str>, limit: Duration) -> DnsConfig {
         },
         zone: ZONE.to_string(),
         records: vec![APP.to_string(), API.to_string()],
-        record_type: "A".to_string(),
+        record_types: vec!["A".to_string()],
         cutover_ttl: 60,
         ttl_lead_time: Duration::from_secs(1),
         nameservers: Vec::new(),
@@ -298,6 +298,19 @@ async fn a_refused_later_write_leaves_the_earlier_one_written() {
         .unwrap_err();
     eprintln!("the refusal of the second write: {}", shown(&e));
     assert!(e.message.contains("route53"), "{}", shown(&e));
+    // Not atomic, and it says so: which set was written, which was refused, what to do.
+    assert!(
+        e.message.contains("partly moved")
+            && e.message.contains(&format!("writing {outside} A"))
+            && e.message.contains(&format!("{APP} A written")),
+        "{}",
+        shown(&e)
+    );
+    assert!(
+        e.advice.as_deref().is_some_and(|a| a.contains("run the step again")),
+        "{}",
+        shown(&e)
+    );
     assert_eq!(f.holds(APP, "A"), strings(&[LB]), "the first write went through");
     assert!(f.moto.rrsets(&f.zone_id).iter().all(|r| !r.name.contains("elsewhere")));
 }

@@ -101,3 +101,50 @@ fn shipped_runbooks_are_valid_in_every_environment() {
         }
     }
 }
+
+/// A rollback that scales the new side to zero before DNS is moved back would cut off every
+/// client DNS still sends there: validation warns, pointing at the step.
+#[test]
+fn a_rollback_that_scales_to_zero_without_a_revert_is_warned_about() {
+    let text = r#"[runbook]
+name = "scale-first"
+[dns]
+server = "192.0.2.53:53"
+zone = "example.com"
+records = ["api.example.com"]
+tsig_key = { name = "cutover", secret_env = "CUTOVER_TSIG_SECRET" }
+[k8s]
+context = "prod"
+namespace = "shop"
+deployments = ["web"]
+[[phase]]
+id = "window"
+  [[phase.step]]
+  id = "flip"
+  kind = "dns.flip"
+  from = "192.0.2.10"
+  to = "198.51.100.7"
+[rollback]
+  [[rollback.step]]
+  id = "scale-to-zero"
+  kind = "k8s.scale"
+  replicas = 0
+  [[rollback.step]]
+  id = "dns-back"
+  kind = "dns.revert"
+"#;
+    let loaded = cutover::runbook::load_str(Path::new("scale-first.toml"), text, None).expect("valid, with a warning");
+    let warnings = loaded.warnings.render(&loaded.source);
+    assert!(
+        warnings.contains("scale-without-revert") && warnings.contains("scale-first.toml:21:"),
+        "{warnings}"
+    );
+    // With the revert first, there is nothing to warn about.
+    let fixed = text.replace(
+        "  [[rollback.step]]\n  id = \"scale-to-zero\"\n  kind = \"k8s.scale\"\n  replicas = 0\n  [[rollback.step]]\n  id = \"dns-back\"\n  kind = \"dns.revert\"\n",
+        "  [[rollback.step]]\n  id = \"dns-back\"\n  kind = \"dns.revert\"\n  [[rollback.step]]\n  id = \"scale-to-zero\"\n  kind = \"k8s.scale\"\n  replicas = 0\n",
+    );
+    assert_ne!(fixed, text);
+    let loaded = cutover::runbook::load_str(Path::new("scale-first.toml"), &fixed, None).unwrap();
+    assert!(!loaded.warnings.render(&loaded.source).contains("scale-without-revert"));
+}

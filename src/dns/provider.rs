@@ -202,7 +202,9 @@ impl Writer {
                 None => format!("RFC 2136 UPDATE to {server} (unsigned)"),
             },
             DnsProvider::Manual => "the operator, by hand in the provider's console".to_string(),
-            DnsProvider::Hosted { name, .. } => format!("the {name} API (read, compare, then write: not atomic)"),
+            DnsProvider::Hosted { name, .. } => {
+                format!("the {name} API (read, compare, then one call per record set: not atomic)")
+            }
         }
     }
 
@@ -271,16 +273,45 @@ impl Writer {
                         return Err(mismatch(&u.name, &u.from, &now, &format!("the {name} API")));
                     }
                 }
-                for u in updates {
+                // Sets that go away first: an API refuses a CNAME beside the name's other
+                // records, and addresses beside a CNAME, as DNS itself does.
+                let mut order: Vec<&RecordUpdate> = updates.iter().filter(|u| u.to.is_empty()).collect();
+                order.extend(updates.iter().filter(|u| !u.to.is_empty()));
+                let mut done: Vec<String> = Vec::new();
+                for u in order {
                     let records =
                         u.to.iter()
                             .map(|v| hosted_record(&u.rtype, v))
                             .collect::<Result<Vec<_>, _>>()?;
                     let asked = updater.set_rrset(u.name.as_str(), hosted_type(&u.rtype)?, u.ttl, records, zone);
-                    crate::outside::call(api, *limit, asked)
+                    let result = crate::outside::call(api, *limit, asked)
                         .await
-                        .map_err(|e| api_silent(&e))?
-                        .map_err(|e| api_error(name, &e))?;
+                        .map_err(|e| api_silent(&e))
+                        .and_then(|r| r.map_err(|e| api_error(name, &e)));
+                    if let Err(mut e) = result {
+                        if !done.is_empty() {
+                            // Not atomic: say exactly how far it got.
+                            let left: Vec<String> = updates
+                                .iter()
+                                .map(|x| format!("{} {}", x.name, x.rtype))
+                                .filter(|x| !done.contains(x))
+                                .collect();
+                            e.message = format!(
+                                "{} (writing {} {}); the records are partly moved: {} written, {} not",
+                                e.message,
+                                u.name,
+                                u.rtype,
+                                done.join(", "),
+                                left.join(", ")
+                            );
+                            e.advice = Some(
+                                "the provider's API changes one record set per call: run the step again to complete the change (it reads first and writes only what is left), or roll back"
+                                    .to_string(),
+                            );
+                        }
+                        return Err(e);
+                    }
+                    done.push(format!("{} {}", u.name, u.rtype));
                 }
                 Ok(())
             }
@@ -394,6 +425,8 @@ fn api_error(provider: &str, e: &dns_update::Error) -> DnsError {
         E::NotFound => ("the zone or record was not found".to_string(), false),
         E::BadRequest => ("the request was refused as bad".to_string(), false),
         E::Client(m) | E::Response(m) | E::Protocol(m) => (m.clone(), true),
+        // dns-update reports a request that never got an answer (refused, reset) this way.
+        E::Api(m) if m.contains("error sending request") => (format!("the API did not answer: {m}"), true),
         E::Api(m) => (m.clone(), false),
         other => (format!("{other:?}"), false),
     };

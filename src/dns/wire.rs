@@ -27,7 +27,8 @@ pub struct Answer {
     pub authoritative: bool,
 }
 
-/// One record set in an update: the values it must hold now, and what it gets.
+/// One record set in an update: the values it must hold now (none: it must not exist),
+/// and what it gets (none: it is deleted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordUpdate {
     pub name: String,
@@ -145,12 +146,16 @@ pub async fn query(
     let mut message = Message::query();
     message.add_query(Query::query(name(record)?, wanted));
     message.metadata.recursion_desired = recursion;
+    let owner = name(record)?;
     let response = send(server, message, timeout, None).await?;
     let rcode = response.metadata.response_code;
     let mut values = Vec::new();
     let mut ttl: Option<u32> = None;
     for r in &response.answers {
+        // Only the name asked about: asked for the A records of a name that is a CNAME, a
+        // server adds the target's own records (another owner) after the CNAME.
         if r.record_type() == wanted
+            && r.name == owner
             && let Some(v) = value_text(&r.data)
         {
             values.push(v);
@@ -218,8 +223,9 @@ impl Tsig {
 }
 
 /// Sends one UPDATE to the zone's primary that, for every record set, requires exactly
-/// the values `from` (RFC 2136 2.4.2, value-dependent), deletes the set, and adds `to`
-/// with `ttl`. The server applies all of it or none of it.
+/// the values `from` (RFC 2136 2.4.2, value-dependent; no values: the set must not exist,
+/// 2.4.3), deletes the set, and adds `to` with `ttl` (no values: the set stays deleted).
+/// The server applies all of it or none of it.
 pub async fn compare_and_swap(
     server: SocketAddr,
     zone: &str,
@@ -240,14 +246,24 @@ pub async fn compare_and_swap(
     for u in updates {
         let owner = name(&u.name)?;
         let rtype = record_type(&u.rtype)?;
+        if u.from.is_empty() {
+            // Prerequisite "RRset does not exist": class NONE, TTL 0, no data.
+            let mut absent = Record::update0(owner.clone(), 0, rtype);
+            absent.dns_class = DNSClass::NONE;
+            message.add_pre_requisite(absent);
+        }
         for v in &u.from {
             // Prerequisite: class IN, TTL 0, the exact data; together they must be the whole set.
             message.add_pre_requisite(Record::from_rdata(owner.clone(), 0, rdata(&u.rtype, v)?));
         }
-        // Delete the whole set: class ANY, TTL 0, no data.
+        // Delete the whole set: class ANY, TTL 0, no data. Every delete comes before any
+        // add: a server ignores a CNAME added beside other data, or data beside a CNAME.
         let mut delete = Record::update0(owner.clone(), 0, rtype);
         delete.dns_class = DNSClass::ANY;
         message.add_update(delete);
+    }
+    for u in updates {
+        let owner = name(&u.name)?;
         for v in &u.to {
             message.add_update(Record::from_rdata(owner.clone(), u.ttl, rdata(&u.rtype, v)?));
         }

@@ -15,7 +15,8 @@ use crate::dns::{DnsError, Nameserver, authoritative, pause};
 use crate::engine::{
     DnsIntent, Failure, Intent, NameserverAnswer, Outcome, RecordChange, Report, RunState, StepStatus, Verdict,
 };
-use crate::runbook::{Action, DnsConfig, Step};
+use crate::runbook::targets::{Shapes, set_changes, shape, split_values, types_for};
+use crate::runbook::{Action, DnsConfig, Step, Targets};
 use crate::runner::Reporter;
 
 /// How often a write that failed for a passing reason is tried, in all.
@@ -93,15 +94,19 @@ fn step_of_kind<'a>(state: &'a RunState, named: &Option<String>, kind: &str) -> 
     }
 }
 
-/// The TTL each record has at the authoritative servers now: the largest seen, since
-/// every cache may hold the largest.
-async fn current_ttls(config: &DnsConfig, servers: &[Nameserver]) -> Result<BTreeMap<String, u32>, Failure> {
+/// The TTL each record set has at the authoritative servers now: the largest seen, since
+/// every cache may hold the largest. Sets no server holds are left out.
+async fn current_ttls(
+    config: &DnsConfig,
+    servers: &[Nameserver],
+    sets: &[(String, String)],
+) -> Result<BTreeMap<(String, String), u32>, Failure> {
     let mut out = BTreeMap::new();
-    for record in &config.records {
+    for (record, rtype) in sets {
         let mut best: Option<u32> = None;
         let mut errors = Vec::new();
         for ns in servers {
-            match wire::query(ns.addr, record, &config.record_type, false, config.query_timeout).await {
+            match wire::query(ns.addr, record, rtype, false, config.query_timeout).await {
                 Ok(a) => {
                     if let Some(t) = a.ttl {
                         best = Some(best.map_or(t, |b| b.max(t)));
@@ -112,11 +117,11 @@ async fn current_ttls(config: &DnsConfig, servers: &[Nameserver]) -> Result<BTre
         }
         match best {
             Some(t) => {
-                out.insert(record.clone(), t);
+                out.insert((record.clone(), rtype.clone()), t);
             }
             None if !errors.is_empty() => {
                 return Err(Failure {
-                    message: format!("cannot read the TTL of {record}: {}", errors.join("; ")),
+                    message: format!("cannot read the TTL of {record} {rtype}: {}", errors.join("; ")),
                     advice: Some(
                         "the authoritative servers must answer before the TTL is changed; retry when they do"
                             .to_string(),
@@ -124,16 +129,105 @@ async fn current_ttls(config: &DnsConfig, servers: &[Nameserver]) -> Result<BTre
                     ..Failure::default()
                 });
             }
-            None => {
-                return Err(Failure {
-                    message: format!("{record} does not exist on the authoritative servers"),
-                    advice: Some("check `records` in [dns]; a record must exist before its TTL is lowered".to_string()),
-                    ..Failure::default()
-                });
-            }
+            None => {}
         }
     }
     Ok(out)
+}
+
+/// The record types of `[dns]` in their usual order, then any others `more` names.
+fn types_of(config: &DnsConfig, more: &[&BTreeMap<String, Vec<String>>]) -> Vec<String> {
+    types_for(&config.record_types, more)
+}
+
+/// A step's values rendered and sorted into record sets per name and type.
+fn shapes(config: &DnsConfig, targets: &Targets, values: &Values<'_>, key: &str) -> Result<Shapes, Failure> {
+    let rendered = targets
+        .sets
+        .iter()
+        .map(|set| {
+            set.values
+                .iter()
+                .map(|t| values.render_public(t, "a DNS record").map(|v| split_values(&v)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.concat())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let shaped = shape(&config.records, targets, &rendered).map_err(|e| Failure {
+        message: format!("`{key}`: {e}"),
+        advice: Some("check the step's values and the variables they are filled from".to_string()),
+        ..Failure::default()
+    })?;
+    if let Some(types) = shaped.get(&config.zone)
+        && types.contains_key("CNAME")
+        && key != "from"
+    {
+        return Err(Failure {
+            message: format!(
+                "`{key}` would put a CNAME ({}) at the zone apex {}",
+                types["CNAME"].join(", "),
+                config.zone
+            ),
+            advice: Some(
+                "a CNAME cannot stand beside the apex's SOA and NS records: flip the apex to the load balancer's addresses, or make the provider's alias record by hand".to_string(),
+            ),
+            ..Failure::default()
+        });
+    }
+    Ok(shaped)
+}
+
+/// What a read expects of every record set: the values `expect` gives it (none: the set
+/// must not exist), for the types of `[dns]` and those the values have.
+fn expectations(config: &DnsConfig, expect: &Shapes, ttl: Option<u32>) -> Vec<RecordChange> {
+    let empty = BTreeMap::new();
+    let mut out = Vec::new();
+    for name in &config.records {
+        let e = expect.get(name).unwrap_or(&empty);
+        for rtype in types_of(config, &[e]) {
+            let values = e.get(&rtype).cloned().unwrap_or_default();
+            out.push(RecordChange {
+                name: name.clone(),
+                ttl: ttl.filter(|_| !values.is_empty()),
+                rtype,
+                from: values,
+                to: Vec::new(),
+                old_ttl: None,
+            });
+        }
+    }
+    out
+}
+
+/// Every record set a flip touches, each with what it must hold and what it gets.
+fn flip_changes(config: &DnsConfig, from: &Shapes, to: &Shapes, ttl: u32) -> Vec<RecordChange> {
+    set_changes(&config.records, &config.record_types, from, to)
+        .into_iter()
+        .map(|c| RecordChange {
+            name: c.name,
+            rtype: c.rtype,
+            from: c.from,
+            to: c.to,
+            old_ttl: None,
+            ttl: Some(ttl),
+        })
+        .collect()
+}
+
+/// What a verify after `change` expects: every set as the change left it.
+fn as_left(change: &DnsIntent) -> Vec<RecordChange> {
+    change
+        .records
+        .iter()
+        .map(|c| RecordChange {
+            name: c.name.clone(),
+            rtype: c.rtype.clone(),
+            from: c.to.clone(),
+            to: Vec::new(),
+            old_ttl: None,
+            ttl: c.ttl.filter(|_| !c.to.is_empty()),
+        })
+        .collect()
 }
 
 /// Resolves a `dns.*` step into its exact intent, reading what must be read first.
@@ -151,21 +245,6 @@ pub(crate) async fn prepare(
             ..Failure::default()
         });
     };
-    let rtype = config.record_type.clone();
-    let each = |from: Vec<String>, to: Vec<String>, old_ttl: Option<u32>, ttl: Option<u32>| -> Vec<RecordChange> {
-        config
-            .records
-            .iter()
-            .map(|name| RecordChange {
-                name: name.clone(),
-                rtype: rtype.clone(),
-                from: from.clone(),
-                to: to.clone(),
-                old_ttl,
-                ttl,
-            })
-            .collect()
-    };
     let mut job = DnsJob {
         op: Op::Check,
         config: config.clone(),
@@ -179,59 +258,80 @@ pub(crate) async fn prepare(
     match &step.action {
         Action::DnsCheck(c) => {
             job.op = Op::Check;
-            job.records = each(
-                vec![values.render_public(&c.expect, "a DNS record")?],
-                Vec::new(),
-                None,
-                None,
-            );
+            job.records = expectations(&config, &shapes(&config, &c.expect, values, "expect")?, None);
         }
         Action::DnsFlip(f) => {
             job.op = Op::Flip;
-            let from = values.render_public(&f.from, "a DNS record")?;
-            let to = values.render_public(&f.to, "a DNS record")?;
-            for v in [&from, &to] {
-                wire::rdata(&rtype, v).map_err(fail)?;
-            }
-            job.records = each(vec![from], vec![to], None, Some(lowered_ttl(state, index, &config)));
+            let from = shapes(&config, &f.from, values, "from")?;
+            let to = shapes(&config, &f.to, values, "to")?;
+            job.records = flip_changes(&config, &from, &to, lowered_ttl(state, index, &config));
         }
         Action::DnsLowerTtl(l) => {
             job.op = Op::LowerTtl;
+            job.timeout = l.timeout;
             let ttl = l.ttl.unwrap_or(config.cutover_ttl);
             let servers = authoritative(&config).await.map_err(fail)?;
-            let ttls = current_ttls(&config, &servers).await?;
+            let sets: Vec<(String, String)> = config
+                .records
+                .iter()
+                .flat_map(|n| config.record_types.iter().map(move |t| (n.clone(), t.clone())))
+                .collect();
+            let ttls = current_ttls(&config, &servers, &sets).await?;
             let writer = Writer::new(&config, config.query_timeout).await.map_err(fail)?;
             for name in &config.records {
-                let values = current_values(&writer, &config, name).await?;
-                let now_ttl = ttls.get(name).copied();
-                // The TTL may already be low: this step ran before a crash, or an earlier
-                // attempt lowered it and its rollback left it so. The TTL from before is
-                // the one resolvers may still cache, and the one to restore.
-                let old_ttl = match (now_ttl, state.lowered_ttls.get(name)) {
-                    (Some(t), Some(l)) if t == ttl || t == l.lowered => Some(l.before),
-                    (t, _) => t,
-                };
-                job.records.push(RecordChange {
-                    name: name.clone(),
-                    rtype: rtype.clone(),
-                    from: values.clone(),
-                    to: values,
-                    old_ttl,
-                    ttl: Some(ttl),
-                });
+                let before = job.records.len();
+                for rtype in &config.record_types {
+                    let values = current_values(&writer, &config, name, rtype).await?;
+                    if values.is_empty() {
+                        continue;
+                    }
+                    let now_ttl = ttls.get(&(name.clone(), rtype.clone())).copied();
+                    // The TTL may already be low: this step ran before a crash, or an earlier
+                    // attempt lowered it and its rollback left it so. The TTL from before is
+                    // the one resolvers may still cache, and the one to restore.
+                    let old_ttl = match (now_ttl, state.lowered_ttls.get(name)) {
+                        (Some(t), Some(l)) if t == ttl || t == l.lowered => Some(l.before),
+                        (t, _) => t,
+                    };
+                    job.records.push(RecordChange {
+                        name: name.clone(),
+                        rtype: rtype.clone(),
+                        from: values.clone(),
+                        to: values,
+                        old_ttl,
+                        ttl: Some(ttl),
+                    });
+                }
+                if job.records.len() == before {
+                    return Err(Failure {
+                        message: format!(
+                            "{name} holds no {} record at {}",
+                            config.record_types.join(" or "),
+                            describe_source(&writer)
+                        ),
+                        advice: Some(
+                            "check `records` and `type` in [dns]; a record must exist before its TTL is lowered"
+                                .to_string(),
+                        ),
+                        ..Failure::default()
+                    });
+                }
             }
         }
         Action::DnsRestoreTtl(r) => {
             job.op = Op::RestoreTtl;
             let lowered = step_of_kind(state, &r.lowered_by, "dns.lower_ttl");
-            let mut old: BTreeMap<String, u32> = match lowered.and_then(|s| s.intent.as_ref()) {
-                Some(Intent::Dns(d)) => d
-                    .records
-                    .iter()
-                    .filter_map(|r| Some((r.name.clone(), r.old_ttl?)))
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
+            // The TTL from before, per name: whatever the name holds now (the old records
+            // after a rollback, the new ones after a cutover) gets it back.
+            let mut old: BTreeMap<String, u32> = BTreeMap::new();
+            if let Some(Intent::Dns(d)) = lowered.and_then(|s| s.intent.as_ref()) {
+                for c in &d.records {
+                    if let Some(t) = c.old_ttl {
+                        let e = old.entry(c.name.clone()).or_insert(t);
+                        *e = (*e).max(t);
+                    }
+                }
+            }
             // Not lowered in this attempt: an earlier attempt may have lowered it and left it so.
             if old.is_empty() && r.lowered_by.is_none() {
                 old = state
@@ -247,22 +347,32 @@ pub(crate) async fn prepare(
                 let writer = Writer::new(&config, config.query_timeout).await.map_err(fail)?;
                 for name in &config.records {
                     let Some(&ttl) = old.get(name) else { continue };
-                    let values = current_values(&writer, &config, name).await?;
-                    job.records.push(RecordChange {
-                        name: name.clone(),
-                        rtype: rtype.clone(),
-                        from: values.clone(),
-                        to: values,
-                        old_ttl: Some(state.lowered_ttls.get(name).map_or(config.cutover_ttl, |l| l.lowered)),
-                        ttl: Some(ttl),
-                    });
+                    for rtype in types_of(&config, &[]).into_iter().chain(["CNAME".to_string()]) {
+                        if job.records.iter().any(|c| c.name == *name && c.rtype == rtype) {
+                            continue;
+                        }
+                        let values = current_values(&writer, &config, name, &rtype).await?;
+                        if values.is_empty() {
+                            continue;
+                        }
+                        job.records.push(RecordChange {
+                            name: name.clone(),
+                            rtype,
+                            from: values.clone(),
+                            to: values,
+                            old_ttl: Some(state.lowered_ttls.get(name).map_or(config.cutover_ttl, |l| l.lowered)),
+                            ttl: Some(ttl),
+                        });
+                    }
                 }
             }
         }
         Action::DnsRevert(r) => {
             job.op = Op::Revert;
+            job.timeout = r.timeout;
             let flip = step_of_kind(state, &r.flip, "dns.flip");
             match flip.and_then(|s| s.intent.as_ref()) {
+                // Exactly the sets the flip found come back, each from what the flip wrote.
                 Some(Intent::Dns(d)) => {
                     job.records = d
                         .records
@@ -285,15 +395,12 @@ pub(crate) async fn prepare(
             job.timeout = v.timeout;
             job.resolver_wait = v.resolver_wait;
             let last = last_change(state, index);
-            let (expect, ttl) = match (&v.expect, last) {
-                (Some(e), last) => (
-                    vec![values.render_public(e, "a DNS record")?],
-                    last.and_then(|(d, _)| d.records.first().and_then(|r| r.ttl)),
-                ),
-                (None, Some((d, _))) => (
-                    d.records.first().map(|r| r.to.clone()).unwrap_or_default(),
-                    d.records.first().and_then(|r| r.ttl),
-                ),
+            job.records = match (&v.expect, last) {
+                (Some(e), last) => {
+                    let ttl = last.and_then(|(d, _)| d.records.iter().find_map(|r| r.ttl));
+                    expectations(&config, &shapes(&config, e, values, "expect")?, ttl)
+                }
+                (None, Some((d, _))) => as_left(d),
                 (None, None) => {
                     return Err(Failure {
                         message: "nothing to verify: no DNS change before this step has succeeded".to_string(),
@@ -307,7 +414,6 @@ pub(crate) async fn prepare(
                 let old = d.records.iter().filter_map(|r| r.old_ttl.or(r.ttl)).max()?;
                 Some(crate::engine::later(at?, Duration::from_secs(u64::from(old))))
             });
-            job.records = each(expect, Vec::new(), None, ttl);
         }
         _ => unreachable!("not a DNS step"),
     }
@@ -344,20 +450,20 @@ fn lowered_ttl(state: &RunState, index: usize, config: &DnsConfig) -> u32 {
         .unwrap_or(config.cutover_ttl)
 }
 
-async fn current_values(writer: &Writer, config: &DnsConfig, name: &str) -> Result<Vec<String>, Failure> {
+async fn current_values(writer: &Writer, config: &DnsConfig, name: &str, rtype: &str) -> Result<Vec<String>, Failure> {
     match writer {
         Writer::Manual => {
             let servers = authoritative(config).await.map_err(fail)?;
             let first = servers
                 .first()
                 .ok_or_else(|| fail(DnsError::usage("no nameservers".to_string())))?;
-            wire::query(first.addr, name, &config.record_type, false, config.query_timeout)
+            wire::query(first.addr, name, rtype, false, config.query_timeout)
                 .await
                 .map(|a| a.values)
                 .map_err(fail)
         }
         w => w
-            .current(name, &config.record_type, &config.zone, config.query_timeout)
+            .current(name, rtype, &config.zone, config.query_timeout)
             .await
             .map_err(fail),
     }
@@ -394,7 +500,7 @@ async fn dry_verify(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failur
             answers.see(reporter, a);
         }
     }
-    let expect = job.records.first().map(|r| show(&r.from)).unwrap_or_default();
+    let expect = expected_words(&job.records, |r| &r.from);
     Ok(Outcome {
         summary: format!(
             "dry run: a real run waits here until {} authoritative server(s) answer {expect}",
@@ -405,40 +511,61 @@ async fn dry_verify(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failur
     })
 }
 
-/// What a dry run would send: the compare-and-swap of each record, exactly.
+/// What a dry run would send: the compare-and-swap of each record set, exactly.
 fn would_send(job: &DnsJob, updates: &[RecordUpdate]) -> Outcome {
     let config = &job.config;
-    let mut details = vec![format!(
-        "dry run: nothing was sent. A real run sends one UPDATE for zone {} via {}:",
-        config.zone,
-        Writer::describe(config)
-    )];
-    for u in updates {
-        details.push(format!(
-            "  prerequisite {} {} = {}; delete the {} RRset; add {} {} {} {}",
-            u.name,
-            u.rtype,
-            show(&u.from),
-            u.rtype,
-            u.name,
-            u.ttl,
-            u.rtype,
-            show(&u.to)
-        ));
-    }
+    let mut details = vec![match &config.provider {
+        crate::runbook::DnsProvider::Hosted { .. } => format!(
+            "dry run: nothing was sent. A real run reads every record set through {}, compares, then writes each set by its own call (not atomic; sets that go away first):",
+            Writer::describe(config)
+        ),
+        _ => format!(
+            "dry run: nothing was sent. A real run sends one UPDATE for zone {} via {} (all of it or none of it):",
+            config.zone,
+            Writer::describe(config)
+        ),
+    }];
+    details.extend(update_lines(updates).into_iter().map(|l| format!("  {l}")));
     if updates.is_empty() {
         details.push("  nothing: every record already holds the new value".to_string());
     }
     let what: Vec<String> = job
         .records
         .iter()
-        .map(crate::runner::lines::record_change_words)
+        .map(|r| crate::runner::lines::record_change_words(r, true))
         .collect();
     Outcome {
         summary: format!("dry run: would change {}", what.join("; ")),
         details,
         ..Outcome::default()
     }
+}
+
+/// An UPDATE in words, in the order the message holds it: the prerequisites and deletes
+/// of every set, then the adds.
+pub fn update_lines(updates: &[RecordUpdate]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for u in updates {
+        if u.from.is_empty() {
+            lines.push(format!("prerequisite: {} has no {} record", u.name, u.rtype));
+        } else {
+            lines.push(format!(
+                "prerequisite: {} {} = {} (exactly)",
+                u.name,
+                u.rtype,
+                show(&u.from)
+            ));
+        }
+    }
+    for u in updates {
+        lines.push(format!("delete the {} {} RRset", u.name, u.rtype));
+    }
+    for u in updates {
+        for v in &u.to {
+            lines.push(format!("add {} {} {} {v}", u.name, u.ttl, u.rtype));
+        }
+    }
+    lines
 }
 
 /// What a server said, for telling whether it said something new.
@@ -474,7 +601,7 @@ async fn ask(
     let mut answer = NameserverAnswer {
         server: ns.name.clone(),
         address: ns.addr.to_string(),
-        record: record.name.clone(),
+        record: set_label(record),
         values: Vec::new(),
         ttl: None,
         verdict: Verdict::Inconclusive,
@@ -486,7 +613,8 @@ async fn ask(
             answer.values = a.values;
             answer.ttl = a.ttl;
             let value_ok = same(&answer.values, expect);
-            let ttl_ok = ttl.is_none() || recursion || answer.ttl == ttl;
+            // A set that must not exist has no TTL to compare.
+            let ttl_ok = ttl.is_none() || expect.is_empty() || recursion || answer.ttl == ttl;
             answer.verdict = if value_ok && ttl_ok {
                 Verdict::Within
             } else {
@@ -503,6 +631,39 @@ async fn ask(
         }
     }
     answer
+}
+
+/// How answers name a record set: an A set by its name alone (as it always was), other
+/// types with theirs (`www.shop.example. AAAA`).
+fn set_label(r: &RecordChange) -> String {
+    if r.rtype == "A" {
+        r.name.clone()
+    } else {
+        format!("{} {}", r.name, r.rtype)
+    }
+}
+
+/// Every record set's expected values, for a summary: `1.2.3.4, 2001:db8::1` when all
+/// names expect the same, else name by name.
+fn expected_words(records: &[RecordChange], side: fn(&RecordChange) -> &Vec<String>) -> String {
+    let mut per_name: Vec<(String, Vec<String>)> = Vec::new();
+    for r in records {
+        let values = side(r);
+        match per_name.iter_mut().find(|(n, _)| *n == r.name) {
+            Some((_, v)) => v.extend(values.iter().cloned()),
+            None => per_name.push((r.name.clone(), values.clone())),
+        }
+    }
+    let first = per_name.first().map(|(_, v)| v.clone()).unwrap_or_default();
+    if per_name.iter().all(|(_, v)| same(v, &first)) {
+        show(&first)
+    } else {
+        per_name
+            .iter()
+            .map(|(n, v)| format!("{n} {}", show(v)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 fn show(v: &[String]) -> String {
@@ -531,7 +692,7 @@ async fn check(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
             }
             details.push(format!(
                 "{} at {} ({}): {}{}",
-                record.name,
+                set_label(record),
                 ns.name,
                 ns.addr,
                 show(&a.values),
@@ -541,7 +702,7 @@ async fn check(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
                 Verdict::Within => {}
                 Verdict::Breach => problems.push(format!(
                     "{} holds {} at {} ({}), expected {}{}",
-                    record.name,
+                    set_label(record),
                     show(&a.values),
                     ns.name,
                     ns.addr,
@@ -569,8 +730,8 @@ async fn check(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
     Ok(Outcome {
         summary: format!(
             "{} record(s) hold {} on {} authoritative nameserver(s)",
-            job.records.len(),
-            job.records.first().map(|r| show(&r.from)).unwrap_or_default(),
+            job.config.records.len(),
+            expected_words(&job.records, |r| &r.from),
             servers.len()
         ),
         details,
@@ -624,7 +785,22 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
                         ttl: r.ttl.unwrap_or(config.cutover_ttl),
                     });
                 } else {
-                    return Err(mismatch(&r.name, &r.from, &now, &describe_source(&writer)));
+                    let mut e = mismatch(&set_label(r), &r.from, &now, &describe_source(&writer));
+                    if now.is_empty() && r.rtype != "CNAME" {
+                        // An address set that is not there may have given way to a CNAME.
+                        if let Ok(c) = writer
+                            .current(&r.name, "CNAME", &config.zone, config.query_timeout)
+                            .await
+                            && !c.is_empty()
+                        {
+                            e.message = e.message.replacen(
+                                "holds nothing",
+                                &format!("holds no {} record but a CNAME to {}", r.rtype, c.join(", ")),
+                                1,
+                            );
+                        }
+                    }
+                    return Err(e);
                 }
             }
             if job.dry_run {
@@ -653,12 +829,82 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
             }
         }
     };
-    // Read back from every authoritative server, for the record (verify waits for them).
+    // The source itself must hold what was sent: a server may accept an UPDATE and skip a
+    // part of it (a CNAME beside other data of the name is ignored, RFC 2136 3.4.2.2).
+    {
+        for r in &job.records {
+            let now = writer
+                .current(&r.name, &r.rtype, &config.zone, config.query_timeout)
+                .await
+                .map_err(fail)?;
+            if !same(&now, &r.to) {
+                return Err(Failure {
+                    message: format!(
+                        "{} accepted the change, but {} now holds {}, not {}",
+                        describe_source(&writer),
+                        set_label(r),
+                        show(&now),
+                        show(&r.to)
+                    ),
+                    advice: Some(if r.rtype == "CNAME" {
+                        "a CNAME cannot stand beside other records of its name (MX, TXT, ...): the server ignored it. Move those records away or flip to addresses, then retry; or roll back".to_string()
+                    } else {
+                        "look at the server's log and at what the name holds now before going on; retry or roll back"
+                            .to_string()
+                    }),
+                    ..Failure::default()
+                });
+            }
+        }
+    }
     let servers = authoritative(config).await.unwrap_or_default();
     let mut answers = Answers::default();
-    for r in &job.records {
-        for ns in &servers {
-            let mut a = ask(ns, r, &r.to, r.ttl, false, config).await;
+    let mut details = vec![format!("via {}", Writer::describe(config))];
+    let expect: Vec<RecordChange> = job
+        .records
+        .iter()
+        .map(|r| RecordChange {
+            from: r.to.clone(),
+            to: Vec::new(),
+            ttl: r.ttl.filter(|_| !r.to.is_empty()),
+            ..r.clone()
+        })
+        .collect();
+    if matches!(job.op, Op::LowerTtl | Op::Revert) {
+        // Done only when every authoritative server serves it: the lead time before the
+        // flip counts from then, and a rollback pulls the new side only once DNS is back.
+        if servers.is_empty() {
+            return Err(fail(authoritative(config).await.err().unwrap_or_else(|| {
+                DnsError::usage("no authoritative nameservers to verify the change on".to_string())
+            })));
+        }
+        let what = match job.op {
+            Op::LowerTtl => format!("TTL {}", job.records.first().and_then(|r| r.ttl).unwrap_or(0)),
+            _ => expected_words(&expect, |r| &r.from),
+        };
+        let asking = Asking {
+            config,
+            servers: &servers,
+            reporter,
+            cancel,
+        };
+        let took = until_all_serve(&asking, &expect, &what, job.timeout, &mut answers).await?;
+        details.push(format!(
+            "all {} authoritative nameserver(s) serve it after {} ms",
+            servers.len(),
+            took.as_millis()
+        ));
+    } else {
+        // Read back from every authoritative server at once, for the record (verify waits
+        // for them).
+        let asked = futures_util::future::join_all(
+            expect
+                .iter()
+                .flat_map(|r| servers.iter().map(move |ns| (r, ns)))
+                .map(|(r, ns)| ask(ns, r, &r.from, r.ttl, false, config)),
+        )
+        .await;
+        for mut a in asked {
             // A secondary that has not transferred yet is normal right after a write.
             if a.verdict == Verdict::Breach {
                 a.verdict = Verdict::Inconclusive;
@@ -670,9 +916,8 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     let what: Vec<String> = job
         .records
         .iter()
-        .map(crate::runner::lines::record_change_words)
+        .map(|r| crate::runner::lines::record_change_words(r, true))
         .collect();
-    let mut details = vec![format!("via {}", Writer::describe(config))];
     if went_through_before {
         details
             .push("some records already held the new value (a change before an interruption went through)".to_string());
@@ -739,7 +984,7 @@ async fn manual(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
                 details: job
                     .records
                     .iter()
-                    .map(crate::runner::lines::record_change_words)
+                    .map(|r| crate::runner::lines::record_change_words(r, true))
                     .collect(),
                 ..Outcome::default()
             });
@@ -757,22 +1002,48 @@ async fn manual(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
     }
 }
 
-async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -> Result<Outcome, Failure> {
-    let config = &job.config;
+/// Who is asked while a step waits for the servers, and where their answers go.
+#[derive(Clone, Copy)]
+struct Asking<'a> {
+    config: &'a DnsConfig,
+    servers: &'a [Nameserver],
+    reporter: &'a Reporter,
+    cancel: &'a CancellationToken,
+}
+
+/// Asks every authoritative server about every record set in `expect` (each set's `from`
+/// and `ttl`) until all of them answer it, for at most `timeout`. A server that lags is
+/// named in the failure, with what it answers.
+async fn until_all_serve(
+    asking: &Asking<'_>,
+    expect: &[RecordChange],
+    what: &str,
+    timeout: Duration,
+    answers: &mut Answers,
+) -> Result<Duration, Failure> {
+    let Asking {
+        config,
+        servers,
+        reporter,
+        cancel,
+    } = *asking;
     let started = Instant::now();
-    let servers = authoritative(config).await.map_err(fail)?;
-    let mut answers = Answers::default();
-    let mut lagging: Vec<String>;
-    // Servers that answered nothing at all in the last round: not a lagging secondary.
-    let mut silent: Vec<&Nameserver>;
-    let mut unanswered: usize;
     loop {
-        lagging = Vec::new();
-        silent = Vec::new();
-        unanswered = 0;
-        for r in &job.records {
-            for ns in &servers {
-                let a = ask(ns, r, &r.from, r.ttl, false, config).await;
+        let mut lagging = Vec::new();
+        // Servers that answered nothing at all in this round: not a lagging secondary.
+        let mut silent: Vec<&Nameserver> = Vec::new();
+        let mut unanswered = 0;
+        // Every server and record at once: a silent server costs one query timeout a
+        // round, not one per record.
+        let asked = futures_util::future::join_all(
+            expect
+                .iter()
+                .flat_map(|r| servers.iter().map(move |ns| (r, ns)))
+                .map(|(r, ns)| async move { (r, ns, ask(ns, r, &r.from, r.ttl, false, config).await) }),
+        )
+        .await;
+        for (r, ns, a) in asked {
+            {
                 if a.verdict == Verdict::Inconclusive {
                     unanswered += 1;
                     if !silent.contains(&ns) {
@@ -782,7 +1053,7 @@ async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
                 if a.verdict != Verdict::Within {
                     lagging.push(format!(
                         "{} at {} ({}) answers {}{}",
-                        r.name,
+                        set_label(r),
                         ns.name,
                         ns.addr,
                         show(&a.values),
@@ -793,14 +1064,13 @@ async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
             }
         }
         if lagging.is_empty() {
-            break;
+            return Ok(started.elapsed());
         }
-        if started.elapsed() >= job.timeout {
+        if started.elapsed() >= timeout {
             return Err(Failure {
                 message: format!(
-                    "not every authoritative server answers {} after {}: {}",
-                    show(&job.records.first().map(|r| r.from.clone()).unwrap_or_default()),
-                    crate::runbook::duration::format(job.timeout),
+                    "not every authoritative server answers {what} after {}: {}",
+                    crate::runbook::duration::format(timeout),
                     lagging.join("; ")
                 ),
                 advice: Some(verify_advice(&silent, lagging.len() > unanswered)),
@@ -811,6 +1081,21 @@ async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
             return Err(stopped());
         }
     }
+}
+
+async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -> Result<Outcome, Failure> {
+    let config = &job.config;
+    let started = Instant::now();
+    let servers = authoritative(config).await.map_err(fail)?;
+    let mut answers = Answers::default();
+    let what = expected_words(&job.records, |r| &r.from);
+    let asking = Asking {
+        config,
+        servers: &servers,
+        reporter,
+        cancel,
+    };
+    until_all_serve(&asking, &job.records, &what, job.timeout, &mut answers).await?;
     let authoritative_after = started.elapsed();
     let mut details = vec![format!(
         "all {} authoritative nameserver(s) agree after {} ms",
@@ -872,15 +1157,11 @@ async fn verify(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
     Ok(Outcome {
         summary: format!(
             "{} answers {} on every authoritative nameserver{}",
+            config.records.join(", "),
+            what,
             job.records
                 .iter()
-                .map(|r| r.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            show(&job.records.first().map(|r| r.from.clone()).unwrap_or_default()),
-            job.records
-                .first()
-                .and_then(|r| r.ttl)
+                .find_map(|r| r.ttl)
                 .map(|t| format!(" with TTL {t}"))
                 .unwrap_or_default()
         ),

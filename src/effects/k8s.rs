@@ -752,7 +752,7 @@ async fn expose(
                 let lb = svc.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
                 (
                     format!("Service {name}"),
-                    lb.and_then(|i| i.into_iter().find_map(|i| i.ip.or(i.hostname))),
+                    lb.map(|i| i.into_iter().filter_map(|i| i.ip.or(i.hostname)).collect::<Vec<_>>()),
                 )
             }
             (None, Some(name)) => {
@@ -764,24 +764,39 @@ async fn expose(
                 let lb = ing.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
                 (
                     format!("Ingress {name}"),
-                    lb.and_then(|i| i.into_iter().find_map(|i| i.ip.or(i.hostname))),
+                    lb.map(|i| i.into_iter().filter_map(|i| i.ip.or(i.hostname)).collect::<Vec<_>>()),
                 )
             }
             (None, None) => unreachable!("validated: a service or an ingress"),
         };
-        match address {
-            Some(addr) => {
+        match address.filter(|a| !a.is_empty()) {
+            Some(addresses) => {
+                let addr = addresses.join(", ");
+                // An IP makes A (or AAAA) records when the flip points at it; a host name
+                // (AWS gives one) makes a CNAME.
+                let kind = if addresses.iter().all(|a| a.parse::<std::net::IpAddr>().is_ok()) {
+                    if addresses.len() == 1 {
+                        "an IP address: a flip to it writes an address record"
+                    } else {
+                        "IP addresses: a flip to them writes a record set"
+                    }
+                } else {
+                    "a host name: a flip to it replaces the address records with a CNAME"
+                };
                 seen.see(
                     &object,
                     "external address",
                     addr.clone(),
                     Verdict::Within,
-                    String::new(),
+                    kind.to_string(),
                 );
                 let mut outputs = BTreeMap::new();
                 outputs.insert(e.output.clone(), addr.clone());
                 return Ok(Outcome {
-                    summary: format!("{object} has external address {addr}, stored as ${{{}}}", e.output),
+                    summary: format!(
+                        "{object} has external address {addr} ({kind}), stored as ${{{}}}",
+                        e.output
+                    ),
                     outputs,
                     ..Outcome::default()
                 });

@@ -155,6 +155,11 @@ pub enum RunEvent {
         step: String,
         check: ObjectCheck,
     },
+    /// The operator ended a drain early: the new side is scaled to zero now, while some
+    /// resolvers may still send clients to it.
+    DrainEnded {
+        step: String,
+    },
     /// A step started a process group: if the tool dies, the next session can find it.
     ProcessStarted {
         step: String,
@@ -201,7 +206,7 @@ pub struct GateOverride {
 }
 
 /// The gates whose length a rehearsal can change.
-pub const GATES: [&str; 5] = ["ttl-lead", "watch", "hold", "wait", "after"];
+pub const GATES: [&str; 6] = ["ttl-lead", "watch", "hold", "wait", "after", "drain"];
 
 impl Rehearsal {
     /// The length a rehearsal uses for `gate` (of `step`, if a step's): an override for the
@@ -394,6 +399,13 @@ pub struct DnsIntent {
     pub records: Vec<RecordChange>,
 }
 
+impl DnsIntent {
+    /// Whether the intent changes records (rather than reading them).
+    pub fn writes(&self) -> bool {
+        matches!(self.op.as_str(), "lower_ttl" | "flip" | "revert" | "restore_ttl")
+    }
+}
+
 /// One record in a DNS intent. `from` is what it must hold (the compare); `to` and `ttl`
 /// what it gets (the swap). A read has only `from`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -546,6 +558,7 @@ impl RunEvent {
             RunEvent::WatchSampled { .. } => "watch_sampled",
             RunEvent::NameserverAnswered { .. } => "nameserver_answered",
             RunEvent::ObjectChecked { .. } => "object_checked",
+            RunEvent::DrainEnded { .. } => "drain_ended",
             RunEvent::ProcessStarted { .. } => "process_started",
         }
     }
@@ -654,6 +667,7 @@ impl RunEvent {
             | RunEvent::AttemptStarted { .. }
             | RunEvent::HoldStarted { .. }
             | RunEvent::RunCompleted
+            | RunEvent::DrainEnded { .. }
             | RunEvent::ProcessStarted { .. }) => e,
             RunEvent::SessionClosed { reason } => RunEvent::SessionClosed { reason: f(reason) },
             RunEvent::StepApproved { step, typed, note } => RunEvent::StepApproved {

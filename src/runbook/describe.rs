@@ -244,7 +244,7 @@ fn dns_lines(action: &Action, dns: Option<&DnsConfig>, lines: &mut Vec<String>) 
         lines.push("needs the [dns] section".to_string());
         return;
     };
-    let records = format!("{} {}", d.records.join(", "), d.record_type);
+    let records = format!("{} {}", d.records.join(", "), d.record_types.join("+"));
     let servers = if d.nameservers.is_empty() {
         format!("all authoritative nameservers of {} (from its NS records)", d.zone)
     } else {
@@ -252,27 +252,58 @@ fn dns_lines(action: &Action, dns: Option<&DnsConfig>, lines: &mut Vec<String>) 
     };
     match action {
         Action::DnsCheck(c) => {
-            lines.push(format!("checks that {records} hold {}", c.expect));
+            lines.push(format!("checks that {records} hold {}", c.expect.source()));
             lines.push(format!("asks {servers}, recursion off"));
         }
         Action::DnsLowerTtl(l) => {
             let ttl = l.ttl.unwrap_or(d.cutover_ttl);
             lines.push(format!("sets the TTL of {records} to {ttl}s, values unchanged"));
             lines.push(format!(
+                "done when {servers} serve the new TTL (up to {}); the flip's clock starts then",
+                dur(l.timeout)
+            ));
+            lines.push(format!(
                 "records the old TTL; the flip waits the longer of it and {} (lead time)",
                 dur(d.ttl_lead_time)
             ));
         }
         Action::DnsFlip(f) => {
-            lines.push(format!(
-                "moves {records}: {} → {} (TTL {}s)",
-                f.from, f.to, d.cutover_ttl
-            ));
-            lines.push("compare-and-swap: only if every record still holds the old value".to_string());
+            // Written out (the flip dialog fills in what earlier steps found): each set exactly.
+            let shapes = (
+                super::targets::literal_shape(&d.records, &f.from),
+                super::targets::literal_shape(&d.records, &f.to),
+            );
+            if let (Some(from), Some(to)) = shapes {
+                lines.push(format!("moves {records} (TTL {}s):", d.cutover_ttl));
+                for c in super::targets::set_changes(&d.records, &d.record_types, &from, &to) {
+                    let show = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+                    lines.push(if c.to.is_empty() {
+                        format!("  {} {}: {} → deleted", c.name, c.rtype, show(&c.from))
+                    } else {
+                        format!("  {} {}: {} → {}", c.name, c.rtype, show(&c.from), show(&c.to))
+                    });
+                }
+            } else {
+                lines.push(format!(
+                    "moves {records}: {} → {} (TTL {}s)",
+                    f.from.source(),
+                    f.to.source(),
+                    d.cutover_ttl
+                ));
+                lines.push(
+                    "an address makes A/AAAA records, a host name a CNAME (the address records go in the same change)"
+                        .to_string(),
+                );
+            }
+            lines.push(
+                "compare-and-swap: only if every record set still holds exactly the old values (in any order)"
+                    .to_string(),
+            );
+            lines.push(atomicity(d));
         }
         Action::DnsVerify(v) => {
             match &v.expect {
-                Some(e) => lines.push(format!("waits until {servers} answer {e} for {records}")),
+                Some(e) => lines.push(format!("waits until {servers} answer {} for {records}", e.source())),
                 None => lines.push(format!("waits until {servers} answer the new value for {records}")),
             }
             lines.push(format!("gives them {}", dur(v.timeout)));
@@ -284,10 +315,17 @@ fn dns_lines(action: &Action, dns: Option<&DnsConfig>, lines: &mut Vec<String>) 
                 ));
             }
         }
-        Action::DnsRevert(r) => lines.push(format!(
-            "moves {records} back to what {} found, compare-and-swap",
-            r.flip.as_deref().unwrap_or("the flip")
-        )),
+        Action::DnsRevert(r) => {
+            lines.push(format!(
+                "moves {records} back to exactly what {} found, compare-and-swap",
+                r.flip.as_deref().unwrap_or("the flip")
+            ));
+            lines.push(atomicity(d));
+            lines.push(format!(
+                "then waits until {servers} answer the old records (up to {})",
+                dur(r.timeout)
+            ));
+        }
         Action::DnsRestoreTtl(r) => lines.push(format!(
             "puts back the TTL of {records} that {} recorded",
             r.lowered_by.as_deref().unwrap_or("the TTL step")
@@ -296,6 +334,20 @@ fn dns_lines(action: &Action, dns: Option<&DnsConfig>, lines: &mut Vec<String>) 
     }
     if !matches!(action, Action::DnsCheck(_) | Action::DnsVerify(_)) {
         lines.push(format!("via {}", crate::dns::provider::Writer::describe(d)));
+    }
+}
+
+/// Whether every record set moves in one change, said plainly.
+fn atomicity(d: &DnsConfig) -> String {
+    match &d.provider {
+        crate::runbook::DnsProvider::Rfc2136 { .. } => {
+            "atomic: one UPDATE message; the server applies all of it or none of it".to_string()
+        }
+        crate::runbook::DnsProvider::Hosted { name, .. } => format!(
+            "NOT atomic: the {name} API is read and compared first, then each record set is written by its own call; \
+             a failure between calls leaves some moved (the step says which; running it again completes it)"
+        ),
+        crate::runbook::DnsProvider::Manual => "by hand: the operator makes the change shown".to_string(),
     }
 }
 

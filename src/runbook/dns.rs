@@ -10,6 +10,8 @@ use super::model::{
     DnsVerifyStep, TsigKey,
 };
 use super::reader::Reader;
+use super::targets::{RECORD_TYPES, Targets};
+use super::tree::{Node, Value};
 
 pub const DEFAULT_CUTOVER_TTL: u32 = 60;
 pub const DEFAULT_TTL_LEAD_TIME: Duration = Duration::from_secs(24 * 3600);
@@ -108,19 +110,7 @@ pub fn section(r: &Reader<'_>) -> Option<DnsConfig> {
         }
         names.push(name);
     }
-    let record_type = match r.string("type") {
-        None => "A".to_string(),
-        Some((t, span)) => {
-            let upper = t.to_ascii_uppercase();
-            if !["A", "AAAA", "CNAME"].contains(&upper.as_str()) {
-                r.sink().push(
-                    Diagnostic::error("bad-value", format!("record `type` is `{t}`"), Some(span))
-                        .with_help("the records that move are A, AAAA or CNAME records"),
-                );
-            }
-            upper
-        }
-    };
+    let record_types = record_types(r);
     let cutover_ttl = r
         .duration("cutover_ttl")
         .map_or(DEFAULT_CUTOVER_TTL, |d| d.as_secs().min(u64::from(u32::MAX)) as u32);
@@ -181,7 +171,7 @@ pub fn section(r: &Reader<'_>) -> Option<DnsConfig> {
         provider: provider?,
         zone: zone?.0,
         records: names,
-        record_type,
+        record_types,
         cutover_ttl,
         ttl_lead_time,
         nameservers: nameservers.into_iter().map(|(n, _)| n).collect(),
@@ -334,33 +324,102 @@ fn hosted(r: &Reader<'_>, name: &str, settings: &[&str], credentials: &[&str]) -
 pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
     match kind {
         "dns.check" => {
-            let expect = r.required_template("expect", "\"${vm_ip}\"");
-            Some(Action::DnsCheck(DnsCheckStep { expect: expect?.0 }))
+            let expect = required_targets(
+                r,
+                "expect",
+                "\"${vm_ip}\" (or a list: [\"192.0.2.10\", \"192.0.2.11\"])",
+            );
+            Some(Action::DnsCheck(DnsCheckStep { expect: expect? }))
         }
         "dns.lower_ttl" => Some(Action::DnsLowerTtl(DnsLowerTtlStep {
             ttl: r.duration("ttl").map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32),
+            timeout: r.duration("timeout").unwrap_or(DEFAULT_VERIFY_TIMEOUT),
         })),
         "dns.flip" => {
-            let from = r.required_template("from", "\"${vm_ip}\"");
-            let to = r.required_template("to", "\"${lb_ip}\"");
-            Some(Action::DnsFlip(DnsFlipStep {
-                from: from?.0,
-                to: to?.0,
-            }))
+            let from = required_targets(r, "from", "\"${vm_ip}\" (or a list: [\"192.0.2.10\", \"192.0.2.11\"])");
+            let to = required_targets(r, "to", "\"${lb_ip}\" (or a load balancer's host name, for a CNAME)");
+            Some(Action::DnsFlip(DnsFlipStep { from: from?, to: to? }))
         }
         "dns.verify" => Some(Action::DnsVerify(DnsVerifyStep {
-            expect: r.template("expect").map(|(t, _)| t),
+            expect: super::targets::read(r, "expect").map(|(t, _)| t),
             timeout: r.duration("timeout").unwrap_or(DEFAULT_VERIFY_TIMEOUT),
             resolver_wait: r.duration("resolver_wait").unwrap_or(DEFAULT_RESOLVER_WAIT),
         })),
         "dns.revert" => Some(Action::DnsRevert(DnsRevertStep {
             flip: r.string("flip").map(|(s, _)| s),
+            timeout: r.duration("timeout").unwrap_or(DEFAULT_VERIFY_TIMEOUT),
         })),
         "dns.restore_ttl" => Some(Action::DnsRestoreTtl(DnsRestoreTtlStep {
             lowered_by: r.string("lowered_by").map(|(s, _)| s),
         })),
         _ => None,
     }
+}
+
+fn required_targets(r: &Reader<'_>, key: &'static str, example: &str) -> Option<Targets> {
+    if r.table.get(key).is_none() {
+        r.node(key);
+        r.missing(key, example);
+        return None;
+    }
+    super::targets::read(r, key).map(|(t, _)| t)
+}
+
+/// `type` in `[dns]`: one record type, or several that move together (`["A", "AAAA"]`).
+fn record_types(r: &Reader<'_>) -> Vec<String> {
+    let Some(node) = r.node("type") else {
+        return vec!["A".to_string()];
+    };
+    let items: Vec<&Node> = match &node.value {
+        Value::Array(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Str(t) = &item.value else {
+            r.sink().push(
+                Diagnostic::error(
+                    "wrong-type",
+                    "`type` in [dns] must be a record type or a list of them",
+                    Some(item.span.clone()),
+                )
+                .with_help("type = \"A\", or type = [\"A\", \"AAAA\"] for dual stack"),
+            );
+            continue;
+        };
+        let upper = t.to_ascii_uppercase();
+        if !RECORD_TYPES.contains(&upper.as_str()) {
+            r.sink().push(
+                Diagnostic::error("bad-value", format!("record `type` is `{t}`"), Some(item.span.clone()))
+                    .with_help("the records that move are A, AAAA or CNAME records"),
+            );
+        } else if out.contains(&upper) {
+            r.sink().push(
+                Diagnostic::error(
+                    "bad-value",
+                    format!("record type `{upper}` is listed twice"),
+                    Some(item.span.clone()),
+                )
+                .with_help("list each type once"),
+            );
+        } else {
+            out.push(upper);
+        }
+    }
+    if out.contains(&"CNAME".to_string()) && out.len() > 1 {
+        r.sink().push(
+            Diagnostic::error(
+                "bad-value",
+                "a CNAME cannot move together with addresses",
+                Some(node.span.clone()),
+            )
+            .with_help("type = [\"A\", \"AAAA\"] moves addresses; a flip to a host name makes the CNAME by itself"),
+        );
+    }
+    if out.is_empty() {
+        out.push("A".to_string());
+    }
+    out
 }
 
 /// `name` with a trailing dot, lower case.

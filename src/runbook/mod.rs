@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 mod reader;
 pub mod secrets;
+pub mod targets;
 pub mod template;
 mod tree;
 mod validate;

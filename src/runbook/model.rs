@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::duration::{serde_text, serde_text_opt};
+pub use super::targets::{TargetSet, Targets};
 use super::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +173,10 @@ pub struct MetricsConfig {
     pub dashboard: Option<String>,
     #[serde(with = "serde_text")]
     pub query_timeout: Duration,
+    /// PromQL for the requests per second still reaching the new side: shown while a
+    /// rollback drains it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_side_rate: Option<String>,
 }
 
 /// One measured metric and its bound.
@@ -303,6 +308,41 @@ pub struct K8sScaleStep {
     /// How long the Deployments have to reach the count.
     #[serde(with = "serde_text")]
     pub timeout: Duration,
+    /// Scaling to zero after a `dns.revert`: how long the new side keeps serving first.
+    /// `None`: the default, the flip's TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+}
+
+/// How long the new side keeps serving after DNS went back, before it is scaled to zero:
+/// resolvers hand out the new answer until its TTL runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// The TTL the flip wrote (the default).
+    Ttl,
+    /// A fixed time; zero cuts at once.
+    For(Duration),
+}
+
+impl Serialize for Drain {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Drain::Ttl => s.serialize_str("ttl"),
+            Drain::For(d) => s.serialize_str(&super::duration::format(*d)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Drain {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "ttl" {
+            return Ok(Drain::Ttl);
+        }
+        super::duration::parse(&text)
+            .map(Drain::For)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -365,8 +405,10 @@ pub struct DnsConfig {
     pub zone: String,
     /// The records that move, fully qualified, with a trailing dot.
     pub records: Vec<String>,
-    /// `A`, `AAAA` or `CNAME`.
-    pub record_type: String,
+    /// The record types that move together: `A`, `AAAA` (both for dual stack) or `CNAME`.
+    /// Journals from before dual stack hold one, as `record_type`.
+    #[serde(alias = "record_type", deserialize_with = "one_or_many")]
+    pub record_types: Vec<String>,
     /// The TTL during the cutover (seconds).
     pub cutover_ttl: u32,
     /// The least time between lowering the TTL and the flip (the old TTL counts if longer).
@@ -391,30 +433,33 @@ pub struct DnsConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsCheckStep {
-    /// The value every record must hold now (the VM's address).
-    pub expect: Template,
+    /// What every record must hold now (the VMs' addresses).
+    pub expect: Targets,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsLowerTtlStep {
     /// Overrides `[dns] cutover_ttl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u32>,
+    /// How long every authoritative server has to serve the lowered TTL.
+    #[serde(default = "default_wait", with = "serde_text")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsFlipStep {
-    /// The value each record must still hold (compare) ...
-    pub from: Template,
-    /// ... and the value it gets (swap).
-    pub to: Template,
+    /// The set each record must still hold, exactly (compare) ...
+    pub from: Targets,
+    /// ... and what it gets (swap): addresses, or a host name for a CNAME.
+    pub to: Targets,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsVerifyStep {
-    /// The value to see; by default what the last DNS change before this step wrote.
+    /// What to see; by default what the last DNS change before this step wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect: Option<Template>,
+    pub expect: Option<Targets>,
     /// How long the authoritative servers have to agree.
     #[serde(with = "serde_text")]
     pub timeout: Duration,
@@ -423,11 +468,14 @@ pub struct DnsVerifyStep {
     pub resolver_wait: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsRevertStep {
     /// The `dns.flip` step to undo (the runbook's only one by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flip: Option<String>,
+    /// How long every authoritative server has to answer the old records again.
+    #[serde(default = "default_wait", with = "serde_text")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -592,9 +640,9 @@ impl Action {
             | Action::K8sValidate(_)
             | Action::MetricsBaseline(_)
             | Action::MetricsWatch(_) => Vec::new(),
-            Action::DnsCheck(c) => vec![&c.expect],
-            Action::DnsFlip(f) => vec![&f.from, &f.to],
-            Action::DnsVerify(v) => v.expect.iter().collect(),
+            Action::DnsCheck(c) => c.expect.templates().collect(),
+            Action::DnsFlip(f) => f.from.templates().chain(f.to.templates()).collect(),
+            Action::DnsVerify(v) => v.expect.iter().flat_map(|e| e.templates()).collect(),
             Action::Http(h) => {
                 let mut all = vec![&h.url];
                 all.extend(h.body_contains.iter());
@@ -622,12 +670,12 @@ impl Action {
             | Action::K8sValidate(_)
             | Action::MetricsBaseline(_)
             | Action::MetricsWatch(_) => {}
-            Action::DnsCheck(c) => c.expect = f(&c.expect),
+            Action::DnsCheck(c) => c.expect = c.expect.map_templates(f),
             Action::DnsFlip(d) => {
-                d.from = f(&d.from);
-                d.to = f(&d.to);
+                d.from = d.from.map_templates(f);
+                d.to = d.to.map_templates(f);
             }
-            Action::DnsVerify(v) => v.expect = v.expect.as_ref().map(f),
+            Action::DnsVerify(v) => v.expect = v.expect.as_ref().map(|e| e.map_templates(f)),
             Action::Http(h) => {
                 h.url = f(&h.url);
                 h.body_contains = h.body_contains.as_ref().map(f);
@@ -673,4 +721,41 @@ impl Runbook {
     pub fn is_rollback_step(&self, id: &str) -> bool {
         self.rollback.iter().any(|s| s.id == id)
     }
+}
+
+/// How long every authoritative server has to serve a change that a step waits for.
+fn default_wait() -> Duration {
+    super::dns::DEFAULT_VERIFY_TIMEOUT
+}
+
+impl Default for DnsLowerTtlStep {
+    fn default() -> Self {
+        Self {
+            ttl: None,
+            timeout: default_wait(),
+        }
+    }
+}
+
+impl Default for DnsRevertStep {
+    fn default() -> Self {
+        Self {
+            flip: None,
+            timeout: default_wait(),
+        }
+    }
+}
+
+/// A string or a list of strings, as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }

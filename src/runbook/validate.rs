@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diagnostic::{Diagnostic, Source, Span, did_you_mean};
-use super::model::{Action, Approval, OnFailure, Runbook, Step};
+use super::model::{Action, Approval, OnFailure, Runbook, Step, Targets};
 use super::reader::Sink;
 use super::tree::{Node, Table, Value};
 
@@ -142,6 +142,7 @@ pub fn check_references(
     }
 
     check_dns(runbook, spans, sink, dns_written);
+    check_scale_after_revert(runbook, spans, sink);
     check_section(
         runbook,
         spans,
@@ -445,7 +446,15 @@ fn check_dns(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, dns_writte
         match &step.action {
             Action::DnsRevert(r) => reference("flip", &r.flip, "dns.flip", &flips),
             Action::DnsRestoreTtl(r) => reference("lowered_by", &r.lowered_by, "dns.lower_ttl", &lowers),
-            Action::DnsFlip(_) => {
+            Action::DnsCheck(c) => check_targets(runbook, step, at, "expect", &c.expect, sink),
+            Action::DnsVerify(v) => {
+                if let Some(e) = &v.expect {
+                    check_targets(runbook, step, at, "expect", e, sink);
+                }
+            }
+            Action::DnsFlip(f) => {
+                check_targets(runbook, step, at, "from", &f.from, sink);
+                check_targets(runbook, step, at, "to", &f.to, sink);
                 let index = forward.iter().position(|s| s.id == step.id);
                 let lowered_before = lowers.iter().any(|l| forward.iter().position(|s| s.id == l.id) < index);
                 if index.is_some() && !lowered_before {
@@ -464,5 +473,107 @@ fn check_dns(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, dns_writte
             }
             _ => {}
         }
+    }
+}
+
+/// A rollback that scales the new side to zero with no `dns.revert` before it pulls the
+/// side DNS still points at: every client gets errors until someone moves DNS by hand.
+fn check_scale_after_revert(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink) {
+    let flips = runbook.steps().any(|(_, s)| matches!(s.action, Action::DnsFlip(_)));
+    let mut reverted = false;
+    for step in &runbook.rollback {
+        match &step.action {
+            Action::DnsRevert(_) => reverted = true,
+            Action::K8sScale(k) if k.replicas == Some(0) && flips && !reverted => {
+                if let Some(at) = spans.iter().find(|s| s.id == step.id && !s.is_phase) {
+                    sink.push(
+                        Diagnostic::warning(
+                            "scale-without-revert",
+                            format!(
+                                "rollback step `{}` scales to zero with no dns.revert before it: clients DNS sends to the new side would get errors",
+                                step.id
+                            ),
+                            Some(at.id_span.clone()),
+                        )
+                        .with_help("put a dns.revert step before it in [rollback]; the scale then waits out the flip's TTL (the drain) before it pulls the new side"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The values of a `dns.*` step against `[dns]`: every name given its own values is one of
+/// the records, and with per-name values every record has some; values written out are
+/// sorted into record sets as the run will (a CNAME stands alone); no CNAME at the apex.
+fn check_targets(runbook: &Runbook, step: &Step, at: &StepSpans<'_>, key: &str, targets: &Targets, sink: &Sink) {
+    let Some(dns) = &runbook.dns else { return };
+    let span = at.key_span(key);
+    let names = targets.names();
+    for name in &names {
+        if !dns.records.iter().any(|r| r == name) {
+            let d = Diagnostic::error(
+                "unknown-record",
+                format!(
+                    "`{key}` of step `{}` names {name}, which is not in [dns] records",
+                    step.id
+                ),
+                Some(span.clone()),
+            );
+            sink.push(match did_you_mean(name, dns.records.iter().map(String::as_str)) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("the records are: {}", dns.records.join(", "))),
+            });
+        }
+    }
+    if !names.is_empty() {
+        for record in &dns.records {
+            if !names.contains(&record.as_str()) {
+                sink.push(
+                    Diagnostic::error(
+                        "record-without-value",
+                        format!("`{key}` of step `{}` gives {record} no value", step.id),
+                        Some(span.clone()),
+                    )
+                    .with_help(format!(
+                        "add \"{record}\" = \"...\" to `{key}`; every record moves in one update"
+                    )),
+                );
+            }
+        }
+    }
+    let apex: Vec<&String> = dns.records.iter().filter(|r| **r == dns.zone).collect();
+    for set in &targets.sets {
+        let at_apex = match &set.name {
+            Some(n) => *n == dns.zone,
+            None => !apex.is_empty(),
+        };
+        let cname = set.rtype.as_deref() == Some("CNAME")
+            || set.values.iter().filter_map(|t| t.as_literal()).any(|v| {
+                super::targets::split_values(&v)
+                    .iter()
+                    .any(|v| super::targets::type_of(v) == Some("CNAME"))
+            });
+        if at_apex && cname && key != "from" {
+            sink.push(
+                Diagnostic::error(
+                    "cname-at-apex",
+                    format!("step `{}` would put a CNAME at the zone apex {}", step.id, dns.zone),
+                    Some(span.clone()),
+                )
+                .with_help("the apex holds SOA and NS records, and a CNAME cannot stand beside them: flip the apex to the load balancer's addresses (A/AAAA), or use your provider's alias record by hand"),
+            );
+        }
+    }
+    // Everything written out: sort it into record sets now, as the run will.
+    if let Some(rendered) = super::targets::literal_values(targets)
+        && names.iter().all(|n| dns.records.iter().any(|r| r == n))
+        && let Err(e) = super::targets::shape(&dns.records, targets, &rendered)
+    {
+        sink.push(
+            Diagnostic::error("bad-value", format!("`{key}` of step `{}`: {e}", step.id), Some(span))
+                .with_help("a name holds addresses (A, AAAA) or one CNAME, not both"),
+        );
     }
 }

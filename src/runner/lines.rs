@@ -19,7 +19,7 @@ pub fn intent_words(intent: &Intent) -> String {
             None => format!("{method} {url}"),
         },
         Intent::Dns(d) => {
-            let records: Vec<String> = d.records.iter().map(record_change_words).collect();
+            let records: Vec<String> = d.records.iter().map(|r| record_change_words(r, d.writes())).collect();
             format!("{} {} via {}", d.op.replace('_', " "), records.join("; "), d.via)
         }
         Intent::Kube(k) => {
@@ -54,7 +54,10 @@ pub fn intent_words(intent: &Intent) -> String {
 }
 
 /// `api.example.com. A 192.0.2.10 → 198.51.100.7 (TTL 60)`
-pub fn record_change_words(r: &crate::engine::RecordChange) -> String {
+/// One record set of a DNS intent in words. `writes`: the intent changes records (a set
+/// with nothing to get is deleted), rather than reading them (nothing expected: the set
+/// must not exist).
+pub fn record_change_words(r: &crate::engine::RecordChange, writes: bool) -> String {
     let values = |v: &[String]| {
         if v.is_empty() {
             "nothing".to_string()
@@ -68,7 +71,11 @@ pub fn record_change_words(r: &crate::engine::RecordChange) -> String {
         (Some(old), None) => format!(" (TTL {old})"),
         (None, None) => String::new(),
     };
-    if r.to.is_empty() || r.to == r.from {
+    if writes && r.to.is_empty() {
+        format!("{} {} {} → deleted", r.name, r.rtype, values(&r.from))
+    } else if !writes && r.from.is_empty() {
+        format!("{} {}: none", r.name, r.rtype)
+    } else if r.to.is_empty() || r.to == r.from {
         format!("{} {} {}{ttl}", r.name, r.rtype, values(&r.from))
     } else {
         format!("{} {} {} → {}{ttl}", r.name, r.rtype, values(&r.from), values(&r.to))
@@ -149,6 +156,9 @@ pub fn event_words(event: &RunEvent) -> String {
         },
         RunEvent::StepSkipped { step, reason } => format!("{step}: skipped — {reason}"),
         RunEvent::StepRetried { step } => format!("{step}: will be retried"),
+        RunEvent::DrainEnded { step } => format!(
+            "{step}: drain ended early by the operator — the new side is scaled down now, while some resolvers may still send clients to it"
+        ),
         RunEvent::InDoubtResolved { step, resolution, note } => {
             let what = match resolution {
                 Resolution::Retry => "run it again",
@@ -256,6 +266,22 @@ pub fn gate_words(gate: &TimeGate) -> String {
         TimeGate::NotBefore => "window start".to_string(),
         TimeGate::Wait => "wait".to_string(),
         TimeGate::Hold => "end of the hold".to_string(),
+        TimeGate::Drain {
+            revert,
+            drain_secs,
+            from_ttl,
+            rehearsal_ms,
+        } => format!(
+            "drain: DNS is back on every authoritative server ({revert}); resolvers may still send clients to the new side for {}{}, so it keeps serving until then{}",
+            if *from_ttl { "the flip's TTL, " } else { "" },
+            dur(std::time::Duration::from_secs(*drain_secs)),
+            rehearsal_ms
+                .map(|ms| format!(
+                    " (shortened to {} for this rehearsal)",
+                    dur(std::time::Duration::from_millis(ms))
+                ))
+                .unwrap_or_default()
+        ),
         TimeGate::TtlLead {
             step: lowered,
             old_ttl_secs,

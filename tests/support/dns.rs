@@ -396,6 +396,11 @@ impl AuthPair {
         }
     }
 
+    /// The secondary's process id (to freeze it from another thread).
+    pub fn secondary_pid(&self) -> u32 {
+        self.secondary.as_ref().expect("the secondary runs").id()
+    }
+
     /// Lets a frozen secondary go on (SIGCONT).
     pub fn thaw_secondary(&self) {
         let pid = self.secondary.as_ref().expect("the secondary runs").id();

@@ -152,24 +152,20 @@ fn definition(theme: Theme, ctx: &Ctx<'_>, spec: &Step) -> Vec<Line<'static>> {
     lines
 }
 
-fn dns_writes(d: &crate::engine::DnsIntent) -> bool {
-    matches!(d.op.as_str(), "lower_ttl" | "flip" | "revert" | "restore_ttl")
-}
-
 /// The exact DNS change a step made or is making, one record per line, as journaled
 /// before it was sent: what the operator checks first.
 fn dns_change(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
     let Some(crate::engine::Intent::Dns(d)) = &step.intent else {
         return Vec::new();
     };
-    if !dns_writes(d) {
+    if !d.writes() {
         return Vec::new();
     }
     let mut lines = vec![heading(theme, "Change (journaled before it was sent)")];
     lines.extend(
         d.records
             .iter()
-            .map(|r| Line::raw(format!("  {}", record_change_words(r)))),
+            .map(|r| Line::raw(format!("  {}", record_change_words(r, true)))),
     );
     lines.push(Line::from(Span::styled(format!("  via {}", d.via), theme.dim())));
     lines
@@ -201,9 +197,9 @@ fn history(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
                 format!("intent: {} via {}", d.op.replace('_', " "), d.via),
                 theme.dim(),
             )));
-            if !dns_writes(d) {
+            if !d.writes() {
                 for r in &d.records {
-                    lines.push(Line::raw(format!("  {}", record_change_words(r))));
+                    lines.push(Line::raw(format!("  {}", record_change_words(r, false))));
                 }
             }
         }
