@@ -173,10 +173,10 @@ pub struct RehearseArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Run time this many times faster: 60 = one minute per hour. Shortens the TTL lead
-    /// time, metrics watches, `wait` steps, `after` delays and the hold
+    /// time, metrics watches, `wait` steps, `after` delays, the drain and the hold
     #[arg(long, value_name = "FACTOR", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub compress: Option<u32>,
-    /// An exact length for one gate, over --compress: ttl-lead, watch, hold, wait, after,
+    /// An exact length for one gate, over --compress: ttl-lead, watch, hold, wait, after, drain,
     /// or a step id (repeatable): --gate watch=2m
     #[arg(long, value_name = "GATE=DURATION")]
     pub gate: Vec<String>,

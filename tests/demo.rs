@@ -118,7 +118,30 @@ fn the_bad_release_demo_is_caught_by_the_watch_and_rolled_back() {
             "{step}"
         );
     }
+    // The drain: the new side kept serving for the flip's TTL (60 s, compressed 15×) after
+    // DNS was back on both nameservers, with the traffic still arriving measured.
+    let back = state.step("dns-back").unwrap().finished_at.unwrap();
+    let scaled = state.step("scale-to-zero").unwrap().started_at.unwrap();
+    assert!(
+        scaled - back >= chrono::Duration::seconds(4),
+        "scaled {} after DNS was back",
+        scaled - back
+    );
+    assert!(
+        state
+            .step("scale-to-zero")
+            .unwrap()
+            .objects
+            .iter()
+            .any(|o| o.object == "new side" && o.value.ends_with("req/s")),
+        "{:?}",
+        state.step("scale-to-zero").unwrap().objects
+    );
     let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("drain: DNS is back on every authoritative server"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Deployment web scale: 0 replicas"), "{stdout}");
     assert!(
         stdout.contains("the run is rolled back: DNS points at the VMs again"),

@@ -166,7 +166,7 @@ async fn promtool_reads_instant_and_range_answers() {
     let (ok, out, err) = run(cmd).await;
     assert!(!ok, "an unknown query must fail: {out}");
     assert!(
-        err.contains("bad_data") && err.contains("only two queries") && err.contains("histogram_quantile(0.99"),
+        err.contains("bad_data") && err.contains("only three queries") && err.contains("histogram_quantile(0.99"),
         "{err}"
     );
 }
@@ -202,6 +202,7 @@ fn metrics_config(url: &str) -> MetricsConfig {
         on_breach: OnBreach::Rollback,
         dashboard: None,
         query_timeout: DEFAULT_QUERY_TIMEOUT,
+        new_side_rate: None,
     }
 }
 
@@ -249,7 +250,7 @@ async fn the_products_client_reads_a_baseline_from_history_and_instant_values() 
     // Anything else is rejected with the reason.
     let e = prom.instant("rate(up[1m])", None).await.unwrap_err();
     assert!(
-        e.contains("rejected the query (HTTP 400") && e.contains("only two queries"),
+        e.contains("rejected the query (HTTP 400") && e.contains("only three queries"),
         "{e}"
     );
     let e = prom.range(P99_QUERY, end, start, TEN_S).await.unwrap_err();

@@ -1281,3 +1281,95 @@ async fn a_rollback_a_failure_starts_is_the_tools_and_one_the_operator_starts_is
         ]
     );
 }
+
+const DRAIN: &str = r#"
+[runbook]
+name = "drain"
+[dns]
+provider = "rfc2136"
+server = "127.0.0.1:9"
+zone = "example.com"
+records = ["api.example.com"]
+nameservers = ["127.0.0.1:9"]
+[k8s]
+kubeconfig = "/nonexistent/kubeconfig"
+context = "prod"
+namespace = "shop"
+deployments = ["web"]
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "flip"
+  kind = "dns.flip"
+  title = "Flip"
+  from = "192.0.2.10"
+  to = "198.51.100.7"
+[rollback]
+  [[rollback.step]]
+  id = "dns-back"
+  kind = "dns.revert"
+  title = "DNS back"
+  [[rollback.step]]
+  id = "scale-to-zero"
+  kind = "k8s.scale"
+  title = "Scale to zero"
+  replicas = 0
+"#;
+
+/// After the revert, the scale to zero waits out the flip's TTL: the header and footer
+/// say so, Enter offers to end the drain early and says what that costs, Esc keeps it, and
+/// a confirmed end is journaled with who ended it.
+#[tokio::test]
+async fn the_drain_can_be_ended_early_from_the_cockpit_after_a_confirmation() {
+    let dns = |op: &str, from: &str, to: &str| {
+        Intent::Dns(cutover::engine::DnsIntent {
+            op: op.to_string(),
+            zone: "example.com.".to_string(),
+            via: "RFC 2136".to_string(),
+            records: vec![cutover::engine::RecordChange {
+                name: "api.example.com.".to_string(),
+                rtype: "A".to_string(),
+                from: vec![from.to_string()],
+                to: vec![to.to_string()],
+                old_ttl: None,
+                ttl: Some(60),
+            }],
+        })
+    };
+    let done = |step: &str| Command::Finish {
+        step: step.to_string(),
+        result: Ok(cutover::engine::Outcome::default()),
+    };
+    let commands = vec![
+        Command::Begin {
+            step: "flip".into(),
+            intent: dns("flip", "192.0.2.10", "198.51.100.7"),
+        },
+        done("flip"),
+        Command::Rollback {
+            reason: "error rate doubled".into(),
+        },
+        Command::Begin {
+            step: "dns-back".into(),
+            intent: dns("revert", "198.51.100.7", "192.0.2.10"),
+        },
+        done("dns-back"),
+    ];
+    let mut c = Cockpit::after(DRAIN, None, commands, 120, 40);
+    c.advance(Duration::seconds(10));
+    c.look().await;
+    let screen = c.screen();
+    assert!(screen.contains("end the drain early"), "{screen}");
+    c.press(vec![key(KeyCode::Enter)]).await;
+    let screen = c.screen();
+    assert!(
+        screen.contains("end the drain before scale-to-zero") && screen.contains("drops the requests"),
+        "{screen}"
+    );
+    c.press(vec![key(KeyCode::Esc)]).await;
+    assert!(c.app.dialog.is_none());
+    assert!(c.driver.state().step("scale-to-zero").unwrap().drain_ended.is_none());
+    c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
+    let ended = c.driver.state().step("scale-to-zero").unwrap().drain_ended.clone();
+    assert_eq!(ended.map(|(by, _)| by), Some("alice".to_string()));
+}

@@ -612,6 +612,7 @@ mod tests {
             on_breach: OnBreach::Rollback,
             dashboard: None,
             query_timeout: DEFAULT_QUERY_TIMEOUT,
+            new_side_rate: None,
         }
     }
 

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Failure, FailureAction, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
-use super::plan::{closed_gate, current, later, pending_approval, rollback_due, sequence_done_except};
+use super::plan::{
+    Situation, TimeGate, closed_gate, current, drain_gate, later, pending_approval, rollback_due, sequence_done_except,
+    situation,
+};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::duration::countdown;
 use crate::runbook::{Action, Approval, Runbook};
@@ -66,6 +69,10 @@ pub enum Command {
     RollbackForFailure {
         step: String,
     },
+    /// End a drain before its time (the operator accepts that some clients still arrive).
+    EndDrain {
+        step: String,
+    },
     AttachRca {
         text: String,
     },
@@ -107,7 +114,10 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
         Command::Begin { step, intent } => begin(state, step, intent, now),
         Command::Finish { step, result } => finish(state, step, result, now),
         Command::Report { step, report } => {
-            if known_step(state, &step)?.status != StepStatus::Running {
+            // A step draining before it scales to zero reports the traffic still arriving.
+            let draining = matches!(&report, Report::ObjectChecked { .. })
+                && matches!(situation(state, now), Situation::Gate { step: s, gate: TimeGate::Drain { .. }, .. } if s == step);
+            if known_step(state, &step)?.status != StepStatus::Running && !draining {
                 return refuse(format!("step `{step}` is not running: it has nothing to report"));
             }
             Ok(vec![report.into_event(step)])
@@ -122,6 +132,13 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
             Ok(vec![RunEvent::StepRetried { step }])
         }
         Command::Skip { step, reason } => skip(state, step, reason, now),
+        Command::EndDrain { step } => {
+            let index = must_be_current(state, &step)?;
+            if state.steps[index].status != StepStatus::Pending || drain_gate(state, index).is_none() {
+                return refuse(format!("step `{step}` is not draining"));
+            }
+            Ok(vec![RunEvent::DrainEnded { step }])
+        }
         Command::ResolveInDoubt { step, resolution, note } => resolve_in_doubt(state, step, resolution, note, now),
         Command::Note { step, text } => {
             if text.trim().is_empty() {

@@ -47,6 +47,18 @@ pub enum TimeGate {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rehearsal_ms: Option<u64>,
     },
+    /// Scaling the new side to zero waits until resolvers can no longer hold the flip's
+    /// answer: `reverted_at + drain` (the flip's TTL by default). DNS was verified back
+    /// on every authoritative server when the revert succeeded.
+    Drain {
+        /// The `dns.revert` step it counts from.
+        revert: String,
+        drain_secs: u64,
+        /// The drain is the flip's TTL (not a length the runbook set).
+        from_ttl: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rehearsal_ms: Option<u64>,
+    },
 }
 
 /// What the run is waiting for, or doing, right now.
@@ -156,6 +168,9 @@ pub fn time_gates(state: &RunState, index: usize) -> Vec<(DateTime<Utc>, TimeGat
     {
         gates.push(gate);
     }
+    if let Some(gate) = drain_gate(state, index) {
+        gates.push(gate);
+    }
     if let Some(t) = spec.not_before.filter(|_| !state.dry_run) {
         gates.push((t, TimeGate::NotBefore));
     }
@@ -211,6 +226,49 @@ fn ttl_lead_gate(state: &RunState, index: usize) -> Option<(DateTime<Utc>, TimeG
             step: step.id.clone(),
             old_ttl_secs: u64::from(old_ttl),
             lead_secs: lead.as_secs(),
+            rehearsal_ms: (wait != real).then_some(wait.as_millis() as u64),
+        },
+    ))
+}
+
+/// The drain before a scale to zero: from the last `dns.revert` before it that moved
+/// records back, for the flip's TTL (or the step's `drain`), unless the operator ended it.
+pub fn drain_gate(state: &RunState, index: usize) -> Option<(DateTime<Utc>, TimeGate)> {
+    let step = &state.steps[index];
+    let Action::K8sScale(scale) = &state.spec(&step.id)?.action else {
+        return None;
+    };
+    if scale.replicas != Some(0) || step.drain_ended.is_some() {
+        return None;
+    }
+    let (revert, reverted_at, flip_ttl) = (0..index).rev().find_map(|i| {
+        let s = &state.steps[i];
+        match (&s.intent, s.status) {
+            (Some(Intent::Dns(d)), StepStatus::Succeeded) if d.op == "revert" && !d.records.is_empty() => Some((
+                s.id.clone(),
+                s.finished_at?,
+                d.records.iter().filter_map(|r| r.ttl).max(),
+            )),
+            _ => None,
+        }
+    })?;
+    let (real, from_ttl) = match scale.drain {
+        Some(crate::runbook::Drain::For(d)) => (d, false),
+        Some(crate::runbook::Drain::Ttl) | None => {
+            let ttl = flip_ttl.or_else(|| state.runbook.dns.as_ref().map(|d| d.cutover_ttl))?;
+            (std::time::Duration::from_secs(u64::from(ttl)), true)
+        }
+    };
+    if real.is_zero() {
+        return None;
+    }
+    let wait = state.scaled("drain", Some(&step.id), real);
+    Some((
+        later(reverted_at, wait),
+        TimeGate::Drain {
+            revert,
+            drain_secs: real.as_secs(),
+            from_ttl,
             rehearsal_ms: (wait != real).then_some(wait.as_millis() as u64),
         },
     ))

@@ -104,6 +104,9 @@ pub struct StepState {
     /// The process group this try started, if it started one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessRef>,
+    /// Who ended this step's drain early, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_ended: Option<(String, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +133,7 @@ impl StepState {
             decided: None,
             watch: None,
             answers: Vec::new(),
+            drain_ended: None,
             objects: Vec::new(),
             process: None,
         }
@@ -529,6 +533,12 @@ impl RunState {
                         Some(existing) => *existing = check.clone(),
                         None => s.objects.push(check.clone()),
                     }
+                }
+            }
+            RunEvent::DrainEnded { step } => {
+                let by = rec.by.clone();
+                if let Some(s) = self.step_mut(step) {
+                    s.drain_ended = Some((by, at));
                 }
             }
             RunEvent::HoldStarted { until } => self.status = RunStatus::Holding { until: *until },

@@ -138,6 +138,7 @@ fn result_word(event: &RunEvent) -> String {
         RunEvent::IncidentRecorded { .. } => "INCIDENT".to_string(),
         RunEvent::RollbackStarted { .. } => "ROLLBACK".to_string(),
         RunEvent::RollbackCompleted => "rolled back".to_string(),
+        RunEvent::DrainEnded { .. } => "drain ended early".to_string(),
         RunEvent::RunCompleted => "completed".to_string(),
         _ => String::new(),
     }
@@ -384,7 +385,7 @@ fn dns(doc: &mut Doc, f: &Facts<'_>) {
                     f.relative(*attempt, rec.at),
                     step.clone(),
                     d.op.replace('_', " "),
-                    record_change_words(r),
+                    record_change_words(r, d.writes()),
                     d.via.clone(),
                     result.clone(),
                 ]);

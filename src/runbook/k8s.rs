@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::diagnostic::{Diagnostic, Span};
 use super::model::{
-    Action, K8sConfig, K8sExposeStep, K8sRolloutStep, K8sScaleStep, K8sSmokeStep, K8sValidateStep, SmokeCheck,
+    Action, Drain, K8sConfig, K8sExposeStep, K8sRolloutStep, K8sScaleStep, K8sSmokeStep, K8sValidateStep, SmokeCheck,
 };
 use super::reader::Reader;
 use super::template::output_name_problem;
@@ -155,6 +155,7 @@ pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
                 deployments: names(r, "deployments"),
                 replicas,
                 timeout: r.duration("timeout").unwrap_or(DEFAULT_SCALE_TIMEOUT),
+                drain: drain(r),
             }))
         }
         "k8s.validate" => Some(Action::K8sValidate(K8sValidateStep {
@@ -163,6 +164,24 @@ pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
             require_annotation: r.string("require_annotation").map(|(a, _)| a),
         })),
         _ => None,
+    }
+}
+
+/// `drain = "ttl"` (the default after a revert) or a duration (`"0s"`: cut at once).
+fn drain(r: &Reader<'_>) -> Option<Drain> {
+    let (text, span) = r.string("drain")?;
+    if text == "ttl" {
+        return Some(Drain::Ttl);
+    }
+    match super::duration::parse(&text) {
+        Ok(d) => Some(Drain::For(d)),
+        Err(e) => {
+            r.sink().push(
+                super::diagnostic::Diagnostic::error("bad-duration", format!("`drain` is `{text}`: {e}"), Some(span))
+                    .with_help("drain = \"ttl\" waits out the flip's TTL (the default); drain = \"30s\" a fixed time; drain = \"0s\" cuts at once"),
+            );
+            None
+        }
     }
 }
 

@@ -184,6 +184,7 @@ pub fn section(r: &Reader<'_>) -> Option<MetricsConfig> {
         on_breach,
         dashboard: r.string("dashboard").map(|(d, _)| d),
         query_timeout: r.duration("query_timeout").unwrap_or(DEFAULT_QUERY_TIMEOUT),
+        new_side_rate: r.string("new_side_rate").map(|(q, _)| q),
     })
 }
 

@@ -319,7 +319,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             None => Duration::from_millis(200),
         };
         let wake = tokio::select! {
-            msg = driver.recv(), if busy => Wake::Message(msg),
+            msg = driver.recv(), if busy || driver.sampling() => Wake::Message(msg),
             () = tokio::time::sleep(timer) => Wake::Timer,
             what = input.signals.next() => Wake::Signal(what),
         };

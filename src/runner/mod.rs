@@ -149,6 +149,45 @@ impl Session {
     }
 }
 
+/// Measures the requests per second still reaching the new side, every poll, until
+/// cancelled. A query that fails says so; it never ends the drain.
+async fn sample_drain(metrics: crate::runbook::MetricsConfig, reporter: Reporter, cancel: CancellationToken) {
+    use crate::engine::{ObjectCheck, Verdict};
+    let Some(query) = metrics.new_side_rate.clone() else {
+        return;
+    };
+    let every = metrics
+        .interval
+        .clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(15));
+    let prometheus = crate::metrics::Prometheus::new(&metrics);
+    loop {
+        let (value, verdict, note) = match &prometheus {
+            Err(f) => ("unknown".to_string(), Verdict::Inconclusive, f.message.clone()),
+            Ok(p) => match tokio::select! {
+                r = p.instant(&query, None) => r,
+                () = cancel.cancelled() => return,
+            } {
+                Ok(Some(v)) => (format!("{v:.1} req/s"), Verdict::Within, String::new()),
+                Ok(None) => ("no data".to_string(), Verdict::Inconclusive, String::new()),
+                Err(e) => ("unknown".to_string(), Verdict::Inconclusive, e),
+            },
+        };
+        reporter.report(Report::ObjectChecked {
+            check: ObjectCheck {
+                object: DRAIN_OBJECT.to_string(),
+                check: "requests still arriving".to_string(),
+                value,
+                verdict,
+                note,
+            },
+        });
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
 /// Messages from effect tasks to the driver.
 pub enum Msg {
     /// The step's intent is ready; record it, then say go.
@@ -195,7 +234,13 @@ pub struct Driver {
     /// Give approvals as the run reaches them (a rehearsal's `--auto-approve`, a dry run),
     /// with the operator's notes for the steps that have one.
     auto_approve: Option<std::collections::BTreeMap<String, String>>,
+    /// While a rollback drains the new side: the task that measures the traffic still
+    /// arriving there (`[metrics] new_side_rate`), for that step.
+    drain_sampler: Option<(String, CancellationToken)>,
 }
+
+/// How the traffic still reaching the new side is named in a drain's reports.
+pub const DRAIN_OBJECT: &str = "new side";
 
 impl Driver {
     pub fn new(session: Session) -> Self {
@@ -206,6 +251,7 @@ impl Driver {
             rx,
             in_flight: None,
             auto_approve: None,
+            drain_sampler: None,
         }
     }
 
@@ -291,7 +337,41 @@ impl Driver {
                 )?),
             }
         }
+        self.keep_drain_sampler(now);
         Ok(written)
+    }
+
+    /// Whether a task measures the traffic of a drain (its reports arrive like an effect's).
+    pub fn sampling(&self) -> bool {
+        self.drain_sampler.is_some()
+    }
+
+    /// Starts measuring the new side's traffic when a drain begins, stops when it ends.
+    fn keep_drain_sampler(&mut self, now: DateTime<Utc>) {
+        let state = self.state();
+        let want = match (situation(state, now), &state.runbook.metrics) {
+            (
+                Situation::Gate {
+                    step,
+                    gate: crate::engine::TimeGate::Drain { .. },
+                    ..
+                },
+                Some(m),
+            ) if m.new_side_rate.is_some() && !state.dry_run => Some((step, m.clone())),
+            _ => None,
+        };
+        if self.drain_sampler.as_ref().map(|(s, _)| s) == want.as_ref().map(|(s, _)| s) {
+            return;
+        }
+        if let Some((_, cancel)) = self.drain_sampler.take() {
+            cancel.cancel();
+        }
+        let Some((step, metrics)) = want else { return };
+        let cancel = CancellationToken::new();
+        let token = cancel.clone();
+        let reporter = self.reporter(&step);
+        tokio::spawn(async move { sample_drain(metrics, reporter, token).await });
+        self.drain_sampler = Some((step, cancel));
     }
 
     fn spawn(&mut self, step: String) {
@@ -442,6 +522,9 @@ impl Driver {
     /// the step in doubt), then closes the session.
     pub async fn shutdown(&mut self, reason: &str) -> Result<Vec<Recorded>, SubmitError> {
         let mut reason = reason.to_string();
+        if let Some((_, cancel)) = self.drain_sampler.take() {
+            cancel.cancel();
+        }
         // What already arrived is real: record it before stopping anything.
         let mut recorded = Vec::new();
         while let Ok(msg) = self.rx.try_recv() {

@@ -3,7 +3,7 @@
 //! The service's clients follow the DNS record: when it moves from the VM address to the
 //! Kubernetes one, clients move over as their caches expire, and the error ratio and p99
 //! latency follow whichever side serves them. The [`Scenario`] decides how Kubernetes
-//! behaves. [`PromApi`] answers the two queries the demo runbook asks (recognised by what
+//! behaves. [`PromApi`] answers the three queries the demo runbook asks (recognised by what
 //! they measure, not their exact text) with Prometheus's own JSON shapes, so the product's
 //! unchanged client — or `promtool` — reads them as it would a real server.
 //!
@@ -58,6 +58,8 @@ pub mod model {
     pub const NOISE: f64 = 0.08;
     /// Spread of each side's latency (log-normal σ) used to mix the p99s.
     pub const LATENCY_SIGMA: f64 = 0.5;
+    /// The shop's requests per second, all sides together.
+    pub const REQUESTS_PER_SECOND: f64 = 120.0;
 }
 
 /// Which metric a query measures.
@@ -65,6 +67,8 @@ pub mod model {
 pub enum Metric {
     ErrorRatio,
     P99,
+    /// Requests per second reaching Kubernetes (`side="k8s"`): what a drain watches.
+    NewSideRate,
 }
 
 /// One DNS change: from `at`, clients move to `target` (share of Kubernetes) over `over`.
@@ -202,6 +206,7 @@ impl ServiceSim {
         match metric {
             Metric::ErrorRatio => (1.0 - k) * vm + k * k8s,
             Metric::P99 => mixed_quantile(0.99, &[(1.0 - k, vm), (k, k8s)], model::LATENCY_SIGMA),
+            Metric::NewSideRate => k * k8s,
         }
     }
 
@@ -210,11 +215,13 @@ impl ServiceSim {
         let salt = match metric {
             Metric::ErrorRatio => 0x45_52_52,
             Metric::P99 => 0x50_39_39,
+            Metric::NewSideRate => 0x52_50_53,
         };
         let wobble = |side: u64| 1.0 + model::NOISE * noise(s, salt ^ (side << 32));
         let (vm, k8s) = match (metric, self.scenario) {
             (Metric::ErrorRatio, Scenario::Healthy) => (model::VM_ERROR, model::K8S_ERROR),
             (Metric::P99, Scenario::Healthy) => (model::VM_P99, model::K8S_P99),
+            (Metric::NewSideRate, _) => (model::REQUESTS_PER_SECOND, model::REQUESTS_PER_SECOND),
             (metric, Scenario::BadRelease) => {
                 let progress = first_k8s.map_or(0.0, |first| {
                     let since = (t - first).num_milliseconds() as f64 / 1000.0;
@@ -222,7 +229,7 @@ impl ServiceSim {
                 });
                 let ((from, to), vm) = match metric {
                     Metric::ErrorRatio => (model::BAD_ERROR, model::VM_ERROR),
-                    Metric::P99 => (model::BAD_P99, model::VM_P99),
+                    Metric::P99 | Metric::NewSideRate => (model::BAD_P99, model::VM_P99),
                 };
                 (vm, from + (to - from) * progress)
             }
@@ -397,14 +404,17 @@ pub fn recognise(query: &str) -> Result<Recognised, String> {
         } else {
             None
         }
+    } else if q.contains("http_requests_total") && q.contains("side=\"k8s\"") && !q.contains("code") {
+        Some(Metric::NewSideRate)
     } else {
         None
     };
     metric.map(|metric| Recognised { metric, window }).ok_or_else(|| {
         format!(
-            "the cutover sandbox answers only two queries: the p99 latency (histogram_quantile(0.99, …) over \
-             http_request_duration_seconds_bucket, e.g. {P99_QUERY}) and the error ratio (5xx http_requests_total \
-             over all http_requests_total, e.g. {ERROR_RATE_QUERY}); it does not know {query:?}"
+            "the cutover sandbox answers only three queries: the p99 latency (histogram_quantile(0.99, …) over \
+             http_request_duration_seconds_bucket, e.g. {P99_QUERY}), the error ratio (5xx http_requests_total \
+             over all http_requests_total, e.g. {ERROR_RATE_QUERY}) and the requests reaching Kubernetes \
+             (sum(rate(http_requests_total{{side=\"k8s\"}}[10s]))); it does not know {query:?}"
         )
     })
 }
@@ -752,7 +762,7 @@ mod tests {
             r#"sum(rate(http_requests_total{code=~"5.."}[1m]))"#,
         ] {
             let e = recognise(bad).unwrap_err();
-            assert!(e.contains("only two queries"), "{e}");
+            assert!(e.contains("only three queries"), "{e}");
         }
     }
 

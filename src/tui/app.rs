@@ -103,6 +103,13 @@ pub enum Dialog {
         step: String,
         error: Option<String>,
     },
+    /// End the drain before a scale to zero early: the new side goes away while some
+    /// resolvers may still send clients to it.
+    EndDrain {
+        step: String,
+        until: DateTime<Utc>,
+        error: Option<String>,
+    },
     /// The text lives in `App::rca_draft`, so closing the editor loses nothing.
     Rca {
         error: Option<String>,
@@ -124,6 +131,7 @@ impl Dialog {
             | Dialog::Note { error, .. }
             | Dialog::InDoubt { error, .. }
             | Dialog::Retry { error, .. }
+            | Dialog::EndDrain { error, .. }
             | Dialog::Rca { error }
             | Dialog::NewAttempt { error, .. } => *error = Some(message),
             Dialog::Quit => {}
@@ -137,6 +145,7 @@ impl Dialog {
             | Dialog::Skip { step, .. }
             | Dialog::Note { step, .. }
             | Dialog::InDoubt { step, .. }
+            | Dialog::EndDrain { step, .. }
             | Dialog::Retry { step, .. } => Some(step),
             _ => None,
         }
@@ -148,7 +157,7 @@ impl Dialog {
             Dialog::Approve { checklist, field, .. } => *field == ApproveField::Typed || *checklist,
             Dialog::Rollback { confirming, .. } | Dialog::Skip { confirming, .. } => !confirming,
             Dialog::Note { .. } | Dialog::InDoubt { .. } | Dialog::Rca { .. } => true,
-            Dialog::Retry { .. } | Dialog::NewAttempt { .. } | Dialog::Quit => false,
+            Dialog::Retry { .. } | Dialog::EndDrain { .. } | Dialog::NewAttempt { .. } | Dialog::Quit => false,
         }
     }
 
@@ -229,6 +238,10 @@ pub fn act_label(state: &RunState, now: DateTime<Utc>) -> Option<String> {
         Situation::Approval { step, .. } => Some(format!("approve {step}")),
         Situation::Failed { step, .. } => Some(format!("retry {step}")),
         Situation::InDoubt { step } => Some(format!("resolve {step}")),
+        Situation::Gate {
+            gate: crate::engine::TimeGate::Drain { .. },
+            ..
+        } => Some("end the drain early".to_string()),
         Situation::RolledBack { rca_attached: false } => Some("write the root-cause analysis".to_string()),
         Situation::RolledBack { rca_attached: true } => Some(format!("start attempt {}", state.attempt + 1)),
         _ => None,
@@ -510,6 +523,15 @@ impl App {
                 note: LineInput::default(),
                 error: None,
             },
+            Situation::Gate {
+                step,
+                until,
+                gate: crate::engine::TimeGate::Drain { .. },
+            } => Dialog::EndDrain {
+                step,
+                until,
+                error: None,
+            },
             Situation::RolledBack { rca_attached: false } => Dialog::Rca { error: None },
             Situation::RolledBack { rca_attached: true } => Dialog::NewAttempt {
                 attempt: state.attempt + 1,
@@ -747,6 +769,11 @@ impl App {
                 }
                 // The draft stays: opening the editor again brings it back.
                 Edit::Cancel => self.dialog = None,
+                _ => {}
+            },
+            Dialog::EndDrain { step, .. } => match key.code {
+                KeyCode::Enter | KeyCode::Char('y') => return submit(Command::EndDrain { step: step.clone() }),
+                KeyCode::Esc | KeyCode::Char('n') => self.dialog = None,
                 _ => {}
             },
             Dialog::NewAttempt { .. } => match key.code {

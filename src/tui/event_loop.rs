@@ -122,7 +122,7 @@ impl Loop<'_> {
             let frame_due = last_frame.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed()));
             self.stats.wakeups += 1;
             tokio::select! {
-                msg = driver.recv(), if busy => {
+                msg = driver.recv(), if busy || driver.sampling() => {
                     let handled = driver.handle(msg, self.clock.now());
                     take_in(app, driver, handled);
                     dirty = true;

@@ -227,6 +227,43 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, dialog: &Dialog)
             b.error(error, theme.error());
             b
         }
+        Dialog::EndDrain { step, until, error } => {
+            let mut b = Body::new(format!(" end the drain before {step}? "), theme.warn(), theme.key());
+            b.styled(title_of(step), theme.title());
+            let left = (*until - ctx.now).to_std().unwrap_or_default();
+            b.text(format!(
+                "DNS is back on the VMs on every authoritative server, but resolvers may still hand out the new address for {}. The new side keeps serving those clients until then.",
+                crate::runbook::duration::countdown(left)
+            ));
+            let arriving: Vec<String> = ctx
+                .state
+                .step(step)
+                .map(|s| {
+                    s.objects
+                        .iter()
+                        .map(|o| format!("{}: {} {}", o.object, o.check, o.value))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for a in arriving {
+                b.text(format!("now: {a}"));
+            }
+            b.styled(
+                "Ending it now drops the requests that still arrive there.".to_string(),
+                theme.warn(),
+            );
+            b.text("");
+            b.line(Line::from(vec![
+                Span::styled("  Enter ", theme.key()),
+                Span::raw("end the drain and scale down now"),
+            ]));
+            b.line(Line::from(vec![
+                Span::styled("  Esc   ", theme.key()),
+                Span::raw("keep draining"),
+            ]));
+            b.error(error, theme.error());
+            b
+        }
         Dialog::Rca { error } => {
             let mut b = Body::new(
                 format!(" root-cause analysis of attempt {} ", ctx.state.attempt),

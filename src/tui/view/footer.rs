@@ -35,6 +35,7 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
                 ("Esc", "close (the draft stays)"),
             ],
             Dialog::NewAttempt { .. } => &[("Enter", "start"), ("Esc", "cancel")],
+            Dialog::EndDrain { .. } => &[("Enter", "scale down now"), ("Esc", "keep draining")],
             Dialog::Quit => &[("y", "quit"), ("n", "stay")],
         };
         return pairs
