@@ -493,8 +493,8 @@ fn with_cluster(pair: &AuthPair, sb: &Sandbox, kube: &FakeKube, drain: &str) -> 
     sb.write("drain.toml", &text_)
 }
 
-#[test]
-fn the_rollback_drains_the_new_side_for_the_flips_ttl_after_dns_is_back_everywhere() {
+/// The pair with app and api on the VM, and a cluster whose `web` serves with 2 replicas.
+fn at_vm_with_cluster() -> (AuthPair, FakeKube) {
     let pair = AuthPair::start();
     let zone = pair.zone().to_string();
     for name in [format!("app.{zone}"), format!("api.{zone}")] {
@@ -502,6 +502,12 @@ fn the_rollback_drains_the_new_side_for_the_flips_ttl_after_dns_is_back_everywhe
     }
     let kube = FakeKube::start();
     kube.put(&deployment("shop", "web", "web", 2));
+    (pair, kube)
+}
+
+#[test]
+fn the_rollback_drains_the_new_side_for_the_flips_ttl_after_dns_is_back_everywhere() {
+    let (pair, kube) = at_vm_with_cluster();
     let sb = Sandbox::new();
     let rb = with_cluster(&pair, &sb, &kube, "");
     let out = run(&sb, &pair, &rb);
@@ -530,13 +536,7 @@ fn the_rollback_drains_the_new_side_for_the_flips_ttl_after_dns_is_back_everywhe
 
 #[test]
 fn a_frozen_secondary_holds_the_revert_and_nothing_is_scaled_down() {
-    let pair = AuthPair::start();
-    let zone = pair.zone().to_string();
-    for name in [format!("app.{zone}"), format!("api.{zone}")] {
-        set(&pair, &name, &[&format!("A {VM1}")]);
-    }
-    let kube = FakeKube::start();
-    kube.put(&deployment("shop", "web", "web", 2));
+    let (pair, kube) = at_vm_with_cluster();
     let sb = Sandbox::new();
     let rb = with_cluster(&pair, &sb, &kube, r#"drain = "0s""#);
     let text_ = std::fs::read_to_string(&rb).unwrap().replace(

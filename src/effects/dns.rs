@@ -214,10 +214,10 @@ fn flip_changes(config: &DnsConfig, from: &Shapes, to: &Shapes, ttl: u32) -> Vec
         .collect()
 }
 
-/// What a verify after `change` expects: every set as the change left it.
-fn as_left(change: &DnsIntent) -> Vec<RecordChange> {
-    change
-        .records
+/// What a read after `changes` expects: every set as the change left it (a deleted set
+/// must not exist, so it has no TTL to compare).
+fn as_left(changes: &[RecordChange]) -> Vec<RecordChange> {
+    changes
         .iter()
         .map(|c| RecordChange {
             name: c.name.clone(),
@@ -400,7 +400,7 @@ pub(crate) async fn prepare(
                     let ttl = last.and_then(|(d, _)| d.records.iter().find_map(|r| r.ttl));
                     expectations(&config, &shapes(&config, e, values, "expect")?, ttl)
                 }
-                (None, Some((d, _))) => as_left(d),
+                (None, Some((d, _))) => as_left(&d.records),
                 (None, None) => {
                     return Err(Failure {
                         message: "nothing to verify: no DNS change before this step has succeeded".to_string(),
@@ -860,16 +860,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     let servers = authoritative(config).await.unwrap_or_default();
     let mut answers = Answers::default();
     let mut details = vec![format!("via {}", Writer::describe(config))];
-    let expect: Vec<RecordChange> = job
-        .records
-        .iter()
-        .map(|r| RecordChange {
-            from: r.to.clone(),
-            to: Vec::new(),
-            ttl: r.ttl.filter(|_| !r.to.is_empty()),
-            ..r.clone()
-        })
-        .collect();
+    let expect = as_left(&job.records);
     if matches!(job.op, Op::LowerTtl | Op::Revert) {
         // Done only when every authoritative server serves it: the lead time before the
         // flip counts from then, and a rollback pulls the new side only once DNS is back.
