@@ -1,6 +1,7 @@
 //! Record shapes real estates have, against real servers (BIND primary, Knot secondary):
 //! record sets compared order-free, A → CNAME and back, dual stack, different targets per
-//! name, each moved in one atomic UPDATE (a prerequisite failure on one name moves none);
+//! name, each moved in one atomic UPDATE (a prerequisite failure on one name moves none,
+//! checked on the UPDATE itself too);
 //! the TTL step and the revert done only when every authoritative server serves them (a
 //! frozen secondary holds them, named); and the drain between the revert and the scale to
 //! zero, against the fake Kubernetes API server.
@@ -235,7 +236,8 @@ fn a_to_cname_in_one_update_and_back_to_the_addresses() {
         .filter(|r| r.name == app)
         .map(|r| (r.rtype.as_str(), r.from.len(), r.to.len()))
         .collect();
-    assert_eq!(types, vec![("A", 1, 0), ("CNAME", 0, 1)], "{flip:?}");
+    // The AAAA set is a prerequisite (it must not exist: a CNAME stands alone).
+    assert_eq!(types, vec![("A", 1, 0), ("AAAA", 0, 0), ("CNAME", 0, 1)], "{flip:?}");
 
     let out = rollback(&sb, &pair, &run_id);
     assert_exit(&out, 2);
@@ -243,6 +245,91 @@ fn a_to_cname_in_one_update_and_back_to_the_addresses() {
         agreed(&pair, name, "A", &[VM1]);
         agreed(&pair, name, "CNAME", &[]);
     }
+}
+
+#[test]
+fn a_name_with_an_aaaa_record_is_not_turned_into_a_cname_and_keeps_its_addresses() {
+    let pair = AuthPair::start();
+    let zone = pair.zone().to_string();
+    let (app, api) = (format!("app.{zone}"), format!("api.{zone}"));
+    set(&pair, &app, &[&format!("A {VM1}")]);
+    // [dns] type is A only, but api also has an AAAA: a CNAME cannot stand beside it, and a
+    // server would skip the CNAME after deleting the A set.
+    set(&pair, &api, &[&format!("A {VM1}"), &format!("AAAA {VM6}")]);
+    let sb = Sandbox::new();
+    let steps = format!(
+        r#"
+  [[phase.step]]
+  id = "flip"
+  kind = "dns.flip"
+  title = "Point the names at the ELB"
+  from = "{VM1}"
+  to = "{ELB}"
+"#
+    );
+    let rb = sb.write("cname.toml", &runbook(&pair, "", &steps, REVERT));
+    let out = run(&sb, &pair, &rb);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("api.example.test. AAAA holds 2001:db8::10") && stdout.contains("nothing was written"),
+        "{stdout}"
+    );
+    for name in [&app, &api] {
+        agreed(&pair, name, "A", &[VM1]);
+        agreed(&pair, name, "CNAME", &[]);
+    }
+    agreed(&pair, &api, "AAAA", &[VM6]);
+}
+
+/// The UPDATE itself is all or nothing: sent with one name's prerequisite stale (as if the
+/// record changed between cutover's read and its write), BIND applies none of it.
+#[test]
+fn one_update_with_a_stale_prerequisite_on_one_name_changes_no_name() {
+    use cutover::dns::wire::{RecordUpdate, Tsig, compare_and_swap};
+    let pair = AuthPair::start();
+    let zone = pair.zone().to_string();
+    let (app, api) = (format!("app.{zone}"), format!("api.{zone}"));
+    set(&pair, &app, &[&format!("A {VM1}")]);
+    set(&pair, &api, &["A 192.0.2.99"]);
+    let tsig = Tsig {
+        name: pair.key_name().to_string(),
+        algorithm: "hmac-sha256".to_string(),
+        secret: data_encoding::BASE64.decode(pair.secret_b64().as_bytes()).unwrap(),
+    };
+    let update = |name: &str| RecordUpdate {
+        name: name.to_string(),
+        rtype: "A".to_string(),
+        from: vec![VM1.to_string()],
+        to: vec![LB1.to_string()],
+        ttl: 60,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let e = runtime
+        .block_on(compare_and_swap(
+            pair.primary(),
+            &zone,
+            Some(&tsig),
+            &[update(&app), update(&api)],
+            Duration::from_secs(3),
+        ))
+        .unwrap_err();
+    assert!(e.message.contains("refused the compare-and-swap"), "{}", e.message);
+    agreed(&pair, &app, "A", &[VM1]);
+    agreed(&pair, &api, "A", &["192.0.2.99"]);
+    // With the prerequisite right, both move in the same UPDATE.
+    set(&pair, &api, &[&format!("A {VM1}")]);
+    runtime
+        .block_on(compare_and_swap(
+            pair.primary(),
+            &zone,
+            Some(&tsig),
+            &[update(&app), update(&api)],
+            Duration::from_secs(3),
+        ))
+        .unwrap();
+    agreed(&pair, &app, "A", &[LB1]);
+    agreed(&pair, &api, "A", &[LB1]);
 }
 
 #[test]
@@ -516,7 +603,10 @@ fn the_rollback_drains_the_new_side_for_the_flips_ttl_after_dns_is_back_everywhe
     let out = rollback(&sb, &pair, &run_id);
     assert_exit(&out, 2);
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("drain"), "the drain is said:\n{stdout}");
+    assert!(
+        stdout.contains("drain: DNS is back on every authoritative server"),
+        "the drain is said:\n{stdout}"
+    );
     let (_, state) = sb.journal(&run_id).unwrap();
     let back = state.step("dns-back").unwrap();
     let scale = state.step("scale-to-zero").unwrap();

@@ -1316,9 +1316,9 @@ id = "p"
   replicas = 0
 "#;
 
-/// After the revert, the scale to zero waits out the flip's TTL: the header and footer
-/// say so, Enter offers to end the drain early and says what that costs, Esc keeps it, and
-/// a confirmed end is journaled with who ended it.
+/// After the revert, the scale to zero waits out the flip's TTL: the footer offers to end
+/// the drain early, Enter asks and says what that costs, Esc keeps it, and a confirmed end
+/// is journaled with who ended it.
 #[tokio::test]
 async fn the_drain_can_be_ended_early_from_the_cockpit_after_a_confirmation() {
     let dns = |op: &str, from: &str, to: &str| {

@@ -270,7 +270,8 @@ impl Writer {
                 for u in updates {
                     let now = self.current(&u.name, &u.rtype, zone, timeout).await?;
                     if !same(&now, &u.from) {
-                        return Err(mismatch(&u.name, &u.from, &now, &format!("the {name} API")));
+                        let set = format!("{} {}", u.name, u.rtype);
+                        return Err(mismatch(&set, &u.from, &now, &format!("the {name} API")));
                     }
                 }
                 // Sets that go away first: an API refuses a CNAME beside the name's other

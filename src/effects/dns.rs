@@ -280,12 +280,23 @@ pub(crate) async fn prepare(
             let writer = Writer::new(&config, config.query_timeout).await.map_err(fail)?;
             for name in &config.records {
                 let before = job.records.len();
-                for rtype in &config.record_types {
+                // A name that is a CNAME today (an old load balancer's) has its TTL there.
+                for rtype in config.record_types.iter().chain(std::iter::once(&"CNAME".to_string())) {
+                    if rtype == "CNAME" && job.records.len() > before {
+                        break;
+                    }
                     let values = current_values(&writer, &config, name, rtype).await?;
                     if values.is_empty() {
                         continue;
                     }
-                    let now_ttl = ttls.get(&(name.clone(), rtype.clone())).copied();
+                    let key = (name.clone(), rtype.clone());
+                    let now_ttl = match ttls.get(&key) {
+                        Some(t) => Some(*t),
+                        None => current_ttls(&config, &servers, std::slice::from_ref(&key))
+                            .await?
+                            .get(&key)
+                            .copied(),
+                    };
                     // The TTL may already be low: this step ran before a crash, or an earlier
                     // attempt lowered it and its rollback left it so. The TTL from before is
                     // the one resolvers may still cache, and the one to restore.
@@ -765,7 +776,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     }
     let ttl_change = matches!(job.op, Op::LowerTtl | Op::RestoreTtl);
     let mut try_no = 0;
-    let went_through_before = loop {
+    let (went_through_before, sent) = loop {
         try_no += 1;
         let mut pending = Vec::new();
         let mut already = Vec::new();
@@ -774,7 +785,10 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
                 let now = writer
                     .current(&r.name, &r.rtype, &config.zone, config.query_timeout)
                     .await?;
-                if !ttl_change && same(&now, &r.to) {
+                // A set the change does not move (one that must stay absent beside a
+                // CNAME) is only a prerequisite: it goes with the UPDATE, never counts as done.
+                let moves = !same(&r.from, &r.to);
+                if !ttl_change && moves && same(&now, &r.to) {
                     already.push(r.name.clone());
                 } else if same(&now, &r.from) {
                     pending.push(RecordUpdate {
@@ -803,8 +817,12 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
                     return Err(e);
                 }
             }
+            // Nothing to send when every set that moves is already in place.
+            if !ttl_change && !pending.iter().any(|u| !same(&u.from, &u.to)) {
+                pending.clear();
+            }
             if job.dry_run {
-                return Ok(Some(pending));
+                return Ok(Some(pending.clone()));
             }
             if !pending.is_empty() {
                 writer.swap(&config.zone, &pending, config.query_timeout).await?;
@@ -814,7 +832,10 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
         .await;
         match attempt {
             Ok(Some(would)) => return Ok(would_send(job, &would)),
-            Ok(None) => break !already.is_empty(),
+            Ok(None) => {
+                let sent: Vec<(String, String)> = pending.iter().map(|u| (u.name.clone(), u.rtype.clone())).collect();
+                break (!already.is_empty(), sent);
+            }
             Err(e) if e.retryable && try_no < WRITE_TRIES => {
                 // Safe: the next try reads again first and never writes over a change.
                 if !pause(Duration::from_secs(1 << (try_no - 1)), cancel).await {
@@ -847,7 +868,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
                         show(&r.to)
                     ),
                     advice: Some(if r.rtype == "CNAME" {
-                        "a CNAME cannot stand beside other records of its name (MX, TXT, ...): the server ignored it. Move those records away or flip to addresses, then retry; or roll back".to_string()
+                        "a CNAME cannot stand beside other records of its name (MX, TXT, ...): the server skipped it, and the name's address records are already gone. Roll back now (the revert puts the addresses back), then move those records away or flip to addresses".to_string()
                     } else {
                         "look at the server's log and at what the name holds now before going on; retry or roll back"
                             .to_string()
@@ -860,7 +881,14 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     let servers = authoritative(config).await.unwrap_or_default();
     let mut answers = Answers::default();
     let mut details = vec![format!("via {}", Writer::describe(config))];
-    let expect = as_left(&job.records);
+    // The TTL is checked on the sets this write sent; one found already in place (a change
+    // that went through before a crash, a flip that never sent its UPDATE) keeps its own.
+    let mut expect = as_left(&job.records);
+    for e in &mut expect {
+        if !sent.iter().any(|(n, t)| *n == e.name && *t == e.rtype) {
+            e.ttl = None;
+        }
+    }
     if matches!(job.op, Op::LowerTtl | Op::Revert) {
         // Done only when every authoritative server serves it: the lead time before the
         // flip counts from then, and a rollback pulls the new side only once DNS is back.

@@ -427,13 +427,26 @@ fn prepare_local(step: &Step, state: &StepState, values: &Values, ctx: &Context)
     }
 }
 
-/// `resolve.to` as a socket address: an IP (the URL's port is used) or `IP:port`.
+/// `resolve.to` as a socket address: an IP (the URL's port is used) or `IP:port`; of a
+/// list (`k8s.expose` stores every address of a load balancer that has several), the first.
 fn pinned_address(to: &str, url: &reqwest::Url) -> Result<SocketAddr, Failure> {
-    if let Ok(addr) = to.parse::<SocketAddr>() {
+    let first = crate::runbook::targets::split_values(to)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    if let Ok(addr) = first.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    match to.parse::<IpAddr>() {
+    match first.parse::<IpAddr>() {
         Ok(ip) => Ok(SocketAddr::new(ip, url.port_or_known_default().unwrap_or(443))),
+        Err(_) if crate::runbook::targets::type_of(&first) == Some("CNAME") => Err(Failure {
+            message: format!("`resolve.to` is `{first}`, a host name (a cloud load balancer's), not an IP address"),
+            advice: Some(
+                "pin the hostname to one of the load balancer's addresses: capture one first (a command step running `dig +short NAME | head -1`), or leave `resolve` out once DNS points at it"
+                    .to_string(),
+            ),
+            ..Failure::default()
+        }),
         Err(_) => Err(Failure {
             message: format!("`resolve.to` is `{to}`, not an IP address"),
             advice: Some("pin the hostname to the load balancer's IP address (or IP:port)".to_string()),

@@ -5,10 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Failure, FailureAction, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
-use super::plan::{
-    Situation, TimeGate, closed_gate, current, drain_gate, later, pending_approval, rollback_due, sequence_done_except,
-    situation,
-};
+use super::plan::{closed_gate, current, drain_gate, later, pending_approval, rollback_due, sequence_done_except};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::duration::countdown;
 use crate::runbook::{Action, Approval, Runbook};
@@ -115,8 +112,7 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
         Command::Finish { step, result } => finish(state, step, result, now),
         Command::Report { step, report } => {
             // A step draining before it scales to zero reports the traffic still arriving.
-            let draining = matches!(&report, Report::ObjectChecked { .. })
-                && matches!(situation(state, now), Situation::Gate { step: s, gate: TimeGate::Drain { .. }, .. } if s == step);
+            let draining = matches!(&report, Report::ObjectChecked { .. }) && draining(state, &step, now);
             if known_step(state, &step)?.status != StepStatus::Running && !draining {
                 return refuse(format!("step `{step}` is not running: it has nothing to report"));
             }
@@ -133,8 +129,8 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
         }
         Command::Skip { step, reason } => skip(state, step, reason, now),
         Command::EndDrain { step } => {
-            let index = must_be_current(state, &step)?;
-            if state.steps[index].status != StepStatus::Pending || drain_gate(state, index).is_none() {
+            must_be_current(state, &step)?;
+            if !draining(state, &step, now) {
                 return refuse(format!("step `{step}` is not draining"));
             }
             Ok(vec![RunEvent::DrainEnded { step }])
@@ -208,6 +204,16 @@ fn known_step<'a>(state: &'a RunState, id: &str) -> Result<&'a super::state::Ste
 }
 
 /// Refuses unless `id` is the step the run is at.
+/// Whether `step` is the current one, not started, and its drain has not run out yet
+/// (whatever other gate it also waits for).
+fn draining(state: &RunState, step: &str, now: DateTime<Utc>) -> bool {
+    current(state).is_some_and(|i| {
+        state.steps[i].id == step
+            && state.steps[i].status == StepStatus::Pending
+            && drain_gate(state, i).is_some_and(|(until, _)| until > now)
+    })
+}
+
 fn must_be_current(state: &RunState, id: &str) -> Result<usize, Refusal> {
     known_step(state, id)?;
     match current(state) {

@@ -241,17 +241,36 @@ pub fn drain_gate(state: &RunState, index: usize) -> Option<(DateTime<Utc>, Time
     if scale.replicas != Some(0) || step.drain_ended.is_some() {
         return None;
     }
-    let (revert, reverted_at, flip_ttl) = (0..index).rev().find_map(|i| {
-        let s = &state.steps[i];
-        match (&s.intent, s.status) {
-            (Some(Intent::Dns(d)), StepStatus::Succeeded) if d.op == "revert" && !d.records.is_empty() => Some((
-                s.id.clone(),
-                s.finished_at?,
-                d.records.iter().filter_map(|r| r.ttl).max(),
-            )),
-            _ => None,
-        }
+    // The last revert before it that is done: succeeded (DNS verified back everywhere) or
+    // skipped (the operator moved on, e.g. past a secondary that lags): from then.
+    let revert = (0..index).rev().map(|i| &state.steps[i]).find(|s| {
+        s.status.is_done()
+            && state
+                .spec(&s.id)
+                .is_some_and(|sp| matches!(sp.action, Action::DnsRevert(_)))
     })?;
+    let reverted_at = revert.finished_at?;
+    // Only after a flip that changed something: the TTL its records were given.
+    let flip_ttl = state
+        .steps
+        .iter()
+        .filter_map(|s| match &s.intent {
+            Some(Intent::Dns(d)) if d.op == "flip" && !d.records.is_empty() => {
+                d.records.iter().filter_map(|r| r.ttl).max()
+            }
+            _ => None,
+        })
+        .max();
+    let reverted_something = match &revert.intent {
+        Some(Intent::Dns(d)) => !d.records.is_empty(),
+        // Skipped before it ran: whether DNS was moved back is the operator's word.
+        None => revert.status == StepStatus::Skipped && flip_ttl.is_some(),
+        _ => false,
+    };
+    if !reverted_something {
+        return None;
+    }
+    let revert = revert.id.clone();
     let (real, from_ttl) = match scale.drain {
         Some(crate::runbook::Drain::For(d)) => (d, false),
         Some(crate::runbook::Drain::Ttl) | None => {

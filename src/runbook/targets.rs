@@ -190,6 +190,14 @@ pub fn is_host_name(value: &str) -> bool {
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         && !name.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && !looks_like_a_mistyped_address(name)
+}
+
+/// `198.51.100.7O`: four labels, the first three numbers. No load balancer is named so; an
+/// address with a typo is.
+fn looks_like_a_mistyped_address(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    labels.len() == 4 && labels[..3].iter().all(|l| l.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Whether `value` can be a record of type `rtype`.
@@ -245,6 +253,13 @@ pub fn read(r: &Reader<'_>, key: &'static str) -> Option<(Targets, Span)> {
         }
         _ => values(r, key, None, None, node, &mut sets),
     };
+    if ok && sets.is_empty() {
+        r.sink().push(
+            Diagnostic::error("bad-value", format!("`{key}` holds no value"), Some(node.span.clone()))
+                .with_help("give at least one value; a record set cannot be moved to nothing"),
+        );
+        return None;
+    }
     ok.then(|| (Targets { sets }, node.span.clone()))
 }
 
@@ -330,7 +345,10 @@ fn values(
             Err(_) => ok = false,
         }
     }
-    if out.is_empty() && ok {
+    let says_nothing = out
+        .iter()
+        .all(|t| t.as_literal().is_some_and(|v| split_values(&v).is_empty()));
+    if (out.is_empty() || says_nothing) && ok {
         r.sink().push(
             Diagnostic::error("bad-value", format!("`{key}` holds no value"), Some(node.span.clone()))
                 .with_help("give at least one value; a record set cannot be moved to nothing"),
@@ -394,6 +412,9 @@ pub fn shape(records: &[String], targets: &Targets, rendered: &[Vec<String>]) ->
         }
     }
     for (name, types) in &out {
+        if types.is_empty() {
+            return Err(format!("{name} gets no value: a record cannot move to nothing"));
+        }
         if let Some(c) = types.get("CNAME") {
             if c.len() > 1 {
                 return Err(format!(
@@ -447,12 +468,25 @@ pub fn set_changes(records: &[String], configured: &[String], from: &Shapes, to:
     let mut out = Vec::new();
     for name in records {
         let (f, t) = (from.get(name).unwrap_or(&empty), to.get(name).unwrap_or(&empty));
-        for rtype in types_for(configured, &[f, t]) {
+        // A CNAME stands alone: where one comes or goes, the name's address sets are part
+        // of the change, as prerequisites when neither side has them (they must not exist,
+        // or a server would skip the CNAME and the addresses would be gone).
+        let cname = f.contains_key("CNAME") || t.contains_key("CNAME");
+        let mut types = types_for(configured, &[f, t]);
+        if cname {
+            for extra in ["A", "AAAA"] {
+                if !types.iter().any(|x| x == extra) {
+                    types.insert(0, extra.to_string());
+                }
+            }
+            types.sort_by_key(|x| RECORD_TYPES.iter().position(|r| r == x));
+        }
+        for rtype in types {
             let (fv, tv) = (
                 f.get(&rtype).cloned().unwrap_or_default(),
                 t.get(&rtype).cloned().unwrap_or_default(),
             );
-            if fv.is_empty() && tv.is_empty() {
+            if fv.is_empty() && tv.is_empty() && !(cname && (rtype == "A" || rtype == "AAAA")) {
                 continue;
             }
             out.push(SetChange {
@@ -517,6 +551,7 @@ mod tests {
         assert_eq!(type_of("my-elb-123.us-east-1.elb.amazonaws.com"), Some("CNAME"));
         assert_eq!(type_of("k8s-shop-web-1a2b.elb.amazonaws.com."), Some("CNAME"));
         assert_eq!(type_of("not a name"), None);
+        assert_eq!(type_of("198.51.100.7O"), None, "an address with a typo is no host name");
         assert_eq!(type_of("192.0.2"), None);
         assert_eq!(type_of(""), None);
     }
@@ -591,6 +626,27 @@ mod tests {
         };
         let e = shape(&records(), &typed, &[vec!["192.0.2.1".into()]]).unwrap_err();
         assert!(e.contains("cannot be a AAAA"), "{e}");
+    }
+
+    #[test]
+    fn a_cname_change_takes_the_address_sets_with_it_and_nothing_moves_to_nothing() {
+        let records = vec!["api.shop.example.".to_string()];
+        let from = shape(&records, &Targets::one(t("192.0.2.10")), &[vec!["192.0.2.10".into()]]).unwrap();
+        let to = shape(
+            &records,
+            &Targets::one(t("${lb}")),
+            &[vec!["lb.elb.example.net".into()]],
+        )
+        .unwrap();
+        let changes = set_changes(&records, &["A".to_string()], &from, &to);
+        let sets: Vec<(&str, usize, usize)> = changes
+            .iter()
+            .map(|c| (c.rtype.as_str(), c.from.len(), c.to.len()))
+            .collect();
+        // The AAAA set must not exist: a server would skip a CNAME beside it.
+        assert_eq!(sets, vec![("A", 1, 0), ("AAAA", 0, 0), ("CNAME", 0, 1)]);
+        let e = shape(&records, &Targets::one(t("${lb}")), &[Vec::new()]).unwrap_err();
+        assert!(e.contains("gets no value"), "{e}");
     }
 
     #[test]

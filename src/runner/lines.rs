@@ -71,10 +71,10 @@ pub fn record_change_words(r: &crate::engine::RecordChange, writes: bool) -> Str
         (Some(old), None) => format!(" (TTL {old})"),
         (None, None) => String::new(),
     };
-    if writes && r.to.is_empty() {
+    if r.from.is_empty() && r.to.is_empty() {
+        format!("{} {}: none (must not exist)", r.name, r.rtype)
+    } else if writes && r.to.is_empty() {
         format!("{} {} {} → deleted", r.name, r.rtype, values(&r.from))
-    } else if !writes && r.from.is_empty() {
-        format!("{} {}: none", r.name, r.rtype)
     } else if r.to.is_empty() || r.to == r.from {
         format!("{} {} {}{ttl}", r.name, r.rtype, values(&r.from))
     } else {

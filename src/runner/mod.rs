@@ -349,15 +349,16 @@ impl Driver {
     /// Starts measuring the new side's traffic when a drain begins, stops when it ends.
     fn keep_drain_sampler(&mut self, now: DateTime<Utc>) {
         let state = self.state();
-        let want = match (situation(state, now), &state.runbook.metrics) {
-            (
-                Situation::Gate {
-                    step,
-                    gate: crate::engine::TimeGate::Drain { .. },
-                    ..
-                },
-                Some(m),
-            ) if m.new_side_rate.is_some() && !state.dry_run => Some((step, m.clone())),
+        // The current step, not started, behind a drain that has not run out (whatever
+        // other gate it also waits for).
+        let draining = crate::engine::plan::current(state).filter(|&i| {
+            state.steps[i].status == StepStatus::Pending
+                && crate::engine::plan::drain_gate(state, i).is_some_and(|(until, _)| until > now)
+        });
+        let want = match (draining, &state.runbook.metrics) {
+            (Some(i), Some(m)) if m.new_side_rate.is_some() && !state.dry_run => {
+                Some((state.steps[i].id.clone(), m.clone()))
+            }
             _ => None,
         };
         if self.drain_sampler.as_ref().map(|(s, _)| s) == want.as_ref().map(|(s, _)| s) {
