@@ -23,6 +23,10 @@ done
 # kubectl drives the fake Kubernetes API server in the fidelity tests. Any recent kubectl
 # will do; when there is none, Debian's kubernetes-client provides one.
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+# pip installs moto (below); a machine without python3 or its pip gets Debian's.
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3 python3-pip)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
