@@ -222,6 +222,18 @@ impl Tsig {
     }
 }
 
+/// The names of `updates`, each once, in the order they first appear: the order an UPDATE
+/// changes them in.
+pub fn names_in_order(updates: &[RecordUpdate]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for u in updates {
+        if !names.contains(&u.name.as_str()) {
+            names.push(&u.name);
+        }
+    }
+    names
+}
+
 /// Sends one UPDATE to the zone's primary that, for every record set, requires exactly
 /// the values `from` (RFC 2136 2.4.2, value-dependent; no values: the set must not exist,
 /// 2.4.3), deletes the set, and adds `to` with `ttl` (no values: the set stays deleted).
@@ -256,16 +268,22 @@ pub async fn compare_and_swap(
             // Prerequisite: class IN, TTL 0, the exact data; together they must be the whole set.
             message.add_pre_requisite(Record::from_rdata(owner.clone(), 0, rdata(&u.rtype, v)?));
         }
-        // Delete the whole set: class ANY, TTL 0, no data. Every delete comes before any
-        // add: a server ignores a CNAME added beside other data, or data beside a CNAME.
-        let mut delete = Record::update0(owner.clone(), 0, rtype);
-        delete.dns_class = DNSClass::ANY;
-        message.add_update(delete);
     }
-    for u in updates {
-        let owner = name(&u.name)?;
-        for v in &u.to {
-            message.add_update(Record::from_rdata(owner.clone(), u.ttl, rdata(&u.rtype, v)?));
+    // Name by name: every delete of the name's sets (class ANY, TTL 0, no data), then every
+    // add. A server ignores a CNAME added beside other data of its name, or data beside a
+    // CNAME, so the old sets must be gone first.
+    for n in names_in_order(updates) {
+        let owner = name(n)?;
+        let of_name = || updates.iter().filter(move |u| u.name == n);
+        for u in of_name() {
+            let mut delete = Record::update0(owner.clone(), 0, record_type(&u.rtype)?);
+            delete.dns_class = DNSClass::ANY;
+            message.add_update(delete);
+        }
+        for u in of_name() {
+            for v in &u.to {
+                message.add_update(Record::from_rdata(owner.clone(), u.ttl, rdata(&u.rtype, v)?));
+            }
         }
     }
     let signer = tsig.map(Tsig::signer).transpose()?;

@@ -552,8 +552,8 @@ fn would_send(job: &DnsJob, updates: &[RecordUpdate]) -> Outcome {
     }
 }
 
-/// An UPDATE in words, in the order the message holds it: the prerequisites and deletes
-/// of every set, then the adds.
+/// An UPDATE in words, in the order the message holds it: every prerequisite, then name by
+/// name the deletes of its sets and then their adds.
 pub fn update_lines(updates: &[RecordUpdate]) -> Vec<String> {
     let mut lines = Vec::new();
     for u in updates {
@@ -568,12 +568,14 @@ pub fn update_lines(updates: &[RecordUpdate]) -> Vec<String> {
             ));
         }
     }
-    for u in updates {
-        lines.push(format!("delete the {} {} RRset", u.name, u.rtype));
-    }
-    for u in updates {
-        for v in &u.to {
-            lines.push(format!("add {} {} {} {v}", u.name, u.ttl, u.rtype));
+    for n in wire::names_in_order(updates) {
+        for u in updates.iter().filter(|u| u.name == n) {
+            lines.push(format!("delete the {} {} RRset", u.name, u.rtype));
+        }
+        for u in updates.iter().filter(|u| u.name == n) {
+            for v in &u.to {
+                lines.push(format!("add {} {} {} {v}", u.name, u.ttl, u.rtype));
+            }
         }
     }
     lines
