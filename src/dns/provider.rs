@@ -191,23 +191,6 @@ impl Writer {
         }
     }
 
-    /// How changes are made, for the intent and the operator.
-    pub fn describe(config: &DnsConfig) -> String {
-        match &config.provider {
-            DnsProvider::Rfc2136 { server, tsig } => match tsig {
-                Some(k) => format!(
-                    "RFC 2136 UPDATE to {server} signed with TSIG key {} ({})",
-                    k.name, k.algorithm
-                ),
-                None => format!("RFC 2136 UPDATE to {server} (unsigned)"),
-            },
-            DnsProvider::Manual => "the operator, by hand in the provider's console".to_string(),
-            DnsProvider::Hosted { name, .. } => {
-                format!("the {name} API (read, compare, then one call per record set: not atomic)")
-            }
-        }
-    }
-
     /// Where the truth about the records is read before a change: the primary itself, or
     /// the provider's API.
     pub async fn current(

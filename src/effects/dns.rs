@@ -15,6 +15,7 @@ use crate::dns::{DnsError, Nameserver, authoritative, pause};
 use crate::engine::{
     DnsIntent, Failure, Intent, NameserverAnswer, Outcome, RecordChange, Report, RunState, StepStatus, Verdict,
 };
+use crate::runbook::steps::Kind;
 use crate::runbook::targets::{Shapes, set_changes, shape, split_values, types_for};
 use crate::runbook::{Action, DnsConfig, Step, Targets};
 use crate::runner::Reporter;
@@ -84,7 +85,7 @@ fn last_change(state: &RunState, index: usize) -> Option<(&DnsIntent, Option<Dat
     })
 }
 
-fn step_of_kind<'a>(state: &'a RunState, named: &Option<String>, kind: &str) -> Option<&'a crate::engine::StepState> {
+fn step_of_kind<'a>(state: &'a RunState, named: &Option<String>, kind: Kind) -> Option<&'a crate::engine::StepState> {
     match named {
         Some(id) => state.step(id),
         None => state
@@ -331,7 +332,7 @@ pub(crate) async fn prepare(
         }
         Action::DnsRestoreTtl(r) => {
             job.op = Op::RestoreTtl;
-            let lowered = step_of_kind(state, &r.lowered_by, "dns.lower_ttl");
+            let lowered = step_of_kind(state, &r.lowered_by, Kind::DnsLowerTtl);
             // The TTL from before, per name: whatever the name holds now (the old records
             // after a rollback, the new ones after a cutover) gets it back.
             let mut old: BTreeMap<String, u32> = BTreeMap::new();
@@ -381,7 +382,7 @@ pub(crate) async fn prepare(
         Action::DnsRevert(r) => {
             job.op = Op::Revert;
             job.timeout = r.timeout;
-            let flip = step_of_kind(state, &r.flip, "dns.flip");
+            let flip = step_of_kind(state, &r.flip, Kind::DnsFlip);
             match flip.and_then(|s| s.intent.as_ref()) {
                 // Exactly the sets the flip found come back, each from what the flip wrote.
                 Some(Intent::Dns(d)) => {
@@ -432,7 +433,7 @@ pub(crate) async fn prepare(
         op: job.op.word().to_string(),
         zone: config.zone.clone(),
         via: if job.op.writes() {
-            Writer::describe(&config)
+            config.via()
         } else {
             "every authoritative nameserver, asked directly".to_string()
         },
@@ -528,12 +529,12 @@ fn would_send(job: &DnsJob, updates: &[RecordUpdate]) -> Outcome {
     let mut details = vec![match &config.provider {
         crate::runbook::DnsProvider::Hosted { .. } => format!(
             "dry run: nothing was sent. A real run reads every record set through {}, compares, then writes each set by its own call (not atomic; sets that go away first):",
-            Writer::describe(config)
+            config.via()
         ),
         _ => format!(
             "dry run: nothing was sent. A real run sends one UPDATE for zone {} via {} (all of it or none of it):",
             config.zone,
-            Writer::describe(config)
+            config.via()
         ),
     }];
     details.extend(update_lines(updates).into_iter().map(|l| format!("  {l}")));
@@ -882,7 +883,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     }
     let servers = authoritative(config).await.unwrap_or_default();
     let mut answers = Answers::default();
-    let mut details = vec![format!("via {}", Writer::describe(config))];
+    let mut details = vec![format!("via {}", config.via())];
     // The TTL is checked on the sets this write sent; one found already in place (a change
     // that went through before a crash, a flip that never sent its UPDATE) keeps its own.
     let mut expect = as_left(&job.records);

@@ -18,7 +18,12 @@ const MAX_BODY: usize = 1024 * 1024;
 pub struct HttpProbe {
     pub method: String,
     pub url: String,
-    pub expect_status: u16,
+    /// What the step shows instead of the URL, when the URL is a secret (a webhook's).
+    pub shown_as: Option<String>,
+    /// `None`: any 2xx answer passes.
+    pub expect_status: Option<u16>,
+    /// A JSON body to send.
+    pub json_body: Option<String>,
     pub max_latency: Option<Duration>,
     pub body_contains: Option<String>,
     /// Hostname pinned to an address for this check.
@@ -31,15 +36,33 @@ pub struct HttpProbe {
     pub repeatable: bool,
 }
 
+/// Header values read from the environment at run time (`headers_env`: header → variable).
+pub(crate) fn headers_from_env(
+    headers_env: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, Failure> {
+    headers_env
+        .iter()
+        .map(|(name, var)| {
+            let value = std::env::var(var).map_err(|_| Failure {
+                message: format!("environment variable `{var}` (for header {name}) is not set"),
+                advice: Some(format!("export {var} in the shell that runs cutover, then retry")),
+                ..Failure::default()
+            })?;
+            Ok((name.clone(), value))
+        })
+        .collect()
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
 /// Where the request goes: `host:port`, or the pinned address.
 fn target(probe: &HttpProbe) -> String {
-    match &probe.resolve {
-        Some((host, addr)) => format!("{host} (pinned to {addr})"),
-        None => crate::k8s::host_port(&probe.url),
+    match (&probe.resolve, &probe.shown_as) {
+        (Some((host, addr)), _) => format!("{host} (pinned to {addr})"),
+        (None, Some(shown)) => shown.clone(),
+        (None, None) => crate::k8s::host_port(&probe.url),
     }
 }
 
@@ -96,6 +119,11 @@ async fn attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
     for (name, value) in &probe.headers {
         request = request.header(name, value);
     }
+    if let Some(body) = &probe.json_body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+    }
     let started = Instant::now();
     let response = match request.send().await {
         Ok(r) => r,
@@ -129,8 +157,10 @@ async fn attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
     let latency = started.elapsed();
     let problem = if let Some(e) = body_error {
         Some(e)
-    } else if status != probe.expect_status {
-        Some(format!("HTTP {status}, expected {}", probe.expect_status))
+    } else if let Some(expected) = probe.expect_status.filter(|e| *e != status) {
+        Some(format!("HTTP {status}, expected {expected}"))
+    } else if probe.expect_status.is_none() && !(200..300).contains(&status) {
+        Some(format!("HTTP {status}, expected a 2xx answer"))
     } else if let Some(max) = probe.max_latency.filter(|m| latency > *m) {
         Some(format!("took {} ms, over the {} budget", ms(latency), dur(max)))
     } else {
@@ -182,7 +212,11 @@ pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outc
             break;
         }
     }
-    let mut details = vec![format!("{} {}", probe.method, probe.url)];
+    let mut details = vec![format!(
+        "{} {}",
+        probe.method,
+        probe.shown_as.as_deref().unwrap_or(&probe.url)
+    )];
     if let Some((host, addr)) = &probe.resolve {
         details.push(format!("{host} pinned to {addr}"));
     }

@@ -20,8 +20,8 @@ use crate::engine::{
     Failure, Intent, KubeIntent, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus, Verdict,
 };
 use crate::k8s::{Cluster, match_labels, pod_ready};
-use crate::runbook::describe::k8s_deployments;
 use crate::runbook::duration::format as dur;
+use crate::runbook::k8s::deployments as k8s_deployments;
 use crate::runbook::{Action, K8sConfig, SmokeCheck, Step};
 use crate::runner::Reporter;
 
@@ -227,7 +227,7 @@ pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Fa
         }
         _ => {}
     }
-    let op = step.action.kind().trim_start_matches("k8s.").to_string();
+    let op = step.action.kind().name().trim_start_matches("k8s.").to_string();
     let intent = Intent::Kube(KubeIntent {
         op,
         context: format!("{} ({})", cluster.context, cluster.server),
@@ -554,7 +554,9 @@ async fn smoke(
             let p = HttpProbe {
                 method: "GET".to_string(),
                 url: format!("http://127.0.0.1:{}{}", tunnel.port, check.path),
-                expect_status: check.expect_status,
+                shown_as: None,
+                expect_status: Some(check.expect_status),
+                json_body: None,
                 max_latency: check.max_latency,
                 body_contains: check.body_contains.clone(),
                 resolve: None,

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod k8s;
 pub mod metrics;
+pub mod notify;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -67,12 +68,11 @@ pub fn refuse_leaking_runbook(runbook: &Runbook, redactor: &Redactor) -> Result<
 /// runbook reads from the environment for a header.
 pub fn redactor_for(runbook: &Runbook) -> Redactor {
     let mut r = Redactor::from_env();
+    // Every step kind says which environment variables it sends (`StepSpec::secret_env`).
     for step in runbook.steps().map(|(_, s)| s).chain(runbook.rollback.iter()) {
-        if let Action::Http(h) = &step.action {
-            for var in h.headers_env.values() {
-                if let Ok(value) = std::env::var(var) {
-                    r.add(&format!("environment variable {var}"), &value);
-                }
+        for var in step.action.secret_env() {
+            if let Ok(value) = std::env::var(var) {
+                r.add(&format!("environment variable {var}"), &value);
             }
         }
     }
@@ -280,29 +280,50 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
         runbook: &run.runbook,
         redactor: &ctx.redactor,
     };
-    if step.action.is_dns() {
-        let (intent, mut job) = dns::prepare(step, index, run, &values).await?;
-        job.dry_run = run.dry_run;
-        return Ok(Prepared {
-            intent,
-            job: Job::Dns(Box::new(job)),
-        });
-    }
-    if step.action.is_k8s() {
-        let (intent, job) = k8s::prepare(step, run).await?;
-        return Ok(Prepared {
-            intent,
-            job: Job::K8s(Box::new(job)),
-        });
-    }
-    if step.action.is_metrics() {
-        let (intent, job) = metrics::prepare(step, run, chrono::Utc::now())?;
-        return Ok(Prepared {
-            intent,
-            job: Job::Metrics(Box::new(job)),
-        });
-    }
-    let prepared = prepare_local(step, state, &values, ctx)?;
+    // One arm per kind: a new kind does not build until it says how it is prepared.
+    let prepared = match &step.action {
+        Action::DnsCheck(_)
+        | Action::DnsLowerTtl(_)
+        | Action::DnsFlip(_)
+        | Action::DnsVerify(_)
+        | Action::DnsRevert(_)
+        | Action::DnsRestoreTtl(_) => {
+            let (intent, mut job) = dns::prepare(step, index, run, &values).await?;
+            job.dry_run = run.dry_run;
+            return Ok(Prepared {
+                intent,
+                job: Job::Dns(Box::new(job)),
+            });
+        }
+        Action::K8sRollout(_)
+        | Action::K8sSmoke(_)
+        | Action::K8sExpose(_)
+        | Action::K8sScale(_)
+        | Action::K8sValidate(_) => {
+            let (intent, job) = k8s::prepare(step, run).await?;
+            return Ok(Prepared {
+                intent,
+                job: Job::K8s(Box::new(job)),
+            });
+        }
+        Action::MetricsBaseline(_) | Action::MetricsWatch(_) => {
+            let (intent, job) = metrics::prepare(step, run, chrono::Utc::now())?;
+            return Ok(Prepared {
+                intent,
+                job: Job::Metrics(Box::new(job)),
+            });
+        }
+        Action::NotifyWebhook(n) => return notify::prepare(n, step, run, &values, ctx),
+        Action::Manual(_) => return Ok(confirm(state)),
+        Action::Wait(_) => {
+            return Ok(Prepared {
+                intent: Intent::Gate,
+                job: Job::Gate,
+            });
+        }
+        Action::Command(c) => prepare_command(c, step, &values, ctx),
+        Action::Http(h) => prepare_http(h, &values),
+    }?;
     match prepared.job {
         // A command may change anything: a dry run shows it and runs nothing.
         Job::Command(c) if run.dry_run => Ok(Prepared {
@@ -341,90 +362,83 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
     }
 }
 
-fn prepare_local(step: &Step, state: &StepState, values: &Values, ctx: &Context) -> Result<Prepared, Failure> {
-    match &step.action {
-        Action::Manual(_) => Ok(Prepared {
-            intent: Intent::Confirm,
-            job: Job::Confirm {
-                by: state
-                    .approved
-                    .as_ref()
-                    .map_or_else(|| "the operator".to_string(), |a| a.by.clone()),
-                note: state.approved.as_ref().and_then(|a| a.note.clone()),
-            },
-        }),
-        Action::Wait(_) => Ok(Prepared {
-            intent: Intent::Gate,
-            job: Job::Gate,
-        }),
-        Action::Command(c) => {
-            let run = values.render(&c.run)?;
-            let outputs = values.environment_for(&run)?;
-            Ok(Prepared {
-                intent: Intent::Command {
-                    run: ctx.redactor.redact(&run),
-                    timeout: c.timeout,
-                },
-                job: Job::Command(command::CommandJob {
-                    step: step.id.clone(),
-                    run,
-                    timeout: c.timeout,
-                    expect_exit: c.expect_exit,
-                    capture: c.capture.clone(),
-                    outputs,
-                }),
-            })
-        }
-        Action::Http(h) => {
-            let url = values.render(&h.url)?;
-            let parsed = reqwest::Url::parse(&url).map_err(|e| Failure {
-                message: format!("`{url}` is not a URL: {e}"),
-                advice: Some("fix `url` in the runbook".to_string()),
-                ..Failure::default()
-            })?;
-            let resolve = match &h.resolve {
-                Some(r) => Some((r.host.clone(), pinned_address(&values.render(&r.to)?, &parsed)?)),
-                None => None,
-            };
-            let mut headers = Vec::new();
-            for (name, value) in &h.headers {
-                headers.push((name.clone(), values.render(value)?));
-            }
-            for (name, var) in &h.headers_env {
-                let value = std::env::var(var).map_err(|_| Failure {
-                    message: format!("environment variable `{var}` (for header {name}) is not set"),
-                    advice: Some(format!("export {var} in the shell that runs cutover, then retry")),
-                    ..Failure::default()
-                })?;
-                headers.push((name.clone(), value));
-            }
-            let body_contains = h.body_contains.as_ref().map(|b| values.render(b)).transpose()?;
-            Ok(Prepared {
-                intent: Intent::Http {
-                    method: h.method.clone(),
-                    url: url.clone(),
-                    resolve: resolve.as_ref().map(|(host, addr)| format!("{host} → {addr}")),
-                },
-                job: Job::Http(http::HttpProbe {
-                    method: h.method.clone(),
-                    url,
-                    expect_status: h.expect_status,
-                    max_latency: h.max_latency,
-                    body_contains,
-                    resolve,
-                    timeout: h.timeout,
-                    headers,
-                    retries: h.retries,
-                    retry_interval: h.retry_interval,
-                    repeatable: h.safe_method() || h.idempotent,
-                }),
-            })
-        }
-        other => Err(Failure {
-            message: format!("step kind {} has no local effect", other.kind()),
-            ..Failure::default()
-        }),
+/// A checklist item: confirmed by whoever approved it.
+fn confirm(state: &StepState) -> Prepared {
+    Prepared {
+        intent: Intent::Confirm,
+        job: Job::Confirm {
+            by: state
+                .approved
+                .as_ref()
+                .map_or_else(|| "the operator".to_string(), |a| a.by.clone()),
+            note: state.approved.as_ref().and_then(|a| a.note.clone()),
+        },
     }
+}
+
+fn prepare_command(
+    c: &crate::runbook::CommandStep,
+    step: &Step,
+    values: &Values,
+    ctx: &Context,
+) -> Result<Prepared, Failure> {
+    let run = values.render(&c.run)?;
+    let outputs = values.environment_for(&run)?;
+    Ok(Prepared {
+        intent: Intent::Command {
+            run: ctx.redactor.redact(&run),
+            timeout: c.timeout,
+        },
+        job: Job::Command(command::CommandJob {
+            step: step.id.clone(),
+            run,
+            timeout: c.timeout,
+            expect_exit: c.expect_exit,
+            capture: c.capture.clone(),
+            outputs,
+        }),
+    })
+}
+
+fn prepare_http(h: &crate::runbook::HttpCheck, values: &Values) -> Result<Prepared, Failure> {
+    let url = values.render(&h.url)?;
+    let parsed = reqwest::Url::parse(&url).map_err(|e| Failure {
+        message: format!("`{url}` is not a URL: {e}"),
+        advice: Some("fix `url` in the runbook".to_string()),
+        ..Failure::default()
+    })?;
+    let resolve = match &h.resolve {
+        Some(r) => Some((r.host.clone(), pinned_address(&values.render(&r.to)?, &parsed)?)),
+        None => None,
+    };
+    let mut headers = Vec::new();
+    for (name, value) in &h.headers {
+        headers.push((name.clone(), values.render(value)?));
+    }
+    headers.extend(http::headers_from_env(&h.headers_env)?);
+    let body_contains = h.body_contains.as_ref().map(|b| values.render(b)).transpose()?;
+    Ok(Prepared {
+        intent: Intent::Http {
+            method: h.method.clone(),
+            url: url.clone(),
+            resolve: resolve.as_ref().map(|(host, addr)| format!("{host} → {addr}")),
+        },
+        job: Job::Http(http::HttpProbe {
+            method: h.method.clone(),
+            url,
+            shown_as: None,
+            expect_status: Some(h.expect_status),
+            json_body: None,
+            max_latency: h.max_latency,
+            body_contains,
+            resolve,
+            timeout: h.timeout,
+            headers,
+            retries: h.retries,
+            retry_interval: h.retry_interval,
+            repeatable: h.safe_method() || h.idempotent,
+        }),
+    })
 }
 
 /// `resolve.to` as a socket address: an IP (the URL's port is used) or `IP:port`; of a

@@ -357,6 +357,12 @@ pub enum Intent {
     /// A Kubernetes read or change: which cluster, which objects, and for a change each
     /// object's count before and after.
     Kube(KubeIntent),
+    /// A message posted to a webhook: where (never the URL, a secret), and what.
+    Notify {
+        /// "the webhook in $BRIDGE_WEBHOOK_URL (hooks.slack.com)"
+        to: String,
+        message: String,
+    },
     /// Metrics read from Prometheus: the baseline, or the watch until when.
     Metrics {
         op: String,
@@ -642,6 +648,26 @@ impl Outcome {
     }
 }
 
+impl Intent {
+    /// The intent with `f` applied to its free text: what a command runs, where a request
+    /// goes, what a message says. Every kind is named, so a new one must say what it holds.
+    fn map_text(self, f: &mut impl FnMut(String) -> String) -> Self {
+        match self {
+            i @ (Intent::Confirm | Intent::Gate | Intent::Dns(_) | Intent::Kube(_) | Intent::Metrics { .. }) => i,
+            Intent::Command { run, timeout } => Intent::Command { run: f(run), timeout },
+            Intent::Http { method, url, resolve } => Intent::Http {
+                method,
+                url: f(url),
+                resolve: resolve.map(&mut *f),
+            },
+            Intent::Notify { to, message } => Intent::Notify {
+                to: f(to),
+                message: f(message),
+            },
+        }
+    }
+}
+
 impl Failure {
     fn map_text(self, f: &mut impl FnMut(String) -> String) -> Self {
         Failure {
@@ -677,15 +703,7 @@ impl RunEvent {
             },
             RunEvent::StepStarted { step, intent } => RunEvent::StepStarted {
                 step,
-                intent: match intent {
-                    Intent::Command { run, timeout } => Intent::Command { run: f(run), timeout },
-                    Intent::Http { method, url, resolve } => Intent::Http {
-                        method,
-                        url: f(url),
-                        resolve: resolve.map(&mut *f),
-                    },
-                    other => other,
-                },
+                intent: intent.map_text(f),
             },
             RunEvent::StepSucceeded { step, outcome } => RunEvent::StepSucceeded {
                 step,

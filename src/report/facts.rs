@@ -181,7 +181,7 @@ impl<'a> Facts<'a> {
     }
 
     pub fn kind(&self, step: &str) -> &'static str {
-        self.state.spec(step).map_or("step", |s| s.action.kind())
+        self.state.spec(step).map_or("step", |s| s.action.kind().name())
     }
 
     /// Text from anywhere (the runbook, the state) made safe to show.

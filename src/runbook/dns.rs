@@ -1,14 +1,11 @@
-//! The `[dns]` section and the `dns.*` step kinds.
+//! The `[dns]` section, and what the `dns.*` step kinds (in `steps/`) share.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::diagnostic::{Diagnostic, Span, did_you_mean};
-use super::model::{
-    Action, DnsCheckStep, DnsConfig, DnsFlipStep, DnsLowerTtlStep, DnsProvider, DnsRestoreTtlStep, DnsRevertStep,
-    DnsVerifyStep, TsigKey,
-};
+use super::model::{DnsConfig, DnsProvider, Runbook, TsigKey};
 use super::reader::Reader;
 use super::targets::{RECORD_TYPES, Targets};
 use super::tree::{Node, Value};
@@ -320,43 +317,75 @@ fn hosted(r: &Reader<'_>, name: &str, settings: &[&str], credentials: &[&str]) -
     })
 }
 
-/// Reads the kind-specific fields of a `dns.*` step.
-pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
-    match kind {
-        "dns.check" => {
-            let expect = required_targets(
-                r,
-                "expect",
-                "\"${vm_ip}\" (or a list: [\"192.0.2.10\", \"192.0.2.11\"])",
-            );
-            Some(Action::DnsCheck(DnsCheckStep { expect: expect? }))
-        }
-        "dns.lower_ttl" => Some(Action::DnsLowerTtl(DnsLowerTtlStep {
-            ttl: r.duration("ttl").map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32),
-            timeout: r.duration("timeout").unwrap_or(DEFAULT_VERIFY_TIMEOUT),
-        })),
-        "dns.flip" => {
-            let from = required_targets(r, "from", "\"${vm_ip}\" (or a list: [\"192.0.2.10\", \"192.0.2.11\"])");
-            let to = required_targets(r, "to", "\"${lb_ip}\" (or a load balancer's host name, for a CNAME)");
-            Some(Action::DnsFlip(DnsFlipStep { from: from?, to: to? }))
-        }
-        "dns.verify" => Some(Action::DnsVerify(DnsVerifyStep {
-            expect: super::targets::read(r, "expect").map(|(t, _)| t),
-            timeout: r.duration("timeout").unwrap_or(DEFAULT_VERIFY_TIMEOUT),
-            resolver_wait: r.duration("resolver_wait").unwrap_or(DEFAULT_RESOLVER_WAIT),
-        })),
-        "dns.revert" => Some(Action::DnsRevert(DnsRevertStep {
-            flip: r.string("flip").map(|(s, _)| s),
-            timeout: r.duration("timeout").unwrap_or(DEFAULT_VERIFY_TIMEOUT),
-        })),
-        "dns.restore_ttl" => Some(Action::DnsRestoreTtl(DnsRestoreTtlStep {
-            lowered_by: r.string("lowered_by").map(|(s, _)| s),
-        })),
-        _ => None,
+/// What every `dns.*` step's description starts from: the records and the servers asked.
+pub(crate) struct Described<'a> {
+    pub config: &'a DnsConfig,
+    /// `www.shop.example. A+AAAA`
+    pub records: String,
+    /// `nameservers …`, or every authoritative server of the zone.
+    pub servers: String,
+}
+
+/// Describes a `dns.*` step: `body` says what it does; a step that `writes` also says how.
+pub(crate) fn describe(
+    runbook: &Runbook,
+    lines: &mut Vec<String>,
+    writes: bool,
+    body: impl FnOnce(&Described<'_>, &mut Vec<String>),
+) {
+    let Some(d) = runbook.dns.as_ref() else {
+        lines.push("needs the [dns] section".to_string());
+        return;
+    };
+    let described = Described {
+        config: d,
+        records: format!("{} {}", d.records.join(", "), d.record_types.join("+")),
+        servers: if d.nameservers.is_empty() {
+            format!("all authoritative nameservers of {} (from its NS records)", d.zone)
+        } else {
+            format!("nameservers {}", d.nameservers.join(", "))
+        },
+    };
+    body(&described, lines);
+    if writes {
+        lines.push(format!("via {}", d.via()));
     }
 }
 
-fn required_targets(r: &Reader<'_>, key: &'static str, example: &str) -> Option<Targets> {
+impl DnsConfig {
+    /// How records are changed, said plainly: "RFC 2136 UPDATE to 192.0.2.53:53 signed with TSIG key cutover".
+    pub fn via(&self) -> String {
+        match &self.provider {
+            DnsProvider::Rfc2136 { server, tsig } => match tsig {
+                Some(k) => format!(
+                    "RFC 2136 UPDATE to {server} signed with TSIG key {} ({})",
+                    k.name, k.algorithm
+                ),
+                None => format!("RFC 2136 UPDATE to {server} (unsigned)"),
+            },
+            DnsProvider::Manual => "the operator, by hand in the provider's console".to_string(),
+            DnsProvider::Hosted { name, .. } => {
+                format!("the {name} API (read, compare, then one call per record set: not atomic)")
+            }
+        }
+    }
+
+    /// Whether every record set moves in one change, said plainly.
+    pub fn atomicity(&self) -> String {
+        match &self.provider {
+            DnsProvider::Rfc2136 { .. } => {
+                "atomic: one UPDATE message; the server applies all of it or none of it".to_string()
+            }
+            DnsProvider::Hosted { name, .. } => format!(
+                "NOT atomic: the {name} API is read and compared first, then each record set is written by its own call; \
+                 a failure between calls leaves some moved (the step says which; running it again completes it)"
+            ),
+            DnsProvider::Manual => "by hand: the operator makes the change shown".to_string(),
+        }
+    }
+}
+
+pub(crate) fn required_targets(r: &Reader<'_>, key: &'static str, example: &str) -> Option<Targets> {
     if r.table.get(key).is_none() {
         r.node(key);
         r.missing(key, example);

@@ -10,10 +10,10 @@ use sha2::{Digest, Sha256};
 use super::controls::check_control_characters;
 use super::diagnostic::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
 use super::interpolate::{Scope, interpolate_table, resolve_vars};
-use super::kinds;
 use super::model::{After, Approval, OnFailure, Phase, Runbook, Step};
 use super::reader::{Reader, Sink};
 use super::secrets::check_inline_secrets;
+use super::steps::{self, Kind};
 use super::template::Template;
 use super::tree::{self, Table, Value};
 use super::validate::{StepSpans, Written, check_references};
@@ -421,7 +421,7 @@ fn declared_outputs(root: &Table) -> BTreeMap<String, String> {
                         Some(Value::Str(s)) => s.clone(),
                         _ => String::new(),
                     };
-                    for name in kinds::declared_outputs(t) {
+                    for name in steps::declared_outputs(t) {
                         out.entry(name).or_insert_with(|| id.clone());
                     }
                 }
@@ -508,7 +508,7 @@ fn decode_step<'a>(
         r.what = format!("step `{}`", names::shown(id));
     }
     let title = r.string("title").map(|(t, _)| t);
-    let kind = r.required_string("kind", &format!("\"command\" (one of {})", kinds::KINDS.join(", ")));
+    let kind = r.required_string("kind", &format!("\"command\" (one of {})", Kind::names().join(", ")));
     let approve = approval(&r);
     let after = r.table("after", format!("`after` of {}", r.what)).and_then(|a| {
         let step = a.required_string("step", "\"lower-ttl\"");
@@ -538,17 +538,17 @@ fn decode_step<'a>(
             OnFailure::Stop
         }
     };
-    let known_kind = matches!(&kind, Some((k, _)) if kinds::KINDS.contains(&k.as_str()));
-    let action = match &kind {
-        Some((k, _)) if known_kind => kinds::decode_action(k, &r),
-        Some((k, kspan)) => {
-            kinds::unknown_kind(&r, k, kspan.clone());
+    let known_kind = kind.as_ref().and_then(|(k, _)| Kind::named(k));
+    let action = match (&kind, known_kind) {
+        (_, Some(k)) => k.decode(&r),
+        (Some((k, kspan)), None) => {
+            steps::unknown_kind(&r, k, kspan.clone());
             None
         }
-        None => None,
+        (None, None) => None,
     };
     // With the kind wrong or missing, its fields cannot be judged: do not call them unknown.
-    if known_kind {
+    if known_kind.is_some() {
         r.finish();
     }
     let (id, id_span) = id?;

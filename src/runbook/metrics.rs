@@ -1,10 +1,10 @@
-//! The `[metrics]` section and the `metrics.*` step kinds.
+//! The `[metrics]` section, and what the `metrics.*` step kinds (in `steps/`) share.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::diagnostic::{Diagnostic, Span};
-use super::model::{Action, Increase, MetricQuery, MetricsBaselineStep, MetricsConfig, MetricsWatchStep, OnBreach};
+use super::model::{Increase, MetricQuery, MetricsConfig, OnBreach, Runbook};
 use super::reader::Reader;
 use super::tree::Value;
 
@@ -250,18 +250,19 @@ fn increase(r: &Reader<'_>, key: &'static str) -> Option<Increase> {
     number(r, key).map(Increase::Absolute)
 }
 
-/// Reads the kind-specific fields of a `metrics.*` step.
-pub fn decode_step(kind: &str, r: &Reader<'_>) -> Option<Action> {
-    match kind {
-        "metrics.baseline" => Some(Action::MetricsBaseline(MetricsBaselineStep {
-            window: r.duration("window"),
-            end: r.instant("end"),
-        })),
-        "metrics.watch" => Some(Action::MetricsWatch(MetricsWatchStep {
-            duration: r.duration("duration"),
-        })),
-        _ => None,
-    }
+/// Describes a `metrics.*` step: `body` says what it does, given the section; every one ends
+/// with where the metrics come from.
+pub(crate) fn describe(
+    runbook: &Runbook,
+    lines: &mut Vec<String>,
+    body: impl FnOnce(&MetricsConfig, &mut Vec<String>),
+) {
+    let Some(m) = runbook.metrics.as_ref() else {
+        lines.push("needs the [metrics] section".to_string());
+        return;
+    };
+    body(m, lines);
+    lines.push(format!("from {}", m.prometheus));
 }
 
 /// A `metrics.*` step in a runbook without `[metrics]`.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::diagnostic::{Diagnostic, Source, Span, did_you_mean};
 use super::model::{Action, Approval, OnFailure, Runbook, Step, Targets};
 use super::reader::Sink;
+use super::steps::{Family, Kind};
 use super::tree::{Node, Table, Value};
 
 /// Where a phase or step was written, kept beside the model for diagnostics.
@@ -148,7 +149,7 @@ pub fn check_references(
         spans,
         sink,
         written.k8s || runbook.k8s.is_some(),
-        "k8s.",
+        Family::K8s,
         super::k8s::missing_section,
     );
     check_section(
@@ -156,7 +157,7 @@ pub fn check_references(
         spans,
         sink,
         written.metrics || runbook.metrics.is_some(),
-        "metrics.",
+        Family::Metrics,
         super::metrics::missing_section,
     );
     check_watch_has_baseline(runbook, spans, sink);
@@ -332,8 +333,8 @@ fn check_watch_has_baseline(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &S
     let mut baseline_seen = false;
     for (_, step) in runbook.steps() {
         match step.action.kind() {
-            "metrics.baseline" => baseline_seen = true,
-            "metrics.watch" if !baseline_seen => {
+            Kind::MetricsBaseline => baseline_seen = true,
+            Kind::MetricsWatch if !baseline_seen => {
                 if let Some(at) = spans.iter().find(|s| s.id == step.id && !s.is_phase) {
                     sink.push(
                         Diagnostic::error(
@@ -359,7 +360,7 @@ fn check_section(
     spans: &[StepSpans<'_>],
     sink: &Sink,
     present: bool,
-    prefix: &str,
+    family: Family,
     missing: fn(super::diagnostic::Span) -> Diagnostic,
 ) {
     if present {
@@ -369,7 +370,7 @@ fn check_section(
         .steps()
         .map(|(_, s)| s)
         .chain(runbook.rollback.iter())
-        .find(|s| s.action.kind().starts_with(prefix));
+        .find(|s| s.action.kind().family() == family);
     if let Some(at) = first.and_then(|s| spans.iter().find(|sp| sp.id == s.id && !sp.is_phase)) {
         sink.push(missing(at.id_span.clone()));
     }
@@ -381,9 +382,9 @@ fn check_dns(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, dns_writte
     let span_of = |id: &str| spans.iter().find(|s| s.id == id && !s.is_phase);
     let all: Vec<&Step> = runbook.steps().map(|(_, s)| s).chain(runbook.rollback.iter()).collect();
     let forward: Vec<&Step> = runbook.steps().map(|(_, s)| s).collect();
-    let of_kind = |kind: &str| -> Vec<&Step> { forward.iter().copied().filter(|s| s.action.kind() == kind).collect() };
-    let flips = of_kind("dns.flip");
-    let lowers = of_kind("dns.lower_ttl");
+    let of_kind = |kind: Kind| -> Vec<&Step> { forward.iter().copied().filter(|s| s.action.kind() == kind).collect() };
+    let flips = of_kind(Kind::DnsFlip);
+    let lowers = of_kind(Kind::DnsLowerTtl);
     for step in &all {
         if !step.action.is_dns() {
             continue;
@@ -399,7 +400,7 @@ fn check_dns(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, dns_writte
             // One is enough: every DNS step needs the same section.
             return;
         }
-        let reference = |key: &str, named: &Option<String>, kind: &str, candidates: &[&Step]| match named {
+        let reference = |key: &str, named: &Option<String>, kind: Kind, candidates: &[&Step]| match named {
             Some(id) => match all.iter().find(|s| &s.id == id) {
                 Some(s) if s.action.kind() == kind => {}
                 Some(s) => sink.push(
@@ -444,8 +445,8 @@ fn check_dns(runbook: &Runbook, spans: &[StepSpans<'_>], sink: &Sink, dns_writte
             ),
         };
         match &step.action {
-            Action::DnsRevert(r) => reference("flip", &r.flip, "dns.flip", &flips),
-            Action::DnsRestoreTtl(r) => reference("lowered_by", &r.lowered_by, "dns.lower_ttl", &lowers),
+            Action::DnsRevert(r) => reference("flip", &r.flip, Kind::DnsFlip, &flips),
+            Action::DnsRestoreTtl(r) => reference("lowered_by", &r.lowered_by, Kind::DnsLowerTtl, &lowers),
             Action::DnsCheck(c) => check_targets(runbook, step, at, "expect", &c.expect, sink),
             Action::DnsVerify(v) => {
                 if let Some(e) = &v.expect {

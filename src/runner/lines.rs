@@ -18,6 +18,7 @@ pub fn intent_words(intent: &Intent) -> String {
             Some(r) => format!("{method} {url} with {r}"),
             None => format!("{method} {url}"),
         },
+        Intent::Notify { to, message } => format!("posts to {to}: {message}"),
         Intent::Dns(d) => {
             let records: Vec<String> = d.records.iter().map(|r| record_change_words(r, d.writes())).collect();
             format!("{} {} via {}", d.op.replace('_', " "), records.join("; "), d.via)

@@ -1,0 +1,53 @@
+//! `wait`: a gate (nothing runs), or a pause after the previous step finished.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{StepKind, StepSpec};
+use crate::runbook::duration::{format as dur, serde_text_opt};
+use crate::runbook::model::{InDoubtPolicy, Runbook};
+use crate::runbook::reader::Reader;
+use crate::runbook::template::Template;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WaitStep {
+    /// Wait this long after the previous step finished.
+    #[serde(default, with = "serde_text_opt", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+}
+
+impl StepKind for WaitStep {
+    fn decode(r: &Reader<'_>) -> Option<Self> {
+        Some(WaitStep {
+            duration: r.duration("duration"),
+        })
+    }
+}
+
+impl StepSpec for WaitStep {
+    fn describe(&self, _: &Runbook, lines: &mut Vec<String>) {
+        lines.push(match self.duration {
+            Some(d) => format!("waits {} after the previous step finished", dur(d)),
+            None => "a gate: nothing runs".to_string(),
+        });
+    }
+
+    fn templates(&self) -> Vec<&Template> {
+        Vec::new()
+    }
+
+    fn map_templates(&mut self, _: &dyn Fn(&Template) -> Template) {}
+
+    fn outputs(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    fn secret_env(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    fn in_doubt_policy(&self) -> InDoubtPolicy {
+        InDoubtPolicy::Rerun
+    }
+}
