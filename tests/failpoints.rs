@@ -384,7 +384,7 @@ fn lines_in(path: &Path) -> usize {
 // command and http
 
 #[test]
-fn commands_and_http_requests_through_every_failpoint() {
+fn commands_http_requests_and_webhooks_through_every_failpoint() {
     let server = RequestLog::start();
     let dir = tempfile::tempdir().unwrap();
     let simple =
@@ -449,7 +449,28 @@ fn commands_and_http_requests_through_every_failpoint() {
             check: nothing_to_check(),
         });
     }
-    matrix("commands and http", &cases);
+    // A webhook's message must reach the bridge at most once: a POST, never repeated unasked.
+    let path = "/services/T01/B02/fp".to_string();
+    let step = "  [[phase.step]]\n  id = \"act\"\n  kind = \"notify.webhook\"\n  url_env = \"FP_WEBHOOK_URL\"\n  \
+                message = \"flip done\"\n  timeout = \"30s\"\n"
+        .to_string();
+    let server = &server;
+    cases.push(Case {
+        kind: "notify.webhook",
+        step: "act",
+        runbook: simple(step),
+        command: &["run"],
+        after: &[],
+        env: vec![("FP_WEBHOOK_URL", server.url(&path))],
+        reset: nothing(),
+        slow: Box::new(move |on| server.set_delay(Duration::from_secs(if on { 5 } else { 0 }))),
+        count: Box::new(move || server.count("POST", &path)),
+        rule: Rule::Once(1),
+        asks: true,
+        end: End::Held,
+        check: nothing_to_check(),
+    });
+    matrix("commands, http and webhooks", &cases);
 }
 
 // ------------------------------------------------------------------------------------------

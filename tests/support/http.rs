@@ -12,6 +12,24 @@ pub struct RequestLog {
     pub port: u16,
     seen: Arc<Mutex<Vec<String>>>,
     delay_ms: Arc<AtomicU64>,
+    received: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU64>,
+}
+
+/// One request as the server read it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `METHOD /path`
+    pub request: String,
+    /// Header names lower-cased, with their values.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 impl RequestLog {
@@ -20,14 +38,37 @@ impl RequestLog {
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let (log, delay) = (seen.clone(), delay_ms.clone());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU64::new(200));
+        let server = Server {
+            log: seen.clone(),
+            delay: delay_ms.clone(),
+            received: received.clone(),
+            status: status.clone(),
+        };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (log, delay) = (log.clone(), delay.clone());
-                std::thread::spawn(move || serve(stream, &log, &delay));
+                let server = server.clone();
+                std::thread::spawn(move || server.serve(stream));
             }
         });
-        Self { port, seen, delay_ms }
+        Self {
+            port,
+            seen,
+            delay_ms,
+            received,
+            status,
+        }
+    }
+
+    /// The status every answer has from now on (200 at first).
+    pub fn set_status(&self, status: u16) {
+        self.status.store(u64::from(status), Ordering::SeqCst);
+    }
+
+    /// Every request so far with its headers and body.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -64,31 +105,49 @@ impl RequestLog {
     }
 }
 
-fn serve(stream: std::net::TcpStream, log: &Mutex<Vec<String>>, delay: &AtomicU64) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request = String::new();
-    if reader.read_line(&mut request).is_err() || request.is_empty() {
-        return;
-    }
-    let mut length = 0usize;
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok() && !line.trim().is_empty() {
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
+#[derive(Clone)]
+struct Server {
+    log: Arc<Mutex<Vec<String>>>,
+    delay: Arc<AtomicU64>,
+    received: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU64>,
+}
+
+impl Server {
+    fn serve(&self, stream: std::net::TcpStream) {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request = String::new();
+        if reader.read_line(&mut request).is_err() || request.is_empty() {
+            return;
         }
-        line.clear();
+        let mut length = 0usize;
+        let mut headers = Vec::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok() && !line.trim().is_empty() {
+            if let Some((name, value)) = line.split_once(':') {
+                let name = name.trim().to_ascii_lowercase();
+                if name == "content-length" {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                headers.push((name, value.trim().to_string()));
+            }
+            line.clear();
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let mut words = request.split_whitespace();
+        let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        let request = format!("{method} {path}");
+        self.log.lock().unwrap().push(request.clone());
+        self.received.lock().unwrap().push(Received { request, headers, body });
+        std::thread::sleep(Duration::from_millis(self.delay.load(Ordering::SeqCst)));
+        let status = self.status.load(Ordering::SeqCst);
+        let mut stream = stream;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status} Whatever\r\nContent-Length: 2\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nok"
+        );
     }
-    let mut body = vec![0u8; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut words = request.split_whitespace();
-    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    log.lock().unwrap().push(format!("{method} {path}"));
-    std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nok"
-    );
 }
