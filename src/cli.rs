@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::runner::headless::Output;
+use crate::headless::Output;
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -1,22 +1,49 @@
 //! `cutover`: steps an operator through a blue-green cutover from virtual machines to
 //! Kubernetes by switching DNS, keeping every step in a crash-safe journal.
+//!
+//! The modules are layers, listed here from the bottom up. A module uses only those above
+//! it in this list (never one below), so each can be read, and tested, without the ones
+//! that build on it.
 
+// Leaves: no knowledge of cutover's model.
 pub mod bounded;
-pub mod cli;
-pub mod commands;
-pub mod dns;
-pub mod effects;
-pub mod engine;
+pub mod duration;
+pub mod error;
 pub mod failpoint;
+pub mod names;
+pub mod terminal_text;
+
+/// The pure core: events, state, decisions, time gates. No I/O.
+pub mod engine;
+/// The crash-safe record of a run.
 pub mod journal;
+/// Masks secrets in everything that leaves the process.
+pub mod redact;
+/// The runbook file format, and each step kind's fields and description (`runbook::steps`).
+pub mod runbook;
+/// Shared phrasing of events, intents and values, for every front-end and export.
+pub mod words;
+
+/// Calls to servers outside the process: limits, and reports while they wait.
+pub mod outside;
+// Clients of the outside servers.
+pub mod dns;
 pub mod k8s;
 pub mod metrics;
-pub mod names;
-pub mod outside;
-pub mod redact;
-pub mod report;
-pub mod runbook;
+
+/// What each step kind does: prepare an intent, then perform it.
+pub mod effects;
+/// The driver: one task owns the run's state and journal; effects run beside it.
 pub mod runner;
-pub mod sandbox;
-pub mod terminal_text;
+
+// Front-ends: they read the driver's state and send it commands.
+pub mod headless;
+pub mod report;
 pub mod tui;
+
+/// The demo's world: DNS servers, a Prometheus-compatible API and a fake Kubernetes API.
+pub mod sandbox;
+
+// The command line.
+pub mod cli;
+pub mod commands;

@@ -25,7 +25,23 @@ use tokio::time::Instant;
 
 use crate::engine::{ObjectCheck, Report, Verdict};
 use crate::runbook::duration::format as dur;
-use crate::runner::Reporter;
+
+/// How an effect reports what it measures while it runs: the runner gives each step one that
+/// sends to its driver; tests and benches may give one that collects.
+#[derive(Clone)]
+pub struct Reporter {
+    send: Arc<dyn Fn(Report) + Send + Sync>,
+}
+
+impl Reporter {
+    pub fn new(send: impl Fn(Report) + Send + Sync + 'static) -> Self {
+        Self { send: Arc::new(send) }
+    }
+
+    pub fn report(&self, report: Report) {
+        (self.send)(report);
+    }
+}
 
 /// How long a call waits before it is reported, and then how often.
 const NOTICE: Duration = Duration::from_secs(1);

@@ -14,10 +14,11 @@ use chrono::Utc;
 
 use crate::cli::{Cli, Cmd, DriveArgs};
 use crate::engine::{Recorded, Resolution};
+use crate::headless::{self, Decisions, Options};
 use crate::journal::{Holder, Store, default_root};
 use crate::names::{self, NameKind};
 use crate::runbook::duration;
-use crate::runner::headless::{self, Decisions, Exit, Options};
+use crate::runner::Exit;
 use crate::runner::{Driver, Session};
 
 /// Where a command runs: the store and the operator.

@@ -190,7 +190,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
             eprintln!(
                 "note: rehearsal {} keeps the time settings it started with{}; the options given now are not used",
                 state.run_id,
-                crate::runner::lines::rehearsal_words(&recorded)
+                crate::words::rehearsal_words(&recorded)
             );
         }
     }

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use super::Env;
 use crate::cli::{JournalArgs, ListArgs, StatusArgs};
 use crate::engine::{Mode, RunEvent};
+use crate::headless::Output;
 use crate::journal::{Holder, RunSummary};
 use crate::runbook::duration::countdown;
-use crate::runner::headless::Output;
-use crate::runner::lines::{record_line, situation_words, status_mark};
 use crate::terminal_text::{Lines, for_terminal};
+use crate::words::{record_line, situation_words, status_mark};
 
 /// A field of a line, safe to print (see `terminal_text`).
 fn one(text: &str) -> std::borrow::Cow<'_, str> {

@@ -386,7 +386,7 @@ fn api_address(name: &str, settings: &std::collections::BTreeMap<String, String>
             }
             .to_string()
         });
-    crate::k8s::host_port(&url)
+    crate::words::host_port(&url)
 }
 
 /// A provider's API that did not answer in time (dns-update's own retries and their

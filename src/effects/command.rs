@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Context, process};
 use crate::engine::Report;
 use crate::engine::{Evidence, Failure, Outcome};
+use crate::outside::Reporter;
 use crate::runbook::duration::format as dur;
-use crate::runner::Reporter;
 
 /// How much of each output stream is kept.
 pub const OUTPUT_TAIL_BYTES: usize = 16 * 1024;

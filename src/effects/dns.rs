@@ -15,10 +15,10 @@ use crate::dns::{DnsError, Nameserver, authoritative, pause};
 use crate::engine::{
     DnsIntent, Failure, Intent, NameserverAnswer, Outcome, RecordChange, Report, RunState, StepStatus, Verdict,
 };
+use crate::outside::Reporter;
 use crate::runbook::steps::Kind;
 use crate::runbook::targets::{Shapes, set_changes, shape, split_values, types_for};
 use crate::runbook::{Action, DnsConfig, Step, Targets};
-use crate::runner::Reporter;
 
 /// How often a write that failed for a passing reason is tried, in all.
 const WRITE_TRIES: u32 = 3;
@@ -544,7 +544,7 @@ fn would_send(job: &DnsJob, updates: &[RecordUpdate]) -> Outcome {
     let what: Vec<String> = job
         .records
         .iter()
-        .map(|r| crate::runner::lines::record_change_words(r, true))
+        .map(|r| crate::words::record_change_words(r, true))
         .collect();
     Outcome {
         summary: format!("dry run: would change {}", what.join("; ")),
@@ -938,7 +938,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
     let what: Vec<String> = job
         .records
         .iter()
-        .map(|r| crate::runner::lines::record_change_words(r, true))
+        .map(|r| crate::words::record_change_words(r, true))
         .collect();
     if went_through_before {
         details
@@ -1006,7 +1006,7 @@ async fn manual(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
                 details: job
                     .records
                     .iter()
-                    .map(|r| crate::runner::lines::record_change_words(r, true))
+                    .map(|r| crate::words::record_change_words(r, true))
                     .collect(),
                 ..Outcome::default()
             });

@@ -62,7 +62,7 @@ fn target(probe: &HttpProbe) -> String {
     match (&probe.resolve, &probe.shown_as) {
         (Some((host, addr)), _) => format!("{host} (pinned to {addr})"),
         (None, Some(shown)) => shown.clone(),
-        (None, None) => crate::k8s::host_port(&probe.url),
+        (None, None) => crate::words::host_port(&probe.url),
     }
 }
 

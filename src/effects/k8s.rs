@@ -20,10 +20,10 @@ use crate::engine::{
     Failure, Intent, KubeIntent, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus, Verdict,
 };
 use crate::k8s::{Cluster, match_labels, pod_ready};
+use crate::outside::Reporter;
 use crate::runbook::duration::format as dur;
 use crate::runbook::k8s::deployments as k8s_deployments;
 use crate::runbook::{Action, K8sConfig, SmokeCheck, Step};
-use crate::runner::Reporter;
 
 pub struct K8sJob {
     pub cluster: Cluster,

@@ -16,11 +16,11 @@ use crate::engine::{
     Failure, FailureAction, Intent, MetricSample, Outcome, Report, RunState, StepStatus, Verdict, WatchedMetric,
 };
 use crate::metrics::Prometheus;
+use crate::outside::Reporter;
 use crate::runbook::describe::bound_rule;
 use crate::runbook::duration::format as dur;
 use crate::runbook::{Action, Increase, MetricQuery, MetricsConfig, OnBreach, Step};
-use crate::runner::Reporter;
-use crate::runner::lines::show_value as show;
+use crate::words::show_value as show;
 
 pub struct MetricsJob {
     pub config: MetricsConfig,

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Failure, Intent, Outcome, RunState, StepState};
+use crate::outside::Reporter;
 use crate::redact::Redactor;
 use crate::runbook::{Action, Runbook, Step, Template};
-use crate::runner::Reporter;
 
 /// What every effect may need to know about the run.
 #[derive(Debug, Clone)]
@@ -241,16 +241,6 @@ fn mentions_shell_var(run: &str, name: &str) -> bool {
             .strip_prefix(name)
             .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
     })
-}
-
-/// The innermost cause of an error chain: "Connection refused (os error 111)" rather than
-/// the layers of client wrappers around it.
-pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 const STOPPED_ADVICE: &str = "what was done is in the journal; the step can be run again";

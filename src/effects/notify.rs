@@ -46,7 +46,7 @@ pub(crate) fn prepare(
     })?;
     // The URL is a secret: a problem with it is described, never quoted.
     let host = match reqwest::Url::parse(&url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => crate::k8s::host_port(&url),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => crate::words::host_port(&url),
         _ => {
             return Err(Failure {
                 message: format!("environment variable `{var}` does not hold an http(s) URL"),

@@ -170,7 +170,7 @@ impl Cluster {
                 ),
                 format!(
                     "nothing answers at {}: check the network path to the cluster (VPN, firewall, a proxy) and that the context points at the right cluster; `request_timeout` in [k8s] is the time one request may take. The step can be retried",
-                    host_port(&self.server)
+                    crate::words::host_port(&self.server)
                 ),
             ),
             other if tls_problem(other) => (
@@ -178,7 +178,7 @@ impl Cluster {
                     "the TLS connection to the API server at {} (context {}) failed: {}",
                     self.server,
                     self.context,
-                    crate::effects::root_cause(other)
+                    crate::error::root_cause(other)
                 ),
                 "check the cluster's certificate-authority-data in the kubeconfig and that the server address is the name on the certificate; this will not pass by retrying".to_string(),
             ),
@@ -187,7 +187,7 @@ impl Cluster {
                     "the API server at {} (context {}) did not answer: {}",
                     self.server,
                     self.context,
-                    crate::effects::root_cause(other)
+                    crate::error::root_cause(other)
                 ),
                 "check the network path to the cluster (VPN, firewall) and that the context points at the right cluster; the step can be retried".to_string(),
             ),
@@ -215,14 +215,6 @@ impl Cluster {
     }
 }
 
-/// `host:port` of a URL, for messages (the URL itself when it has none).
-pub fn host_port(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
-        .unwrap_or_else(|| url.to_string())
-}
-
 /// Whether asking again later may help: the API server unreachable or timing out, overloaded
 /// (429) or failing (5xx). Refusals (401, 403, 404, 409, 422), credential plugins and TLS
 /// trust problems are not: they need a person.
@@ -242,7 +234,7 @@ fn tls_problem(e: &kube::Error) -> bool {
     }
     // rustls's words for a certificate it refused, or an alert naming one; not a handshake
     // cut short ("tls handshake eof"), which is a server restarting.
-    let cause = crate::effects::root_cause(e).to_ascii_lowercase();
+    let cause = crate::error::root_cause(e).to_ascii_lowercase();
     [
         "invalid peer certificate",
         "unknownca",

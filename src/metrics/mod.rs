@@ -111,12 +111,12 @@ impl Prometheus {
         }
         let resp = req.send().await.map_err(|e| {
             if e.is_redirect() {
-                format!("Prometheus at {}: {}", self.base, crate::effects::root_cause(&e))
+                format!("Prometheus at {}: {}", self.base, crate::error::root_cause(&e))
             } else {
                 format!(
                     "Prometheus at {} did not answer: {}",
                     self.base,
-                    crate::effects::root_cause(&e)
+                    crate::error::root_cause(&e)
                 )
             }
         })?;

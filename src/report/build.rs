@@ -7,7 +7,7 @@ use super::doc::{Doc, Line, code, strong, text};
 use super::facts::{Facts, SessionEnd, WatchRun, hms, utc, worst};
 use crate::engine::{Intent, Mode, Recorded, Resolution, RollbackTrigger, RunEvent, StepStatus, Verdict};
 use crate::runbook::duration::took;
-use crate::runner::lines::{
+use crate::words::{
     evidence_lines, intent_words, record_change_words, rehearsal_words, show_value, status_mark, verdict_mark,
 };
 
@@ -115,7 +115,7 @@ fn header(doc: &mut Doc, f: &Facts<'_>) {
 
 /// The one line of a record, as the journal and the headless output say it.
 fn words(rec: &Recorded) -> String {
-    crate::runner::lines::record_words(rec)
+    crate::words::record_words(rec)
 }
 
 /// A short result for the outcome column.

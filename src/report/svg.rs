@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::facts::{Facts, WatchRun, relative};
 use super::html::escape;
 use crate::engine::{Verdict, WatchedMetric};
-use crate::runner::lines::show_value;
+use crate::words::show_value;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;

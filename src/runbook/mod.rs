@@ -5,7 +5,7 @@ mod controls;
 pub mod describe;
 pub mod diagnostic;
 pub mod dns;
-pub mod duration;
+pub use crate::duration;
 mod interpolate;
 pub mod k8s;
 mod load;

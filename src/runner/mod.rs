@@ -3,9 +3,6 @@
 //! the driver records the intent (flushed to disk) and only then lets it act; the
 //! outcome comes back as another message and is recorded in turn.
 
-pub mod headless;
-pub mod lines;
-
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -21,6 +18,7 @@ use crate::engine::{
     SYSTEM_ACTOR, Situation, StepStatus, decide, next_effects, situation,
 };
 use crate::journal::{Journal, JournalError};
+use crate::outside::Reporter;
 use crate::runbook::Approval;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +27,15 @@ pub enum SubmitError {
     Refused(#[from] Refusal),
     #[error(transparent)]
     Journal(#[from] JournalError),
+}
+
+/// How a driven run ended, as every front-end's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Completed = 0,
+    Error = 1,
+    RolledBack = 2,
+    Waiting = 3,
 }
 
 /// A run held by this process: its journal and its state, moving together.
@@ -202,22 +209,6 @@ pub enum Msg {
     },
     /// What a running step measured so far.
     Report { step: String, report: Report },
-}
-
-/// How an effect reports what it measures while it runs.
-#[derive(Clone)]
-pub struct Reporter {
-    step: String,
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-impl Reporter {
-    pub fn report(&self, report: Report) {
-        let _ = self.tx.send(Msg::Report {
-            step: self.step.clone(),
-            report,
-        });
-    }
 }
 
 struct InFlight {
@@ -441,10 +432,13 @@ impl Driver {
 
     /// A way to report measurements of `step` into this driver, as its effect does.
     pub fn reporter(&self, step: &str) -> Reporter {
-        Reporter {
-            step: step.to_string(),
-            tx: self.tx.clone(),
-        }
+        let (step, tx) = (step.to_string(), self.tx.clone());
+        Reporter::new(move |report| {
+            let _ = tx.send(Msg::Report {
+                step: step.clone(),
+                report,
+            });
+        })
     }
 
     /// A message that has already arrived, if any.

@@ -21,7 +21,7 @@ use crate::engine::{
     Command, Recorded, Resolution, RunState, RunStatus, Situation, StepState, StepStatus, current, situation,
 };
 use crate::runbook::{Action as StepAction, Approval};
-use crate::runner::lines::{situation_words, status_mark};
+use crate::words::{situation_words, status_mark};
 
 /// The reason recorded when the operator rolls back without typing one: the rollback is
 /// never delayed by typing; a note can say more afterwards.

@@ -3,7 +3,7 @@
 
 use super::input::LineInput;
 use crate::engine::{Recorded, RunEvent};
-use crate::runner::lines::record_line;
+use crate::words::record_line;
 
 /// Lines kept for the log pane; older ones are dropped from view (not from the journal).
 pub const MAX_LINES: usize = 20_000;

@@ -26,7 +26,7 @@ pub use event_loop::{Clock, FRAME, Input, Inputs, Loop, Stats, Stop};
 
 use crate::engine::{Situation, situation};
 use crate::runner::Driver;
-use crate::runner::headless::Exit;
+use crate::runner::Exit;
 
 /// Records loaded into the log pane when the cockpit opens.
 pub const HISTORY: usize = 2_000;

@@ -13,8 +13,8 @@ use crate::engine::{StepState, StepStatus, current};
 use crate::runbook::describe::gate_lines;
 use crate::runbook::duration::{countdown, took};
 use crate::runbook::{Approval, Step};
-use crate::runner::lines::{evidence_lines, intent_words, record_change_words, status_mark, verdict_mark};
 use crate::tui::theme::Theme;
+use crate::words::{evidence_lines, intent_words, record_change_words, status_mark, verdict_mark};
 
 fn hms(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%H:%M:%S UTC").to_string()
@@ -35,7 +35,7 @@ fn waiting(ctx: &Ctx<'_>, index: usize, step: &StepState) -> Vec<Line<'static>> 
         format!(
             "waiting: the gate opens at {} (in {left}) — {}",
             hms(until),
-            crate::runner::lines::gate_words(&gate)
+            crate::words::gate_words(&gate)
         )
     } else {
         match pending_approval(ctx.state, index) {

@@ -10,9 +10,9 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::{Ctx, centered, resolved_action_lines, safe};
 use crate::engine::MIN_RCA_CHARS;
 use crate::runbook::Approval;
-use crate::runner::lines::intent_words;
 use crate::tui::app::{ApproveField, Dialog, IN_DOUBT_CHOICES, running};
 use crate::tui::input::LineInput;
+use crate::words::intent_words;
 
 /// A dialog's content: lines that wrap by words, and input fields laid out by hand so
 /// that the cursor lands where typing goes.

@@ -11,8 +11,8 @@ use super::{Ctx, fit};
 use crate::engine::plan::{closed_gate, pending_approval};
 use crate::engine::{StepState, StepStatus, current};
 use crate::runbook::duration::{countdown, took};
-use crate::runner::lines::status_mark;
 use crate::tui::app::Focus;
+use crate::words::status_mark;
 
 /// What to show at the right of a step line.
 fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {

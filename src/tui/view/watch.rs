@@ -11,9 +11,9 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPo
 use super::{Ctx, fit};
 use crate::engine::{RunStatus, StepState, StepStatus, Verdict, Watch, WatchedMetric};
 use crate::runbook::duration::mm_ss;
-use crate::runner::lines::verdict_mark;
+use crate::words::verdict_mark;
 
-use crate::runner::lines::show_value as show;
+use crate::words::show_value as show;
 
 fn chart<'a>(
     metric: &'a WatchedMetric,
@@ -108,7 +108,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
             format!(
                 "{} samples · {}",
                 watch.samples.len(),
-                crate::runner::lines::status_mark(other).1
+                crate::words::status_mark(other).1
             ),
             theme.status(other),
         )),

@@ -13,12 +13,12 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines as InputLines, Stdin};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::lines::{evidence_lines, record_line, situation_words};
-use super::{Driver, SubmitError};
 use crate::engine::{Command, Recorded, Resolution, RunEvent, Situation, situation};
 use crate::runbook::Approval;
 use crate::runbook::duration::countdown;
+use crate::runner::{Driver, Exit, SubmitError};
 use crate::terminal_text::{Lines, for_terminal};
+use crate::words::{evidence_lines, record_line, situation_words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -57,14 +57,6 @@ pub struct Options {
     pub interactive: bool,
     /// Records written before the loop started (run start, session open), printed first.
     pub preamble: Vec<Recorded>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Completed = 0,
-    Error = 1,
-    RolledBack = 2,
-    Waiting = 3,
 }
 
 #[derive(Serialize)]
@@ -158,7 +150,7 @@ fn stop(exit: Exit, message: impl Into<String>) -> Stop {
 }
 
 enum Wake {
-    Message(super::Msg),
+    Message(crate::runner::Msg),
     Timer,
     Signal(&'static str),
 }

@@ -417,3 +417,11 @@ pub fn show_value(value: f64, unit: &str) -> String {
         _ => format!("{value:.3}"),
     }
 }
+
+/// `host:port` of a URL, for messages (the URL itself when it has none).
+pub fn host_port(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| url.to_string())
+}
