@@ -3,7 +3,8 @@
 //!
 //! The modules are layers, listed here from the bottom up. A module uses only those above
 //! it in this list (never one below), so each can be read, and tested, without the ones
-//! that build on it.
+//! that build on it. `tests/layers.rs` checks it. (Each layer is its own paragraph here:
+//! rustfmt sorts the modules within one.)
 
 // Leaves: no knowledge of cutover's model.
 pub mod bounded;
@@ -13,16 +14,20 @@ pub mod failpoint;
 pub mod names;
 pub mod terminal_text;
 
-/// The pure core: events, state, decisions, time gates. No I/O.
-pub mod engine;
-/// The crash-safe record of a run.
-pub mod journal;
-/// Masks secrets in everything that leaves the process.
-pub mod redact;
 /// The runbook file format, and each step kind's fields and description (`runbook::steps`).
 pub mod runbook;
+
+/// The pure core: events, state, decisions, time gates. No I/O.
+pub mod engine;
+
 /// Shared phrasing of events, intents and values, for every front-end and export.
 pub mod words;
+
+/// Masks secrets in everything that leaves the process.
+pub mod redact;
+
+/// The crash-safe record of a run.
+pub mod journal;
 
 /// Calls to servers outside the process: limits, and reports while they wait.
 pub mod outside;
@@ -33,6 +38,7 @@ pub mod metrics;
 
 /// What each step kind does: prepare an intent, then perform it.
 pub mod effects;
+
 /// The driver: one task owns the run's state and journal; effects run beside it.
 pub mod runner;
 

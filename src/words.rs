@@ -21,7 +21,7 @@ pub fn intent_words(intent: &Intent) -> String {
         Intent::Notify { to, message } => format!("posts to {to}: {message}"),
         Intent::Dns(d) => {
             let records: Vec<String> = d.records.iter().map(|r| record_change_words(r, d.writes())).collect();
-            format!("{} {} via {}", d.op.replace('_', " "), records.join("; "), d.via)
+            format!("{} {} via {}", d.op.words(), records.join("; "), d.via)
         }
         Intent::Kube(k) => {
             let what = if k.scale.is_empty() {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cutover::engine::{
-    DnsIntent, Failure, FailureAction, GateOverride, Incident, Intent, KubeIntent, MetricSample, Mode,
-    NameserverAnswer, ObjectCheck, Outcome, RecordChange, Recorded, Rehearsal, RollbackTrigger, RunEvent, RunState,
-    RunStatus, SCHEMA_VERSION, ScaleChange, Verdict, WatchedMetric,
+    DnsIntent, DnsOp, Failure, FailureAction, GateOverride, Incident, Intent, KubeIntent, KubeOp, MetricSample,
+    MetricsOp, Mode, NameserverAnswer, ObjectCheck, Outcome, RecordChange, Recorded, Rehearsal, RollbackTrigger,
+    RunEvent, RunState, RunStatus, SCHEMA_VERSION, ScaleChange, Verdict, WatchedMetric,
 };
 use cutover::redact::Redactor;
 use cutover::report;
@@ -173,9 +173,9 @@ fn succeeded(step: &str, summary: &str, details: &[&str]) -> RunEvent {
     }
 }
 
-fn dns(op: &str, from: &str, to: Option<&str>) -> Intent {
+fn dns(op: DnsOp, from: &str, to: Option<&str>) -> Intent {
     Intent::Dns(DnsIntent {
-        op: op.into(),
+        op,
         zone: "shop.example.".into(),
         via: "RFC 2136 UPDATE to 192.0.2.53:53 signed with TSIG key cutover".into(),
         records: vec![RecordChange {
@@ -204,9 +204,9 @@ fn answer(ns: &str, address: &str, value: &str) -> RunEvent {
     }
 }
 
-fn metrics_intent(op: &str, until: Option<DateTime<Utc>>) -> Intent {
+fn metrics_intent(op: MetricsOp, until: Option<DateTime<Utc>>) -> Intent {
     Intent::Metrics {
-        op: op.into(),
+        op,
         source: "http://prometheus.monitoring:9090".into(),
         queries: vec![
             "error_rate: sum(rate(...))".into(),
@@ -265,39 +265,43 @@ fn sample(error_rate: f64, p99: f64) -> RunEvent {
 
 /// Steps up to a verified flip, from `t` seconds on.
 fn up_to_verified_flip(run: &mut Run, t: i64, approver: &str, note: Option<&str>) {
-    run.at(t, "alice", started("baseline", metrics_intent("baseline", None)))
-        .at(
-            t + 2,
-            "alice",
-            succeeded("baseline", "error_rate 0.20 %, p99 180 ms over the last 1h", &[]),
-        )
-        .at(
-            t + 30,
-            approver,
-            RunEvent::StepApproved {
-                step: "flip".into(),
-                typed: Some("api.shop.example".into()),
-                note: note.map(str::to_string),
-            },
-        )
-        .at(t + 31, "alice", started("flip", dns("flip", VM, Some(LB))))
-        .at(
-            t + 32,
-            "alice",
-            succeeded(
-                "flip",
-                "api.shop.example. now answers 198.51.100.7 on the primary",
-                &["compare-and-swap: the record held 192.0.2.10"],
-            ),
-        )
-        .at(t + 33, "alice", started("verify", dns("verify", LB, None)))
-        .at(t + 34, "cutover", answer("ns1.shop.example.", "192.0.2.53:53", LB))
-        .at(t + 35, "cutover", answer("ns2.shop.example.", "192.0.2.54:53", LB))
-        .at(
-            t + 35,
-            "alice",
-            succeeded("verify", "2 of 2 authoritative nameservers answer 198.51.100.7", &[]),
-        );
+    run.at(
+        t,
+        "alice",
+        started("baseline", metrics_intent(MetricsOp::Baseline, None)),
+    )
+    .at(
+        t + 2,
+        "alice",
+        succeeded("baseline", "error_rate 0.20 %, p99 180 ms over the last 1h", &[]),
+    )
+    .at(
+        t + 30,
+        approver,
+        RunEvent::StepApproved {
+            step: "flip".into(),
+            typed: Some("api.shop.example".into()),
+            note: note.map(str::to_string),
+        },
+    )
+    .at(t + 31, "alice", started("flip", dns(DnsOp::Flip, VM, Some(LB))))
+    .at(
+        t + 32,
+        "alice",
+        succeeded(
+            "flip",
+            "api.shop.example. now answers 198.51.100.7 on the primary",
+            &["compare-and-swap: the record held 192.0.2.10"],
+        ),
+    )
+    .at(t + 33, "alice", started("verify", dns(DnsOp::Verify, LB, None)))
+    .at(t + 34, "cutover", answer("ns1.shop.example.", "192.0.2.53:53", LB))
+    .at(t + 35, "cutover", answer("ns2.shop.example.", "192.0.2.54:53", LB))
+    .at(
+        t + 35,
+        "alice",
+        succeeded("verify", "2 of 2 authoritative nameservers answer 198.51.100.7", &[]),
+    );
 }
 
 /// (a) A rehearsal, time compressed 60× with the watch set to 4 minutes, approved by
@@ -319,16 +323,20 @@ fn rehearsal() -> Run {
     run.at(0, "alice", session(4242));
     up_to_verified_flip(&mut run, 1, "cutover", None);
     let until = run.time(40 + 240);
-    run.at(40, "alice", started("watch", metrics_intent("watch", Some(until))))
-        .at(
-            40,
-            "cutover",
-            RunEvent::WatchStarted {
-                step: "watch".into(),
-                until,
-                metrics: watched(),
-            },
-        );
+    run.at(
+        40,
+        "alice",
+        started("watch", metrics_intent(MetricsOp::Watch, Some(until))),
+    )
+    .at(
+        40,
+        "cutover",
+        RunEvent::WatchStarted {
+            step: "watch".into(),
+            until,
+            metrics: watched(),
+        },
+    );
     for (i, (e, p)) in [(0.0021, 0.181), (0.0024, 0.190), (0.0019, 0.176), (0.0022, 0.185)]
         .into_iter()
         .enumerate()
@@ -359,7 +367,11 @@ fn rehearsal() -> Run {
 fn rolled_back() -> Run {
     let mut run = Run::new("2026-12-12T22:00:00Z", Mode::Live, None);
     run.at(0, "alice", session(1111))
-        .at(5, "alice", started("baseline", metrics_intent("baseline", None)))
+        .at(
+            5,
+            "alice",
+            started("baseline", metrics_intent(MetricsOp::Baseline, None)),
+        )
         // The first session dies here, with the baseline running: nothing closes it.
         .at(240, "alice", session(2222));
     up_to_verified_flip(
@@ -369,16 +381,20 @@ fn rolled_back() -> Run {
         Some(&format!("CHG-1234 approved by bob; bridge token {SECRET}")),
     );
     let until = run.time(280 + 900);
-    run.at(280, "alice", started("watch", metrics_intent("watch", Some(until))))
-        .at(
-            280,
-            "cutover",
-            RunEvent::WatchStarted {
-                step: "watch".into(),
-                until,
-                metrics: watched(),
-            },
-        );
+    run.at(
+        280,
+        "alice",
+        started("watch", metrics_intent(MetricsOp::Watch, Some(until))),
+    )
+    .at(
+        280,
+        "cutover",
+        RunEvent::WatchStarted {
+            step: "watch".into(),
+            until,
+            metrics: watched(),
+        },
+    );
     for (i, (e, p)) in [(0.0021, 0.182), (0.0026, 0.201), (0.0045, 0.209), (0.0061, 0.262)]
         .into_iter()
         .enumerate()
@@ -420,7 +436,7 @@ fn rolled_back() -> Run {
             },
         },
     )
-    .at(520, "alice", started("dns-back", dns("revert", LB, Some(VM))))
+    .at(520, "alice", started("dns-back", dns(DnsOp::Revert, LB, Some(VM))))
     .at(
         521,
         "alice",
@@ -436,7 +452,7 @@ fn rolled_back() -> Run {
         started(
             "scale-to-zero",
             Intent::Kube(KubeIntent {
-                op: "scale".into(),
+                op: KubeOp::Scale,
                 context: "prod-eu (https://k8s.prod-eu.example:6443)".into(),
                 namespace: "shop".into(),
                 objects: vec!["Deployment web".into()],
@@ -537,41 +553,45 @@ fn an_older_journal_names_the_tool_as_it_is_named_now() {
     up_to_verified_flip(&mut run, 1, "alice", None);
     let message = "error_rate above its bound in 2 samples in a row (0.61 % > 0.30 %)";
     let until = run.time(40 + 900);
-    run.at(40, "alice", started("watch", metrics_intent("watch", Some(until))))
-        .at(100, "cutover", sample(0.0061, 0.262))
-        .at(
-            160,
-            "alice",
-            RunEvent::StepFailed {
+    run.at(
+        40,
+        "alice",
+        started("watch", metrics_intent(MetricsOp::Watch, Some(until))),
+    )
+    .at(100, "cutover", sample(0.0061, 0.262))
+    .at(
+        160,
+        "alice",
+        RunEvent::StepFailed {
+            step: "watch".into(),
+            failure: Failure {
+                message: message.into(),
+                action: FailureAction::RollBack,
+                ..Failure::default()
+            },
+        },
+    )
+    .at(
+        160,
+        "alice",
+        RunEvent::IncidentRecorded {
+            incident: Incident {
+                summary: format!("step `watch` failed: {message}"),
+                step: Some("watch".into()),
+                details: Vec::new(),
+            },
+        },
+    )
+    .at(
+        160,
+        "alice",
+        RunEvent::RollbackStarted {
+            trigger: RollbackTrigger::StepFailed {
                 step: "watch".into(),
-                failure: Failure {
-                    message: message.into(),
-                    action: FailureAction::RollBack,
-                    ..Failure::default()
-                },
+                message: message.into(),
             },
-        )
-        .at(
-            160,
-            "alice",
-            RunEvent::IncidentRecorded {
-                incident: Incident {
-                    summary: format!("step `watch` failed: {message}"),
-                    step: Some("watch".into()),
-                    details: Vec::new(),
-                },
-            },
-        )
-        .at(
-            160,
-            "alice",
-            RunEvent::RollbackStarted {
-                trigger: RollbackTrigger::StepFailed {
-                    step: "watch".into(),
-                    message: message.into(),
-                },
-            },
-        );
+        },
+    );
     let state = run.state();
     assert_eq!(state.status, RunStatus::RollingBack);
     let md = report::markdown(&run.records, &state, &redactor());
@@ -598,7 +618,11 @@ fn an_older_journal_names_the_tool_as_it_is_named_now() {
 fn time_zero_is_the_flip_try_that_succeeded_not_a_failed_one() {
     let mut run = Run::new("2026-12-05T14:00:00Z", Mode::Live, None);
     run.at(0, "alice", session(4242))
-        .at(10, "alice", started("baseline", metrics_intent("baseline", None)))
+        .at(
+            10,
+            "alice",
+            started("baseline", metrics_intent(MetricsOp::Baseline, None)),
+        )
         .at(12, "alice", succeeded("baseline", "error_rate 0.20 %, p99 180 ms", &[]))
         .at(
             30,
@@ -609,7 +633,7 @@ fn time_zero_is_the_flip_try_that_succeeded_not_a_failed_one() {
                 note: None,
             },
         )
-        .at(31, "alice", started("flip", dns("flip", VM, Some(LB))))
+        .at(31, "alice", started("flip", dns(DnsOp::Flip, VM, Some(LB))))
         .at(
             32,
             "alice",
@@ -622,7 +646,7 @@ fn time_zero_is_the_flip_try_that_succeeded_not_a_failed_one() {
             },
         )
         .at(1231, "alice", RunEvent::StepRetried { step: "flip".into() })
-        .at(1231, "alice", started("flip", dns("flip", VM, Some(LB))))
+        .at(1231, "alice", started("flip", dns(DnsOp::Flip, VM, Some(LB))))
         .at(1232, "alice", succeeded("flip", "moved", &[]));
     let md = report::markdown(&run.records, &run.state(), &redactor());
     assert!(

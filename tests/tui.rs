@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use cutover::engine::{Command, Intent, MetricSample, Mode, Report, RunEvent, RunStatus, Verdict, WatchedMetric};
+use cutover::engine::{
+    Command, DnsOp, Intent, MetricSample, Mode, Report, RunEvent, RunStatus, Verdict, WatchedMetric,
+};
 use cutover::journal::{Holder, Store};
 use cutover::runbook::load_str;
 use cutover::runner::{Driver, Session};
@@ -940,11 +942,11 @@ title = "The window"
 /// step detail: the exact record change, then one line per server with its verdict.
 #[tokio::test]
 async fn dns_steps_show_the_change_and_every_nameserver_answer() {
-    let change = |op: &str, to: Vec<String>| {
+    let change = |op: DnsOp, to: Vec<String>| {
         Intent::Dns(cutover::engine::DnsIntent {
-            op: op.into(),
+            op,
             zone: "royal-bank.example.".into(),
-            via: if op == "flip" {
+            via: if op == DnsOp::Flip {
                 "RFC 2136 UPDATE to 192.0.2.53:53 signed with TSIG key cutover (hmac-sha256)".into()
             } else {
                 "every authoritative nameserver, asked directly".into()
@@ -988,12 +990,12 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
         },
         Command::Begin {
             step: "flip".into(),
-            intent: change("flip", vec!["198.51.100.7".into()]),
+            intent: change(DnsOp::Flip, vec!["198.51.100.7".into()]),
         },
         done("flip", "1 record moved in one UPDATE; the primary holds the new value"),
         Command::Begin {
             step: "verify".into(),
-            intent: change("verify", Vec::new()),
+            intent: change(DnsOp::Verify, Vec::new()),
         },
         answer(
             "ns2.royal-bank.example.",
@@ -1081,7 +1083,7 @@ async fn k8s_steps_show_every_object_and_the_header_names_the_context() {
         Command::Begin {
             step: "rollout".into(),
             intent: Intent::Kube(cutover::engine::KubeIntent {
-                op: "rollout".into(),
+                op: cutover::engine::KubeOp::Rollout,
                 context: "prod-eu (https://10.0.0.1:6443)".into(),
                 namespace: "shop".into(),
                 objects: vec!["Deployment web".into(), "Deployment worker".into()],
@@ -1321,9 +1323,9 @@ id = "p"
 /// is journaled with who ended it.
 #[tokio::test]
 async fn the_drain_can_be_ended_early_from_the_cockpit_after_a_confirmation() {
-    let dns = |op: &str, from: &str, to: &str| {
+    let dns = |op: DnsOp, from: &str, to: &str| {
         Intent::Dns(cutover::engine::DnsIntent {
-            op: op.to_string(),
+            op,
             zone: "example.com.".to_string(),
             via: "RFC 2136".to_string(),
             records: vec![cutover::engine::RecordChange {
@@ -1343,7 +1345,7 @@ async fn the_drain_can_be_ended_early_from_the_cockpit_after_a_confirmation() {
     let commands = vec![
         Command::Begin {
             step: "flip".into(),
-            intent: dns("flip", "192.0.2.10", "198.51.100.7"),
+            intent: dns(DnsOp::Flip, "192.0.2.10", "198.51.100.7"),
         },
         done("flip"),
         Command::Rollback {
@@ -1351,7 +1353,7 @@ async fn the_drain_can_be_ended_early_from_the_cockpit_after_a_confirmation() {
         },
         Command::Begin {
             step: "dns-back".into(),
-            intent: dns("revert", "198.51.100.7", "192.0.2.10"),
+            intent: dns(DnsOp::Revert, "198.51.100.7", "192.0.2.10"),
         },
         done("dns-back"),
     ];

@@ -13,47 +13,20 @@ use crate::dns::provider::{Writer, mismatch, same};
 use crate::dns::wire::{self, RecordUpdate};
 use crate::dns::{DnsError, Nameserver, authoritative, pause};
 use crate::engine::{
-    DnsIntent, Failure, Intent, NameserverAnswer, Outcome, RecordChange, Report, RunState, StepStatus, Verdict,
+    DnsIntent, DnsOp, Failure, Intent, NameserverAnswer, Outcome, RecordChange, Report, RunState, StepStatus, Verdict,
 };
 use crate::outside::Reporter;
-use crate::runbook::steps::Kind;
+use crate::runbook::steps::{DnsStep, Kind};
 use crate::runbook::targets::{Shapes, set_changes, shape, split_values, types_for};
-use crate::runbook::{Action, DnsConfig, Step, Targets};
+use crate::runbook::{DnsConfig, Targets};
 
 /// How often a write that failed for a passing reason is tried, in all.
 const WRITE_TRIES: u32 = 3;
 /// How long a manual change may take before the step gives up (the operator can retry).
 const MANUAL_WAIT: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Check,
-    LowerTtl,
-    Flip,
-    Verify,
-    Revert,
-    RestoreTtl,
-}
-
-impl Op {
-    fn word(self) -> &'static str {
-        match self {
-            Op::Check => "check",
-            Op::LowerTtl => "lower_ttl",
-            Op::Flip => "flip",
-            Op::Verify => "verify",
-            Op::Revert => "revert",
-            Op::RestoreTtl => "restore_ttl",
-        }
-    }
-
-    fn writes(self) -> bool {
-        matches!(self, Op::LowerTtl | Op::Flip | Op::Revert | Op::RestoreTtl)
-    }
-}
-
 pub struct DnsJob {
-    pub op: Op,
+    pub op: DnsOp,
     pub config: DnsConfig,
     pub records: Vec<RecordChange>,
     /// For verify: how long the authoritative servers have, then the resolvers.
@@ -77,9 +50,7 @@ fn last_change(state: &RunState, index: usize) -> Option<(&DnsIntent, Option<Dat
     (0..index).rev().find_map(|i| {
         let s = &state.steps[i];
         match &s.intent {
-            Some(Intent::Dns(d)) if s.status == StepStatus::Succeeded && d.op != "check" && d.op != "verify" => {
-                Some((d, s.finished_at))
-            }
+            Some(Intent::Dns(d)) if s.status == StepStatus::Succeeded && d.op.writes() => Some((d, s.finished_at)),
             _ => None,
         }
     })
@@ -233,7 +204,7 @@ fn as_left(changes: &[RecordChange]) -> Vec<RecordChange> {
 
 /// Resolves a `dns.*` step into its exact intent, reading what must be read first.
 pub(crate) async fn prepare(
-    step: &Step,
+    dns_step: DnsStep<'_>,
     index: usize,
     state: &RunState,
     values: &Values<'_>,
@@ -247,7 +218,7 @@ pub(crate) async fn prepare(
         });
     };
     let mut job = DnsJob {
-        op: Op::Check,
+        op: DnsOp::Check,
         config: config.clone(),
         records: Vec::new(),
         timeout: Duration::ZERO,
@@ -256,19 +227,19 @@ pub(crate) async fn prepare(
         nothing: None,
         dry_run: false,
     };
-    match &step.action {
-        Action::DnsCheck(c) => {
-            job.op = Op::Check;
+    match dns_step {
+        DnsStep::Check(c) => {
+            job.op = DnsOp::Check;
             job.records = expectations(&config, &shapes(&config, &c.expect, values, "expect")?, None);
         }
-        Action::DnsFlip(f) => {
-            job.op = Op::Flip;
+        DnsStep::Flip(f) => {
+            job.op = DnsOp::Flip;
             let from = shapes(&config, &f.from, values, "from")?;
             let to = shapes(&config, &f.to, values, "to")?;
             job.records = flip_changes(&config, &from, &to, lowered_ttl(state, index, &config));
         }
-        Action::DnsLowerTtl(l) => {
-            job.op = Op::LowerTtl;
+        DnsStep::LowerTtl(l) => {
+            job.op = DnsOp::LowerTtl;
             job.timeout = l.timeout;
             let ttl = l.ttl.unwrap_or(config.cutover_ttl);
             let servers = authoritative(&config).await.map_err(fail)?;
@@ -330,8 +301,8 @@ pub(crate) async fn prepare(
                 }
             }
         }
-        Action::DnsRestoreTtl(r) => {
-            job.op = Op::RestoreTtl;
+        DnsStep::RestoreTtl(r) => {
+            job.op = DnsOp::RestoreTtl;
             let lowered = step_of_kind(state, &r.lowered_by, Kind::DnsLowerTtl);
             // The TTL from before, per name: whatever the name holds now (the old records
             // after a rollback, the new ones after a cutover) gets it back.
@@ -379,8 +350,8 @@ pub(crate) async fn prepare(
                 }
             }
         }
-        Action::DnsRevert(r) => {
-            job.op = Op::Revert;
+        DnsStep::Revert(r) => {
+            job.op = DnsOp::Revert;
             job.timeout = r.timeout;
             let flip = step_of_kind(state, &r.flip, Kind::DnsFlip);
             match flip.and_then(|s| s.intent.as_ref()) {
@@ -402,8 +373,8 @@ pub(crate) async fn prepare(
                 _ => job.nothing = Some("the flip never started: DNS still points where it did".to_string()),
             }
         }
-        Action::DnsVerify(v) => {
-            job.op = Op::Verify;
+        DnsStep::Verify(v) => {
+            job.op = DnsOp::Verify;
             job.timeout = v.timeout;
             job.resolver_wait = v.resolver_wait;
             let last = last_change(state, index);
@@ -427,10 +398,9 @@ pub(crate) async fn prepare(
                 Some(crate::engine::later(at?, Duration::from_secs(u64::from(old))))
             });
         }
-        _ => unreachable!("not a DNS step"),
     }
     let intent = Intent::Dns(DnsIntent {
-        op: job.op.word().to_string(),
+        op: job.op,
         zone: config.zone.clone(),
         via: if job.op.writes() {
             config.via()
@@ -456,7 +426,7 @@ fn lowered_ttl(state: &RunState, index: usize, config: &DnsConfig) -> u32 {
     (0..index)
         .rev()
         .find_map(|i| match &state.steps[i].intent {
-            Some(Intent::Dns(d)) if d.op == "lower_ttl" => d.records.first().and_then(|r| r.ttl),
+            Some(Intent::Dns(d)) if d.op == DnsOp::LowerTtl => d.records.first().and_then(|r| r.ttl),
             _ => None,
         })
         .unwrap_or(config.cutover_ttl)
@@ -489,9 +459,9 @@ pub async fn execute(job: DnsJob, reporter: &Reporter, cancel: &CancellationToke
         });
     }
     match job.op {
-        Op::Check => check(&job, reporter).await,
-        Op::Verify if job.dry_run => dry_verify(&job, reporter).await,
-        Op::Verify => verify(&job, reporter, cancel).await,
+        DnsOp::Check => check(&job, reporter).await,
+        DnsOp::Verify if job.dry_run => dry_verify(&job, reporter).await,
+        DnsOp::Verify => verify(&job, reporter, cancel).await,
         _ => write(&job, reporter, cancel).await,
     }
 }
@@ -777,7 +747,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
         }
         return manual(job, reporter, cancel).await;
     }
-    let ttl_change = matches!(job.op, Op::LowerTtl | Op::RestoreTtl);
+    let ttl_change = matches!(job.op, DnsOp::LowerTtl | DnsOp::RestoreTtl);
     let mut try_no = 0;
     let (went_through_before, sent) = loop {
         try_no += 1;
@@ -892,7 +862,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
             e.ttl = None;
         }
     }
-    if matches!(job.op, Op::LowerTtl | Op::Revert) {
+    if matches!(job.op, DnsOp::LowerTtl | DnsOp::Revert) {
         // Done only when every authoritative server serves it: the lead time before the
         // flip counts from then, and a rollback pulls the new side only once DNS is back.
         if servers.is_empty() {
@@ -901,7 +871,7 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
             })));
         }
         let what = match job.op {
-            Op::LowerTtl => format!("TTL {}", job.records.first().and_then(|r| r.ttl).unwrap_or(0)),
+            DnsOp::LowerTtl => format!("TTL {}", job.records.first().and_then(|r| r.ttl).unwrap_or(0)),
             _ => expected_words(&expect, |r| &r.from),
         };
         let asking = Asking {

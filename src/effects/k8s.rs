@@ -17,18 +17,22 @@ use super::http::{HttpProbe, probe};
 use super::stopped;
 use crate::dns::pause;
 use crate::engine::{
-    Failure, Intent, KubeIntent, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus, Verdict,
+    DnsOp, Failure, Intent, KubeIntent, KubeOp, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus,
+    Verdict,
 };
 use crate::k8s::{Cluster, match_labels, pod_ready};
 use crate::outside::Reporter;
 use crate::runbook::duration::format as dur;
 use crate::runbook::k8s::deployments as k8s_deployments;
-use crate::runbook::{Action, K8sConfig, SmokeCheck, Step};
+use crate::runbook::steps::K8sStep;
+use crate::runbook::{
+    K8sConfig, K8sExposeStep, K8sRolloutStep, K8sScaleStep, K8sSmokeStep, K8sValidateStep, SmokeCheck, Step,
+};
 
 pub struct K8sJob {
     pub cluster: Cluster,
     pub config: K8sConfig,
-    pub action: Action,
+    pub op: K8sOp,
     pub deployments: Vec<String>,
     /// For scale: what each Deployment goes from and to.
     pub scale: Vec<ScaleChange>,
@@ -36,6 +40,38 @@ pub struct K8sJob {
     pub flipped_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Read, but change nothing: say what would be sent.
     pub dry_run: bool,
+}
+
+/// The step a job performs, with its fields.
+pub enum K8sOp {
+    Rollout(K8sRolloutStep),
+    Smoke(K8sSmokeStep),
+    Expose(K8sExposeStep),
+    Scale(K8sScaleStep),
+    Validate(K8sValidateStep),
+}
+
+impl K8sOp {
+    fn of(step: K8sStep<'_>) -> Self {
+        match step {
+            K8sStep::Rollout(s) => K8sOp::Rollout(s.clone()),
+            K8sStep::Smoke(s) => K8sOp::Smoke(s.clone()),
+            K8sStep::Expose(s) => K8sOp::Expose(s.clone()),
+            K8sStep::Scale(s) => K8sOp::Scale(s.clone()),
+            K8sStep::Validate(s) => K8sOp::Validate(s.clone()),
+        }
+    }
+
+    /// As the journal names it.
+    fn name(&self) -> KubeOp {
+        match self {
+            K8sOp::Rollout(_) => KubeOp::Rollout,
+            K8sOp::Smoke(_) => KubeOp::Smoke,
+            K8sOp::Expose(_) => KubeOp::Expose,
+            K8sOp::Scale(_) => KubeOp::Scale,
+            K8sOp::Validate(_) => KubeOp::Validate,
+        }
+    }
 }
 
 /// Reports each object's result once per change, so the journal holds the story, not
@@ -162,7 +198,7 @@ impl Patience {
 
 /// Connects, resolves the Deployments, and for a scale reads the current counts so the
 /// intent holds the exact change.
-pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Failure> {
+pub async fn prepare(k8s_step: K8sStep<'_>, step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Failure> {
     let Some(config) = run.runbook.k8s.clone() else {
         return Err(Failure {
             message: "this runbook has no [k8s] section".to_string(),
@@ -171,33 +207,33 @@ pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Fa
         });
     };
     let cluster = Cluster::connect(&config).await?;
-    let own: &[String] = match &step.action {
-        Action::K8sRollout(r) => &r.deployments,
-        Action::K8sScale(s) => &s.deployments,
-        Action::K8sValidate(v) => &v.deployments,
-        _ => &[],
+    let own: &[String] = match k8s_step {
+        K8sStep::Rollout(r) => &r.deployments,
+        K8sStep::Scale(s) => &s.deployments,
+        K8sStep::Validate(v) => &v.deployments,
+        K8sStep::Smoke(_) | K8sStep::Expose(_) => &[],
     };
     let deployments = k8s_deployments(own, &config).to_vec();
     let mut objects: Vec<String> = Vec::new();
     let mut scale = Vec::new();
-    match &step.action {
-        Action::K8sRollout(_) | Action::K8sValidate(_) => {
+    match k8s_step {
+        K8sStep::Rollout(_) | K8sStep::Validate(_) => {
             objects.extend(deployments.iter().map(|d| format!("Deployment {d}")));
         }
-        Action::K8sSmoke(s) => {
+        K8sStep::Smoke(s) => {
             objects.extend(
                 s.checks
                     .iter()
                     .map(|c| format!("Deployment {} :{}{}", c.deployment, c.port, c.path)),
             );
         }
-        Action::K8sExpose(e) => objects.extend(
+        K8sStep::Expose(e) => objects.extend(
             e.service
                 .iter()
                 .map(|s| format!("Service {s}"))
                 .chain(e.ingress.iter().map(|i| format!("Ingress {i}"))),
         ),
-        Action::K8sScale(s) => {
+        K8sStep::Scale(s) => {
             // A rerun after a crash keeps the counts the first try found: by now the
             // Deployments may already hold the new count.
             let earlier: Vec<ScaleChange> = match run.step(&step.id).and_then(|s| s.intent.as_ref()) {
@@ -225,11 +261,10 @@ pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Fa
             }
             objects.extend(deployments.iter().map(|d| format!("Deployment {d}")));
         }
-        _ => {}
     }
-    let op = step.action.kind().name().trim_start_matches("k8s.").to_string();
+    let op = K8sOp::of(k8s_step);
     let intent = Intent::Kube(KubeIntent {
-        op,
+        op: op.name(),
         context: format!("{} ({})", cluster.context, cluster.server),
         namespace: cluster.namespace.clone(),
         objects,
@@ -240,14 +275,14 @@ pub async fn prepare(step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Fa
         K8sJob {
             cluster,
             config,
-            action: step.action.clone(),
+            op,
             deployments,
             scale,
             flipped_at: run
                 .steps
                 .iter()
                 .filter(|s| s.status == StepStatus::Succeeded)
-                .filter(|s| matches!(&s.intent, Some(Intent::Dns(d)) if d.op == "flip"))
+                .filter(|s| matches!(&s.intent, Some(Intent::Dns(d)) if d.op == DnsOp::Flip))
                 .filter_map(|s| s.finished_at)
                 .max(),
             dry_run: run.dry_run,
@@ -262,7 +297,7 @@ fn current_replicas(d: &Deployment) -> i32 {
 /// The count an earlier scale step of this run found for `deployment` (before it scaled).
 fn restore_count(run: &RunState, this: &str, deployment: &str) -> Option<i32> {
     run.steps.iter().rev().find_map(|s| match &s.intent {
-        Some(Intent::Kube(k)) if s.id != this && k.op == "scale" && s.status == StepStatus::Succeeded => {
+        Some(Intent::Kube(k)) if s.id != this && k.op == KubeOp::Scale && s.status == StepStatus::Succeeded => {
             k.scale.iter().find(|c| c.deployment == deployment).map(|c| c.from)
         }
         _ => None,
@@ -271,16 +306,12 @@ fn restore_count(run: &RunState, this: &str, deployment: &str) -> Option<i32> {
 
 pub async fn execute(job: K8sJob, reporter: &Reporter, cancel: &CancellationToken) -> Result<Outcome, Failure> {
     let mut seen = Seen::new(reporter);
-    match &job.action {
-        Action::K8sRollout(r) => rollout(&job, r.timeout, r.exposed, &mut seen, cancel).await,
-        Action::K8sSmoke(s) => smoke(&job, &s.checks, &mut seen, cancel).await,
-        Action::K8sExpose(e) => expose(&job, e, &mut seen, cancel).await,
-        Action::K8sScale(s) => scale(&job, s.timeout, &mut seen, cancel).await,
-        Action::K8sValidate(v) => validate(&job, v, &mut seen).await,
-        other => Err(Failure {
-            message: format!("{} is not a Kubernetes step", other.kind()),
-            ..Failure::default()
-        }),
+    match &job.op {
+        K8sOp::Rollout(r) => rollout(&job, r.timeout, r.exposed, &mut seen, cancel).await,
+        K8sOp::Smoke(s) => smoke(&job, &s.checks, &mut seen, cancel).await,
+        K8sOp::Expose(e) => expose(&job, e, &mut seen, cancel).await,
+        K8sOp::Scale(s) => scale(&job, s.timeout, &mut seen, cancel).await,
+        K8sOp::Validate(v) => validate(&job, v, &mut seen).await,
     }
 }
 

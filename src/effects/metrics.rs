@@ -13,13 +13,15 @@ use tokio_util::sync::CancellationToken;
 use super::stopped;
 use crate::dns::pause;
 use crate::engine::{
-    Failure, FailureAction, Intent, MetricSample, Outcome, Report, RunState, StepStatus, Verdict, WatchedMetric,
+    Failure, FailureAction, Intent, MetricSample, MetricsOp, Outcome, Report, RunState, StepStatus, Verdict,
+    WatchedMetric,
 };
 use crate::metrics::Prometheus;
 use crate::outside::Reporter;
 use crate::runbook::describe::bound_rule;
 use crate::runbook::duration::format as dur;
-use crate::runbook::{Action, Increase, MetricQuery, MetricsConfig, OnBreach, Step};
+use crate::runbook::steps::MetricsStep;
+use crate::runbook::{Increase, MetricQuery, MetricsConfig, OnBreach, Step};
 use crate::words::show_value as show;
 
 pub struct MetricsJob {
@@ -52,7 +54,12 @@ fn baseline_var(name: &str) -> String {
     format!("baseline_{name}")
 }
 
-pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Intent, MetricsJob), Failure> {
+pub fn prepare(
+    metrics_step: MetricsStep<'_>,
+    step: &Step,
+    run: &RunState,
+    now: DateTime<Utc>,
+) -> Result<(Intent, MetricsJob), Failure> {
     let Some(config) = run.runbook.metrics.clone() else {
         return Err(Failure {
             message: "this runbook has no [metrics] section".to_string(),
@@ -69,20 +76,20 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
         .iter()
         .map(|q| format!("{}: {}", q.name, q.query))
         .collect();
-    let (kind, intent) = match &step.action {
-        Action::MetricsBaseline(b) => {
+    let (kind, intent) = match metrics_step {
+        MetricsStep::Baseline(b) => {
             let window = b.window.unwrap_or(config.baseline);
             (
                 Kind::Baseline { window, end: b.end },
                 Intent::Metrics {
-                    op: "baseline".to_string(),
+                    op: MetricsOp::Baseline,
                     source: config.prometheus.clone(),
                     queries,
                     until: None,
                 },
             )
         }
-        Action::MetricsWatch(w) => {
+        MetricsStep::Watch(w) => {
             // A watch that cannot be set up after the flip must not roll back by itself.
             let metrics = watched(&config, run).map_err(|f| Failure {
                 action: FailureAction::Decide,
@@ -137,18 +144,12 @@ pub fn prepare(step: &Step, run: &RunState, now: DateTime<Utc>) -> Result<(Inten
                     inconclusive,
                 },
                 Intent::Metrics {
-                    op: "watch".to_string(),
+                    op: MetricsOp::Watch,
                     source: config.prometheus.clone(),
                     queries,
                     until: Some(until),
                 },
             )
-        }
-        other => {
-            return Err(Failure {
-                message: format!("{} is not a metrics step", other.kind()),
-                ..Failure::default()
-            });
         }
     };
     Ok((
@@ -168,7 +169,7 @@ fn watched(config: &MetricsConfig, run: &RunState) -> Result<Vec<WatchedMetric>,
         .iter()
         .rev()
         .filter(|s| s.status == StepStatus::Succeeded)
-        .filter(|s| matches!(&s.intent, Some(Intent::Metrics { op, .. }) if op == "baseline"))
+        .filter(|s| matches!(&s.intent, Some(Intent::Metrics { op, .. }) if *op == MetricsOp::Baseline))
         .find_map(|s| s.outcome.as_ref().map(|o| &o.outputs));
     let Some(outputs) = baseline_outputs else {
         return Err(Failure {

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{Failure, Intent, Outcome, RunState, StepState};
 use crate::outside::Reporter;
 use crate::redact::Redactor;
+use crate::runbook::steps::Split;
 use crate::runbook::{Action, Runbook, Step, Template};
 
 /// What every effect may need to know about the run.
@@ -270,49 +271,41 @@ pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepa
         runbook: &run.runbook,
         redactor: &ctx.redactor,
     };
-    // One arm per kind: a new kind does not build until it says how it is prepared.
-    let prepared = match &step.action {
-        Action::DnsCheck(_)
-        | Action::DnsLowerTtl(_)
-        | Action::DnsFlip(_)
-        | Action::DnsVerify(_)
-        | Action::DnsRevert(_)
-        | Action::DnsRestoreTtl(_) => {
-            let (intent, mut job) = dns::prepare(step, index, run, &values).await?;
+    // One arm per family, and one per kind inside each: a new kind does not build until
+    // it says how it is prepared.
+    let prepared = match step.action.split() {
+        Split::Dns(dns_step) => {
+            let (intent, mut job) = dns::prepare(dns_step, index, run, &values).await?;
             job.dry_run = run.dry_run;
             return Ok(Prepared {
                 intent,
                 job: Job::Dns(Box::new(job)),
             });
         }
-        Action::K8sRollout(_)
-        | Action::K8sSmoke(_)
-        | Action::K8sExpose(_)
-        | Action::K8sScale(_)
-        | Action::K8sValidate(_) => {
-            let (intent, job) = k8s::prepare(step, run).await?;
+        Split::K8s(k8s_step) => {
+            let (intent, job) = k8s::prepare(k8s_step, step, run).await?;
             return Ok(Prepared {
                 intent,
                 job: Job::K8s(Box::new(job)),
             });
         }
-        Action::MetricsBaseline(_) | Action::MetricsWatch(_) => {
-            let (intent, job) = metrics::prepare(step, run, chrono::Utc::now())?;
+        Split::Metrics(metrics_step) => {
+            let (intent, job) = metrics::prepare(metrics_step, step, run, chrono::Utc::now())?;
             return Ok(Prepared {
                 intent,
                 job: Job::Metrics(Box::new(job)),
             });
         }
-        Action::NotifyWebhook(n) => return notify::prepare(n, step, run, &values, ctx),
-        Action::Manual(_) => return Ok(confirm(state)),
-        Action::Wait(_) => {
+        Split::Notify(n) => return notify::prepare(n, step, run, &values, ctx),
+        Split::Manual(_) => return Ok(confirm(state)),
+        Split::Wait(_) => {
             return Ok(Prepared {
                 intent: Intent::Gate,
                 job: Job::Gate,
             });
         }
-        Action::Command(c) => prepare_command(c, step, &values, ctx),
-        Action::Http(h) => prepare_http(h, &values),
+        Split::Command(c) => prepare_command(c, step, &values, ctx),
+        Split::Http(h) => prepare_http(h, &values),
     }?;
     match prepared.job {
         // A command may change anything: a dry run shows it and runs nothing.

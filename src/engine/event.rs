@@ -365,7 +365,7 @@ pub enum Intent {
     },
     /// Metrics read from Prometheus: the baseline, or the watch until when.
     Metrics {
-        op: String,
+        op: MetricsOp,
         source: String,
         /// `name: PromQL` of each metric.
         queries: Vec<String>,
@@ -376,8 +376,7 @@ pub enum Intent {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KubeIntent {
-    /// `rollout`, `smoke`, `expose`, `scale`, `validate`.
-    pub op: String,
+    pub op: KubeOp,
     /// The kubeconfig context and the cluster's address.
     pub context: String,
     pub namespace: String,
@@ -395,10 +394,104 @@ pub struct ScaleChange {
     pub to: i32,
 }
 
+/// What a DNS step does, as the journal names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsOp {
+    Check,
+    LowerTtl,
+    Flip,
+    Verify,
+    Revert,
+    RestoreTtl,
+}
+
+impl DnsOp {
+    /// `lower_ttl`, as the journal spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsOp::Check => "check",
+            DnsOp::LowerTtl => "lower_ttl",
+            DnsOp::Flip => "flip",
+            DnsOp::Verify => "verify",
+            DnsOp::Revert => "revert",
+            DnsOp::RestoreTtl => "restore_ttl",
+        }
+    }
+
+    /// `lower ttl`, for people.
+    pub fn words(self) -> &'static str {
+        match self {
+            DnsOp::LowerTtl => "lower ttl",
+            DnsOp::RestoreTtl => "restore ttl",
+            other => other.name(),
+        }
+    }
+
+    /// Whether it changes records (rather than reading them).
+    pub fn writes(self) -> bool {
+        match self {
+            DnsOp::LowerTtl | DnsOp::Flip | DnsOp::Revert | DnsOp::RestoreTtl => true,
+            DnsOp::Check | DnsOp::Verify => false,
+        }
+    }
+}
+
+/// What a Kubernetes step does, as the journal names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KubeOp {
+    Rollout,
+    Smoke,
+    Expose,
+    Scale,
+    Validate,
+}
+
+impl KubeOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            KubeOp::Rollout => "rollout",
+            KubeOp::Smoke => "smoke",
+            KubeOp::Expose => "expose",
+            KubeOp::Scale => "scale",
+            KubeOp::Validate => "validate",
+        }
+    }
+}
+
+impl std::fmt::Display for KubeOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a metrics step does, as the journal names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsOp {
+    Baseline,
+    Watch,
+}
+
+impl MetricsOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricsOp::Baseline => "baseline",
+            MetricsOp::Watch => "watch",
+        }
+    }
+}
+
+impl std::fmt::Display for MetricsOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsIntent {
-    /// `check`, `lower_ttl`, `flip`, `verify`, `revert`, `restore_ttl`.
-    pub op: String,
+    pub op: DnsOp,
     pub zone: String,
     /// How the change is made: "RFC 2136 UPDATE to 192.0.2.53:53 signed with TSIG key cutover".
     pub via: String,
@@ -408,7 +501,7 @@ pub struct DnsIntent {
 impl DnsIntent {
     /// Whether the intent changes records (rather than reading them).
     pub fn writes(&self) -> bool {
-        matches!(self.op.as_str(), "lower_ttl" | "flip" | "revert" | "restore_ttl")
+        self.op.writes()
     }
 }
 

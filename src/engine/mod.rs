@@ -9,10 +9,10 @@ pub mod state;
 
 pub use decide::{Command, MIN_RCA_CHARS, Refusal, decide};
 pub use event::{
-    DnsIntent, Evidence, Failure, FailureAction, GATES, GateOverride, HttpAttempt, Incident, Intent, KubeIntent,
-    LEGACY_SYSTEM_ACTOR, MetricSample, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef, RecordChange,
-    Recorded, Rehearsal, Report, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, ScaleChange,
-    Verdict, WatchedMetric, is_system_actor,
+    DnsIntent, DnsOp, Evidence, Failure, FailureAction, GATES, GateOverride, HttpAttempt, Incident, Intent, KubeIntent,
+    KubeOp, LEGACY_SYSTEM_ACTOR, MetricSample, MetricsOp, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef,
+    RecordChange, Recorded, Rehearsal, Report, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR,
+    ScaleChange, Verdict, WatchedMetric, is_system_actor,
 };
 pub use plan::{Effect, Situation, TimeGate, current, later, next_effects, rollback_due, situation};
 pub use state::{LoweredTtl, RunState, RunStatus, StepState, StepStatus, Watch};

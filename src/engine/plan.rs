@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::{Failure, FailureAction, Intent};
+use super::event::{DnsOp, Failure, FailureAction, Intent};
 use super::state::{RunState, RunStatus, StepState, StepStatus};
 use crate::runbook::{Action, Approval, InDoubtPolicy, OnFailure};
 
@@ -255,7 +255,7 @@ pub fn drain_gate(state: &RunState, index: usize) -> Option<(DateTime<Utc>, Time
         .steps
         .iter()
         .filter_map(|s| match &s.intent {
-            Some(Intent::Dns(d)) if d.op == "flip" && !d.records.is_empty() => {
+            Some(Intent::Dns(d)) if d.op == DnsOp::Flip && !d.records.is_empty() => {
                 d.records.iter().filter_map(|r| r.ttl).max()
             }
             _ => None,

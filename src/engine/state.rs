@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef, Recorded,
+    DnsOp, Failure, Incident, Intent, MetricSample, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef, Recorded,
     Rehearsal, Resolution, RollbackTrigger, RunEvent, WatchedMetric,
 };
 use crate::runbook::{Runbook, Step};
@@ -316,7 +316,7 @@ impl RunState {
     /// is left to remember for them.
     fn forget_restored_ttls(&mut self, step: &str) {
         if let Some(Intent::Dns(d)) = self.step(step).and_then(|s| s.intent.as_ref())
-            && d.op == "restore_ttl"
+            && d.op == DnsOp::RestoreTtl
         {
             let names: Vec<String> = d.records.iter().map(|r| r.name.clone()).collect();
             for name in names {
@@ -374,7 +374,7 @@ impl RunState {
             }
             RunEvent::StepStarted { step, intent } => {
                 if let Intent::Dns(d) = intent
-                    && d.op == "lower_ttl"
+                    && d.op == DnsOp::LowerTtl
                 {
                     for r in &d.records {
                         if let (Some(before), Some(lowered)) = (r.old_ttl, r.ttl) {

@@ -372,7 +372,7 @@ fn dns(doc: &mut Doc, f: &Facts<'_>) {
             step,
             intent: Intent::Dns(d),
         } = &rec.event
-            && !matches!(d.op.as_str(), "check" | "verify")
+            && d.op.writes()
         {
             let result = tries(f, step)
                 .into_iter()
@@ -384,7 +384,7 @@ fn dns(doc: &mut Doc, f: &Facts<'_>) {
                     utc(rec.at),
                     f.relative(*attempt, rec.at),
                     step.clone(),
-                    d.op.replace('_', " "),
+                    d.op.words().to_string(),
                     record_change_words(r, d.writes()),
                     d.via.clone(),
                     result.clone(),

@@ -176,6 +176,71 @@ step_kinds! {
     NotifyWebhook(NotifyWebhookStep) = "notify.webhook",
 }
 
+/// An action seen by family, each family's kinds typed: the effects dispatch on this, so a
+/// new kind is an arm the compiler asks for in its family's effect too.
+#[derive(Debug, Clone, Copy)]
+pub enum Split<'a> {
+    Manual(&'a ManualStep),
+    Command(&'a CommandStep),
+    Wait(&'a WaitStep),
+    Http(&'a HttpCheck),
+    Notify(&'a NotifyWebhookStep),
+    Dns(DnsStep<'a>),
+    K8s(K8sStep<'a>),
+    Metrics(MetricsStep<'a>),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum DnsStep<'a> {
+    Check(&'a DnsCheckStep),
+    LowerTtl(&'a DnsLowerTtlStep),
+    Flip(&'a DnsFlipStep),
+    Verify(&'a DnsVerifyStep),
+    Revert(&'a DnsRevertStep),
+    RestoreTtl(&'a DnsRestoreTtlStep),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum K8sStep<'a> {
+    Rollout(&'a K8sRolloutStep),
+    Smoke(&'a K8sSmokeStep),
+    Expose(&'a K8sExposeStep),
+    Scale(&'a K8sScaleStep),
+    Validate(&'a K8sValidateStep),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum MetricsStep<'a> {
+    Baseline(&'a MetricsBaselineStep),
+    Watch(&'a MetricsWatchStep),
+}
+
+impl Action {
+    /// The action by family.
+    pub fn split(&self) -> Split<'_> {
+        match self {
+            Action::Manual(s) => Split::Manual(s),
+            Action::Command(s) => Split::Command(s),
+            Action::Wait(s) => Split::Wait(s),
+            Action::Http(s) => Split::Http(s),
+            Action::NotifyWebhook(s) => Split::Notify(s),
+            Action::DnsCheck(s) => Split::Dns(DnsStep::Check(s)),
+            Action::DnsLowerTtl(s) => Split::Dns(DnsStep::LowerTtl(s)),
+            Action::DnsFlip(s) => Split::Dns(DnsStep::Flip(s)),
+            Action::DnsVerify(s) => Split::Dns(DnsStep::Verify(s)),
+            Action::DnsRevert(s) => Split::Dns(DnsStep::Revert(s)),
+            Action::DnsRestoreTtl(s) => Split::Dns(DnsStep::RestoreTtl(s)),
+            Action::K8sRollout(s) => Split::K8s(K8sStep::Rollout(s)),
+            Action::K8sSmoke(s) => Split::K8s(K8sStep::Smoke(s)),
+            Action::K8sExpose(s) => Split::K8s(K8sStep::Expose(s)),
+            Action::K8sScale(s) => Split::K8s(K8sStep::Scale(s)),
+            Action::K8sValidate(s) => Split::K8s(K8sStep::Validate(s)),
+            Action::MetricsBaseline(s) => Split::Metrics(MetricsStep::Baseline(s)),
+            Action::MetricsWatch(s) => Split::Metrics(MetricsStep::Watch(s)),
+        }
+    }
+}
+
 /// The families of kinds, the part of the name before the dot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {

@@ -194,7 +194,7 @@ fn history(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
         // A DNS write is shown in full under "Change"; a read lists what it asked about.
         Some(crate::engine::Intent::Dns(d)) => {
             lines.push(Line::from(Span::styled(
-                format!("intent: {} via {}", d.op.replace('_', " "), d.via),
+                format!("intent: {} via {}", d.op.words(), d.via),
                 theme.dim(),
             )));
             if !d.writes() {
