@@ -250,11 +250,11 @@ async fn the_products_client_reads_a_baseline_from_history_and_instant_values() 
     // Anything else is rejected with the reason.
     let e = prom.instant("rate(up[1m])", None).await.unwrap_err();
     assert!(
-        e.contains("rejected the query (HTTP 400") && e.contains("only three queries"),
+        e.message.contains("rejected the query (HTTP 400") && e.message.contains("only three queries"),
         "{e}"
     );
     let e = prom.range(P99_QUERY, end, start, TEN_S).await.unwrap_err();
-    assert!(e.contains("end timestamp must not be before start time"), "{e}");
+    assert!(e.message.contains("end timestamp must not be before start time"), "{e}");
 }
 
 /// The bounds the default runbook puts on the watch, from the sim's own baseline.

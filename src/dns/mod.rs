@@ -135,14 +135,6 @@ impl DnsError {
             retryable,
         }
     }
-
-    pub fn into_failure(self) -> crate::engine::Failure {
-        crate::engine::Failure {
-            message: self.message,
-            advice: self.advice,
-            ..crate::engine::Failure::default()
-        }
-    }
 }
 
 /// What to do about servers that answer nothing (`servers`: one address, or several).

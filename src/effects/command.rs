@@ -91,10 +91,9 @@ pub async fn run(
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| Failure {
-            message: format!("could not start `sh -c …`: {e}"),
-            advice: Some("check that /bin/sh exists and the state directory is writable".to_string()),
-            ..Failure::default()
+        .map_err(|e| {
+            Failure::new(format!("could not start `sh -c …`: {e}"))
+                .advise("check that /bin/sh exists and the state directory is writable")
         })?;
     let pgid = child.id().unwrap_or(0);
     // Into the journal, so a session after a crash can find what this one left running.

@@ -40,8 +40,19 @@ pub struct DnsJob {
     pub dry_run: bool,
 }
 
+/// The DNS client's error, as a step's failure.
+impl From<DnsError> for Failure {
+    fn from(e: DnsError) -> Self {
+        Failure {
+            message: e.message,
+            advice: e.advice,
+            ..Failure::default()
+        }
+    }
+}
+
 fn fail(e: DnsError) -> Failure {
-    e.into_failure()
+    e.into()
 }
 
 /// The last DNS change before `index` that succeeded, in the same run: what a verify
@@ -92,14 +103,13 @@ async fn current_ttls(
                 out.insert((record.clone(), rtype.clone()), t);
             }
             None if !errors.is_empty() => {
-                return Err(Failure {
-                    message: format!("cannot read the TTL of {record} {rtype}: {}", errors.join("; ")),
-                    advice: Some(
-                        "the authoritative servers must answer before the TTL is changed; retry when they do"
-                            .to_string(),
-                    ),
-                    ..Failure::default()
-                });
+                return Err(Failure::new(format!(
+                    "cannot read the TTL of {record} {rtype}: {}",
+                    errors.join("; ")
+                ))
+                .advise(
+                    "the authoritative servers must answer before the TTL is changed; retry when they do".to_string(),
+                ));
             }
             None => {}
         }
@@ -125,26 +135,18 @@ fn shapes(config: &DnsConfig, targets: &Targets, values: &Values<'_>, key: &str)
                 .map(|v| v.concat())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let shaped = shape(&config.records, targets, &rendered).map_err(|e| Failure {
-        message: format!("`{key}`: {e}"),
-        advice: Some("check the step's values and the variables they are filled from".to_string()),
-        ..Failure::default()
+    let shaped = shape(&config.records, targets, &rendered).map_err(|e| {
+        Failure::new(format!("`{key}`: {e}")).advise("check the step's values and the variables they are filled from")
     })?;
     if let Some(types) = shaped.get(&config.zone)
         && types.contains_key("CNAME")
         && key != "from"
     {
-        return Err(Failure {
-            message: format!(
+        return Err(Failure::new(format!(
                 "`{key}` would put a CNAME ({}) at the zone apex {}",
                 types["CNAME"].join(", "),
                 config.zone
-            ),
-            advice: Some(
-                "a CNAME cannot stand beside the apex's SOA and NS records: flip the apex to the load balancer's addresses, or make the provider's alias record by hand".to_string(),
-            ),
-            ..Failure::default()
-        });
+            )).advise("a CNAME cannot stand beside the apex's SOA and NS records: flip the apex to the load balancer's addresses, or make the provider's alias record by hand".to_string(),));
     }
     Ok(shaped)
 }
@@ -211,11 +213,7 @@ pub(crate) async fn prepare(
 ) -> Result<(Intent, DnsJob), Failure> {
     let runbook = &state.runbook;
     let Some(config) = runbook.dns.clone() else {
-        return Err(Failure {
-            message: "this DNS step has no [dns] section to work with".to_string(),
-            advice: Some("add [dns] to the runbook".to_string()),
-            ..Failure::default()
-        });
+        return Err(Failure::new("this DNS step has no [dns] section to work with").advise("add [dns] to the runbook"));
     };
     let mut job = DnsJob {
         op: DnsOp::Check,
@@ -286,18 +284,15 @@ pub(crate) async fn prepare(
                     });
                 }
                 if job.records.len() == before {
-                    return Err(Failure {
-                        message: format!(
-                            "{name} holds no {} record at {}",
-                            config.record_types.join(" or "),
-                            describe_source(&writer)
-                        ),
-                        advice: Some(
-                            "check `records` and `type` in [dns]; a record must exist before its TTL is lowered"
-                                .to_string(),
-                        ),
-                        ..Failure::default()
-                    });
+                    return Err(Failure::new(format!(
+                        "{name} holds no {} record at {}",
+                        config.record_types.join(" or "),
+                        describe_source(&writer)
+                    ))
+                    .advise(
+                        "check `records` and `type` in [dns]; a record must exist before its TTL is lowered"
+                            .to_string(),
+                    ));
                 }
             }
         }
@@ -385,11 +380,10 @@ pub(crate) async fn prepare(
                 }
                 (None, Some((d, _))) => as_left(&d.records),
                 (None, None) => {
-                    return Err(Failure {
-                        message: "nothing to verify: no DNS change before this step has succeeded".to_string(),
-                        advice: Some("put dns.verify after dns.flip (or dns.revert), or give it `expect`".to_string()),
-                        ..Failure::default()
-                    });
+                    return Err(
+                        Failure::new("nothing to verify: no DNS change before this step has succeeded")
+                            .advise("put dns.verify after dns.flip (or dns.revert), or give it `expect`"),
+                    );
                 }
             };
             // Resolvers may hold the answer from before the change for its TTL then.
@@ -705,11 +699,7 @@ async fn check(job: &DnsJob, reporter: &Reporter) -> Result<Outcome, Failure> {
             (false, false) => silent_advice(&silent),
             (false, true) => format!("{}; {values}", silent_advice(&silent)),
         };
-        return Err(Failure {
-            message: problems.join("; "),
-            advice: Some(advice),
-            ..Failure::default()
-        });
+        return Err(Failure::new(problems.join("; ")).advise(advice));
     }
     Ok(Outcome {
         summary: format!(
@@ -832,22 +822,18 @@ async fn write(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) ->
                 .await
                 .map_err(fail)?;
             if !same(&now, &r.to) {
-                return Err(Failure {
-                    message: format!(
+                return Err(Failure::new(format!(
                         "{} accepted the change, but {} now holds {}, not {}",
                         describe_source(&writer),
                         set_label(r),
                         show(&now),
                         show(&r.to)
-                    ),
-                    advice: Some(if r.rtype == "CNAME" {
+                    )).advise(if r.rtype == "CNAME" {
                         "a CNAME cannot stand beside other records of its name (MX, TXT, ...): the server skipped it, and the name's address records are already gone. Roll back now (the revert puts the addresses back), then move those records away or flip to addresses".to_string()
                     } else {
                         "look at the server's log and at what the name holds now before going on; retry or roll back"
                             .to_string()
-                    }),
-                    ..Failure::default()
-                });
+                    }));
             }
         }
     }
@@ -982,11 +968,10 @@ async fn manual(job: &DnsJob, reporter: &Reporter, cancel: &CancellationToken) -
             });
         }
         if Instant::now() > deadline {
-            return Err(Failure {
-                message: "the change was not seen on every authoritative server within an hour".to_string(),
-                advice: Some("make the change shown in the step detail, then retry; or roll back".to_string()),
-                ..Failure::default()
-            });
+            return Err(
+                Failure::new("the change was not seen on every authoritative server within an hour")
+                    .advise("make the change shown in the step detail, then retry; or roll back"),
+            );
         }
         if !pause(config.poll_interval, cancel).await {
             return Err(stopped());
@@ -1059,15 +1044,12 @@ async fn until_all_serve(
             return Ok(started.elapsed());
         }
         if started.elapsed() >= timeout {
-            return Err(Failure {
-                message: format!(
-                    "not every authoritative server answers {what} after {}: {}",
-                    crate::runbook::duration::format(timeout),
-                    lagging.join("; ")
-                ),
-                advice: Some(verify_advice(&silent, lagging.len() > unanswered)),
-                ..Failure::default()
-            });
+            return Err(Failure::new(format!(
+                "not every authoritative server answers {what} after {}: {}",
+                crate::runbook::duration::format(timeout),
+                lagging.join("; ")
+            ))
+            .advise(verify_advice(&silent, lagging.len() > unanswered)));
         }
         if !pause(config.poll_interval, cancel).await {
             return Err(stopped());

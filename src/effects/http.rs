@@ -43,10 +43,9 @@ pub(crate) fn headers_from_env(
     headers_env
         .iter()
         .map(|(name, var)| {
-            let value = std::env::var(var).map_err(|_| Failure {
-                message: format!("environment variable `{var}` (for header {name}) is not set"),
-                advice: Some(format!("export {var} in the shell that runs cutover, then retry")),
-                ..Failure::default()
+            let value = std::env::var(var).map_err(|_| {
+                Failure::new(format!("environment variable `{var}` (for header {name}) is not set"))
+                    .advise(format!("export {var} in the shell that runs cutover, then retry"))
             })?;
             Ok((name.clone(), value))
         })
@@ -185,10 +184,9 @@ pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outc
     if let Some((host, addr)) = &probe.resolve {
         builder = builder.resolve(host, *addr);
     }
-    let client = builder.build().map_err(|e| Failure {
-        message: format!("could not set up the HTTP client: {e}"),
-        ..Failure::default()
-    })?;
+    let client = builder
+        .build()
+        .map_err(|e| Failure::new(format!("could not set up the HTTP client: {e}")))?;
     let mut attempts = Vec::new();
     // Stopped (a rollback, a quit): what the attempts so far found is kept.
     let stopped = |attempts: Vec<HttpAttempt>| Failure {
@@ -256,10 +254,9 @@ pub async fn probe(probe: &HttpProbe, cancel: &CancellationToken) -> Result<Outc
             evidence,
             ..Failure::default()
         }),
-        None => Err(Failure {
-            message: "stopped before it finished (a rollback, or the operator quit)".to_string(),
-            ..Failure::default()
-        }),
+        None => Err(Failure::new(
+            "stopped before it finished (a rollback, or the operator quit)",
+        )),
     }
 }
 

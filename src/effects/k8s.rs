@@ -20,7 +20,18 @@ use crate::engine::{
     DnsOp, Failure, Intent, KubeIntent, KubeOp, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus,
     Verdict,
 };
-use crate::k8s::{Cluster, match_labels, pod_ready};
+use crate::k8s::{Cluster, KubeError, match_labels, pod_ready};
+
+/// The cluster client's error, as a step's failure.
+impl From<KubeError> for Failure {
+    fn from(e: KubeError) -> Self {
+        Failure {
+            message: e.message,
+            advice: e.advice,
+            ..Failure::default()
+        }
+    }
+}
 use crate::outside::Reporter;
 use crate::runbook::duration::format as dur;
 use crate::runbook::k8s::deployments as k8s_deployments;
@@ -176,7 +187,7 @@ impl Patience {
                                 failure.message,
                                 dur(Duration::from_secs(since.elapsed().as_secs()))
                             ),
-                            ..failure
+                            ..failure.into()
                         });
                     }
                     seen.see(
@@ -190,7 +201,7 @@ impl Patience {
                         return Err(stopped());
                     }
                 }
-                Err(e) => return Err(c.error(e, verb, resource, name)),
+                Err(e) => return Err(c.error(e, verb, resource, name).into()),
             }
         }
     }
@@ -200,11 +211,8 @@ impl Patience {
 /// intent holds the exact change.
 pub async fn prepare(k8s_step: K8sStep<'_>, step: &Step, run: &RunState) -> Result<(Intent, K8sJob), Failure> {
     let Some(config) = run.runbook.k8s.clone() else {
-        return Err(Failure {
-            message: "this runbook has no [k8s] section".to_string(),
-            advice: Some("add [k8s] with context, namespace and deployments".to_string()),
-            ..Failure::default()
-        });
+        return Err(Failure::new("this runbook has no [k8s] section")
+            .advise("add [k8s] with context, namespace and deployments"));
     };
     let cluster = Cluster::connect(&config).await?;
     let own: &[String] = match k8s_step {
@@ -247,10 +255,11 @@ pub async fn prepare(k8s_step: K8sStep<'_>, step: &Step, run: &RunState) -> Resu
                 };
                 let to = match s.replicas {
                     Some(n) => n,
-                    None => restore_count(run, &step.id, d).ok_or_else(|| Failure {
-                        message: format!("no earlier k8s.scale step recorded a count for Deployment {d} to restore"),
-                        advice: Some("give `replicas` a number in this step".to_string()),
-                        ..Failure::default()
+                    None => restore_count(run, &step.id, d).ok_or_else(|| {
+                        Failure::new(format!(
+                            "no earlier k8s.scale step recorded a count for Deployment {d} to restore"
+                        ))
+                        .advise("give `replicas` a number in this step")
                     })?,
                 };
                 scale.push(ScaleChange {
@@ -376,17 +385,11 @@ async fn rollout(
             {
                 let why = stuck.message.clone().unwrap_or_default();
                 seen.see(&object, "rollout", value, Verdict::Breach, why.clone());
-                return Err(Failure {
-                    message: format!(
+                return Err(Failure::new(format!(
                         "Deployment {name} is not progressing ({}): {why}",
                         stuck.reason.clone().unwrap_or_default()
-                    ),
-                    advice: Some(
-                        "look at the new pods' events (image pull, scheduling, crash loop); fix the cause and retry the step"
-                            .to_string(),
-                    ),
-                    ..Failure::default()
-                });
+                    )).advise("look at the new pods' events (image pull, scheduling, crash loop); fix the cause and retry the step"
+                            .to_string(),));
             }
             match &gap {
                 None => seen.see(&object, "rollout", value, Verdict::Within, String::new()),
@@ -407,14 +410,8 @@ async fn rollout(
             break;
         }
         if started.elapsed() >= timeout {
-            return Err(Failure {
-                message: format!("not rolled out after {}: {}", dur(timeout), waiting.join("; ")),
-                advice: Some(
-                    "look at the pods (`kubectl describe pod`, events) for why they are not Ready; retry the step when they are"
-                        .to_string(),
-                ),
-                ..Failure::default()
-            });
+            return Err(Failure::new(format!("not rolled out after {}: {}", dur(timeout), waiting.join("; "))).advise("look at the pods (`kubectl describe pod`, events) for why they are not Ready; retry the step when they are"
+                        .to_string(),));
         }
         if !pause(job.config.poll_interval, cancel).await {
             return Err(stopped());
@@ -434,14 +431,8 @@ async fn rollout(
     }
     if !routes.is_empty() && !exposed_ok {
         let list: Vec<String> = routes.iter().map(|(o, t)| format!("{o} routes to {t}")).collect();
-        return Err(Failure {
-            message: format!("external traffic can already reach the new pods: {}", list.join("; ")),
-            advice: Some(
-                "the new pods must not take traffic before the cutover: remove it, or set `exposed = true` on this step if the exposure step already ran"
-                    .to_string(),
-            ),
-            ..Failure::default()
-        });
+        return Err(Failure::new(format!("external traffic can already reach the new pods: {}", list.join("; "))).advise("the new pods must not take traffic before the cutover: remove it, or set `exposed = true` on this step if the exposure step already ran"
+                    .to_string(),));
     }
     Ok(Outcome {
         summary: format!(
@@ -637,14 +628,8 @@ async fn smoke(
             ..Outcome::default()
         })
     } else {
-        Err(Failure {
-            message: failures.join("; "),
-            advice: Some(
-                "a readiness endpoint that fails names a dependency that is not there (database, queue): fix it before exposing the service; retry the step after"
-                    .to_string(),
-            ),
-            ..Failure::default()
-        })
+        Err(Failure::new(failures.join("; ")).advise("a readiness endpoint that fails names a dependency that is not there (database, queue): fix it before exposing the service; retry the step after"
+                    .to_string(),))
     }
 }
 
@@ -663,10 +648,7 @@ impl Tunnel {
     async fn open(c: &Cluster, pod: &str, port: u16) -> Result<Tunnel, Failure> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|e| Failure {
-                message: format!("cannot open a local port for the port-forward: {e}"),
-                ..Failure::default()
-            })?;
+            .map_err(|e| Failure::new(format!("cannot open a local port for the port-forward: {e}")))?;
         let local = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let api = c.api::<Pod>();
         let first = c
@@ -771,16 +753,12 @@ async fn expose(
                     .await?;
                 let kind = svc.spec.as_ref().and_then(|s| s.type_.clone()).unwrap_or_default();
                 if kind != "LoadBalancer" {
-                    return Err(Failure {
-                        message: format!(
-                            "Service {name} is of type {kind}, not LoadBalancer: it gets no external address"
-                        ),
-                        advice: Some(
-                            "name the LoadBalancer Service (or the Ingress) that the DNS record will point at"
-                                .to_string(),
-                        ),
-                        ..Failure::default()
-                    });
+                    return Err(Failure::new(format!(
+                        "Service {name} is of type {kind}, not LoadBalancer: it gets no external address"
+                    ))
+                    .advise(
+                        "name the LoadBalancer Service (or the Ingress) that the DNS record will point at".to_string(),
+                    ));
                 }
                 let lb = svc.status.and_then(|s| s.load_balancer).and_then(|l| l.ingress);
                 (
@@ -843,14 +821,8 @@ async fn expose(
             ),
         }
         if started.elapsed() >= e.timeout {
-            return Err(Failure {
-                message: format!("{object} has no external address after {}", dur(e.timeout)),
-                advice: Some(
-                    "look at the Service's events (`kubectl describe`): quota, subnet or annotation problems keep the cloud from creating the load balancer"
-                        .to_string(),
-                ),
-                ..Failure::default()
-            });
+            return Err(Failure::new(format!("{object} has no external address after {}", dur(e.timeout))).advise("look at the Service's events (`kubectl describe`): quota, subnet or annotation problems keep the cloud from creating the load balancer"
+                        .to_string(),));
         }
         if !pause(job.config.poll_interval, cancel).await {
             return Err(stopped());
@@ -973,18 +945,14 @@ async fn scale(
             break;
         }
         if started.elapsed() >= timeout {
-            return Err(Failure {
-                message: format!(
-                    "the new counts were set, but after {} {}",
-                    dur(timeout),
-                    waiting.join("; ")
-                ),
-                advice: Some(
-                    "look at the Deployments' events and pods; retrying the step sets the same counts again"
-                        .to_string(),
-                ),
-                ..Failure::default()
-            });
+            return Err(Failure::new(format!(
+                "the new counts were set, but after {} {}",
+                dur(timeout),
+                waiting.join("; ")
+            ))
+            .advise(
+                "look at the Deployments' events and pods; retrying the step sets the same counts again".to_string(),
+            ));
         }
         if !pause(job.config.poll_interval, cancel).await {
             return Err(stopped());
@@ -1222,11 +1190,7 @@ async fn validate(job: &K8sJob, v: &crate::runbook::K8sValidateStep, seen: &mut 
             ..Outcome::default()
         })
     } else {
-        Err(Failure {
-            message: problems.join("; "),
-            advice: Some("look at the pods named (`kubectl describe pod`, logs of the previous container); decide whether to roll back".to_string()),
-            ..Failure::default()
-        })
+        Err(Failure::new(problems.join("; ")).advise("look at the pods named (`kubectl describe pod`, logs of the previous container); decide whether to roll back"))
     }
 }
 

@@ -16,7 +16,18 @@ use crate::engine::{
     Failure, FailureAction, Intent, MetricSample, MetricsOp, Outcome, Report, RunState, StepStatus, Verdict,
     WatchedMetric,
 };
-use crate::metrics::Prometheus;
+use crate::metrics::{MetricsError, Prometheus};
+
+/// The Prometheus client's error, as a step's failure.
+impl From<MetricsError> for Failure {
+    fn from(e: MetricsError) -> Self {
+        Failure {
+            message: e.message,
+            advice: e.advice,
+            ..Failure::default()
+        }
+    }
+}
 use crate::outside::Reporter;
 use crate::runbook::describe::bound_rule;
 use crate::runbook::duration::format as dur;
@@ -61,15 +72,12 @@ pub fn prepare(
     now: DateTime<Utc>,
 ) -> Result<(Intent, MetricsJob), Failure> {
     let Some(config) = run.runbook.metrics.clone() else {
-        return Err(Failure {
-            message: "this runbook has no [metrics] section".to_string(),
-            advice: Some("add [metrics] with the Prometheus URL and the queries".to_string()),
-            ..Failure::default()
-        });
+        return Err(Failure::new("this runbook has no [metrics] section")
+            .advise("add [metrics] with the Prometheus URL and the queries"));
     };
-    let prometheus = Prometheus::new(&config).map_err(|f| Failure {
+    let prometheus = Prometheus::new(&config).map_err(|e| Failure {
         action: FailureAction::Decide,
-        ..f
+        ..Failure::from(e)
     })?;
     let queries: Vec<String> = config
         .queries
@@ -172,13 +180,11 @@ fn watched(config: &MetricsConfig, run: &RunState) -> Result<Vec<WatchedMetric>,
         .filter(|s| matches!(&s.intent, Some(Intent::Metrics { op, .. }) if *op == MetricsOp::Baseline))
         .find_map(|s| s.outcome.as_ref().map(|o| &o.outputs));
     let Some(outputs) = baseline_outputs else {
-        return Err(Failure {
-            message:
-                "no baseline: the watch compares against a metrics.baseline step, and none has succeeded in this run"
-                    .to_string(),
-            advice: Some("add a metrics.baseline step before the flip (the window before the cutover)".to_string()),
-            ..Failure::default()
-        });
+        return Err(Failure::new(
+            "no baseline: the watch compares against a metrics.baseline step, and none has succeeded in this run"
+                .to_string(),
+        )
+        .advise("add a metrics.baseline step before the flip (the window before the cutover)"));
     };
     config
         .queries
@@ -187,12 +193,9 @@ fn watched(config: &MetricsConfig, run: &RunState) -> Result<Vec<WatchedMetric>,
             let baseline = outputs
                 .get(&baseline_var(&q.name))
                 .and_then(|v| v.parse::<f64>().ok())
-                .ok_or_else(|| Failure {
-                    message: format!("the baseline step measured no `{}`", q.name),
-                    advice: Some(
-                        "run the baseline step again (retry it) now that the query is in [metrics]".to_string(),
-                    ),
-                    ..Failure::default()
+                .ok_or_else(|| {
+                    Failure::new(format!("the baseline step measured no `{}`", q.name))
+                        .advise("run the baseline step again (retry it) now that the query is in [metrics]".to_string())
                 })?;
             Ok(WatchedMetric {
                 name: q.name.clone(),
@@ -243,47 +246,35 @@ async fn baseline(job: &MetricsJob, window: Duration, end: Option<DateTime<Utc>>
     let mut details = Vec::new();
     let mut summary = Vec::new();
     for q in &job.config.queries {
-        let points = job
-            .prometheus
-            .range(&q.query, start, end, step)
-            .await
-            .map_err(|e| Failure {
-                message: format!("baseline of {}: {e}", q.name),
-                advice: Some(
-                    "check Prometheus and the query (try it in the Prometheus UI); the step can be retried".to_string(),
-                ),
-                ..Failure::default()
-            })?;
+        let points = job.prometheus.range(&q.query, start, end, step).await.map_err(|e| {
+            Failure::new(format!("baseline of {}: {e}", q.name)).advise(
+                "check Prometheus and the query (try it in the Prometheus UI); the step can be retried".to_string(),
+            )
+        })?;
         if points.is_empty() {
-            return Err(Failure {
-                message: format!(
-                    "no data for {} in the {} before {}: a baseline without data is not zero",
-                    q.name,
-                    dur(window),
-                    end.format("%H:%M:%S UTC")
-                ),
-                advice: Some(
-                    "check that the query returns data for that window in Prometheus (labels, job name, retention)"
-                        .to_string(),
-                ),
-                ..Failure::default()
-            });
+            return Err(Failure::new(format!(
+                "no data for {} in the {} before {}: a baseline without data is not zero",
+                q.name,
+                dur(window),
+                end.format("%H:%M:%S UTC")
+            ))
+            .advise(
+                "check that the query returns data for that window in Prometheus (labels, job name, retention)"
+                    .to_string(),
+            ));
         }
         let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
         if let Some(cap) = q.max.filter(|cap| mean >= *cap) {
-            return Err(Failure {
-                message: format!(
-                    "{}'s baseline {} is already at or over its cap {}: every sample after the flip would breach",
-                    q.name,
-                    show(mean, &q.unit),
-                    show(cap, &q.unit)
-                ),
-                advice: Some(
-                    "raise the cap in [metrics], or find out why the service is already this bad before the cutover"
-                        .to_string(),
-                ),
-                ..Failure::default()
-            });
+            return Err(Failure::new(format!(
+                "{}'s baseline {} is already at or over its cap {}: every sample after the flip would breach",
+                q.name,
+                show(mean, &q.unit),
+                show(cap, &q.unit)
+            ))
+            .advise(
+                "raise the cap in [metrics], or find out why the service is already this bad before the cutover"
+                    .to_string(),
+            ));
         }
         let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
             (lo.min(p.1), hi.max(p.1))
@@ -362,28 +353,21 @@ impl Streaks {
                 .filter(|s| s.verdict == Verdict::Inconclusive)
                 .map(|s| format!("{}: {}", s.metric, s.reason))
                 .collect();
-            return Some(Failure {
-                message: format!(
+            return Some(Failure::new(format!(
                     "no usable data for {} samples in a row ({}): the watch cannot call this healthy",
                     self.inconclusive,
                     why.join("; ")
-                ),
-                advice: Some(
-                    "check Prometheus; then retry the watch (it backfills what it missed and ends when it was meant to) or roll back"
-                        .to_string(),
-                ),
-                action: FailureAction::Decide,
-                ..Failure::default()
-            });
+                )).advise("check Prometheus; then retry the watch (it backfills what it missed and ends when it was meant to) or roll back"
+                        .to_string(),).decide());
         }
         None
     }
 }
 
-fn judge(metric: &WatchedMetric, value: Result<Option<f64>, String>, at: Option<DateTime<Utc>>) -> MetricSample {
+fn judge(metric: &WatchedMetric, value: Result<Option<f64>, MetricsError>, at: Option<DateTime<Utc>>) -> MetricSample {
     let unit = &metric.unit;
     let (value, verdict, reason) = match value {
-        Err(e) => (None, Verdict::Inconclusive, e),
+        Err(e) => (None, Verdict::Inconclusive, e.message),
         Ok(None) => (None, Verdict::Inconclusive, "no data".to_string()),
         Ok(Some(v)) if v > metric.bound => (
             Some(v),
@@ -545,24 +529,20 @@ async fn watch(
         }
     }
     if streaks.samples == 0 {
-        return Err(Failure {
-            message: "the watch took no sample (its end had passed and history had nothing for it): it cannot call this healthy"
+        return Err(Failure::new(
+            "the watch took no sample (its end had passed and history had nothing for it): it cannot call this healthy"
                 .to_string(),
-            advice: Some("check Prometheus and decide: roll back, or skip the watch with a reason".to_string()),
-            action: FailureAction::Decide,
-            ..Failure::default()
-        });
+        )
+        .advise("check Prometheus and decide: roll back, or skip the watch with a reason")
+        .decide());
     }
     if streaks.inconclusive > 0 {
-        return Err(Failure {
-            message: format!(
-                "the watch ended with {} sample(s) in a row without usable data: it cannot call this healthy",
-                streaks.inconclusive
-            ),
-            advice: Some("check Prometheus, then retry the watch or roll back".to_string()),
-            action: FailureAction::Decide,
-            ..Failure::default()
-        });
+        return Err(Failure::new(format!(
+            "the watch ended with {} sample(s) in a row without usable data: it cannot call this healthy",
+            streaks.inconclusive
+        ))
+        .advise("check Prometheus, then retry the watch or roll back")
+        .decide());
     }
     let mut details = vec![format!(
         "{} sample(s) every {}{}",

@@ -162,14 +162,10 @@ impl Values<'_> {
         }
         template.render(&|name| used.get(name).cloned()).map_err(|missing| {
             let producer = self.producer(&missing);
-            Failure {
-                message: format!("`${{{missing}}}` has no value yet"),
-                advice: Some(match producer {
-                    Some(p) => format!("step `{p}` sets it; it must succeed first"),
-                    None => "nothing in this run sets it".to_string(),
-                }),
-                ..Failure::default()
-            }
+            Failure::new(format!("`${{{missing}}}` has no value yet")).advise(match producer {
+                Some(p) => format!("step `{p}` sets it; it must succeed first"),
+                None => "nothing in this run sets it".to_string(),
+            })
         })
     }
 
@@ -179,11 +175,10 @@ impl Values<'_> {
         let value = self.render(template)?;
         match self.redactor.leak_source(&value) {
             None => Ok(value),
-            Some(source) => Err(Failure {
-                message: format!("`{template}` would put {source} into {place}, where anyone can read it"),
-                advice: Some("capture the address or name itself, not a value that holds a secret".to_string()),
-                ..Failure::default()
-            }),
+            Some(source) => Err(Failure::new(format!(
+                "`{template}` would put {source} into {place}, where anyone can read it"
+            ))
+            .advise("capture the address or name itself, not a value that holds a secret")),
         }
     }
 
@@ -222,14 +217,10 @@ impl Values<'_> {
             Some(var) => format!("export {var} in this shell, with the value it had then,"),
             None => format!("make {source} available to cutover again"),
         };
-        Failure {
-            message: format!(
+        Failure::new(format!(
                 "step `{}` needs `${{{name}}}`{by}, which holds the secret from {source}, and this session does not have it",
                 self.step
-            ),
-            advice: Some(format!("{give} and retry `{}`", self.step)),
-            ..Failure::default()
-        }
+            )).advise(format!("{give} and retry `{}`", self.step))
     }
 }
 
@@ -248,11 +239,7 @@ const STOPPED_ADVICE: &str = "what was done is in the journal; the step can be r
 
 /// What a step that was stopped half-way (a rollback, or the operator quitting) reports.
 pub(crate) fn stopped() -> Failure {
-    Failure {
-        message: "stopped before it finished (a rollback, or the operator quit)".to_string(),
-        advice: Some(STOPPED_ADVICE.to_string()),
-        ..Failure::default()
-    }
+    Failure::new("stopped before it finished (a rollback, or the operator quit)").advise(STOPPED_ADVICE.to_string())
 }
 
 /// Resolves everything a step will use, without changing anything (a DNS step reads
@@ -260,10 +247,7 @@ pub(crate) fn stopped() -> Failure {
 pub async fn prepare(step: &Step, run: &RunState, ctx: &Context) -> Result<Prepared, Failure> {
     let index = run.index(&step.id).unwrap_or(0);
     let Some(state) = run.step(&step.id) else {
-        return Err(Failure {
-            message: format!("step `{}` is not in this run", step.id),
-            ..Failure::default()
-        });
+        return Err(Failure::new(format!("step `{}` is not in this run", step.id)));
     };
     let values = Values {
         step: &step.id,
@@ -385,11 +369,8 @@ fn prepare_command(
 
 fn prepare_http(h: &crate::runbook::HttpCheck, values: &Values) -> Result<Prepared, Failure> {
     let url = values.render(&h.url)?;
-    let parsed = reqwest::Url::parse(&url).map_err(|e| Failure {
-        message: format!("`{url}` is not a URL: {e}"),
-        advice: Some("fix `url` in the runbook".to_string()),
-        ..Failure::default()
-    })?;
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|e| Failure::new(format!("`{url}` is not a URL: {e}")).advise("fix `url` in the runbook"))?;
     let resolve = match &h.resolve {
         Some(r) => Some((r.host.clone(), pinned_address(&values.render(&r.to)?, &parsed)?)),
         None => None,
@@ -436,19 +417,9 @@ fn pinned_address(to: &str, url: &reqwest::Url) -> Result<SocketAddr, Failure> {
     }
     match first.parse::<IpAddr>() {
         Ok(ip) => Ok(SocketAddr::new(ip, url.port_or_known_default().unwrap_or(443))),
-        Err(_) if crate::runbook::targets::type_of(&first) == Some("CNAME") => Err(Failure {
-            message: format!("`resolve.to` is `{first}`, a host name (a cloud load balancer's), not an IP address"),
-            advice: Some(
-                "pin the hostname to one of the load balancer's addresses: capture one first (a command step running `dig +short NAME | head -1`), or leave `resolve` out once DNS points at it"
-                    .to_string(),
-            ),
-            ..Failure::default()
-        }),
-        Err(_) => Err(Failure {
-            message: format!("`resolve.to` is `{to}`, not an IP address"),
-            advice: Some("pin the hostname to the load balancer's IP address (or IP:port)".to_string()),
-            ..Failure::default()
-        }),
+        Err(_) if crate::runbook::targets::type_of(&first) == Some("CNAME") => Err(Failure::new(format!("`resolve.to` is `{first}`, a host name (a cloud load balancer's), not an IP address")).advise("pin the hostname to one of the load balancer's addresses: capture one first (a command step running `dig +short NAME | head -1`), or leave `resolve` out once DNS points at it"
+                    .to_string(),)),
+        Err(_) => Err(Failure::new(format!("`resolve.to` is `{to}`, not an IP address")).advise("pin the hostname to the load balancer's IP address (or IP:port)")),
     }
 }
 

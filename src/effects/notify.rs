@@ -37,22 +37,19 @@ pub(crate) fn prepare(
     ctx: &Context,
 ) -> Result<Prepared, Failure> {
     let var = &n.url_env;
-    let url = std::env::var(var).map_err(|_| Failure {
-        message: format!("environment variable `{var}` (the webhook's URL) is not set"),
-        advice: Some(format!(
+    let url = std::env::var(var).map_err(|_| {
+        Failure::new(format!("environment variable `{var}` (the webhook's URL) is not set")).advise(format!(
             "export {var}=https://… in the shell that runs cutover, then retry"
-        )),
-        ..Failure::default()
+        ))
     })?;
     // The URL is a secret: a problem with it is described, never quoted.
     let host = match reqwest::Url::parse(&url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => crate::words::host_port(&url),
         _ => {
-            return Err(Failure {
-                message: format!("environment variable `{var}` does not hold an http(s) URL"),
-                advice: Some(format!("set {var} to the webhook's full URL (https://…), then retry")),
-                ..Failure::default()
-            });
+            return Err(
+                Failure::new(format!("environment variable `{var}` does not hold an http(s) URL"))
+                    .advise(format!("set {var} to the webhook's full URL (https://…), then retry")),
+            );
         }
     };
     let message = values.render(&n.message)?;

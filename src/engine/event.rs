@@ -762,6 +762,31 @@ impl Intent {
 }
 
 impl Failure {
+    /// A failure that says what went wrong; `advise`, `with_evidence` and `decide` add the rest.
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            ..Failure::default()
+        }
+    }
+
+    /// What the operator can do about it.
+    pub fn advise(mut self, advice: impl Into<String>) -> Self {
+        self.advice = Some(advice.into());
+        self
+    }
+
+    pub fn with_evidence(mut self, evidence: Evidence) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// The failure itself asks for the operator's decision, whatever `on_failure` says.
+    pub fn decide(mut self) -> Self {
+        self.action = FailureAction::Decide;
+        self
+    }
+
     fn map_text(self, f: &mut impl FnMut(String) -> String) -> Self {
         Failure {
             message: f(self.message),

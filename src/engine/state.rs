@@ -452,10 +452,9 @@ impl RunState {
                             s.status = StepStatus::Failed;
                             s.finished_at = Some(at);
                             s.decided = Some(format!("in doubt; {by} marked it failed{said}"));
-                            s.failure = Some(Failure {
-                                message: format!("marked failed by {by} after a crash left it in doubt"),
-                                ..Failure::default()
-                            });
+                            s.failure = Some(Failure::new(format!(
+                                "marked failed by {by} after a crash left it in doubt"
+                            )));
                         }
                     }
                 }

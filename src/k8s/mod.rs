@@ -9,8 +9,23 @@ use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-use crate::engine::Failure;
 use crate::runbook::K8sConfig;
+
+/// What went wrong with the cluster, in words for the operator: the verb, the object, the
+/// cluster, and what to do. The effects turn it into a step's failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeError {
+    pub message: String,
+    pub advice: Option<String>,
+}
+
+impl std::fmt::Display for KubeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KubeError {}
 
 /// A connected cluster: the client and what to call it in messages.
 #[derive(Clone)]
@@ -29,7 +44,7 @@ impl Cluster {
     /// Loads the kubeconfig the runbook names (or `KUBECONFIG`, `~/.kube/config`, then the
     /// in-cluster service account) with the runbook's context. Nothing is asked of the
     /// API server yet.
-    pub async fn connect(cfg: &K8sConfig) -> Result<Cluster, Failure> {
+    pub async fn connect(cfg: &K8sConfig) -> Result<Cluster, KubeError> {
         let options = KubeConfigOptions {
             context: cfg.context.clone(),
             ..KubeConfigOptions::default()
@@ -41,7 +56,7 @@ impl Cluster {
                 Ok(k) => format!("KUBECONFIG={k}"),
                 Err(_) => "~/.kube/config".to_string(),
             });
-        let bad = |e: String| Failure {
+        let bad = |e: String| KubeError {
             message: format!("cannot load the kubeconfig ({where_from}): {e}"),
             advice: Some(match &cfg.context {
                 Some(c) => format!(
@@ -49,7 +64,6 @@ impl Cluster {
                 ),
                 None => "check the kubeconfig, or name it with `kubeconfig` in [k8s]".to_string(),
             }),
-            ..Failure::default()
         };
         let (mut config, context) = match &cfg.kubeconfig {
             Some(path) => {
@@ -124,7 +138,7 @@ impl Cluster {
 
     /// Turns a client error into a message naming the verb, the object and the cluster,
     /// with what the operator can do about it.
-    pub fn error(&self, e: kube::Error, verb: &str, resource: &str, name: Option<&str>) -> Failure {
+    pub fn error(&self, e: kube::Error, verb: &str, resource: &str, name: Option<&str>) -> KubeError {
         let object = match name {
             Some(n) => format!("{resource} {n}"),
             None => resource.to_string(),
@@ -192,21 +206,20 @@ impl Cluster {
                 "check the network path to the cluster (VPN, firewall) and that the context points at the right cluster; the step can be retried".to_string(),
             ),
         };
-        Failure {
+        KubeError {
             message,
             advice: Some(advice),
-            ..Failure::default()
         }
     }
 
-    pub async fn deployment(&self, name: &str) -> Result<Deployment, Failure> {
+    pub async fn deployment(&self, name: &str) -> Result<Deployment, KubeError> {
         self.bounded(self.api::<Deployment>().get(name))
             .await
             .map_err(|e| self.error(e, "get", "deployments", Some(name)))
     }
 
     /// The pods a Deployment selects (by its `matchLabels`).
-    pub async fn pods_of(&self, deployment: &Deployment) -> Result<Vec<Pod>, Failure> {
+    pub async fn pods_of(&self, deployment: &Deployment) -> Result<Vec<Pod>, KubeError> {
         let selector = match_labels(deployment);
         self.bounded(self.api::<Pod>().list(&ListParams::default().labels(&selector)))
             .await

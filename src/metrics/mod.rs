@@ -6,8 +6,39 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use crate::engine::Failure;
 use crate::runbook::MetricsConfig;
+
+/// What went wrong talking to Prometheus, in words for the operator: which server, what it
+/// answered, and (when there is something to do) what to do. The effects turn it into a
+/// step's failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsError {
+    pub message: String,
+    pub advice: Option<String>,
+}
+
+impl MetricsError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            advice: None,
+        }
+    }
+}
+
+impl std::fmt::Display for MetricsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for MetricsError {}
+
+impl From<String> for MetricsError {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
 
 pub struct Prometheus {
     base: String,
@@ -21,12 +52,11 @@ pub struct Prometheus {
 
 impl Prometheus {
     /// Reads the credentials the section names from the environment.
-    pub fn new(cfg: &MetricsConfig) -> Result<Prometheus, Failure> {
+    pub fn new(cfg: &MetricsConfig) -> Result<Prometheus, MetricsError> {
         let env = |var: &str, what: &str| {
-            std::env::var(var).map_err(|_| Failure {
+            std::env::var(var).map_err(|_| MetricsError {
                 message: format!("environment variable `{var}` ({what} for Prometheus) is not set"),
                 advice: Some(format!("export {var} in the shell that runs cutover, then retry")),
-                ..Failure::default()
             })
         };
         let mut headers: Vec<(String, String)> = cfg.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -58,10 +88,7 @@ impl Prometheus {
             .redirect(redirects)
             .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Failure {
-                message: format!("could not set up the HTTP client: {e}"),
-                ..Failure::default()
-            })?;
+            .map_err(|e| MetricsError::new(format!("could not set up the HTTP client: {e}")))?;
         let auth = match (&cfg.bearer_token_env, &cfg.basic_auth) {
             (Some(var), _) => format!("check the bearer token in ${var}"),
             (None, Some((user, var))) => format!("check user `{user}` and the password in ${var}"),
@@ -183,7 +210,7 @@ impl Prometheus {
     }
 
     /// The query's value now (or at `at`); `None` when it has no data.
-    pub async fn instant(&self, query: &str, at: Option<DateTime<Utc>>) -> Result<Option<f64>, String> {
+    pub async fn instant(&self, query: &str, at: Option<DateTime<Utc>>) -> Result<Option<f64>, MetricsError> {
         let mut params = vec![("query", query.to_string())];
         if let Some(t) = at {
             params.push(("time", seconds(t)));
@@ -201,7 +228,7 @@ impl Prometheus {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         step: Duration,
-    ) -> Result<Vec<(DateTime<Utc>, f64)>, String> {
+    ) -> Result<Vec<(DateTime<Utc>, f64)>, MetricsError> {
         let params = [
             ("query", query.to_string()),
             ("start", seconds(start)),

@@ -176,7 +176,7 @@ async fn sample_drain(metrics: crate::runbook::MetricsConfig, reporter: Reporter
             } {
                 Ok(Some(v)) => (format!("{v:.1} req/s"), Verdict::Within, String::new()),
                 Ok(None) => ("no data".to_string(), Verdict::Inconclusive, String::new()),
-                Err(e) => ("unknown".to_string(), Verdict::Inconclusive, e),
+                Err(e) => ("unknown".to_string(), Verdict::Inconclusive, e.message),
             },
         };
         reporter.report(Report::ObjectChecked {
@@ -411,14 +411,8 @@ impl Driver {
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_default();
-                    Err(Failure {
-                        message: format!("cutover failed inside this step: {what}"),
-                        advice: Some(
-                            "this is a bug in cutover: keep the journal for the report; check by hand what the step did, then retry or skip"
-                                .to_string(),
-                        ),
-                        ..Failure::default()
-                    })
+                    Err(Failure::new(format!("cutover failed inside this step: {what}")).advise("this is a bug in cutover: keep the journal for the report; check by hand what the step did, then retry or skip"
+                                .to_string(),))
                 });
             drop(crash_point);
             let _ = tx.send(Msg::Finished { step: id, result });
