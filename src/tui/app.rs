@@ -44,7 +44,7 @@ pub enum Focus {
 
 /// What the loop should do after a key.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub enum Reaction {
     Submit(Command),
     Quit,
 }
@@ -397,7 +397,7 @@ impl App {
         self.asked_at.is_some_and(|asked| now >= asked && now - asked < guard)
     }
 
-    pub fn on_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>, busy: bool) -> Option<Action> {
+    pub fn on_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>, busy: bool) -> Option<Reaction> {
         self.flash = None;
         if let Some(chord) = chord_for(key) {
             return match (chord, &self.dialog) {
@@ -580,19 +580,19 @@ impl App {
         }
     }
 
-    fn quit(&mut self, state: &RunState, busy: bool, now: DateTime<Utc>) -> Option<Action> {
+    fn quit(&mut self, state: &RunState, busy: bool, now: DateTime<Utc>) -> Option<Reaction> {
         if busy && running(state).is_some() {
             self.open(Dialog::Quit, state, now);
             return None;
         }
-        Some(Action::Quit)
+        Some(Reaction::Quit)
     }
 
     /// A key in a dialog. The guard against doubled keys is here, for every dialog: a key
     /// that would answer is ignored while the question is new, and a dialog that moves on
     /// to its next question (a typed reason to confirm, the note after the hostname) asks
     /// it anew.
-    fn dialog_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Action> {
+    fn dialog_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Reaction> {
         let dialog = self.dialog.as_ref()?;
         if dialog.confirms(key) && self.just_asked(now) {
             return None;
@@ -605,9 +605,9 @@ impl App {
         action
     }
 
-    fn answer(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Action> {
+    fn answer(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Reaction> {
         let dialog = self.dialog.as_mut()?;
-        let submit = |command: Command| Some(Action::Submit(command));
+        let submit = |command: Command| Some(Reaction::Submit(command));
         match dialog {
             Dialog::Approve {
                 step,
@@ -782,7 +782,7 @@ impl App {
                 _ => {}
             },
             Dialog::Quit => match key.code {
-                KeyCode::Char('y') | KeyCode::Enter => return Some(Action::Quit),
+                KeyCode::Char('y') | KeyCode::Enter => return Some(Reaction::Quit),
                 KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => self.dialog = None,
                 _ => {}
             },
