@@ -17,26 +17,24 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
     let key = |action: KeyAction, label: &str| (binding(action).shown.to_string(), label.to_string(), theme.key());
     if let Some(d) = &ctx.app.dialog {
         let pairs: &[(&str, &str)] = match d {
-            Dialog::Approve {
-                approval: Approval::Type(_),
-                checklist: true,
-                ..
-            } => &[("Enter", "approve"), ("Tab", "next field"), ("Esc", "cancel")],
-            Dialog::Approve { .. } => &[("Enter", "approve"), ("Esc", "cancel")],
-            Dialog::Rollback { confirming: true, .. } => &[("Enter", "ROLL BACK"), ("Esc", "change the reason")],
-            Dialog::Rollback { .. } => &[("Enter", "roll back now"), ("Esc", "cancel")],
-            Dialog::Skip { confirming: true, .. } => &[("Enter", "skip it"), ("Esc", "change the reason")],
-            Dialog::Skip { .. } | Dialog::Note { .. } => &[("Enter", "save"), ("Esc", "cancel")],
-            Dialog::InDoubt { .. } => &[("↑↓", "choose"), ("Enter", "decide"), ("Esc", "later")],
-            Dialog::Retry { .. } => &[("Enter", "retry"), ("s", "skip"), ("Esc", "cancel")],
-            Dialog::Rca { .. } => &[
+            Dialog::Approve(a) if matches!(a.approval, Approval::Type(_)) && a.checklist => {
+                &[("Enter", "approve"), ("Tab", "next field"), ("Esc", "cancel")]
+            }
+            Dialog::Approve(_) => &[("Enter", "approve"), ("Esc", "cancel")],
+            Dialog::Rollback(r) if r.reason.confirming => &[("Enter", "ROLL BACK"), ("Esc", "change the reason")],
+            Dialog::Rollback(_) => &[("Enter", "roll back now"), ("Esc", "cancel")],
+            Dialog::Skip(s) if s.reason.confirming => &[("Enter", "skip it"), ("Esc", "change the reason")],
+            Dialog::Skip(_) | Dialog::Note(_) => &[("Enter", "save"), ("Esc", "cancel")],
+            Dialog::InDoubt(_) => &[("↑↓", "choose"), ("Enter", "decide"), ("Esc", "later")],
+            Dialog::Retry(_) => &[("Enter", "retry"), ("s", "skip"), ("Esc", "cancel")],
+            Dialog::Rca(_) => &[
                 ("Ctrl-S", "save"),
                 ("Enter", "new line"),
                 ("Esc", "close (the draft stays)"),
             ],
-            Dialog::NewAttempt { .. } => &[("Enter", "start"), ("Esc", "cancel")],
-            Dialog::EndDrain { .. } => &[("Enter", "scale down now"), ("Esc", "keep draining")],
-            Dialog::Quit => &[("y", "quit"), ("n", "stay")],
+            Dialog::NewAttempt(_) => &[("Enter", "start"), ("Esc", "cancel")],
+            Dialog::EndDrain(_) => &[("Enter", "scale down now"), ("Esc", "keep draining")],
+            Dialog::Quit(_) => &[("y", "quit"), ("n", "stay")],
         };
         return pairs
             .iter()
