@@ -116,6 +116,14 @@ impl Component for Approve {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        if self.typed_approval() && self.checklist {
+            &[("Enter", "approve"), ("Tab", "next field"), ("Esc", "cancel")]
+        } else {
+            &[("Enter", "approve"), ("Esc", "cancel")]
+        }
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
     }

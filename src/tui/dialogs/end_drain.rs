@@ -71,6 +71,10 @@ impl Component for EndDrain {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("Enter", "scale down now"), ("Esc", "keep draining")]
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
     }

@@ -96,6 +96,10 @@ impl Component for InDoubt {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("↑↓", "choose"), ("Enter", "decide"), ("Esc", "later")]
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
     }

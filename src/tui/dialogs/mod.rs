@@ -3,7 +3,7 @@
 //! attempt, quitting.
 //!
 //! Each dialog is a component in its own file: its state, the keys it answers, what it
-//! draws (the [`Component`] trait). Here is the one
+//! draws and the keys the footer shows for it (the [`Component`] trait). Here is the one
 //! dispatch over them (`dispatch!`, exhaustive) and what they share: the box
 //! they are drawn in ([`Body`], sized to the terminal), the error line, a typed reason
 //! confirmed with a second Enter ([`Reason`]) and the yes-or-no keys ([`yes_no`]).
@@ -69,6 +69,9 @@ pub(crate) trait Component {
     /// What the dialog shows, laid out in its box by [`Dialog::render`]; `area` is the
     /// whole screen.
     fn body<'a>(&'a self, ctx: &'a Ctx<'_>, area: Rect) -> Body<'a>;
+
+    /// The keys the footer shows while the dialog is open: (keys, what they do).
+    fn keys(&self) -> &'static [(&'static str, &'static str)];
 
     /// The operator's command was refused: say why in the dialog.
     fn refused(&mut self, message: String);
@@ -201,6 +204,11 @@ impl Dialog {
 
     pub fn render(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         draw(frame, area, self.component().body(ctx, area));
+    }
+
+    /// The keys the footer shows while the dialog is open: (keys, what they do).
+    pub fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        self.component().keys()
     }
 
     /// The step the dialog is about, if it is about one.

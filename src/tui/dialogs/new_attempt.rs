@@ -35,6 +35,10 @@ impl Component for NewAttempt {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("Enter", "start"), ("Esc", "cancel")]
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
     }

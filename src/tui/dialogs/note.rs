@@ -44,6 +44,10 @@ impl Component for Note {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("Enter", "save"), ("Esc", "cancel")]
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
     }

@@ -40,6 +40,10 @@ impl Component for Quit {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("y", "quit"), ("n", "stay")]
+    }
+
     /// Quitting submits nothing that could be refused.
     fn refused(&mut self, _message: String) {}
 }

@@ -48,6 +48,14 @@ impl Component for Rca {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("Ctrl-S", "save"),
+            ("Enter", "new line"),
+            ("Esc", "close (the draft stays)"),
+        ]
+    }
+
     /// Its field is the draft's line, kept outside the dialog.
     fn typing(&mut self) -> bool {
         true

@@ -46,6 +46,10 @@ impl Component for Retry {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("Enter", "retry"), ("s", "skip"), ("Esc", "cancel")]
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
     }

@@ -57,6 +57,14 @@ impl Component for Rollback {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        if self.reason.confirming {
+            &[("Enter", "ROLL BACK"), ("Esc", "change the reason")]
+        } else {
+            &[("Enter", "roll back now"), ("Esc", "cancel")]
+        }
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
         self.reason.refused();

@@ -58,6 +58,14 @@ impl Component for Skip {
         b
     }
 
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        if self.reason.confirming {
+            &[("Enter", "skip it"), ("Esc", "change the reason")]
+        } else {
+            &[("Enter", "save"), ("Esc", "cancel")]
+        }
+    }
+
     fn refused(&mut self, message: String) {
         self.error = Some(message);
         self.reason.refused();
