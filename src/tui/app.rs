@@ -13,19 +13,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+pub use super::dialogs::Dialog;
+use super::dialogs::{Approve, EndDrain, InDoubt, Kept, NewAttempt, Next, Note, Quit, Rca, Retry, Rollback, Skip};
 use super::input::{Edit, LineInput, TextArea};
 use super::keys::{KeyAction, action_for, chord_for};
 use super::log::LogView;
 use super::theme::Theme;
-use crate::engine::{
-    Command, Recorded, Resolution, RunState, RunStatus, Situation, StepState, StepStatus, current, situation,
-};
+use crate::engine::{Command, Recorded, RunState, RunStatus, Situation, StepState, StepStatus, current, situation};
 use crate::runbook::{Action as StepAction, Approval};
 use crate::words::{situation_words, status_mark};
-
-/// The reason recorded when the operator rolls back without typing one: the rollback is
-/// never delayed by typing; a note can say more afterwards.
-pub const QUICK_ROLLBACK_REASON: &str = "rolled back from the cockpit (no reason typed at the time)";
 
 /// How long a dialog ignores the keys that confirm after it opens or asks its next question.
 pub const CONFIRM_GUARD: Duration = Duration::from_millis(300);
@@ -44,143 +40,9 @@ pub enum Focus {
 
 /// What the loop should do after a key.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub enum Reaction {
     Submit(Command),
     Quit,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApproveField {
-    Typed,
-    Note,
-}
-
-/// The choices for a step left in doubt, in the order they are offered.
-pub const IN_DOUBT_CHOICES: [(Resolution, &str); 3] = [
-    (Resolution::Succeeded, "it happened: mark it succeeded"),
-    (Resolution::Failed, "it did not happen: mark it failed"),
-    (Resolution::Retry, "run it again (only if that is safe)"),
-];
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Dialog {
-    Approve {
-        step: String,
-        approval: Approval,
-        /// The step is a checklist item: it takes a note (required or optional).
-        checklist: bool,
-        note_required: bool,
-        typed: LineInput,
-        note: LineInput,
-        field: ApproveField,
-        error: Option<String>,
-    },
-    Rollback {
-        reason: LineInput,
-        /// A typed reason is shown back for a second Enter before anything happens.
-        confirming: bool,
-        error: Option<String>,
-    },
-    Skip {
-        step: String,
-        reason: LineInput,
-        confirming: bool,
-        error: Option<String>,
-    },
-    Note {
-        step: String,
-        text: LineInput,
-        error: Option<String>,
-    },
-    InDoubt {
-        step: String,
-        /// Index into `IN_DOUBT_CHOICES`, once chosen.
-        choice: Option<usize>,
-        note: LineInput,
-        error: Option<String>,
-    },
-    Retry {
-        step: String,
-        error: Option<String>,
-    },
-    /// End the drain before a scale to zero early: the new side goes away while some
-    /// resolvers may still send clients to it.
-    EndDrain {
-        step: String,
-        until: DateTime<Utc>,
-        error: Option<String>,
-    },
-    /// The text lives in `App::rca_draft`, so closing the editor loses nothing.
-    Rca {
-        error: Option<String>,
-    },
-    NewAttempt {
-        attempt: u32,
-        error: Option<String>,
-    },
-    /// Its warning is worked out when it is drawn, from the run as it is then.
-    Quit,
-}
-
-impl Dialog {
-    fn set_error(&mut self, message: String) {
-        match self {
-            Dialog::Approve { error, .. }
-            | Dialog::Rollback { error, .. }
-            | Dialog::Skip { error, .. }
-            | Dialog::Note { error, .. }
-            | Dialog::InDoubt { error, .. }
-            | Dialog::Retry { error, .. }
-            | Dialog::EndDrain { error, .. }
-            | Dialog::Rca { error }
-            | Dialog::NewAttempt { error, .. } => *error = Some(message),
-            Dialog::Quit => {}
-        }
-    }
-
-    /// The step the dialog is about, if it is about one.
-    fn step(&self) -> Option<&str> {
-        match self {
-            Dialog::Approve { step, .. }
-            | Dialog::Skip { step, .. }
-            | Dialog::Note { step, .. }
-            | Dialog::InDoubt { step, .. }
-            | Dialog::EndDrain { step, .. }
-            | Dialog::Retry { step, .. } => Some(step),
-            _ => None,
-        }
-    }
-
-    /// Whether printable keys go into a field now (then `y` is a letter, not a yes).
-    fn typing(&self) -> bool {
-        match self {
-            Dialog::Approve { checklist, field, .. } => *field == ApproveField::Typed || *checklist,
-            Dialog::Rollback { confirming, .. } | Dialog::Skip { confirming, .. } => !confirming,
-            Dialog::Note { .. } | Dialog::InDoubt { .. } | Dialog::Rca { .. } => true,
-            Dialog::Retry { .. } | Dialog::EndDrain { .. } | Dialog::NewAttempt { .. } | Dialog::Quit => false,
-        }
-    }
-
-    /// Whether `key` answers the dialog's question: Enter everywhere, `y` where it is not
-    /// typed into a field. Such a key is what a doubled or held key repeats.
-    fn confirms(&self, key: &KeyEvent) -> bool {
-        match key.code {
-            KeyCode::Enter => true,
-            KeyCode::Char('y') => !self.typing(),
-            _ => false,
-        }
-    }
-
-    /// The question the dialog asks now: which dialog, and which of its steps (a typed
-    /// reason shown back for confirmation, the note after a typed confirmation).
-    fn question(&self) -> (std::mem::Discriminant<Dialog>, bool) {
-        let next = match self {
-            Dialog::Approve { field, .. } => *field == ApproveField::Note,
-            Dialog::Rollback { confirming, .. } | Dialog::Skip { confirming, .. } => *confirming,
-            _ => false,
-        };
-        (std::mem::discriminant(self), next)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,47 +168,29 @@ impl App {
     /// Pasted text goes into the field being edited, if any; it is never read as keys.
     pub fn on_paste(&mut self, text: &str) {
         let clean: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();
-        if let Some(Dialog::Rca { .. }) = self.dialog {
-            for (i, line) in clean.split('\n').enumerate() {
-                if i > 0 {
-                    self.rca_draft
-                        .handle(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        let taken = match &mut self.dialog {
+            Some(dialog) => dialog.paste(
+                &clean,
+                &mut Kept {
+                    rca_draft: &mut self.rca_draft,
+                },
+            ),
+            None => match self.log.editing.as_mut() {
+                Some(input) => {
+                    input.insert(clean.lines().next().unwrap_or(""));
+                    true
                 }
-                self.rca_draft.lines[self.rca_draft.row].insert(line);
-            }
-            return;
-        }
-        let line = clean.lines().next().unwrap_or("");
-        let no_dialog = self.dialog.is_none();
-        let field = match &mut self.dialog {
-            Some(Dialog::Approve { typed, field, .. }) if *field == ApproveField::Typed => Some(typed),
-            Some(Dialog::Approve {
-                note, checklist: true, ..
-            }) => Some(note),
-            Some(Dialog::Rollback {
-                reason,
-                confirming: false,
-                ..
-            })
-            | Some(Dialog::Skip {
-                reason,
-                confirming: false,
-                ..
-            }) => Some(reason),
-            Some(Dialog::Note { text, .. }) => Some(text),
-            Some(Dialog::InDoubt { note, .. }) => Some(note),
-            _ => None,
+                None => false,
+            },
         };
-        match (field, self.log.editing.as_mut()) {
-            (Some(input), _) => input.insert(line),
-            (None, Some(input)) if no_dialog => input.insert(line),
-            _ => self.flash_error("pasted text ignored: there is no field to paste into".to_string()),
+        if !taken {
+            self.flash_error("pasted text ignored: there is no field to paste into".to_string());
         }
     }
 
     /// A command was recorded: its dialog is done.
     pub fn on_submitted(&mut self) {
-        if let Some(Dialog::Rca { .. }) = self.dialog {
+        if let Some(Dialog::Rca(_)) = self.dialog {
             self.rca_draft = TextArea::default();
         }
         self.dialog = None;
@@ -355,13 +199,7 @@ impl App {
     /// The operator's command was refused: say why where they are looking.
     pub fn on_refused(&mut self, message: String) {
         match &mut self.dialog {
-            Some(d) => {
-                d.set_error(message);
-                // A refused confirmation goes back to editing.
-                if let Dialog::Rollback { confirming, .. } | Dialog::Skip { confirming, .. } = d {
-                    *confirming = false;
-                }
-            }
+            Some(d) => d.refused(message),
             None => self.flash_error(message),
         }
     }
@@ -397,11 +235,11 @@ impl App {
         self.asked_at.is_some_and(|asked| now >= asked && now - asked < guard)
     }
 
-    pub fn on_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>, busy: bool) -> Option<Action> {
+    pub fn on_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>, busy: bool) -> Option<Reaction> {
         self.flash = None;
         if let Some(chord) = chord_for(key) {
             return match (chord, &self.dialog) {
-                (KeyAction::Rollback, Some(Dialog::Rollback { .. })) => None,
+                (KeyAction::Rollback, Some(Dialog::Rollback(_))) => None,
                 (KeyAction::Rollback, _) => {
                     self.dialog = None;
                     self.rollback(state, now);
@@ -441,8 +279,8 @@ impl App {
             && text.starts_with(c)
         {
             self.act(state, now);
-            if let Some(Dialog::Approve { typed, .. }) = &mut self.dialog {
-                typed.insert(&c.to_string());
+            if let Some(Dialog::Approve(approve)) = &mut self.dialog {
+                approve.typed.insert(&c.to_string());
             }
             return None;
         }
@@ -479,12 +317,7 @@ impl App {
             KeyAction::Skip => self.skip(state, now),
             KeyAction::Note => {
                 if let Some(step) = state.steps.get(self.selected) {
-                    let dialog = Dialog::Note {
-                        step: step.id.clone(),
-                        text: LineInput::default(),
-                        error: None,
-                    };
-                    self.open(dialog, state, now);
+                    self.open(Dialog::Note(Note::new(step.id.clone())), state, now);
                 }
             }
             KeyAction::Quit => return self.quit(state, busy, now),
@@ -501,42 +334,17 @@ impl App {
                 note_required,
             } => {
                 let checklist = matches!(state.spec(&step).map(|s| &s.action), Some(StepAction::Manual(_)));
-                Dialog::Approve {
-                    field: if matches!(approval, Approval::Type(_)) {
-                        ApproveField::Typed
-                    } else {
-                        ApproveField::Note
-                    },
-                    step,
-                    approval,
-                    checklist,
-                    note_required,
-                    typed: LineInput::default(),
-                    note: LineInput::default(),
-                    error: None,
-                }
+                Dialog::Approve(Approve::new(step, approval, checklist, note_required))
             }
-            Situation::Failed { step, .. } => Dialog::Retry { step, error: None },
-            Situation::InDoubt { step } => Dialog::InDoubt {
-                step,
-                choice: None,
-                note: LineInput::default(),
-                error: None,
-            },
+            Situation::Failed { step, .. } => Dialog::Retry(Retry::new(step)),
+            Situation::InDoubt { step } => Dialog::InDoubt(InDoubt::new(step)),
             Situation::Gate {
                 step,
                 until,
                 gate: crate::engine::TimeGate::Drain { .. },
-            } => Dialog::EndDrain {
-                step,
-                until,
-                error: None,
-            },
-            Situation::RolledBack { rca_attached: false } => Dialog::Rca { error: None },
-            Situation::RolledBack { rca_attached: true } => Dialog::NewAttempt {
-                attempt: state.attempt + 1,
-                error: None,
-            },
+            } => Dialog::EndDrain(EndDrain::new(step, until)),
+            Situation::RolledBack { rca_attached: false } => Dialog::Rca(Rca::default()),
+            Situation::RolledBack { rca_attached: true } => Dialog::NewAttempt(NewAttempt::new(state.attempt + 1)),
             other => {
                 self.say(format!("nothing to do now: {}", situation_words(&other, now)));
                 return;
@@ -547,12 +355,7 @@ impl App {
 
     fn rollback(&mut self, state: &RunState, now: DateTime<Utc>) {
         if can_roll_back(state) {
-            let dialog = Dialog::Rollback {
-                reason: LineInput::default(),
-                confirming: false,
-                error: None,
-            };
-            self.open(dialog, state, now);
+            self.open(Dialog::Rollback(Rollback::default()), state, now);
         } else {
             self.say(format!("nothing to roll back: the run is {}", state.status.word()));
         }
@@ -561,13 +364,7 @@ impl App {
     fn skip(&mut self, state: &RunState, now: DateTime<Utc>) {
         match skippable(state) {
             Some(s) => {
-                let dialog = Dialog::Skip {
-                    step: s.id.clone(),
-                    reason: LineInput::default(),
-                    confirming: false,
-                    error: None,
-                };
-                self.open(dialog, state, now);
+                self.open(Dialog::Skip(Skip::new(s.id.clone())), state, now);
             }
             None => match current(state).map(|i| &state.steps[i]) {
                 Some(s) => self.say(format!(
@@ -580,213 +377,44 @@ impl App {
         }
     }
 
-    fn quit(&mut self, state: &RunState, busy: bool, now: DateTime<Utc>) -> Option<Action> {
+    fn quit(&mut self, state: &RunState, busy: bool, now: DateTime<Utc>) -> Option<Reaction> {
         if busy && running(state).is_some() {
-            self.open(Dialog::Quit, state, now);
+            self.open(Dialog::Quit(Quit), state, now);
             return None;
         }
-        Some(Action::Quit)
+        Some(Reaction::Quit)
     }
 
     /// A key in a dialog. The guard against doubled keys is here, for every dialog: a key
     /// that would answer is ignored while the question is new, and a dialog that moves on
     /// to its next question (a typed reason to confirm, the note after the hostname) asks
     /// it anew.
-    fn dialog_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Action> {
-        let dialog = self.dialog.as_ref()?;
-        if dialog.confirms(key) && self.just_asked(now) {
+    fn dialog_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Reaction> {
+        let confirms = self.dialog.as_mut()?.confirms(key);
+        if confirms && self.just_asked(now) {
             return None;
         }
+        let dialog = self.dialog.as_mut()?;
         let question = dialog.question();
-        let action = self.answer(key, state, now);
+        let kept = &mut Kept {
+            rca_draft: &mut self.rca_draft,
+        };
+        let reaction = match dialog.on_key(key, kept) {
+            Next::Stay => None,
+            Next::Close => {
+                self.dialog = None;
+                None
+            }
+            Next::Open(next) => {
+                self.dialog = None;
+                self.open(next, state, now);
+                None
+            }
+            Next::Done(reaction) => Some(reaction),
+        };
         if self.dialog.as_ref().is_some_and(|d| d.question() != question) {
             self.asked_at = Some(now);
         }
-        action
-    }
-
-    fn answer(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Action> {
-        let dialog = self.dialog.as_mut()?;
-        let submit = |command: Command| Some(Action::Submit(command));
-        match dialog {
-            Dialog::Approve {
-                step,
-                approval,
-                checklist,
-                typed,
-                note,
-                field,
-                error,
-                ..
-            } => {
-                if key.code == KeyCode::Tab && matches!(approval, Approval::Type(_)) && *checklist {
-                    *field = match field {
-                        ApproveField::Typed => ApproveField::Note,
-                        ApproveField::Note => ApproveField::Typed,
-                    };
-                    return None;
-                }
-                let edit = match (*field, *checklist) {
-                    (ApproveField::Typed, _) => typed.handle(key),
-                    (ApproveField::Note, true) => note.handle(key),
-                    // A plain approval has no text: Enter or y approves, Esc or n cancels.
-                    (ApproveField::Note, false) => match key.code {
-                        KeyCode::Enter | KeyCode::Char('y') => Edit::Submit,
-                        KeyCode::Esc | KeyCode::Char('n') => Edit::Cancel,
-                        _ => Edit::Ignored,
-                    },
-                };
-                match edit {
-                    Edit::Submit if *field == ApproveField::Typed && *checklist => *field = ApproveField::Note,
-                    Edit::Submit => {
-                        *error = None;
-                        return submit(Command::Approve {
-                            step: step.clone(),
-                            typed: matches!(approval, Approval::Type(_)).then(|| typed.text.clone()),
-                            note: (*checklist && !note.text.trim().is_empty()).then(|| note.text.clone()),
-                        });
-                    }
-                    Edit::Cancel => self.dialog = None,
-                    _ => {}
-                }
-            }
-            Dialog::Rollback { reason, confirming, .. } => {
-                if *confirming {
-                    match key.code {
-                        KeyCode::Enter => {
-                            return submit(Command::Rollback {
-                                reason: reason.text.trim().to_string(),
-                            });
-                        }
-                        KeyCode::Esc => *confirming = false,
-                        _ => {}
-                    }
-                    return None;
-                }
-                match reason.handle(key) {
-                    // Nothing typed: roll back at once. A typed reason is confirmed first.
-                    Edit::Submit if reason.text.trim().is_empty() => {
-                        return submit(Command::Rollback {
-                            reason: QUICK_ROLLBACK_REASON.to_string(),
-                        });
-                    }
-                    Edit::Submit => *confirming = true,
-                    Edit::Cancel => self.dialog = None,
-                    _ => {}
-                }
-            }
-            Dialog::Skip {
-                step,
-                reason,
-                confirming,
-                error,
-            } => {
-                if *confirming {
-                    match key.code {
-                        KeyCode::Enter => {
-                            return submit(Command::Skip {
-                                step: step.clone(),
-                                reason: reason.text.trim().to_string(),
-                            });
-                        }
-                        KeyCode::Esc => *confirming = false,
-                        _ => {}
-                    }
-                    return None;
-                }
-                match reason.handle(key) {
-                    Edit::Submit if reason.text.trim().is_empty() => {
-                        *error = Some(format!(
-                            "say why step `{step}` is skipped: the reason is kept in the journal"
-                        ));
-                    }
-                    Edit::Submit => *confirming = true,
-                    Edit::Cancel => self.dialog = None,
-                    _ => {}
-                }
-            }
-            Dialog::Note { step, text, .. } => match text.handle(key) {
-                Edit::Submit => {
-                    return submit(Command::Note {
-                        step: Some(step.clone()),
-                        text: text.text.trim().to_string(),
-                    });
-                }
-                Edit::Cancel => self.dialog = None,
-                _ => {}
-            },
-            Dialog::InDoubt {
-                step,
-                choice,
-                note,
-                error,
-            } => match key.code {
-                KeyCode::Up => *choice = Some(choice.map_or(0, |c| c.saturating_sub(1))),
-                KeyCode::Down => *choice = Some(choice.map_or(0, |c| (c + 1).min(IN_DOUBT_CHOICES.len() - 1))),
-                KeyCode::Esc => self.dialog = None,
-                KeyCode::Enter => {
-                    let Some(c) = *choice else {
-                        *error = Some("choose what happened first (↑↓)".to_string());
-                        return None;
-                    };
-                    let (resolution, _) = IN_DOUBT_CHOICES[c];
-                    let said = note.text.trim();
-                    if said.is_empty() && resolution != Resolution::Retry {
-                        *error = Some("say what you checked: the note is kept with your decision".to_string());
-                        return None;
-                    }
-                    return submit(Command::ResolveInDoubt {
-                        step: step.clone(),
-                        resolution,
-                        note: (!said.is_empty()).then(|| said.to_string()),
-                    });
-                }
-                _ => {
-                    note.handle(key);
-                }
-            },
-            Dialog::Retry { step, .. } => match key.code {
-                KeyCode::Enter | KeyCode::Char('y') => return submit(Command::Retry { step: step.clone() }),
-                KeyCode::Char('s') => {
-                    let step = step.clone();
-                    self.dialog = None;
-                    let dialog = Dialog::Skip {
-                        step,
-                        reason: LineInput::default(),
-                        confirming: false,
-                        error: None,
-                    };
-                    self.open(dialog, state, now);
-                }
-                KeyCode::Esc | KeyCode::Char('n') => self.dialog = None,
-                _ => {}
-            },
-            Dialog::Rca { .. } => match self.rca_draft.handle(key) {
-                Edit::Submit => {
-                    return submit(Command::AttachRca {
-                        text: self.rca_draft.text(),
-                    });
-                }
-                // The draft stays: opening the editor again brings it back.
-                Edit::Cancel => self.dialog = None,
-                _ => {}
-            },
-            Dialog::EndDrain { step, .. } => match key.code {
-                KeyCode::Enter | KeyCode::Char('y') => return submit(Command::EndDrain { step: step.clone() }),
-                KeyCode::Esc | KeyCode::Char('n') => self.dialog = None,
-                _ => {}
-            },
-            Dialog::NewAttempt { .. } => match key.code {
-                KeyCode::Enter | KeyCode::Char('y') => return submit(Command::NewAttempt),
-                KeyCode::Esc | KeyCode::Char('n') => self.dialog = None,
-                _ => {}
-            },
-            Dialog::Quit => match key.code {
-                KeyCode::Char('y') | KeyCode::Enter => return Some(Action::Quit),
-                KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => self.dialog = None,
-                _ => {}
-            },
-        }
-        None
+        reaction
     }
 }

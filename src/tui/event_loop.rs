@@ -12,7 +12,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::KeyEvent;
 use tokio::time::Instant;
 
-use super::app::{Action, App};
+use super::app::{App, Reaction};
 use super::view::{self, Ctx};
 use crate::engine::{Situation, situation};
 use crate::runner::{Driver, SubmitError};
@@ -132,11 +132,11 @@ impl Loop<'_> {
                         Some(Input::Key(key)) => {
                             let now = self.clock.now();
                             match app.on_key(&key, driver.state(), now, busy) {
-                                Some(Action::Quit) => {
+                                Some(Reaction::Quit) => {
                                     self.draw(terminal, driver, app, now, busy)?;
                                     return Ok(Stop::Quit);
                                 }
-                                Some(Action::Submit(command)) => {
+                                Some(Reaction::Submit(command)) => {
                                     let by = driver.session.operator.clone();
                                     match driver.command(command, &by, now) {
                                         Ok(records) => {

@@ -3,6 +3,7 @@
 //! turns keys into decisions recorded in the journal.
 
 pub mod app;
+pub mod dialogs;
 pub mod event_loop;
 pub mod input;
 pub mod keys;

@@ -7,8 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, fit};
-use crate::runbook::Approval;
-use crate::tui::app::{Dialog, Focus, act_label, can_roll_back, running, skippable};
+use crate::tui::app::{Focus, act_label, can_roll_back, running, skippable};
 use crate::tui::keys::{KeyAction, binding};
 
 /// (keys, what they do, style) for what applies now.
@@ -16,29 +15,8 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
     let theme = ctx.app.theme;
     let key = |action: KeyAction, label: &str| (binding(action).shown.to_string(), label.to_string(), theme.key());
     if let Some(d) = &ctx.app.dialog {
-        let pairs: &[(&str, &str)] = match d {
-            Dialog::Approve {
-                approval: Approval::Type(_),
-                checklist: true,
-                ..
-            } => &[("Enter", "approve"), ("Tab", "next field"), ("Esc", "cancel")],
-            Dialog::Approve { .. } => &[("Enter", "approve"), ("Esc", "cancel")],
-            Dialog::Rollback { confirming: true, .. } => &[("Enter", "ROLL BACK"), ("Esc", "change the reason")],
-            Dialog::Rollback { .. } => &[("Enter", "roll back now"), ("Esc", "cancel")],
-            Dialog::Skip { confirming: true, .. } => &[("Enter", "skip it"), ("Esc", "change the reason")],
-            Dialog::Skip { .. } | Dialog::Note { .. } => &[("Enter", "save"), ("Esc", "cancel")],
-            Dialog::InDoubt { .. } => &[("↑↓", "choose"), ("Enter", "decide"), ("Esc", "later")],
-            Dialog::Retry { .. } => &[("Enter", "retry"), ("s", "skip"), ("Esc", "cancel")],
-            Dialog::Rca { .. } => &[
-                ("Ctrl-S", "save"),
-                ("Enter", "new line"),
-                ("Esc", "close (the draft stays)"),
-            ],
-            Dialog::NewAttempt { .. } => &[("Enter", "start"), ("Esc", "cancel")],
-            Dialog::EndDrain { .. } => &[("Enter", "scale down now"), ("Esc", "keep draining")],
-            Dialog::Quit => &[("y", "quit"), ("n", "stay")],
-        };
-        return pairs
+        return d
+            .keys()
             .iter()
             .map(|(k, l)| (k.to_string(), l.to_string(), theme.key()))
             .collect();

@@ -13,7 +13,6 @@
 //! Dialogs and the help are drawn over it.
 
 mod detail;
-mod dialog;
 mod footer;
 mod header;
 mod help;
@@ -72,7 +71,7 @@ pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
         help::render(frame, area, ctx);
     }
     if let Some(d) = &ctx.app.dialog {
-        dialog::render(frame, area, ctx, d);
+        d.render(frame, area, ctx);
     }
 }
 
