@@ -12,7 +12,7 @@ use cutover::engine::{
 };
 use cutover::journal::{Holder, Store};
 use cutover::runbook::load_str;
-use cutover::runner::{Driver, Session};
+use cutover::runner::{Driver, HeldRun};
 use cutover::tui::app::App;
 use cutover::tui::theme::Theme;
 use cutover::tui::view::{Ctx, render};
@@ -219,7 +219,7 @@ fn idle_on_a_gate(seconds: u64) -> (f64, Stats) {
             }
         })
         .unwrap();
-    let mut session = Session::new(journal, state, "alice");
+    let mut session = HeldRun::new(journal, state, "alice");
     session.open(Utc::now()).unwrap();
     let mut driver = Driver::new(session);
     let mut app = App::new(Theme { color: true }, driver.state(), &[]);

@@ -23,22 +23,22 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::engine::{ObjectCheck, Report, Verdict};
+use crate::engine::{ObjectCheck, Progress, Verdict};
 use crate::runbook::duration::format as dur;
 
 /// How an effect reports what it measures while it runs: the runner gives each step one that
 /// sends to its driver; tests and benches may give one that collects.
 #[derive(Clone)]
 pub struct Reporter {
-    send: Arc<dyn Fn(Report) + Send + Sync>,
+    send: Arc<dyn Fn(Progress) + Send + Sync>,
 }
 
 impl Reporter {
-    pub fn new(send: impl Fn(Report) + Send + Sync + 'static) -> Self {
+    pub fn new(send: impl Fn(Progress) + Send + Sync + 'static) -> Self {
         Self { send: Arc::new(send) }
     }
 
-    pub fn report(&self, report: Report) {
+    pub fn report(&self, report: Progress) {
         (self.send)(report);
     }
 }
@@ -85,7 +85,7 @@ pub async fn reporting<F: Future>(reporter: &Reporter, fut: F) -> F::Output {
 }
 
 fn report(waits: &Waits, server: &str, value: String, verdict: Verdict, note: String) {
-    waits.reporter.report(Report::ObjectChecked {
+    waits.reporter.report(Progress::ObjectChecked {
         check: ObjectCheck {
             object: server.to_string(),
             check: "answer".to_string(),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use cutover::engine::{
-    Command, Effect, Mode, Recorded, RunEvent, RunState, SCHEMA_VERSION, StepStatus, decide, next_effects, situation,
+    Command, Mode, Recorded, RunEvent, RunState, SCHEMA_VERSION, StepStatus, Work, decide, next_work, situation,
 };
 use cutover::runbook::{duration, load_str};
 use serde::Deserialize;
@@ -41,7 +41,7 @@ struct Entry {
     status: Option<String>,
     attempt: Option<u32>,
     steps: Option<BTreeMap<String, StepStatus>>,
-    effects: Option<Vec<Effect>>,
+    effects: Option<Vec<Work>>,
     situation: Option<String>,
 }
 
@@ -152,7 +152,7 @@ fn run(path: &Path) -> Result<(), String> {
             }
         }
         if let Some(expected) = &entry.effects {
-            let actual = next_effects(&state, now);
+            let actual = next_work(&state, now);
             if &actual != expected {
                 return Err(format!("{here}: next effects are {actual:?}, expected {expected:?}"));
             }

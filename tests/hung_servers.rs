@@ -407,7 +407,7 @@ async fn a_rollback_while_a_step_hangs_stops_the_wait_and_the_rollback_completes
     use chrono::Utc;
     use cutover::engine::{Command, Mode, RunEvent, RunStatus, StepStatus};
     use cutover::journal::{Holder, Store};
-    use cutover::runner::{Driver, Session};
+    use cutover::runner::{Driver, HeldRun};
 
     let hung = HungTcp::start();
     let silent = SilentUdp::start();
@@ -456,7 +456,7 @@ async fn a_rollback_while_a_step_hangs_stops_the_wait_and_the_rollback_completes
                 },
             )
             .unwrap();
-        let mut session = Session::new(journal, state, "tester");
+        let mut session = HeldRun::new(journal, state, "tester");
         session.open(Utc::now()).unwrap();
         let mut driver = Driver::new(session);
         driver.start_due(Utc::now()).unwrap();
@@ -531,7 +531,7 @@ async fn a_post_stopped_by_a_rollback_says_it_may_have_reached_the_server() {
     use chrono::Utc;
     use cutover::engine::{Command, RunStatus, StepStatus};
     use cutover::journal::Store;
-    use cutover::runner::{Driver, Session};
+    use cutover::runner::{Driver, HeldRun};
 
     let hung = HungTcp::start();
     let text = format!(
@@ -542,7 +542,7 @@ async fn a_post_stopped_by_a_rollback_says_it_may_have_reached_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let (journal, state) = support::runs::new_run_of(&store, &text);
-    let mut session = Session::new(journal, state, "tester");
+    let mut session = HeldRun::new(journal, state, "tester");
     session.open(Utc::now()).unwrap();
     let mut driver = Driver::new(session);
     driver.start_due(Utc::now()).unwrap();

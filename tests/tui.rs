@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use cutover::engine::{
-    Command, DnsOp, Intent, MetricSample, Mode, Report, RunEvent, RunStatus, Verdict, WatchedMetric,
+    Command, DnsOp, Intent, MetricSample, Mode, Progress, RunEvent, RunStatus, Verdict, WatchedMetric,
 };
 use cutover::journal::{Holder, Store};
 use cutover::runbook::load_str;
-use cutover::runner::{Driver, Session};
+use cutover::runner::{Driver, HeldRun};
 use cutover::tui::app::App;
 use cutover::tui::theme::Theme;
 use cutover::tui::{Clock, HISTORY, Input, Inputs, Loop, Stats, Stop};
@@ -150,16 +150,16 @@ impl Cockpit {
                 },
             )
             .unwrap();
-        let mut session = Session::new(journal, state, "alice");
+        let mut session = HeldRun::new(journal, state, "alice");
         for command in commands {
             session.submit(command, "alice", t0()).unwrap();
         }
         drop(session);
         let (journal, state) = store.open_run(&store.runs()[0].identity.run_id, &holder).unwrap();
-        Self::with_session(dir, Session::new(journal, state, "alice"), width, height)
+        Self::with_session(dir, HeldRun::new(journal, state, "alice"), width, height)
     }
 
-    fn with_session(dir: tempfile::TempDir, mut session: Session, width: u16, height: u16) -> Self {
+    fn with_session(dir: tempfile::TempDir, mut session: HeldRun, width: u16, height: u16) -> Self {
         session.host = "ops-1".into();
         session.pid = 4242;
         session.open(t0()).unwrap();
@@ -282,7 +282,7 @@ async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
     // The watch reports: baseline and bounds, then samples, the last two breaching.
     let reporter = c.driver.reporter("watch");
     let start = *c.now.lock().unwrap();
-    reporter.report(Report::WatchStarted {
+    reporter.report(Progress::WatchStarted {
         until: start + Duration::minutes(15),
         metrics: vec![
             WatchedMetric {
@@ -314,7 +314,7 @@ async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
     {
         c.advance(Duration::seconds(10));
         let verdict = |v: f64, bound: f64| if v > bound { Verdict::Breach } else { Verdict::Within };
-        reporter.report(Report::WatchSampled {
+        reporter.report(Progress::WatchSampled {
             samples: vec![
                 MetricSample {
                     at: None,
@@ -963,7 +963,7 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
     };
     let answer = |server: &str, address: &str, value: &str, verdict: Verdict, note: &str| Command::Report {
         step: "verify".into(),
-        report: cutover::engine::Report::NameserverAnswered {
+        report: cutover::engine::Progress::NameserverAnswered {
             answer: cutover::engine::NameserverAnswer {
                 server: server.into(),
                 address: address.into(),
@@ -1069,7 +1069,7 @@ title = "Before the window"
 async fn k8s_steps_show_every_object_and_the_header_names_the_context() {
     let check = |object: &str, value: &str, verdict: Verdict, note: &str| Command::Report {
         step: "rollout".into(),
-        report: Report::ObjectChecked {
+        report: Progress::ObjectChecked {
             check: cutover::engine::ObjectCheck {
                 object: object.into(),
                 check: "rollout".into(),

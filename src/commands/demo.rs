@@ -9,7 +9,7 @@ use super::{Env, drive, uses_cockpit};
 use crate::cli::{DemoArgs, DriveArgs, RunbookArgs};
 use crate::effects;
 use crate::engine::{GateOverride, Mode, Rehearsal, RunEvent};
-use crate::runner::Session;
+use crate::runner::HeldRun;
 use crate::sandbox::demo::Demo;
 use crate::sandbox::metrics::Scenario;
 
@@ -109,7 +109,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
         },
     )?;
     let run_id = state.run_id.clone();
-    let mut session = Session::new(journal, state, &env.operator);
+    let mut session = HeldRun::new(journal, state, &env.operator);
     session.observe(sandbox.observer());
     let mut preamble = session.journal().records(1)?;
     preamble.extend(session.open(now)?);

@@ -19,7 +19,7 @@ use crate::journal::{Holder, Store, default_root};
 use crate::names::{self, NameKind};
 use crate::runbook::duration;
 use crate::runner::Exit;
-use crate::runner::{Driver, Session};
+use crate::runner::{Driver, HeldRun};
 
 /// Where a command runs: the store and the operator.
 pub struct Env {
@@ -147,7 +147,7 @@ pub fn uses_cockpit(args: &DriveArgs) -> bool {
 /// Drives an opened session to a stop and returns the exit code: in the cockpit on a
 /// terminal, otherwise headless. `preamble` holds what was recorded before driving began,
 /// so headless output prints it like the rest.
-pub async fn drive(session: Session, args: &DriveArgs, preamble: Vec<Recorded>) -> Result<i32> {
+pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>) -> Result<i32> {
     let max_wait = duration::parse(&args.max_wait).map_err(|e| anyhow::anyhow!("--max-wait: {e}"))?;
     let decisions = decisions(args)?;
     let cockpit = uses_cockpit(args);

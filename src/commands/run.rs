@@ -13,7 +13,7 @@ use crate::engine::{Command, GATES, GateOverride, Mode, Rehearsal, RunEvent, Run
 use crate::journal::{ScratchDir, Store};
 use crate::runbook::Loaded;
 use crate::runbook::{Runbook, duration};
-use crate::runner::Session;
+use crate::runner::HeldRun;
 
 /// A demo's world ended with its process: its run cannot go on.
 fn refuse_demo(state: &crate::engine::RunState) -> Result<()> {
@@ -47,7 +47,7 @@ fn looks_like_production(environment: &str) -> bool {
 }
 
 /// Closes the session with `reason` and turns it into an error for the operator.
-fn give_up(mut session: Session, reason: String) -> Result<i32> {
+fn give_up(mut session: HeldRun, reason: String) -> Result<i32> {
     let _ = session.close(&reason, Utc::now());
     bail!(reason)
 }
@@ -194,7 +194,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
             );
         }
     }
-    let mut session = Session::new(journal, state, &env.operator);
+    let mut session = HeldRun::new(journal, state, &env.operator);
     let mut preamble = if created {
         session.journal().records(1)?
     } else {
@@ -248,7 +248,7 @@ pub async fn resume(env: &Env, args: ResumeArgs) -> Result<i32> {
     let (journal, state) = env.store.open_run(&args.run_id, &env.holder("cutover resume"))?;
     refuse_demo(&state)?;
     refuse_auto_approve(&state, args.drive.auto_approve)?;
-    let mut session = Session::new(journal, state, &env.operator);
+    let mut session = HeldRun::new(journal, state, &env.operator);
     let preamble = session.open(Utc::now())?;
     drive(session, &args.drive, preamble).await
 }
@@ -257,7 +257,7 @@ pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
     let (journal, state) = env.store.open_run(&args.run_id, &env.holder("cutover rollback"))?;
     refuse_demo(&state)?;
     refuse_auto_approve(&state, args.drive.auto_approve)?;
-    let mut session = Session::new(journal, state, &env.operator);
+    let mut session = HeldRun::new(journal, state, &env.operator);
     let now = Utc::now();
     let mut preamble = session.open(now)?;
     let by = env.operator.clone();
@@ -303,7 +303,7 @@ pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     };
     let (journal, state) = env.store.open_run(&args.run_id, &env.holder("cutover rca"))?;
     refuse_demo(&state)?;
-    let mut session = Session::new(journal, state, &env.operator);
+    let mut session = HeldRun::new(journal, state, &env.operator);
     let now = Utc::now();
     session.open(now)?;
     let by = env.operator.clone();

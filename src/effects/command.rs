@@ -11,7 +11,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::{Context, process};
-use crate::engine::Report;
+use crate::engine::Progress;
 use crate::engine::{Evidence, Failure, Outcome};
 use crate::outside::Reporter;
 use crate::runbook::duration::format as dur;
@@ -98,7 +98,7 @@ pub async fn run(
     let pgid = child.id().unwrap_or(0);
     // Into the journal, so a session after a crash can find what this one left running.
     if let Some(process) = process::describe(pgid) {
-        reporter.report(Report::ProcessStarted { process });
+        reporter.report(Progress::ProcessStarted { process });
     }
     let (out_tail, err_tail) = (
         Arc::new(Mutex::new(Tail::default())),

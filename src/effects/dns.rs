@@ -13,7 +13,7 @@ use crate::dns::provider::{Writer, mismatch, same};
 use crate::dns::wire::{self, RecordUpdate};
 use crate::dns::{DnsError, Nameserver, authoritative, pause};
 use crate::engine::{
-    DnsIntent, DnsOp, Failure, Intent, NameserverAnswer, Outcome, RecordChange, Report, RunState, StepStatus, Verdict,
+    DnsIntent, DnsOp, Failure, Intent, NameserverAnswer, Outcome, Progress, RecordChange, RunState, StepStatus, Verdict,
 };
 use crate::outside::Reporter;
 use crate::runbook::steps::{DnsStep, Kind};
@@ -562,7 +562,7 @@ impl Answers {
         let now = (answer.values.clone(), answer.ttl, answer.verdict);
         if self.last.get(&key) != Some(&now) {
             self.last.insert(key, now);
-            reporter.report(Report::NameserverAnswered { answer });
+            reporter.report(Progress::NameserverAnswered { answer });
         }
     }
 }

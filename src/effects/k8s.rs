@@ -17,7 +17,7 @@ use super::http::{HttpProbe, probe};
 use super::stopped;
 use crate::dns::pause;
 use crate::engine::{
-    DnsOp, Failure, Intent, KubeIntent, KubeOp, ObjectCheck, Outcome, Report, RunState, ScaleChange, StepStatus,
+    DnsOp, Failure, Intent, KubeIntent, KubeOp, ObjectCheck, Outcome, Progress, RunState, ScaleChange, StepStatus,
     Verdict,
 };
 use crate::k8s::{Cluster, KubeError, match_labels, pod_ready};
@@ -106,7 +106,7 @@ impl<'a> Seen<'a> {
             return;
         }
         self.last.insert(key, (value.clone(), verdict));
-        self.reporter.report(Report::ObjectChecked {
+        self.reporter.report(Progress::ObjectChecked {
             check: ObjectCheck {
                 object: object.to_string(),
                 check: check.to_string(),

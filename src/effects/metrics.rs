@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::stopped;
 use crate::dns::pause;
 use crate::engine::{
-    Failure, FailureAction, Intent, MetricSample, MetricsOp, Outcome, Report, RunState, StepStatus, Verdict,
+    Failure, FailureAction, Intent, MetricSample, MetricsOp, Outcome, Progress, RunState, StepStatus, Verdict,
     WatchedMetric,
 };
 use crate::metrics::{MetricsError, Prometheus};
@@ -485,7 +485,7 @@ async fn watch(
     cancel: &CancellationToken,
 ) -> Result<Outcome, Failure> {
     let config = &job.config;
-    reporter.report(Report::WatchStarted {
+    reporter.report(Progress::WatchStarted {
         until,
         metrics: metrics.to_vec(),
     });
@@ -502,7 +502,7 @@ async fn watch(
         for samples in sets {
             backfilled += 1;
             let at = samples.first().and_then(|s| s.at).unwrap_or(first_live);
-            reporter.report(Report::WatchSampled {
+            reporter.report(Progress::WatchSampled {
                 samples: samples.clone(),
             });
             if let Some(f) = streaks.take(&samples, config, at) {
@@ -515,7 +515,7 @@ async fn watch(
         let Some(samples) = sample_now(job, metrics, cancel).await else {
             return Err(stopped());
         };
-        reporter.report(Report::WatchSampled {
+        reporter.report(Progress::WatchSampled {
             samples: samples.clone(),
         });
         let at = samples.first().and_then(|s| s.at).unwrap_or(next);

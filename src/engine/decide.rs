@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::event::{Failure, FailureAction, Incident, Intent, Outcome, Report, Resolution, RollbackTrigger, RunEvent};
+use super::event::{
+    Failure, FailureAction, Incident, Intent, Outcome, Progress, Resolution, RollbackTrigger, RunEvent,
+};
 use super::plan::{closed_gate, current, drain_gate, later, pending_approval, rollback_due, sequence_done_except};
 use super::state::{RunState, RunStatus, StepStatus};
 use crate::runbook::duration::countdown;
@@ -41,7 +43,7 @@ pub enum Command {
     /// What a running step measured so far (samples, nameserver answers).
     Report {
         step: String,
-        report: Report,
+        report: Progress,
     },
     Retry {
         step: String,
@@ -62,7 +64,7 @@ pub enum Command {
     Rollback {
         reason: String,
     },
-    /// The rollback a failed step asks for (`Effect::RollBack`), started by the tool.
+    /// The rollback a failed step asks for (`Work::RollBack`), started by the tool.
     RollbackForFailure {
         step: String,
     },
@@ -112,7 +114,7 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
         Command::Finish { step, result } => finish(state, step, result, now),
         Command::Report { step, report } => {
             // A step draining before it scales to zero reports the traffic still arriving.
-            let draining = matches!(&report, Report::ObjectChecked { .. }) && draining(state, &step, now);
+            let draining = matches!(&report, Progress::ObjectChecked { .. }) && draining(state, &step, now);
             if known_step(state, &step)?.status != StepStatus::Running && !draining {
                 return refuse(format!("step `{step}` is not running: it has nothing to report"));
             }
@@ -316,7 +318,7 @@ fn finish(
     if s.status != StepStatus::Running && !preparing {
         return refuse(format!("step `{step}` is not running"));
     }
-    // A failure that rolls the run back is followed by that rollback (`Effect::RollBack`):
+    // A failure that rolls the run back is followed by that rollback (`Work::RollBack`):
     // the step's outcome is its session's, the rollback the tool's own decision.
     let mut events = match result {
         Ok(outcome) => {
@@ -478,7 +480,7 @@ fn resolve_in_doubt(
         note,
     }];
     // Marked failed, a step with on_failure = "rollback" rolls the run back next
-    // (`Effect::RollBack`), as the tool's decision.
+    // (`Work::RollBack`), as the tool's decision.
     if resolution == Resolution::Succeeded {
         events.extend(after_done(state, &step, now));
     }

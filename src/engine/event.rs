@@ -286,7 +286,7 @@ pub struct NameserverAnswer {
 /// What a step reports while it runs (before its outcome).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "report", rename_all = "snake_case")]
-pub enum Report {
+pub enum Progress {
     WatchStarted {
         until: DateTime<Utc>,
         metrics: Vec<WatchedMetric>,
@@ -320,14 +320,14 @@ pub struct ObjectCheck {
     pub note: String,
 }
 
-impl Report {
+impl Progress {
     pub fn into_event(self, step: String) -> RunEvent {
         match self {
-            Report::WatchStarted { until, metrics } => RunEvent::WatchStarted { step, until, metrics },
-            Report::WatchSampled { samples } => RunEvent::WatchSampled { step, samples },
-            Report::NameserverAnswered { answer } => RunEvent::NameserverAnswered { step, answer },
-            Report::ObjectChecked { check } => RunEvent::ObjectChecked { step, check },
-            Report::ProcessStarted { process } => RunEvent::ProcessStarted { step, process },
+            Progress::WatchStarted { until, metrics } => RunEvent::WatchStarted { step, until, metrics },
+            Progress::WatchSampled { samples } => RunEvent::WatchSampled { step, samples },
+            Progress::NameserverAnswered { answer } => RunEvent::NameserverAnswered { step, answer },
+            Progress::ObjectChecked { check } => RunEvent::ObjectChecked { step, check },
+            Progress::ProcessStarted { process } => RunEvent::ProcessStarted { step, process },
         }
     }
 }

@@ -11,8 +11,8 @@ pub use decide::{Command, MIN_RCA_CHARS, Refusal, decide};
 pub use event::{
     DnsIntent, DnsOp, Evidence, Failure, FailureAction, GATES, GateOverride, HttpAttempt, Incident, Intent, KubeIntent,
     KubeOp, LEGACY_SYSTEM_ACTOR, MetricSample, MetricsOp, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef,
-    RecordChange, Recorded, Rehearsal, Report, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR,
+    Progress, RecordChange, Recorded, Rehearsal, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR,
     ScaleChange, Verdict, WatchedMetric, is_system_actor,
 };
-pub use plan::{Effect, Situation, TimeGate, current, later, next_effects, rollback_due, situation};
+pub use plan::{Situation, TimeGate, Work, current, later, next_work, rollback_due, situation};
 pub use state::{LoweredTtl, RunState, RunStatus, StepState, StepStatus, Watch};

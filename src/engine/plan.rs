@@ -11,7 +11,7 @@ use crate::runbook::{Action, Approval, InDoubtPolicy, OnFailure};
 /// Something for the runner to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
-pub enum Effect {
+pub enum Work {
     /// Prepare the step's intent, record it, then perform it.
     RunStep { step: String },
     /// A crash left an idempotent step in doubt: record that it runs again.
@@ -65,7 +65,7 @@ pub enum TimeGate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "situation", rename_all = "snake_case")]
 pub enum Situation {
-    /// Something can be started now (see `next_effects`).
+    /// Something can be started now (see `next_work`).
     Ready {
         step: Option<String>,
     },
@@ -395,21 +395,21 @@ pub fn rollback_due(state: &RunState) -> Option<&StepState> {
 }
 
 /// What the runner should start now.
-pub fn next_effects(state: &RunState, now: DateTime<Utc>) -> Vec<Effect> {
+pub fn next_work(state: &RunState, now: DateTime<Utc>) -> Vec<Work> {
     if let Some(step) = rollback_due(state) {
-        return vec![Effect::RollBack { step: step.id.clone() }];
+        return vec![Work::RollBack { step: step.id.clone() }];
     }
     match situation(state, now) {
         Situation::Ready { step: Some(step) } => {
             let in_doubt = state.step(&step).is_some_and(|s| s.status == StepStatus::InDoubt);
             vec![if in_doubt {
-                Effect::RetryInDoubt { step }
+                Work::RetryInDoubt { step }
             } else {
-                Effect::RunStep { step }
+                Work::RunStep { step }
             }]
         }
         Situation::Ready { step: None } if matches!(state.status, RunStatus::Holding { until } if until <= now) => {
-            vec![Effect::CompleteRun]
+            vec![Work::CompleteRun]
         }
         _ => Vec::new(),
     }

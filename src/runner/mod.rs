@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::effects::{self, Context, process};
 use crate::engine::{
-    Command, Effect, Failure, Intent, Mode, Outcome, ProcessRef, Recorded, Refusal, Report, Resolution, RunState,
-    SYSTEM_ACTOR, Situation, StepStatus, decide, next_effects, situation,
+    Command, Failure, Intent, Mode, Outcome, ProcessRef, Progress, Recorded, Refusal, Resolution, RunState,
+    SYSTEM_ACTOR, Situation, StepStatus, Work, decide, next_work, situation,
 };
 use crate::journal::{Journal, JournalError};
 use crate::outside::Reporter;
@@ -38,8 +38,9 @@ pub enum Exit {
     Waiting = 3,
 }
 
-/// A run held by this process: its journal and its state, moving together.
-pub struct Session {
+/// A run held by this process: its journal and its state, moving together (the journal's
+/// `Session` entries record who held it).
+pub struct HeldRun {
     journal: Journal,
     state: RunState,
     pub operator: String,
@@ -54,7 +55,7 @@ pub struct Session {
 /// Something told of every record a session journals.
 type Observer = Box<dyn Fn(&Recorded) + Send + Sync>;
 
-impl Session {
+impl HeldRun {
     pub fn new(journal: Journal, state: RunState, operator: &str) -> Self {
         let ctx = Context {
             run_id: state.run_id.clone(),
@@ -179,7 +180,7 @@ async fn sample_drain(metrics: crate::runbook::MetricsConfig, reporter: Reporter
                 Err(e) => ("unknown".to_string(), Verdict::Inconclusive, e.message),
             },
         };
-        reporter.report(Report::ObjectChecked {
+        reporter.report(Progress::ObjectChecked {
             check: ObjectCheck {
                 object: DRAIN_OBJECT.to_string(),
                 check: "requests still arriving".to_string(),
@@ -208,7 +209,7 @@ pub enum Msg {
         result: Result<Outcome, Failure>,
     },
     /// What a running step measured so far.
-    Report { step: String, report: Report },
+    Report { step: String, report: Progress },
 }
 
 struct InFlight {
@@ -218,7 +219,7 @@ struct InFlight {
 }
 
 pub struct Driver {
-    pub session: Session,
+    pub session: HeldRun,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     in_flight: Option<InFlight>,
@@ -234,7 +235,7 @@ pub struct Driver {
 pub const DRAIN_OBJECT: &str = "new side";
 
 impl Driver {
-    pub fn new(session: Session) -> Self {
+    pub fn new(session: HeldRun) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Self {
             session,
@@ -306,12 +307,12 @@ impl Driver {
             written.extend(self.auto_approval(now)?);
         }
         while self.in_flight.is_none() {
-            let Some(effect) = next_effects(self.state(), now).into_iter().next() else {
+            let Some(effect) = next_work(self.state(), now).into_iter().next() else {
                 break;
             };
             match effect {
-                Effect::RunStep { step } => self.spawn(step),
-                Effect::RetryInDoubt { step } => written.extend(self.session.submit(
+                Work::RunStep { step } => self.spawn(step),
+                Work::RetryInDoubt { step } => written.extend(self.session.submit(
                     Command::ResolveInDoubt {
                         step,
                         resolution: Resolution::Retry,
@@ -320,8 +321,8 @@ impl Driver {
                     SYSTEM_ACTOR,
                     now,
                 )?),
-                Effect::CompleteRun => written.extend(self.session.submit(Command::Complete, SYSTEM_ACTOR, now)?),
-                Effect::RollBack { step } => written.extend(self.session.submit(
+                Work::CompleteRun => written.extend(self.session.submit(Command::Complete, SYSTEM_ACTOR, now)?),
+                Work::RollBack { step } => written.extend(self.session.submit(
                     Command::RollbackForFailure { step },
                     SYSTEM_ACTOR,
                     now,
@@ -479,7 +480,7 @@ impl Driver {
                 };
                 // A failure that rolls the run back: the tool records the incident and starts
                 // the rollback at once, as its own decision (also when the session is closing).
-                if let Some(Effect::RollBack { step }) = next_effects(self.state(), now).into_iter().next() {
+                if let Some(Work::RollBack { step }) = next_work(self.state(), now).into_iter().next() {
                     records.extend(
                         self.session
                             .submit(Command::RollbackForFailure { step }, SYSTEM_ACTOR, now)?,
