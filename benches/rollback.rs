@@ -20,7 +20,7 @@ mod prometheus;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cutover::sandbox::kube::{FakeKube, deployment, ready_pod};
+use cutover_sandbox::kube::{FakeKube, deployment, ready_pod};
 use k8s_openapi::api::apps::v1::Deployment;
 use prometheus::{App, Prometheus, Traffic, error_rate_over};
 

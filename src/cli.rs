@@ -65,6 +65,7 @@ pub enum Cmd {
     #[command(after_help = REHEARSE_HELP)]
     Rehearse(RehearseArgs),
     /// A whole cutover in two minutes against a built-in sandbox (nothing to install)
+    #[cfg(feature = "demo")]
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
     /// Resume a run by its id, with the runbook recorded in its journal
@@ -182,6 +183,7 @@ pub struct RehearseArgs {
     pub gate: Vec<String>,
 }
 
+#[cfg(feature = "demo")]
 const DEMO_HELP: &str = "\
 The demo starts a sandbox inside this process, on loopback: two authoritative DNS servers
 for shop.demo (TSIG-signed updates), a Kubernetes API server with the shop's Deployments,
@@ -200,11 +202,23 @@ Examples:
 Exit codes:
   0 the cutover completed, 2 it rolled back, 1 error, 3 stopped and waits";
 
+/// How the demo's new release behaves once it takes traffic.
+#[cfg(feature = "demo")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoScenario {
+    /// Kubernetes serves a little better than the VMs: the watch holds.
+    Healthy,
+    /// A bad release: errors and latency climb within ~20 s of the first request, the
+    /// watch breaches and rolls back.
+    BadRelease,
+}
+
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How the new release behaves once it takes traffic
-    #[arg(long, value_enum, default_value_t = crate::sandbox::metrics::Scenario::Healthy)]
-    pub scenario: crate::sandbox::metrics::Scenario,
+    #[arg(long, value_enum, default_value_t = DemoScenario::Healthy)]
+    pub scenario: DemoScenario,
     /// Print one line per event instead of the cockpit; approvals are given automatically
     #[arg(long)]
     pub headless: bool,

@@ -47,9 +47,6 @@ pub mod headless;
 pub mod report;
 pub mod tui;
 
-/// The demo's world: DNS servers, a Prometheus-compatible API and a fake Kubernetes API.
-pub mod sandbox;
-
 // The command line.
 pub mod cli;
 pub mod commands;

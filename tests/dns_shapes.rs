@@ -11,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use cutover::engine::{Intent, StepStatus};
-use cutover::sandbox::kube::{FakeKube, deployment};
+use cutover_sandbox::kube::{FakeKube, deployment};
 use k8s_openapi::api::apps::v1::Deployment;
 use support::dns::AuthPair;
 use support::{Sandbox, assert_exit, text};

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use cutover::engine::{Recorded, RunEvent, RunState, RunStatus, Situation, StepStatus};
 use cutover::failpoint::POINTS;
-use cutover::sandbox::kube::{FakeKube, deployment, ready_pod};
+use cutover_sandbox::kube::{FakeKube, deployment, ready_pod};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use support::dns::AuthPair;

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use cutover::engine::{RunEvent, StepStatus, Verdict};
-use cutover::sandbox::kube::{FakeKube, deployment, ready_pod};
+use cutover_sandbox::kube::{FakeKube, deployment, ready_pod};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;

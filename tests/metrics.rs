@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, SystemTime};
 
 use cutover::engine::{RunEvent, RunStatus, StepStatus, Verdict};
-use cutover::sandbox::kube::{FakeKube, deployment, ready_pod};
+use cutover_sandbox::kube::{FakeKube, deployment, ready_pod};
 use k8s_openapi::api::apps::v1::Deployment;
 use support::dns::{AuthPair, wait_for};
 use support::prometheus::{App, History, Prometheus, Traffic, error_rate_over, p99_latency_over};

@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cutover::engine::{Mode, RunEvent, RunStatus};
-use cutover::sandbox::kube::{FakeKube, deployment, ready_pod};
+use cutover_sandbox::kube::{FakeKube, deployment, ready_pod};
 use k8s_openapi::api::apps::v1::Deployment;
 use support::dns::AuthPair;
 use support::{Sandbox, assert_exit, text};

@@ -1,4 +1,4 @@
-//! The in-process authoritative DNS server of `cutover demo` (`cutover::sandbox::dns`), held to
+//! The in-process authoritative DNS server of `cutover demo` (`cutover_sandbox::dns`), held to
 //! what BIND does: first through the real tools from Debian (`dig`, `nsupdate`), then through
 //! the product's own rfc2136 provider driving a whole flip, verify and revert against it.
 
@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use cutover::engine::{RunEvent, StepStatus, Verdict};
-use cutover::sandbox::dns::{DnsSandboxConfig, SandboxDns, ZoneRecord};
+use cutover_sandbox::dns::{DnsSandboxConfig, SandboxDns, ZoneRecord};
 use support::dns::wait_for;
 use support::{Sandbox, assert_exit, text};
 

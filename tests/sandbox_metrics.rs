@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use cutover::metrics::Prometheus;
 use cutover::runbook::model::{Increase, MetricQuery, OnBreach};
 use cutover::runbook::{MetricsConfig, metrics::DEFAULT_QUERY_TIMEOUT};
-use cutover::sandbox::metrics::{ERROR_RATE_QUERY, Metric, P99_QUERY, PromApi, Scenario, ServiceSim};
+use cutover_sandbox::metrics::{ERROR_RATE_QUERY, Metric, P99_QUERY, PromApi, Scenario, ServiceSim};
 
 const VM: &str = "203.0.113.10";
 const K8S: &str = "198.51.100.20";

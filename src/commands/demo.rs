@@ -4,17 +4,25 @@
 use anyhow::{Result, bail};
 use chrono::Utc;
 
+use super::demo_world::Demo;
 use super::validate::load_or_report;
 use super::{Env, drive, uses_cockpit};
-use crate::cli::{DemoArgs, DriveArgs, RunbookArgs};
+use crate::cli::{DemoArgs, DemoScenario, DriveArgs, RunbookArgs};
 use crate::effects;
 use crate::engine::{GateOverride, Mode, Rehearsal, RunEvent};
 use crate::runner::HeldRun;
-use crate::sandbox::demo::Demo;
-use crate::sandbox::metrics::Scenario;
+use cutover_sandbox::metrics::Scenario;
+
+/// The sandbox's behaviour for a scenario named on the command line.
+fn scenario(s: DemoScenario) -> Scenario {
+    match s {
+        DemoScenario::Healthy => Scenario::Healthy,
+        DemoScenario::BadRelease => Scenario::BadRelease,
+    }
+}
 
 /// The scenario as it is written on the command line.
-fn scenario_name(s: Scenario) -> String {
+fn scenario_name(s: DemoScenario) -> String {
     clap::ValueEnum::to_possible_value(&s)
         .map(|v| v.get_name().to_string())
         .unwrap_or_default()
@@ -59,7 +67,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
         .root()
         .join("demo")
         .join(format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id()));
-    let sandbox = Demo::start(args.scenario, &dir).await?;
+    let sandbox = Demo::start(scenario(args.scenario), &dir).await?;
     let drive_args = DriveArgs {
         headless: args.headless,
         output: args.output,
@@ -124,8 +132,8 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     eprintln!(
         "\nThe demo's run is kept like any rehearsal. Next:\n  cutover export {run_id} --format html -o demo.html   # the post-mortem, charts first\n  cutover journal {run_id}                           # every event\n  cutover demo --scenario {}                  # the other story",
         match args.scenario {
-            Scenario::Healthy => scenario_name(Scenario::BadRelease),
-            Scenario::BadRelease => scenario_name(Scenario::Healthy),
+            DemoScenario::Healthy => scenario_name(DemoScenario::BadRelease),
+            DemoScenario::BadRelease => scenario_name(DemoScenario::Healthy),
         }
     );
     Ok(exit)

@@ -1,7 +1,10 @@
 //! What each CLI command does. Shared here: who the operator is, where state lives,
 //! turning `--approve`-style options into decisions, and driving a session headless.
 
+#[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+mod demo_world;
 mod export;
 mod run;
 mod status;
@@ -85,6 +88,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Plan(args) => validate::plan(&args),
         Cmd::Run(args) => run::run(&env()?, args).await,
         Cmd::Rehearse(args) => run::rehearse(&env()?, args).await,
+        #[cfg(feature = "demo")]
         Cmd::Demo(args) => demo::demo(&env()?, args).await,
         Cmd::Resume(args) => run::resume(&env()?, args).await,
         Cmd::Rollback(args) => run::rollback(&env()?, args).await,

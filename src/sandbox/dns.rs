@@ -20,14 +20,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm, TsigError};
-use hickory_proto::rr::rdata::{A, NS, SOA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordData, RecordType, TSigner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-use crate::runbook::dns::fqdn;
 
 /// The TTL of the records the server makes itself (SOA, and NS + glue when none are given).
 const MADE_TTL: u32 = 60;
@@ -621,8 +619,15 @@ fn serial_newer(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000_0000
 }
 
+/// `NXRRSET`, as dig prints it.
 fn rcode_name(code: ResponseCode) -> String {
-    crate::dns::wire::rcode_text(code)
+    format!("{code:?}").to_ascii_uppercase()
+}
+
+/// A name as written in a zone: lower case, ending in a dot.
+fn fqdn(name: &str) -> String {
+    let name = name.trim().to_ascii_lowercase();
+    if name.ends_with('.') { name } else { name + "." }
 }
 
 /// Types that are never data: questions and meta types (RFC 6895 §3.1: 128–255), and OPT.
@@ -662,14 +667,35 @@ fn key(name: &Name, rtype: RecordType) -> (String, u16) {
     (name.to_lowercase().to_ascii(), u16::from(rtype))
 }
 
-/// A value as the product's DNS client reads it (anything else in its presentation form).
+/// A value in the form dig's `+short` prints it (a TXT record's strings joined, an SOA as
+/// its primary and serial).
 fn value_text(data: &RData) -> String {
-    crate::dns::wire::value_text(data).unwrap_or_else(|| data.to_string())
+    match data {
+        RData::CNAME(target) => target.0.to_ascii(),
+        RData::NS(server) => server.0.to_ascii(),
+        RData::TXT(text) => text.txt_data.iter().map(|s| String::from_utf8_lossy(s)).collect(),
+        RData::SOA(soa) => format!("{} {}", soa.mname.to_ascii(), soa.serial),
+        other => other.to_string(),
+    }
 }
 
 /// The record data for a configured record, or what is wrong with it.
 fn parse_rdata(rtype: &str, value: &str) -> Result<RData, String> {
-    crate::dns::wire::rdata(rtype, value.trim()).map_err(|e| e.message)
+    let value = value.trim();
+    let wrong = |e: &dyn std::fmt::Display| format!("`{value}` is no {rtype} record's value: {e}");
+    let name = || Name::from_ascii(fqdn(value)).map_err(|e| wrong(&e));
+    Ok(match rtype {
+        "A" => RData::A(A(value.parse().map_err(|e| wrong(&e))?)),
+        "AAAA" => RData::AAAA(AAAA(value.parse().map_err(|e| wrong(&e))?)),
+        "CNAME" => RData::CNAME(CNAME(name()?)),
+        "NS" => RData::NS(NS(name()?)),
+        "TXT" => RData::TXT(TXT::new(vec![value.to_string()])),
+        other => {
+            return Err(format!(
+                "the sandbox serves A, AAAA, CNAME, NS and TXT records, not {other}"
+            ));
+        }
+    })
 }
 
 impl Zone {

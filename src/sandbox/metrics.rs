@@ -32,7 +32,7 @@ pub const P99_QUERY: &str =
     r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="api"}[10s])))"#;
 
 /// How the Kubernetes side behaves once it serves traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
     /// Kubernetes serves a little better than the VMs: the watch holds.
     Healthy,

@@ -272,3 +272,18 @@ impl Drop for FakeKube {
         }
     }
 }
+
+/// A pod's health endpoints: `/health/readiness` and `/health` answer 200.
+pub async fn health_server(stop: tokio_util::sync::CancellationToken) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route("/health/readiness", axum::routing::get(|| async { "ready" }))
+        .route("/health", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+    });
+    Ok(addr)
+}

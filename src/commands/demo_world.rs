@@ -6,7 +6,6 @@
 //! team: when the operator confirms the LoadBalancer Service is applied, it appears, and
 //! its external address a few seconds later, as a cloud load balancer's does.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +14,10 @@ use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::dns::{DnsSandboxConfig, SandboxDns, ZoneRecord};
-use super::kube::{FakeKube, deployment, ready_pod};
-use super::metrics::{PromApi, Scenario, ServiceSim};
 use crate::engine::{Recorded, RunEvent};
+use cutover_sandbox::dns::{DnsSandboxConfig, SandboxDns, ZoneRecord};
+use cutover_sandbox::kube::{FakeKube, deployment, health_server, ready_pod};
+use cutover_sandbox::metrics::{PromApi, Scenario, ServiceSim};
 
 /// The bundled runbook the demo rehearses.
 pub const RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
@@ -40,12 +39,13 @@ const LB_PROVISIONING: Duration = Duration::from_secs(3);
 /// Traffic history before the demo starts, so the baseline has data at once.
 const HISTORY: Duration = Duration::from_secs(15 * 60);
 
-/// The running sandbox. Dropping it stops everything in it.
+/// The running sandbox. Dropping it stops everything in it: the servers below are held
+/// for that, and only the Kubernetes API is acted on (as the platform team would).
 pub struct Demo {
-    pub dns: Arc<SandboxDns>,
-    pub kube: Arc<FakeKube>,
-    pub prometheus: PromApi,
-    pub sim: Arc<ServiceSim>,
+    _dns: Arc<SandboxDns>,
+    kube: Arc<FakeKube>,
+    _prometheus: PromApi,
+    _sim: Arc<ServiceSim>,
     /// The runbook, kubeconfig and TSIG key written for this demo.
     pub dir: PathBuf,
     stop: CancellationToken,
@@ -58,21 +58,6 @@ impl Drop for Demo {
         // the resolved runbook).
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// A pod's health endpoints: `/health/readiness` and `/health` answer 200.
-async fn health_server(stop: CancellationToken) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = axum::Router::new()
-        .route("/health/readiness", axum::routing::get(|| async { "ready" }))
-        .route("/health", axum::routing::get(|| async { "ok" }));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-    });
-    Ok(addr)
 }
 
 /// A key for this demo's TSIG signatures: not for anything else, so derived from the time
@@ -212,10 +197,10 @@ impl Demo {
         let runbook = dir.join("runbook.toml");
         std::fs::write(&runbook, text).with_context(|| format!("cannot write {}", runbook.display()))?;
         Ok(Demo {
-            dns,
+            _dns: dns,
             kube,
-            prometheus,
-            sim,
+            _prometheus: prometheus,
+            _sim: sim,
             dir: dir.to_path_buf(),
             stop,
         })

@@ -1,4 +1,4 @@
-//! The real `kubectl port-forward` through `cutover::sandbox::kube::spdy`.
+//! The real `kubectl port-forward` through `cutover_sandbox::kube::spdy`.
 //!
 //! A small API server here answers what kubectl asks before forwarding (discovery, the pod,
 //! which must be Running) and upgrades `.../portforward` to SPDY/3.1, handing the connection
@@ -18,7 +18,7 @@ use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use cutover::sandbox::kube::spdy::{self, PodInfo, TUNNEL_SUBPROTOCOL};
+use cutover_sandbox::kube::spdy::{self, PodInfo, TUNNEL_SUBPROTOCOL};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
