@@ -19,6 +19,12 @@ pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long every authoritative server has to serve a change a step waits for (the TTL
+/// step's and the revert's default, also for journals written before they had one).
+pub(crate) fn default_wait() -> Duration {
+    DEFAULT_VERIFY_TIMEOUT
+}
 pub const DEFAULT_RESOLVER_WAIT: Duration = Duration::from_secs(120);
 
 /// Hosted providers reached through the `dns-update` crate, with the settings and

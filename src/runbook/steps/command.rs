@@ -87,9 +87,7 @@ impl StepSpec for CommandStep {
         self.capture.iter().map(String::as_str).collect()
     }
 
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         if self.idempotent {

@@ -18,19 +18,15 @@ pub struct DnsLowerTtlStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u32>,
     /// How long every authoritative server has to serve the lowered TTL.
-    #[serde(default = "default_timeout", with = "serde_text")]
+    #[serde(default = "family::default_wait", with = "serde_text")]
     pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    DEFAULT_VERIFY_TIMEOUT
 }
 
 impl Default for DnsLowerTtlStep {
     fn default() -> Self {
         Self {
             ttl: None,
-            timeout: default_timeout(),
+            timeout: family::default_wait(),
         }
     }
 }
@@ -61,19 +57,9 @@ impl StepSpec for DnsLowerTtlStep {
         });
     }
 
-    fn templates(&self) -> Vec<&Template> {
-        Vec::new()
-    }
-
-    fn map_templates(&mut self, _: &dyn Fn(&Template) -> Template) {}
-
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_templates!();
+    no_outputs!();
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         // Compare-and-swap: run again, it first reads what the servers hold, and records a

@@ -18,19 +18,15 @@ pub struct DnsRevertStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flip: Option<String>,
     /// How long every authoritative server has to answer the old records again.
-    #[serde(default = "default_timeout", with = "serde_text")]
+    #[serde(default = "family::default_wait", with = "serde_text")]
     pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    DEFAULT_VERIFY_TIMEOUT
 }
 
 impl Default for DnsRevertStep {
     fn default() -> Self {
         Self {
             flip: None,
-            timeout: default_timeout(),
+            timeout: family::default_wait(),
         }
     }
 }
@@ -61,19 +57,9 @@ impl StepSpec for DnsRevertStep {
         });
     }
 
-    fn templates(&self) -> Vec<&Template> {
-        Vec::new()
-    }
-
-    fn map_templates(&mut self, _: &dyn Fn(&Template) -> Template) {}
-
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_templates!();
+    no_outputs!();
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         // Compare-and-swap: run again, it first reads what the servers hold, and records a

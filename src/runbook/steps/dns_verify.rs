@@ -70,13 +70,8 @@ impl StepSpec for DnsVerifyStep {
         self.expect = self.expect.as_ref().map(|e| e.map_templates(f));
     }
 
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_outputs!();
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         // Compare-and-swap: run again, it first reads what the servers hold, and records a

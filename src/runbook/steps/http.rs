@@ -120,9 +120,7 @@ impl StepSpec for HttpCheck {
         }
     }
 
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_outputs!();
 
     fn secret_env(&self) -> Vec<&str> {
         self.headers_env.values().map(String::as_str).collect()

@@ -86,19 +86,13 @@ impl StepSpec for K8sExposeStep {
         });
     }
 
-    fn templates(&self) -> Vec<&Template> {
-        Vec::new()
-    }
-
-    fn map_templates(&mut self, _: &dyn Fn(&Template) -> Template) {}
+    no_templates!();
 
     fn outputs(&self) -> Vec<&str> {
         vec![self.output.as_str()]
     }
 
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         // Reads (or sets an absolute count, reading the Deployment first): safe to run again.

@@ -116,19 +116,9 @@ impl StepSpec for K8sScaleStep {
         });
     }
 
-    fn templates(&self) -> Vec<&Template> {
-        Vec::new()
-    }
-
-    fn map_templates(&mut self, _: &dyn Fn(&Template) -> Template) {}
-
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_templates!();
+    no_outputs!();
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         // An absolute count (the Deployment is read first): sending it again changes nothing.

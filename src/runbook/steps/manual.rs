@@ -57,13 +57,8 @@ impl StepSpec for ManualStep {
         self.instructions = self.instructions.as_ref().map(f);
     }
 
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_outputs!();
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         InDoubtPolicy::Rerun

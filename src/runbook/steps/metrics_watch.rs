@@ -56,19 +56,9 @@ impl StepSpec for MetricsWatchStep {
         });
     }
 
-    fn templates(&self) -> Vec<&Template> {
-        Vec::new()
-    }
-
-    fn map_templates(&mut self, _: &dyn Fn(&Template) -> Template) {}
-
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
-    fn secret_env(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_templates!();
+    no_outputs!();
+    no_secrets!();
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         // Reads only.

@@ -8,6 +8,35 @@
 //! `step_kinds!` table below, and follow the compiler: every `match` over [`Action`] that
 //! needs an arm (the effect, the intent's redaction) fails to build until it has one.
 
+/// For a kind without templates: says so in one line inside its `impl StepSpec`.
+macro_rules! no_templates {
+    () => {
+        fn templates(&self) -> Vec<&Template> {
+            Vec::new()
+        }
+
+        fn map_templates(&mut self, _: &dyn Fn(&Template) -> Template) {}
+    };
+}
+
+/// For a kind that sets no variable for later steps.
+macro_rules! no_outputs {
+    () => {
+        fn outputs(&self) -> Vec<&str> {
+            Vec::new()
+        }
+    };
+}
+
+/// For a kind that sends no value from the environment anywhere.
+macro_rules! no_secrets {
+    () => {
+        fn secret_env(&self) -> Vec<&str> {
+            Vec::new()
+        }
+    };
+}
+
 mod command;
 mod dns_check;
 mod dns_flip;

@@ -113,9 +113,7 @@ impl StepSpec for NotifyWebhookStep {
         self.message = f(&self.message);
     }
 
-    fn outputs(&self) -> Vec<&str> {
-        Vec::new()
-    }
+    no_outputs!();
 
     fn secret_env(&self) -> Vec<&str> {
         std::iter::once(self.url_env.as_str())
