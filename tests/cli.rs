@@ -1,7 +1,7 @@
 //! The command line as an operator meets it: help that teaches, exit codes that scripts
 //! can rely on, plans with every value resolved, and the guard on a changed runbook.
 
-mod support;
+use crate::support;
 
 use support::{Sandbox, assert_exit, text};
 

@@ -2,7 +2,7 @@
 //! and resumed each time, ends completed with every effect done and a journal in which
 //! nothing is lost or duplicated and no effect happened without its intent recorded.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! is needed (the sandbox runs inside it). The healthy story completes (exit 0); the bad
 //! release is caught by the watch and rolled back (exit 2), incident first.
 
-mod support;
+use crate::support;
 
 use cutover::engine::{Mode, RunEvent, RunStatus, StepStatus, Verdict};
 use support::{Sandbox, assert_exit, text};

@@ -2,7 +2,7 @@
 //! Knot as its secondary (NOTIFY and zone transfer), PowerDNS through its HTTP API. Each
 //! test starts its own servers on loopback and stops them by PID.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! frozen secondary holds them, named); and the drain between the revert and the scale to
 //! zero, against the fake Kubernetes API server.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

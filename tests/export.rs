@@ -2,7 +2,7 @@
 //! rehearsal, and a live run that breached its watch, rolled back and crashed once on
 //! the way), exported as Markdown, JSON and HTML; then the command on a real run.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

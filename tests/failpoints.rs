@@ -16,9 +16,9 @@
 //!   is reported for a step that is not acting, and the state rebuilt from the events is
 //!   the state the journal opens with.
 //!
-//! `cargo test --test failpoints -- --nocapture` prints the matrix (kind × point → outcome).
+//! `cargo test --test all failpoints:: -- --nocapture` prints the matrix (kind × point → outcome).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

@@ -4,7 +4,7 @@
 //! and bytes that are not UTF-8 go through the real binary into every text printer, which
 //! must show them as escapes; the JSON outputs must carry the recorded text exactly.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 

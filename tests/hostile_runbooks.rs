@@ -11,7 +11,7 @@
 //! other control character: nobody means an escape sequence in a runbook, and one would
 //! act on every terminal, export and post-mortem that shows the text.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -3,7 +3,7 @@
 //! while a step hangs goes ahead. Run by the real binary; the cancellation during a hang is
 //! also driven in-process through the library's driver.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

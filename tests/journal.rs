@@ -2,7 +2,7 @@
 //! damage and truncation are reported whatever the side files say, and the journal is
 //! kept as it was found with every event it recorded.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,7 @@
 //!
 //! `CUTOVER_DAMAGE_CASES=N` runs N cases instead of the default (at least 200 in CI).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

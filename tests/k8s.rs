@@ -2,7 +2,7 @@
 //! (`src/sandbox/kube`), whose port-forward reaches real HTTP servers on loopback. The
 //! fake's fidelity is checked with the real kubectl in `tests/fake_kube.rs`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

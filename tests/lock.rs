@@ -1,6 +1,6 @@
 //! One process drives a run: a second one fails at once and says who holds it.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! the Deployments on the fake Kubernetes API server to zero. Durations are compressed:
 //! a 12 s watch sampled every second.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, SystemTime};
 

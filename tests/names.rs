@@ -3,7 +3,7 @@
 //! `STATE_DIR/runs/`, and `cutover runs` lists every run there is. Files read from the
 //! command line are bounded.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

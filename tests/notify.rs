@@ -3,7 +3,7 @@
 //! webhook URLs are) and the header token never reach the screen, the journal or an
 //! export, a dry run posts nothing, and a receiver's error fails the step saying so.
 
-mod support;
+use crate::support;
 
 use cutover::engine::{Intent, RunEvent};
 use support::http::RequestLog;

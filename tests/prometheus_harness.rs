@@ -7,7 +7,7 @@
 //! every series by the same factor and the ratios the queries compute are exact up to
 //! floating point. A looser match would hide a wrong query or a wrong latency shape.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -5,7 +5,7 @@
 //! operator pastes one into a note leaves no value in the journal's bytes on disk, the
 //! headless output, `cutover journal`, `status`, any export, or the cockpit's screen.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

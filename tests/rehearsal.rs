@@ -3,7 +3,7 @@
 //! dry run changes nothing on a real DNS server (BIND primary, Knot secondary) or the
 //! fake Kubernetes API server while still reading them.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

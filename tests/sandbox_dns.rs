@@ -2,7 +2,7 @@
 //! what BIND does: first through the real tools from Debian (`dig`, `nsupdate`), then through
 //! the product's own rfc2136 provider driving a whole flip, verify and revert against it.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! Prometheus client (`promtool`), by the product's own client and by the binary's
 //! baseline step; and the model itself, evaluated at chosen instants (no sleeping).
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::sync::Arc;

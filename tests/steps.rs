@@ -1,7 +1,7 @@
 //! The step kinds run by the real binary: HTTP checks against a real server on loopback
 //! (with the hostname pinned to an address), and command output kept without secrets.
 
-mod support;
+use crate::support;
 
 use cutover::engine::{Evidence, RunEvent};
 use support::{Sandbox, assert_exit, closed_port, health_server, text};

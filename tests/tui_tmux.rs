@@ -1,7 +1,7 @@
 //! The real binary in a real terminal (tmux): start a run, move around, approve a step,
 //! quit, start again, and find the run exactly where it was.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
