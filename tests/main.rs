@@ -1,5 +1,5 @@
 //! Every integration test file under `tests/` is a module of this one test binary (`all`).
-//! Each test binary links the whole dependency set (kube, hickory, ratatui, axum, sled…),
+//! Each test binary links the whole dependency set (kube, hickory, ratatui, sled…),
 //! so one binary per file meant ~30 links of the same thing on every test build; now a test
 //! build links this binary once (and `route53`, kept apart: see Cargo.toml).
 //!
@@ -40,7 +40,6 @@ mod rehearsal;
 mod runbook_diagnostics;
 mod sandbox_dns;
 mod sandbox_metrics;
-mod spdy_portforward;
 mod steps;
 mod tui;
 mod tui_tmux;
