@@ -43,3 +43,31 @@ mod sandbox_metrics;
 mod steps;
 mod tui;
 mod tui_tmux;
+
+/// With `autotests = false`, a file under `tests/` that is neither a module here nor its own
+/// `[[test]]` in Cargo.toml would never be compiled, and nothing would say so.
+#[test]
+fn every_test_file_is_compiled() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let main = std::fs::read_to_string(root.join("tests/main.rs")).unwrap();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let mut forgotten = Vec::new();
+    for entry in std::fs::read_dir(root.join("tests")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(module) = name.strip_suffix(".rs") else {
+            continue;
+        };
+        if module == "main" {
+            continue;
+        }
+        let declared = main.lines().any(|l| l.trim() == format!("mod {module};"));
+        let own_target = manifest.contains(&format!("path = \"tests/{name}\""));
+        if !declared && !own_target {
+            forgotten.push(name);
+        }
+    }
+    assert!(
+        forgotten.is_empty(),
+        "never compiled: {forgotten:?} — add `mod NAME;` to tests/main.rs"
+    );
+}
