@@ -88,8 +88,17 @@ async fn bounded_attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAtt
         })
 }
 
-/// Words for a failed request: what went wrong at which layer.
-fn request_problem(err: &reqwest::Error, probe: &HttpProbe) -> String {
+/// Words for a failed request: what went wrong at which layer. When the URL is a secret
+/// (`shown_as`), the client's own text loses it: reqwest writes the URL normalised (host in
+/// lower case, default port dropped, spaces encoded), which the redactor, matching the value
+/// as it was given, would not recognise.
+fn request_problem(err: reqwest::Error, probe: &HttpProbe) -> String {
+    let err = if probe.shown_as.is_some() {
+        err.without_url()
+    } else {
+        err
+    };
+    let err = &err;
     let mut chain = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(e) = source {
@@ -130,7 +139,7 @@ async fn attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
             return HttpAttempt {
                 status: None,
                 latency_ms: ms(started.elapsed()),
-                problem: Some(request_problem(&e, probe)),
+                problem: Some(request_problem(e, probe)),
             };
         }
     };
@@ -148,7 +157,7 @@ async fn attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
             }
             Ok(None) => break,
             Err(e) => {
-                body_error = Some(request_problem(&e, probe));
+                body_error = Some(request_problem(e, probe));
                 break;
             }
         }

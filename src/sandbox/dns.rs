@@ -689,7 +689,9 @@ fn parse_rdata(rtype: &str, value: &str) -> Result<RData, String> {
         "AAAA" => RData::AAAA(AAAA(value.parse().map_err(|e| wrong(&e))?)),
         "CNAME" => RData::CNAME(CNAME(name()?)),
         "NS" => RData::NS(NS(name()?)),
-        "TXT" => RData::TXT(TXT::new(vec![value.to_string()])),
+        // A character string holds at most 255 bytes: longer text (a DKIM key) is split, as
+        // zone files do.
+        "TXT" => RData::TXT(TXT::from_bytes(value.as_bytes().chunks(255).collect())),
         other => {
             return Err(format!(
                 "the sandbox serves A, AAAA, CNAME, NS and TXT records, not {other}"
@@ -1046,6 +1048,21 @@ mod tests {
     fn with_class(mut r: Record, class: DNSClass) -> Record {
         r.dns_class = class;
         r
+    }
+
+    #[test]
+    fn a_long_text_record_is_split_into_strings_a_message_can_carry() {
+        use hickory_proto::serialize::binary::BinEncodable;
+        let long = "k".repeat(300);
+        let data = parse_rdata("TXT", &long).unwrap();
+        let RData::TXT(text) = &data else { panic!("{data:?}") };
+        assert_eq!(text.txt_data.iter().map(|s| s.len()).collect::<Vec<_>>(), [255, 45]);
+        assert_eq!(value_text(&data), long);
+        let record = Record::from_rdata(n("dkim.shop.demo."), 300, data);
+        assert!(
+            record.to_bytes().is_ok(),
+            "a record that cannot be encoded cannot be served"
+        );
     }
 
     #[test]
