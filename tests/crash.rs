@@ -368,9 +368,22 @@ fn an_intent_is_fsynced_in_the_store_and_the_event_log_before_its_command_starts
         ),
     );
     let calls = syscalls_of(&sb, &["run", rb.to_str().unwrap(), "--headless"]);
-    let acted = calls
-        .iter()
-        .position(|l| l.contains("execve(") && l.contains("touch ") && l.ends_with("= 0"))
+    // strace splits a call that another thread interrupts into `<unfinished ...>` and a later
+    // `<... execve resumed>) = 0` of the same pid (more often on a busy machine): the command
+    // starts where its successful execve began.
+    let succeeded = |at: usize| {
+        let line = &calls[at];
+        line.ends_with("= 0")
+            || line.ends_with("<unfinished ...>") && {
+                let pid = line.split_whitespace().next().unwrap_or_default();
+                calls[at + 1..]
+                    .iter()
+                    .find(|l| l.starts_with(&format!("{pid} ")) && l.contains("<... execve resumed>"))
+                    .is_some_and(|l| l.ends_with("= 0"))
+            }
+    };
+    let acted = (0..calls.len())
+        .find(|&at| calls[at].contains("execve(") && calls[at].contains("touch ") && succeeded(at))
         .unwrap_or_else(|| panic!("the command never started:\n{}", calls.join("\n")));
     let before = &calls[..acted];
     for file in ["/journal/db>", "/journal/events.log>"] {
