@@ -46,12 +46,28 @@ pub fn format(d: Duration) -> String {
     out
 }
 
-/// How long something took, for people: whole milliseconds, `<1ms` below that.
+/// How long something took, for people: `<1ms`, `25ms`, `3.0s`, `1m 05s`, `2h 03m`.
+/// One decimal under a minute, so `3.0s` and `1.9s` read at a glance (never `3s25ms`).
 pub fn took(d: Duration) -> String {
-    if d < Duration::from_millis(1) {
+    let ms = d.as_millis();
+    if ms < 1 {
         return "<1ms".to_string();
     }
-    format(Duration::from_millis(d.as_millis() as u64))
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    // Tenths, rounded; 59.96 s is a minute, not `60.0s`.
+    let tenths = (ms + 50) / 100;
+    if tenths < 600 {
+        return format!("{}.{}s", tenths / 10, tenths % 10);
+    }
+    let secs = (ms + 500) / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m")
+    } else {
+        format!("{m}m {s:02}s")
+    }
 }
 
 /// Minutes and seconds left, for the watch: `12:04`.
@@ -112,6 +128,20 @@ pub mod serde_text_opt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn took_reads_at_a_glance() {
+        let ms = Duration::from_millis;
+        assert_eq!(took(Duration::from_micros(400)), "<1ms");
+        assert_eq!(took(ms(25)), "25ms");
+        assert_eq!(took(ms(999)), "999ms");
+        assert_eq!(took(ms(3025)), "3.0s");
+        assert_eq!(took(ms(1900)), "1.9s");
+        assert_eq!(took(ms(1009)), "1.0s");
+        assert_eq!(took(ms(59_960)), "1m 00s");
+        assert_eq!(took(ms(65_000)), "1m 05s");
+        assert_eq!(took(Duration::from_secs(7380)), "2h 03m");
+    }
 
     #[test]
     fn parses_common_forms() {
