@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::Env;
 use crate::cli::{JournalArgs, ListArgs, StatusArgs};
-use crate::engine::{Mode, RunEvent};
+use crate::engine::{Mode, RunEvent, RunStatus};
 use crate::headless::Output;
 use crate::journal::{Holder, RunSummary};
 use crate::runbook::duration::countdown;
@@ -181,12 +181,19 @@ pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
                 "RUN", "MODE", "ATTEMPT", "STATE", "STEPS"
             );
             for s in &all {
+                // A demo whose process ended mid-way cannot go on: its sandbox went with it.
+                let abandoned = s.demo
+                    && matches!(
+                        s.status,
+                        RunStatus::Active | RunStatus::Holding { .. } | RunStatus::RollingBack
+                    )
+                    && env.store.holder(&s.run_id).is_none();
                 println!(
                     "{:<48} {:<9} {:>7} {:<13} {:>11}  {}",
                     one(&s.run_id),
                     mode_word(s.mode),
                     s.attempt,
-                    s.status.word(),
+                    if abandoned { "abandoned" } else { s.status.word() },
                     format!("{}/{}", s.steps_done, s.steps_total),
                     ago(s.updated_at, now)
                 );
