@@ -372,6 +372,33 @@ async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
     assert_eq!(c.press(vec![key(KeyCode::Char('q'))]).await, Stop::Quit);
 }
 
+/// After a rollback, the root-cause analysis opens with the facts of the rollback, and a
+/// template saved without the operator's own words is not an analysis.
+#[tokio::test]
+async fn the_root_cause_analysis_opens_with_the_facts_and_needs_words_of_ones_own() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.press(vec![key(KeyCode::Char('r')), key(KeyCode::Enter)]).await;
+    assert!(matches!(c.driver.state().status, RunStatus::RolledBack { .. }));
+    c.press(vec![key(KeyCode::Enter)]).await;
+    let draft = c.app.rca_draft.text();
+    assert!(draft.starts_with("Root cause: "), "{draft}");
+    assert!(draft.contains("- rolled back by the operator"), "{draft}");
+    assert!(draft.contains("- rollback dns-back: exit 0"), "{draft}");
+
+    c.press(vec![ctrl('s')]).await;
+    assert!(c.driver.state().rca_for_current_attempt().is_none(), "{}", c.screen());
+    assert!(c.screen().contains("own words"), "{}", c.screen());
+
+    c.press(text("the change board withdrew the ticket")).await;
+    c.press(vec![ctrl('s')]).await;
+    let rca = &c.driver.state().rca_for_current_attempt().expect("attached").value;
+    assert!(
+        rca.starts_with("Root cause: the change board withdrew the ticket"),
+        "{rca}"
+    );
+    assert!(rca.contains("Facts from the journal"), "{rca}");
+}
+
 #[tokio::test]
 async fn dialogs_for_skip_note_and_help() {
     let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
@@ -768,7 +795,8 @@ async fn a_doubled_enter_does_not_resolve_retry_or_start_the_next_attempt() {
     c.press(vec![key(KeyCode::Enter)]).await;
     assert!(matches!(c.driver.state().status, RunStatus::RolledBack { .. }));
     c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
-    assert_eq!(c.app.rca_draft.lines.len(), 1, "{}", c.screen());
+    let template = cutover::tui::view::ending::rca_template(c.driver.state());
+    assert_eq!(c.app.rca_draft.lines.len(), template.len(), "{}", c.screen());
     c.press(text("The ticket was withdrawn: wrong change window.")).await;
     c.press(vec![ctrl('s')]).await;
     assert!(c.driver.state().rca_for_current_attempt().is_some(), "{}", c.screen());

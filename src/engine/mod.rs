@@ -6,6 +6,7 @@ pub mod decide;
 pub mod event;
 pub mod plan;
 pub mod state;
+pub mod story;
 
 pub use decide::{Command, MIN_RCA_CHARS, Refusal, decide};
 pub use event::{

@@ -110,6 +110,21 @@ pub fn act_label(state: &RunState, now: DateTime<Utc>) -> Option<String> {
     }
 }
 
+/// Whether the run has an ending to show on the row after its steps: the incident panel
+/// (rolling back, rolled back) or the end card (holding, completed).
+pub fn has_ending(state: &RunState) -> bool {
+    !matches!(state.status, RunStatus::Active)
+}
+
+/// The last row the selection can reach: the ending's, when there is one.
+pub fn last_row(state: &RunState) -> usize {
+    if has_ending(state) {
+        state.steps.len()
+    } else {
+        state.steps.len().saturating_sub(1)
+    }
+}
+
 /// The index of the step that is running, if any.
 pub fn running(state: &RunState) -> Option<usize> {
     state.steps.iter().position(|s| s.status == StepStatus::Running)
@@ -154,7 +169,12 @@ impl App {
         if self.flash.as_ref().is_some_and(|f| !f.error) {
             self.flash = None;
         }
-        let at = running(state).or_else(|| current(state));
+        // Once the run rolls back or is done, how it ended is what matters most.
+        let at = if has_ending(state) {
+            Some(state.steps.len())
+        } else {
+            running(state).or_else(|| current(state))
+        };
         let pinned = self.moved_at.is_some_and(|t| t.elapsed() < PINNED_FOR);
         if at != self.followed {
             self.followed = at;
@@ -162,7 +182,7 @@ impl App {
                 self.selected = i;
             }
         }
-        self.selected = self.selected.min(state.steps.len().saturating_sub(1));
+        self.selected = self.selected.min(last_row(state));
     }
 
     /// Pasted text goes into the field being edited, if any; it is never read as keys.
@@ -294,7 +314,7 @@ impl App {
             },
             KeyAction::Down => match self.focus {
                 Focus::Steps => {
-                    self.selected = (self.selected + 1).min(state.steps.len().saturating_sub(1));
+                    self.selected = (self.selected + 1).min(last_row(state));
                     self.moved_at = Some(Instant::now());
                 }
                 Focus::Log => self.log.scroll_down(1),
@@ -343,7 +363,14 @@ impl App {
                 until,
                 gate: crate::engine::TimeGate::Drain { .. },
             } => Dialog::EndDrain(EndDrain::new(step, until)),
-            Situation::RolledBack { rca_attached: false } => Dialog::Rca(Rca::default()),
+            Situation::RolledBack { rca_attached: false } => {
+                // It opens with the facts of this rollback; a draft already begun is kept.
+                let template = super::view::ending::rca_template(state);
+                if self.rca_draft.text().trim().is_empty() {
+                    self.rca_draft = TextArea::with_lines(&template);
+                }
+                Dialog::Rca(Rca { error: None, template })
+            }
             Situation::RolledBack { rca_attached: true } => Dialog::NewAttempt(NewAttempt::new(state.attempt + 1)),
             other => {
                 self.say(format!("nothing to do now: {}", situation_words(&other, now)));

@@ -105,6 +105,15 @@ impl Default for TextArea {
 }
 
 impl TextArea {
+    /// A text with the cursor at the end of its first line.
+    pub fn with_lines(lines: &[String]) -> Self {
+        let mut lines: Vec<LineInput> = lines.iter().map(|l| LineInput::with_text(l)).collect();
+        if lines.is_empty() {
+            lines.push(LineInput::default());
+        }
+        Self { lines, row: 0 }
+    }
+
     pub fn text(&self) -> String {
         self.lines
             .iter()

@@ -95,6 +95,11 @@ impl Theme {
         if focused { self.accent() } else { self.dim() }
     }
 
+    /// The header while a breach streak runs toward an automatic rollback.
+    pub fn alarm(&self) -> Style {
+        self.danger_key()
+    }
+
     /// The rollback key during a watch: impossible to miss.
     pub fn danger_key(&self) -> Style {
         let base = Style::new().add_modifier(Modifier::BOLD);

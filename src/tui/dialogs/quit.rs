@@ -24,7 +24,7 @@ impl Component for Quit {
         let mut b = Body::new(ctx, " quit? ", theme.warn());
         match running(ctx.state).map(|i| &ctx.state.steps[i]) {
             Some(step) if step.watch.is_some() => b.text(format!(
-                "The watch of {} is running. Quitting stops sampling now; on resume the gap is measured from \
+                "The metrics watch ({}) is running. Quitting stops sampling now; on resume the gap is measured from \
                  the metrics' history and the watch ends at its original time.",
                 step.id
             )),
@@ -36,7 +36,14 @@ impl Component for Quit {
             None => b.text("Nothing is running now."),
         }
         b.text("");
-        b.text("Everything so far is in the journal. Run the same command again to resume. (y quits, n stays)");
+        if ctx.state.rehearsal.as_ref().is_some_and(|r| r.demo) {
+            b.text("This is a demo: its sandbox ends with it, so it cannot be resumed. (y quits, n stays)");
+        } else {
+            b.text(format!(
+                "Everything so far is in the journal: `cutover resume {}` continues it. (y quits, n stays)",
+                ctx.state.run_id
+            ));
+        }
         b
     }
 

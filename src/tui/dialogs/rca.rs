@@ -6,20 +6,48 @@ use ratatui::layout::Rect;
 
 use super::{Body, Component, Kept, Next};
 use crate::engine::{Command, MIN_RCA_CHARS};
+use crate::tui::input::Edit;
 use crate::tui::view::Ctx;
+use crate::tui::view::ending::RCA_PROMPTS;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rca {
     pub error: Option<String>,
+    /// The lines it opened with (prompts and facts), which are not the operator's words.
+    pub template: Vec<String>,
+}
+
+/// How many characters of the draft are the operator's own: the template's prompts and
+/// facts (see `view::ending::rca_template`) do not count, so a template saved unchanged
+/// is not an analysis.
+pub fn own_chars(draft: &str, template: &[String]) -> usize {
+    draft
+        .lines()
+        .map(|line| {
+            if template.iter().any(|t| t.trim_end() == line.trim_end()) {
+                return 0;
+            }
+            let own = RCA_PROMPTS
+                .iter()
+                .find_map(|p| line.strip_prefix(p.trim_end()))
+                .unwrap_or(line);
+            own.trim().chars().count()
+        })
+        .sum()
 }
 
 impl Component for Rca {
     fn on_key(&mut self, key: &KeyEvent, kept: &mut Kept<'_>) -> Next {
         let draft = &mut *kept.rca_draft;
         // Esc closes the editor; the draft stays: opening it again brings it back.
-        Next::after(draft.handle(key), || {
-            Next::submit(Command::AttachRca { text: draft.text() })
-        })
+        let edit = draft.handle(key);
+        if edit == Edit::Submit && own_chars(&draft.text(), &self.template) < MIN_RCA_CHARS {
+            self.error = Some(format!(
+                "write the root cause in your own words: at least {MIN_RCA_CHARS} characters beside the facts"
+            ));
+            return Next::Stay;
+        }
+        Next::after(edit, || Next::submit(Command::AttachRca { text: draft.text() }))
     }
 
     fn body<'a>(&'a self, ctx: &'a Ctx<'_>, area: Rect) -> Body<'a> {
@@ -29,9 +57,9 @@ impl Component for Rca {
             format!(" root-cause analysis of attempt {} ", ctx.state.attempt),
             theme.accent(),
         );
-        b.text("No second attempt without it. What failed, why, and what changes before the next attempt?");
+        b.text("No second attempt without it. It opens with the facts the journal holds: say why, and what changes.");
         b.styled(
-            format!("(at least {MIN_RCA_CHARS} characters; Enter breaks the line, Ctrl-S saves, Esc keeps the draft)"),
+            format!("(at least {MIN_RCA_CHARS} characters of your own; Enter breaks the line, Ctrl-S saves, Esc keeps the draft)"),
             theme.dim(),
         );
         // Only the lines around the cursor fit: show a window of the draft.

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Ctx, resolved_action_lines, safe};
 use crate::engine::plan::{closed_gate, pending_approval};
-use crate::engine::{StepState, StepStatus, current};
+use crate::engine::{Situation, StepState, StepStatus, current, situation};
 use crate::runbook::describe::gate_lines;
 use crate::runbook::duration::{countdown, took};
 use crate::runbook::{Approval, Step};
@@ -48,7 +48,8 @@ fn waiting(ctx: &Ctx<'_>, index: usize, step: &StepState) -> Vec<Line<'static>> 
 }
 
 /// What went wrong, what it measured, or what was decided about it.
-fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
+/// `hint` is what the keys do about this step now, when the run waits on it.
+fn outcome(theme: Theme, step: &StepState, hint: Option<&str>) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     match step.status {
         StepStatus::Failed => {
@@ -65,10 +66,9 @@ fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
                     lines.push(Line::from(Span::styled(format!("  {l}"), theme.dim())));
                 }
             }
-            lines.push(Line::from(Span::styled(
-                "  Enter: retry · s: skip with a reason · r: roll back",
-                theme.key(),
-            )));
+            if let Some(hint) = hint {
+                lines.push(Line::from(Span::styled(format!("  {hint}"), theme.key())));
+            }
         }
         StepStatus::InDoubt => {
             lines.push(heading(theme, "In doubt"));
@@ -76,7 +76,9 @@ fn outcome(theme: Theme, step: &StepState) -> Vec<Line<'static>> {
                 "  the process stopped while this step was acting: it may or may not have happened",
                 theme.status(StepStatus::InDoubt),
             )));
-            lines.push(Line::from(Span::styled("  Enter: say what happened", theme.key())));
+            if let Some(hint) = hint {
+                lines.push(Line::from(Span::styled(format!("  {hint}"), theme.key())));
+            }
         }
         StepStatus::Succeeded => {
             if let Some(o) = &step.outcome {
@@ -248,7 +250,16 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         )),
     ];
     lines.extend(waiting(ctx, index, step));
-    let done = outcome(theme, step);
+    // The keys only where they act on this step now: a failure that rolled the run back
+    // is not retried with Enter.
+    let hint = match situation(ctx.state, ctx.now) {
+        Situation::Failed { step: s, .. } if s == step.id => {
+            Some("Enter: retry · s: skip with a reason · r: roll back")
+        }
+        Situation::InDoubt { step: s } if s == step.id => Some("Enter: say what happened"),
+        _ => None,
+    };
+    let done = outcome(theme, step, hint);
     if !done.is_empty() {
         lines.push(Line::raw(""));
         lines.extend(done);

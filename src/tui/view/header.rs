@@ -7,9 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, fit, safe};
-use crate::engine::{Mode, RunStatus, Situation, TimeGate, situation};
+use crate::engine::{Mode, RunStatus, Situation, TimeGate, current, situation, story};
 use crate::runbook::duration::countdown;
 use crate::runbook::duration::mm_ss;
+use crate::runbook::{Approval, OnBreach};
 use crate::tui::app::running;
 
 /// The next thing with a time on it, long and short: "flip at 21:41 UTC, in 23h 41m" /
@@ -38,6 +39,138 @@ pub fn next_timed(ctx: &Ctx<'_>) -> Option<(String, String)> {
         )),
         _ => None,
     }
+}
+
+/// How loud the second line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loudness {
+    /// A breach streak is running toward the rollback: the whole line turns to alarm.
+    Alarm,
+    /// The run waits for the operator.
+    You,
+    Calm,
+}
+
+/// `step 7/11` while the run goes forward, `rollback 1/2` while it rolls back.
+fn position(ctx: &Ctx<'_>) -> Option<String> {
+    let state = ctx.state;
+    let forward = state.forward_count();
+    let at = running(state).or_else(|| current(state))?;
+    Some(if at < forward {
+        format!("step {}/{forward}", at + 1)
+    } else {
+        format!("rollback {}/{}", at - forward + 1, state.steps.len() - forward)
+    })
+}
+
+/// What the run is doing or waiting for in `room` columns, and how loud to say it:
+/// "step 7/11 · waiting for YOU: type www.shop.demo", "step 3/7 · flip at 21:41 UTC, in
+/// 23h 41m", "BREACH 1/2 — automatic rollback at the next sample (in 3s) · error_rate".
+pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
+    let state = ctx.state;
+    if let Some(watch) = running(state).and_then(|i| state.steps[i].watch.as_ref()) {
+        let streaks = story::streaks(watch);
+        if let Some(worst) = streaks.iter().max_by_key(|s| s.in_a_row) {
+            let needed = story::breaches_needed(state);
+            let next = story::next_sample_at(state, watch)
+                .map(|t| format!(" (in {})", countdown((t - ctx.now).to_std().unwrap_or_default())))
+                .unwrap_or_default();
+            let then = match state.runbook.metrics.as_ref().map(|m| m.on_breach) {
+                Some(OnBreach::Ask) => "the run stops for your decision",
+                _ => "automatic rollback",
+            };
+            let when = if worst.in_a_row >= needed {
+                "now".to_string()
+            } else if worst.in_a_row + 1 == needed {
+                format!("at the next sample{next}")
+            } else {
+                format!("after {} more breaching samples{next}", needed - worst.in_a_row)
+            };
+            let names: Vec<&str> = streaks.iter().map(|s| s.metric.name.as_str()).collect();
+            return (
+                format!(
+                    "BREACH {}/{needed} — {then} {when} · {}",
+                    worst.in_a_row.min(needed),
+                    names.join(", ")
+                ),
+                Loudness::Alarm,
+            );
+        }
+    }
+    let at = position(ctx).map(|p| format!("{p} · ")).unwrap_or_default();
+    // The next thing with a time on it, long if it fits.
+    let timed = || {
+        next_timed(ctx).map(|(long, short)| {
+            if at.chars().count() + long.chars().count() <= room {
+                long
+            } else {
+                short
+            }
+        })
+    };
+    let you = |what: String| (format!("{at}waiting for YOU: {what}"), Loudness::You);
+    match situation(state, ctx.now) {
+        Situation::Approval {
+            approval: Approval::Type(text),
+            ..
+        } => you(format!("type {text}")),
+        Situation::Approval { step, .. } => you(format!("approve {step} (Enter)")),
+        Situation::Failed { step, .. } => you(format!("{step} failed — Enter retry · s skip · r roll back")),
+        Situation::InDoubt { step } => you(format!("say whether {step} happened (Enter)")),
+        Situation::Gate {
+            gate: TimeGate::Drain { .. },
+            step,
+            until,
+        } => (
+            format!(
+                "{at}draining before {step}: {} left",
+                countdown((until - ctx.now).to_std().unwrap_or_default())
+            ),
+            Loudness::Calm,
+        ),
+        Situation::Gate { step, .. } => (
+            format!(
+                "{at}{}",
+                timed().unwrap_or_else(|| format!("{step} waits for its gate"))
+            ),
+            Loudness::Calm,
+        ),
+        Situation::Running { step } if state.status == RunStatus::RollingBack => {
+            (format!("ROLLING BACK · {at}{step}"), Loudness::You)
+        }
+        Situation::Running { step } => {
+            let timed = timed().map(|t| format!(" · {t}")).unwrap_or_default();
+            (format!("{at}running {step}{timed}"), Loudness::Calm)
+        }
+        Situation::Ready { step: Some(step) } => (format!("{at}starting {step}"), Loudness::Calm),
+        Situation::Ready { step: None } => (at.trim_end_matches(" · ").to_string(), Loudness::Calm),
+        Situation::Holding { .. } => (
+            format!("every step done · {}", timed().unwrap_or_else(|| "holding".to_string())),
+            Loudness::Calm,
+        ),
+        Situation::RolledBack { rca_attached: false } => (
+            "rolled back · waiting for YOU: write the root-cause analysis (Enter)".to_string(),
+            Loudness::You,
+        ),
+        Situation::RolledBack { rca_attached: true } => (
+            "rolled back · root-cause analysis attached: Enter starts the next attempt".to_string(),
+            Loudness::Calm,
+        ),
+        Situation::Completed => ("completed".to_string(), Loudness::Calm),
+    }
+}
+
+/// `T+04:08 since the flip`, once DNS has flipped in this attempt.
+fn since_flip(ctx: &Ctx<'_>) -> Option<String> {
+    let flip = story::flip_at(ctx.state)?;
+    let d = ctx.now - flip;
+    let secs = d.num_seconds().max(0);
+    let t = if secs >= 3600 {
+        format!("T+{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    } else {
+        format!("T+{}", mm_ss(secs))
+    };
+    Some(format!("{t} since the flip"))
 }
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
@@ -88,27 +221,44 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     ];
     let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
     let id = &ctx.state.run_id;
-    let room = width.saturating_sub(used + 1);
-    if room > id.chars().count() {
+    // The run id at the right, always apart from the state by at least two spaces.
+    let room = width.saturating_sub(used);
+    if room >= id.chars().count() + 2 {
         first.push(Span::raw(" ".repeat(room - id.chars().count())));
         first.push(Span::styled(id.clone(), theme.dim()));
     }
+
+    // The second line: the clock, then what the run needs; the time since the flip and
+    // the local clock where there is room.
+    let clock = format!("{} UTC", ctx.now.format("%H:%M:%S"));
+    let (what, loudness) = urgency(ctx, width.saturating_sub(clock.chars().count() + 3));
+    let what_style = match loudness {
+        Loudness::Alarm => theme.alarm(),
+        Loudness::You => theme.warn().add_modifier(ratatui::style::Modifier::BOLD),
+        Loudness::Calm => theme.accent(),
+    };
     let local = ctx.now.with_timezone(&ctx.local);
-    let clocks = format!("{} UTC", ctx.now.format("%H:%M:%S"));
-    let local_clock = format!(" ({} local, {})", local.format("%H:%M"), ctx.local);
-    let mut second = vec![
-        Span::styled(clocks.clone(), theme.title()),
-        Span::styled(local_clock.clone(), theme.dim()),
-    ];
-    if let Some((long, short)) = next_timed(ctx) {
-        let room = width.saturating_sub(clocks.chars().count() + local_clock.chars().count() + 9);
-        let next = if long.chars().count() <= room {
-            long
-        } else {
-            fit(&short, room)
-        };
-        second.push(Span::raw("   next: "));
-        second.push(Span::styled(next, theme.accent()));
+    let local_clock = format!(" ({} local)", local.format("%H:%M"));
+    let mut second = vec![Span::styled(clock.clone(), theme.title())];
+    let mut used = clock.chars().count();
+    let what = fit(&what, width.saturating_sub(used + 3).max(8));
+    used += 3 + what.chars().count();
+    let mut rest: Vec<Span<'static>> = Vec::new();
+    if let Some(t) = since_flip(ctx)
+        && used + 3 + t.chars().count() <= width
+    {
+        used += 3 + t.chars().count();
+        rest.push(Span::styled(format!(" · {t}"), theme.title()));
     }
-    frame.render_widget(Paragraph::new(safe(vec![Line::from(first), Line::from(second)])), area);
+    if used + local_clock.chars().count() <= width {
+        second.push(Span::styled(local_clock, theme.dim()));
+    }
+    second.push(Span::raw(" · "));
+    second.push(Span::styled(what, what_style));
+    second.extend(rest);
+    let mut second = Line::from(second);
+    if loudness == Loudness::Alarm {
+        second = second.style(theme.alarm());
+    }
+    frame.render_widget(Paragraph::new(safe(vec![Line::from(first), second])), area);
 }

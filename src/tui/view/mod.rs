@@ -13,6 +13,7 @@
 //! Dialogs and the help are drawn over it.
 
 mod detail;
+pub mod ending;
 mod footer;
 mod header;
 mod help;
@@ -58,12 +59,16 @@ pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
 
     header::render(frame, header_area, ctx);
     steps::render(frame, steps_area, ctx);
+    if ctx.app.selected >= ctx.state.steps.len() && super::app::has_ending(ctx.state) {
+        ending::render(frame, detail_area, ctx);
+    }
     let selected = ctx.state.steps.get(ctx.app.selected);
     // The watch view while the watch runs; afterwards the detail says how it ended.
     let watching = selected.filter(|s| s.status == crate::engine::StepStatus::Running);
     match watching.and_then(|s| s.watch.as_ref().map(|w| (s, w))) {
         Some((step, watch)) => watch::render(frame, detail_area, ctx, step, watch),
-        None => detail::render(frame, detail_area, ctx),
+        None if selected.is_some() => detail::render(frame, detail_area, ctx),
+        None => {}
     }
     log::render(frame, log_area, ctx);
     footer::render(frame, footer_area, ctx);

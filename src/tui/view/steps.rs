@@ -9,9 +9,9 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::{Ctx, fit};
 use crate::engine::plan::{closed_gate, pending_approval};
-use crate::engine::{StepState, StepStatus, current};
+use crate::engine::{RunStatus, StepState, StepStatus, current};
 use crate::runbook::duration::{countdown, took};
-use crate::tui::app::Focus;
+use crate::tui::app::{Focus, has_ending};
 use crate::words::status_mark;
 
 /// What to show at the right of a step line.
@@ -51,6 +51,18 @@ fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {
                 ("next".to_string(), theme.accent())
             }
         }
+        // Nothing will run these: a rollback the run did not need, steps a rollback cut off.
+        StepStatus::Pending
+            if matches!(
+                ctx.state.status,
+                RunStatus::Completed { .. } | RunStatus::Holding { .. }
+            ) =>
+        {
+            ("not needed".to_string(), theme.dim())
+        }
+        StepStatus::Pending if index < ctx.state.forward_count() && ctx.state.status != RunStatus::Active => {
+            ("not run".to_string(), theme.dim())
+        }
         StepStatus::Pending => (String::new(), theme.dim()),
     }
 }
@@ -72,6 +84,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         Phase(&'a str),
         Step(usize),
         Blank,
+        /// How the run ended: the incident or the end card.
+        Ending,
     }
     let mut rows: Vec<Row<'_>> = Vec::with_capacity(state.steps.len() + state.runbook.phases.len() + 2);
     let mut index = 0;
@@ -89,11 +103,19 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
             rows.push(Row::Blank);
         }
     }
+    if has_ending(state) {
+        rows.push(Row::Blank);
+        rows.push(Row::Ending);
+    }
     // Keep the selection in view: scroll so that it sits a third from the top.
     let height = area.height.saturating_sub(1) as usize;
     let selected_row = rows
         .iter()
-        .position(|r| matches!(r, Row::Step(i) if *i == ctx.app.selected))
+        .position(|r| match r {
+            Row::Step(i) => *i == ctx.app.selected,
+            Row::Ending => ctx.app.selected >= state.steps.len(),
+            _ => false,
+        })
         .unwrap_or(0);
     let offset = selected_row
         .saturating_sub(height / 3)
@@ -103,11 +125,40 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         .map(|row| match row {
             Row::Phase(title) => Line::from(Span::styled(fit(title, inner_width), theme.title())),
             Row::Blank => Line::raw(""),
+            Row::Ending => {
+                let (glyph, word, style) = match state.status {
+                    RunStatus::RollingBack => ("⚠", "rolling back", theme.error()),
+                    RunStatus::RolledBack { .. } => ("⚠", "rolled back", theme.error()),
+                    RunStatus::Completed { .. } => ("■", "completed", theme.ok()),
+                    _ => ("■", "holding", theme.ok()),
+                };
+                let label = if matches!(state.status, RunStatus::RollingBack | RunStatus::RolledBack { .. }) {
+                    "INCIDENT"
+                } else {
+                    "summary"
+                };
+                let pad = inner_width.saturating_sub(4 + label.len() + word.len());
+                let line = Line::from(vec![
+                    Span::raw(" "),
+                    Span::styled(format!("{glyph} "), style),
+                    Span::styled(label, style),
+                    Span::raw(" ".repeat(pad + 1)),
+                    Span::styled(word, style),
+                ]);
+                if ctx.app.selected >= state.steps.len() {
+                    line.patch_style(theme.selected())
+                } else {
+                    line
+                }
+            }
             Row::Step(index) => {
                 let index = *index;
                 let step = &state.steps[index];
-                let (glyph, _) = status_mark(step.status);
                 let (right, right_style) = info(ctx, index, step);
+                let glyph = match right.as_str() {
+                    "not needed" | "not run" => "–",
+                    _ => status_mark(step.status).0,
+                };
                 let marker = if current == Some(index) { "▸" } else { " " };
                 let id_width = inner_width.saturating_sub(4 + right.chars().count()).max(4);
                 let id = fit(&step.id, id_width);

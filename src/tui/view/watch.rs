@@ -209,3 +209,27 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, step: &StepState
     }
     frame.render_widget(Paragraph::new(rows), table_area);
 }
+
+/// A watch's charts, live or frozen, in `area` (the incident panel's frozen watch).
+pub fn charts(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, watch: &Watch) {
+    let span_secs = ((watch.until - watch.started_at).num_milliseconds() as f64 / 1000.0).max(1.0);
+    let level = |y: f64| vec![(0.0, y), (span_secs, y)];
+    let shown = watch.metrics.len().min(2);
+    if shown == 0 {
+        return;
+    }
+    let areas = Layout::horizontal(vec![Constraint::Ratio(1, shown as u32); shown]).split(area);
+    for (i, a) in areas.iter().enumerate() {
+        let m = &watch.metrics[i];
+        let points: Vec<(f64, f64)> = watch
+            .samples
+            .iter()
+            .filter_map(|(at, samples)| {
+                let s = samples.iter().find(|s| s.metric == m.name)?;
+                Some(((*at - watch.started_at).num_milliseconds() as f64 / 1000.0, s.value?))
+            })
+            .collect();
+        let (b, u) = (level(m.baseline), level(m.bound));
+        frame.render_widget(chart(m, &points, &b, &u, span_secs, ctx), *a);
+    }
+}
