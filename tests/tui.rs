@@ -399,6 +399,22 @@ async fn the_root_cause_analysis_opens_with_the_facts_and_needs_words_of_ones_ow
     assert!(rca.contains("Facts from the journal"), "{rca}");
 }
 
+/// Leaving the cockpit says where the run stopped and the exact command that goes on.
+#[tokio::test]
+async fn leaving_the_cockpit_says_where_the_run_stopped_and_how_to_go_on() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    let id = c.driver.state().run_id.clone();
+    let words = cutover::tui::farewell(c.driver.state(), t0());
+    assert!(words.contains("at step 1/6 (change-ticket)"), "{words}");
+    assert!(words.contains(&format!("cutover resume {id}")), "{words}");
+
+    c.press(vec![key(KeyCode::Char('r')), key(KeyCode::Enter)]).await;
+    let words = cutover::tui::farewell(c.driver.state(), t0());
+    assert!(words.contains("rolled back"), "{words}");
+    assert!(words.contains(&format!("cutover rca {id} --file")), "{words}");
+    assert!(words.contains(&format!("cutover export {id}")), "{words}");
+}
+
 #[tokio::test]
 async fn dialogs_for_skip_note_and_help() {
     let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);

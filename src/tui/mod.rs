@@ -112,6 +112,53 @@ pub fn exit_for(situation: &Situation) -> Exit {
     }
 }
 
+/// What the operator reads on the terminal after leaving the cockpit: where the run
+/// stopped and the exact command that goes on from there.
+pub fn farewell(state: &crate::engine::RunState, now: chrono::DateTime<chrono::Utc>) -> String {
+    let id = &state.run_id;
+    let demo = state.rehearsal.as_ref().is_some_and(|r| r.demo);
+    let export = format!("cutover export {id} --format html -o postmortem.html");
+    match situation(state, now) {
+        Situation::Completed if demo => format!("Run {id} completed.\n"),
+        Situation::Completed => format!("Run {id} completed.\n  post-mortem: {export}\n"),
+        Situation::RolledBack { rca_attached } => {
+            if demo {
+                return format!("Run {id} rolled back.\n");
+            }
+            let next = if rca_attached {
+                format!("  next attempt: cutover resume {id}\n")
+            } else {
+                format!(
+                    "  root-cause analysis: cutover rca {id} --file rca.md   (or write it in the cockpit: cutover resume {id})\n"
+                )
+            };
+            format!("Run {id} rolled back.\n{next}  post-mortem: {export}\n")
+        }
+        other => {
+            let at = crate::engine::current(state)
+                .map(|i| {
+                    let forward = state.forward_count();
+                    if i < forward {
+                        format!("step {}/{forward} ({})", i + 1, state.steps[i].id)
+                    } else {
+                        format!("rollback step {} ({})", i - forward + 1, state.steps[i].id)
+                    }
+                })
+                .unwrap_or_else(|| "the end of its steps".to_string());
+            // A demo says itself what comes next (it cannot be resumed).
+            let resume = if demo {
+                String::new()
+            } else {
+                format!("  the run is saved; continue with: cutover resume {id}\n")
+            };
+            format!(
+                "Left run {id} at {at}: {}.\n{resume}",
+                crate::words::situation_words(&other, now)
+            )
+        }
+    }
+}
+
 /// Runs the cockpit on this terminal until the operator quits (or a signal ends it).
 pub async fn run(driver: &mut Driver) -> anyhow::Result<Exit> {
     let history = driver.session.journal().tail(HISTORY)?;
@@ -146,5 +193,10 @@ pub async fn run(driver: &mut Driver) -> anyhow::Result<Exit> {
     let closed = driver.shutdown(&reason).await;
     stopped?;
     closed?;
+    let text = farewell(driver.state(), chrono::Utc::now());
+    eprint!(
+        "{}",
+        crate::terminal_text::for_terminal(&text, crate::terminal_text::Lines::Many)
+    );
     Ok(exit)
 }
