@@ -415,6 +415,30 @@ async fn leaving_the_cockpit_says_where_the_run_stopped_and_how_to_go_on() {
     assert!(words.contains(&format!("cutover export {id}")), "{words}");
 }
 
+/// A runbook's warnings, printed before the cockpit covers the terminal, are shown
+/// inside it: in the footer until a key, and in the log.
+#[tokio::test]
+async fn the_runbooks_warnings_are_shown_inside_the_cockpit() {
+    let text = "[runbook]\nname = \"w\"\n\n[dns]\nprovider = \"manual\"\nzone = \"example.test\"\nrecords = [\"app.example.test\"]\n\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"ask\"\n  kind = \"dns.verify\"\n  expect = \"192.0.2.10\"\n";
+    let loaded = load_str(Path::new("w.toml"), text, None).unwrap();
+    let notices: Vec<String> = loaded
+        .warnings
+        .items
+        .iter()
+        .map(|d| d.one_line(&loaded.source))
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 120, 30);
+    c.app.notices(&notices);
+    c.run(vec![], false).await;
+    let screen = c.screen();
+    assert!(screen.contains("nameservers-discovered"), "{screen}");
+    assert!(
+        screen.contains("⚠ w.toml:4:1: warning[nameservers-discovered]"),
+        "the log keeps it, with where it is:\n{screen}"
+    );
+}
+
 #[tokio::test]
 async fn dialogs_for_skip_note_and_help() {
     let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);

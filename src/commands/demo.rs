@@ -121,7 +121,13 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     session.observe(sandbox.observer());
     let mut preamble = session.journal().records(1)?;
     preamble.extend(session.open(now)?);
-    let exit = drive(session, &drive_args, preamble).await?;
+    let notices = loaded
+        .warnings
+        .items
+        .iter()
+        .map(|d| d.one_line(&loaded.source))
+        .collect();
+    let exit = drive(session, &drive_args, preamble, notices).await?;
     drop(sandbox);
     if exit != 0 && exit != 2 {
         eprintln!(

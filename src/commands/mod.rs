@@ -150,8 +150,9 @@ pub fn uses_cockpit(args: &DriveArgs) -> bool {
 
 /// Drives an opened session to a stop and returns the exit code: in the cockpit on a
 /// terminal, otherwise headless. `preamble` holds what was recorded before driving began,
-/// so headless output prints it like the rest.
-pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>) -> Result<i32> {
+/// so headless output prints it like the rest. `notices` were printed before driving
+/// began (the runbook's warnings): the cockpit, which covers the terminal, shows them again.
+pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>, notices: Vec<String>) -> Result<i32> {
     let max_wait = duration::parse(&args.max_wait).map_err(|e| anyhow::anyhow!("--max-wait: {e}"))?;
     let decisions = decisions(args)?;
     let cockpit = uses_cockpit(args);
@@ -172,7 +173,7 @@ pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>) 
             let _ = driver.shutdown(reason).await;
             bail!(reason);
         }
-        let exit = crate::tui::run(&mut driver).await?;
+        let exit = crate::tui::run(&mut driver, notices).await?;
         return Ok(exit as i32);
     }
     let options = Options {

@@ -184,14 +184,22 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
     if !created {
         refuse_demo(&state)?;
     }
+    let mut notices: Vec<String> = loaded
+        .warnings
+        .items
+        .iter()
+        .map(|d| d.one_line(&loaded.source))
+        .collect();
     if !created && let Some(asked) = rehearsal.as_ref().filter(|r| r.changes_time()) {
         let recorded = state.rehearsal.clone().unwrap_or_default();
         if (asked.compress, &asked.overrides) != (recorded.compress, &recorded.overrides) {
-            eprintln!(
+            let note = format!(
                 "note: rehearsal {} keeps the time settings it started with{}; the options given now are not used",
                 state.run_id,
                 crate::words::rehearsal_words(&recorded)
             );
+            eprintln!("{note}");
+            notices.push(note);
         }
     }
     let mut session = HeldRun::new(journal, state, &env.operator);
@@ -232,7 +240,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
             Err(e) => return give_up(session, format!("cannot start a new attempt: {e}")),
         }
     }
-    let exit = drive(session, &args.drive, preamble).await;
+    let exit = drive(session, &args.drive, preamble, notices).await;
     if scratch.is_some() {
         eprintln!("dry run: nothing was changed, and its journal was removed");
     }
@@ -250,7 +258,7 @@ pub async fn resume(env: &Env, args: ResumeArgs) -> Result<i32> {
     refuse_auto_approve(&state, args.drive.auto_approve)?;
     let mut session = HeldRun::new(journal, state, &env.operator);
     let preamble = session.open(Utc::now())?;
-    drive(session, &args.drive, preamble).await
+    drive(session, &args.drive, preamble, Vec::new()).await
 }
 
 pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
@@ -268,7 +276,7 @@ pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
             Err(e) => return give_up(session, format!("cannot roll back: {e}")),
         }
     }
-    drive(session, &args.drive, preamble).await
+    drive(session, &args.drive, preamble, Vec::new()).await
 }
 
 /// The longest root-cause analysis attached: it goes into the journal and every export.

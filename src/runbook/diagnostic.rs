@@ -104,6 +104,19 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
+    /// One line for a status line or log: `file:line:col: warning[code]: message`.
+    pub fn one_line(&self, source: &Source) -> String {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let at = match &self.span {
+            Some(span) => source.location(span.start),
+            None => source.path.display().to_string(),
+        };
+        format!("{at}: {label}[{}]: {}", self.code, self.message)
+    }
+
     /// Renders the diagnostic with the offending line and a caret under the span.
     pub fn render(&self, source: &Source) -> String {
         let mut out = String::new();

@@ -185,6 +185,23 @@ impl App {
         self.selected = self.selected.min(last_row(state));
     }
 
+    /// Warnings from before the cockpit opened: into the log, and said in the footer
+    /// until the first key.
+    pub fn notices(&mut self, notices: &[String]) {
+        if notices.is_empty() {
+            return;
+        }
+        for n in notices {
+            self.log.push_notice(format!("⚠ {n}"));
+        }
+        let what = if notices.len() == 1 {
+            notices[0].clone()
+        } else {
+            format!("{} warnings about the runbook: see the log (Tab)", notices.len())
+        };
+        self.flash = Some(Flash { text: what, error: true });
+    }
+
     /// Pasted text goes into the field being edited, if any; it is never read as keys.
     pub fn on_paste(&mut self, text: &str) {
         let clean: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();

@@ -78,6 +78,15 @@ impl LogView {
         }
     }
 
+    /// A line that is no journal record: a warning the cockpit was started with.
+    pub fn push_notice(&mut self, text: String) {
+        let line = LogLine { text, tone: Tone::Warn };
+        if self.matches_filter(&line) {
+            self.matches.push(self.lines.len());
+        }
+        self.lines.push(line);
+    }
+
     fn matches_filter(&self, line: &LogLine) -> bool {
         self.filter.is_empty() || line.text.to_lowercase().contains(&self.filter.to_lowercase())
     }

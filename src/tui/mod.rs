@@ -160,9 +160,12 @@ pub fn farewell(state: &crate::engine::RunState, now: chrono::DateTime<chrono::U
 }
 
 /// Runs the cockpit on this terminal until the operator quits (or a signal ends it).
-pub async fn run(driver: &mut Driver) -> anyhow::Result<Exit> {
+/// `notices` (the runbook's warnings, printed before the cockpit covered the terminal)
+/// are shown again inside it.
+pub async fn run(driver: &mut Driver, notices: Vec<String>) -> anyhow::Result<Exit> {
     let history = driver.session.journal().tail(HISTORY)?;
     let mut app = app::App::new(theme::Theme::from_env(), driver.state(), &history);
+    app.notices(&notices);
     let _ = UI_THREAD.set(std::thread::current().id());
     install_panic_hook();
     enable_raw_mode()?;
