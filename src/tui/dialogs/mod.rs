@@ -384,10 +384,15 @@ fn field_rows<'a>(input: &LineInput, width: usize, key: Style) -> (Vec<Line<'a>>
     (rows, (input.cursor / room, 2 + input.cursor % room))
 }
 
-/// The dialog's box, centred on the screen: at most 76 columns wide and as high as its
-/// content, with the cursor in the active field.
+/// The dialog's box, centred on the screen and as high as its content, with the cursor in
+/// the active field. Under 100 columns it takes the whole width (a box a few columns
+/// narrower than the screen leaves slivers of the screen beside it); wider, three fifths.
 fn draw(frame: &mut Frame<'_>, area: Rect, b: Body<'_>) {
-    let width = 76.min(area.width.saturating_sub(4)).max(30);
+    let width = if area.width < 100 {
+        area.width
+    } else {
+        (area.width * 3 / 5).clamp(76, 120)
+    };
     let inner_width = (width.saturating_sub(2) as usize).max(1);
     let mut lines: Vec<Line<'_>> = Vec::new();
     let mut rows = 0;
@@ -414,7 +419,17 @@ fn draw(frame: &mut Frame<'_>, area: Rect, b: Body<'_>) {
             }
         }
     }
-    let popup = centered(area, width, rows as u16 + 2);
+    let popup = if width >= area.width {
+        let h = (rows as u16 + 2).min(area.height);
+        Rect {
+            x: area.x,
+            y: area.y + (area.height - h) / 2,
+            width: area.width,
+            height: h,
+        }
+    } else {
+        centered(area, width, rows as u16 + 2)
+    };
     frame.render_widget(Clear, popup);
     if let Some((row, col)) = cursor
         && row + 1 < popup.height as usize

@@ -22,8 +22,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     if scrolled > 0 {
         title.push_str(&format!("· {scrolled} newer below "));
     }
+    // Beside the detail (wide screens) it has its own left edge.
+    let borders = if area.x > 0 {
+        Borders::TOP | Borders::LEFT
+    } else {
+        Borders::TOP
+    };
     let block = Block::new()
-        .borders(Borders::TOP)
+        .borders(borders)
         .border_style(theme.border(focused))
         .title(Span::styled(title, theme.border(focused)));
     let inner = block.inner(area);

@@ -3,14 +3,16 @@
 //! ```text
 //!  LIVE  runbook (env) · attempt · state                       run id    header, 2 rows
 //!  clock UTC · local                  next: flip at 21:41 UTC, in 23h 41m
-//! ┌ steps ────────────────┬ detail (or the watch, when it has one) ─────┐ the rest
-//! │ phase                 │ what the selected step does, waits for,     │
-//! │ ✔ step      12s       │ measured, and what went wrong               │
-//! ├ log ──────────────────┴─────────────────────────────────────────────┤ ~25 %
+//! ┌ steps ────────────────┬ detail (or the watch, when it has one) ─────┐ ≥ 3/5, or
+//! │ phase                 │ what the selected step does, waits for,     │ what the
+//! │ ✔ step      12s       │ measured, and what went wrong               │ steps need
+//! │ ⚠ INCIDENT / ■ summary│ (the incident panel or the end card)        │
+//! ├ log ──────────────────┴─────────────────────────────────────────────┤ the rest
 //! │ the journal as it grows                                             │
 //!  footer: the keys that apply now, or the last message                  1 row
 //! ```
-//! Dialogs and the help are drawn over it.
+//! The steps pane is as wide as its content. At 160 columns and more the log stands
+//! beside the detail, at full height. Dialogs and the help are drawn over it.
 
 mod detail;
 pub mod ending;
@@ -43,19 +45,37 @@ pub struct Ctx<'a> {
     pub busy: bool,
 }
 
-pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
-    let area = frame.area();
-    let log_height = (area.height / 4).clamp(4, 14);
-    let [header_area, body, log_area, footer_area] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Min(6),
-        Constraint::Length(log_height),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let steps_width = (area.width * 2 / 5).clamp(28, 56);
+/// Where each region goes. The steps pane is as wide and as high as its content; at 160
+/// columns and more the log stands beside the detail at full height, else it takes the
+/// height the body leaves (the body keeps at least three fifths, for the watch's charts).
+pub fn layout(area: Rect, ctx: &Ctx<'_>) -> [Rect; 5] {
+    let [header_area, main, footer_area] =
+        Layout::vertical([Constraint::Length(2), Constraint::Min(4), Constraint::Length(1)]).areas(area);
+    let steps_width = steps::width_needed(ctx).min(area.width * 2 / 5).max(20.min(area.width));
+    if area.width >= 160 {
+        let rest = area.width - steps_width;
+        let log_width = (rest * 9 / 20).max(50);
+        let [steps_area, detail_area, log_area] = Layout::horizontal([
+            Constraint::Length(steps_width),
+            Constraint::Min(60),
+            Constraint::Length(log_width),
+        ])
+        .areas(main);
+        return [header_area, steps_area, detail_area, log_area, footer_area];
+    }
+    let least_log = 4.min(main.height / 3);
+    let body_height = steps::rows_needed(ctx)
+        .max(main.height * 3 / 5)
+        .min(main.height.saturating_sub(least_log));
+    let [body, log_area] = Layout::vertical([Constraint::Length(body_height), Constraint::Min(0)]).areas(main);
     let [steps_area, detail_area] =
         Layout::horizontal([Constraint::Length(steps_width), Constraint::Min(20)]).areas(body);
+    [header_area, steps_area, detail_area, log_area, footer_area]
+}
+
+pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
+    let area = frame.area();
+    let [header_area, steps_area, detail_area, log_area, footer_area] = layout(area, ctx);
 
     header::render(frame, header_area, ctx);
     steps::render(frame, steps_area, ctx);

@@ -67,6 +67,32 @@ fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {
     }
 }
 
+/// The rows the pane needs: its title, each phase's heading and steps, the blank line
+/// before the rollback, and the ending's two rows.
+pub fn rows_needed(ctx: &Ctx<'_>) -> u16 {
+    let state = ctx.state;
+    let sections = state.runbook.phases.len() + usize::from(!state.runbook.rollback.is_empty());
+    let blank = usize::from(state.forward_count() < state.steps.len());
+    let ending = if has_ending(state) { 2 } else { 0 };
+    (1 + sections + state.steps.len() + blank + ending) as u16
+}
+
+/// The columns the pane needs for its longest line: marker, glyph, id and what is at
+/// the right, plus its border.
+pub fn width_needed(ctx: &Ctx<'_>) -> u16 {
+    let state = ctx.state;
+    let steps = state
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| 5 + s.id.chars().count() + info(ctx, i, s).0.chars().count())
+        .max()
+        .unwrap_or(0);
+    let phases = state.runbook.phases.iter().map(|p| p.title.chars().count()).max().unwrap_or(0);
+    // "running 12m 04s" grows while a step runs: leave it room so the pane does not jump.
+    (steps.max(phases).max(24) + 1 + 8) as u16
+}
+
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.app.theme;
     let state = ctx.state;
