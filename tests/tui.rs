@@ -439,6 +439,70 @@ async fn the_runbooks_warnings_are_shown_inside_the_cockpit() {
     );
 }
 
+/// The log filters as each key is typed, says how many lines it hides, and Enter on a
+/// line in the log shows it whole (the pane cuts long lines).
+#[tokio::test]
+async fn the_log_filters_as_you_type_and_opens_a_line_whole() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    let all = c.app.log.shown_count();
+    let mut keys = vec![key(KeyCode::Char('/'))];
+    keys.extend(text("sess"));
+    c.run(keys, false).await;
+    // Not yet applied with Enter: the pane already shows the filtered lines only.
+    assert!(c.app.log.editing.is_some());
+    assert_eq!(c.app.log.shown_count(), 1, "{}", c.screen());
+    assert!(c.screen().contains(&format!("FILTER “sess”: 1 of {all} lines")), "{}", c.screen());
+    c.run(vec![key(KeyCode::Enter)], false).await;
+    assert!(c.app.log.editing.is_none());
+    assert!(c.screen().contains("/ changes it"), "{}", c.screen());
+
+    // Enter in the log opens the line under the cursor whole, and any key closes it.
+    c.run(vec![key(KeyCode::Enter)], false).await;
+    let opened = c.app.log.opened.expect("a line is open");
+    assert!(c.app.log.lines[opened].text.contains("session opened on ops-1"));
+    assert!(c.screen().contains(" log line "), "{}", c.screen());
+    assert!(c.screen().contains("(pid 4242, cutover"), "the whole line:\n{}", c.screen());
+    c.run(vec![key(KeyCode::Char('x'))], false).await;
+    assert!(c.app.log.opened.is_none());
+    assert_eq!(c.driver.state().steps[0].status, cutover::engine::StepStatus::Pending);
+
+    // Esc while typing clears the filter.
+    c.run(vec![key(KeyCode::Char('/')), key(KeyCode::Esc)], false).await;
+    assert_eq!(c.app.log.shown_count(), all);
+}
+
+/// On a small terminal the help scrolls instead of losing its last lines.
+#[tokio::test]
+async fn the_help_scrolls_on_a_small_terminal() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 60, 15);
+    c.run(vec![key(KeyCode::Char('?'))], false).await;
+    assert!(c.screen().contains("↑↓ scroll (1–"), "{}", c.screen());
+    assert!(!c.screen().contains("every step is journaled"), "{}", c.screen());
+    c.run(vec![key(KeyCode::PageDown), key(KeyCode::PageDown)], false).await;
+    assert!(c.app.help, "scrolling keeps the help open");
+    assert!(c.screen().contains("every step is journaled"), "{}", c.screen());
+    c.run(vec![key(KeyCode::Char('x'))], false).await;
+    assert!(!c.app.help);
+}
+
+/// Under 100 columns a dialog takes the whole width: no slivers of the screen beside it.
+#[tokio::test]
+async fn a_dialog_at_80_columns_leaves_no_slivers_of_the_screen() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.run(vec![key(KeyCode::Char('s'))], false).await;
+    let screen = c.screen();
+    let rows: Vec<&str> = screen.lines().collect();
+    let boxed: Vec<&&str> = rows.iter().filter(|r| r.contains('│')).collect();
+    assert!(!boxed.is_empty());
+    for row in rows.iter().filter(|r| r.starts_with("\"│") || r.starts_with("\"┌") || r.starts_with("\"└")) {
+        assert!(
+            row.ends_with("│\"") || row.ends_with("┐\"") || row.ends_with("┘\""),
+            "the box spans the screen:\n{screen}"
+        );
+    }
+    assert!(rows.iter().any(|r| r.starts_with("\"┌")), "{screen}");
+}
+
 #[tokio::test]
 async fn dialogs_for_skip_note_and_help() {
     let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);

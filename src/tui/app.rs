@@ -29,6 +29,9 @@ pub const CONFIRM_GUARD: Duration = Duration::from_millis(300);
 /// How long the selection stays where the operator put it before following the run again.
 const PINNED_FOR: Duration = Duration::from_secs(15);
 
+/// The furthest the help scrolls (it has fewer lines than this).
+const HELP_SCROLL_MAX: u16 = 40;
+
 /// Log lines a page key moves.
 const PAGE: usize = 10;
 
@@ -58,6 +61,8 @@ pub struct App {
     pub focus: Focus,
     pub dialog: Option<Dialog>,
     pub help: bool,
+    /// Lines the help is scrolled down (it scrolls when the terminal is small).
+    pub help_scroll: u16,
     pub log: LogView,
     /// The answer to the last key, until the next key or until the run moves on.
     pub flash: Option<Flash>,
@@ -145,6 +150,7 @@ impl App {
             focus: Focus::Steps,
             dialog: None,
             help: false,
+            help_scroll: 0,
             log: LogView::default(),
             flash: None,
             alert: None,
@@ -294,14 +300,26 @@ impl App {
             return self.dialog_key(key, state, now);
         }
         if self.help {
-            self.help = false;
+            // The help scrolls on a small screen; any other key closes it.
+            match action_for(key) {
+                Some(KeyAction::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                Some(KeyAction::Down) => self.help_scroll = (self.help_scroll + 1).min(HELP_SCROLL_MAX),
+                Some(KeyAction::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(PAGE as u16),
+                Some(KeyAction::PageDown) => self.help_scroll = (self.help_scroll + PAGE as u16).min(HELP_SCROLL_MAX),
+                _ => self.help = false,
+            }
+            return None;
+        }
+        if self.log.opened.is_some() {
+            self.log.opened = None;
             return None;
         }
         if let Some(filter) = &mut self.log.editing {
             match filter.handle(key) {
                 Edit::Submit => self.log.apply_filter(),
                 Edit::Cancel => self.log.clear_filter(),
-                _ => {}
+                Edit::Changed => self.log.filter_as_typed(),
+                Edit::Ignored => {}
             }
             return None;
         }
@@ -348,7 +366,12 @@ impl App {
                 self.focus = Focus::Log;
                 self.log.editing = Some(LineInput::with_text(&self.log.filter));
             }
-            KeyAction::Help => self.help = true,
+            KeyAction::Help => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            // In the log, Enter opens the line under the cursor whole.
+            KeyAction::Act if self.focus == Focus::Log => self.log.open(),
             KeyAction::Act => self.act(state, now),
             KeyAction::Rollback => self.rollback(state, now),
             KeyAction::Skip => self.skip(state, now),

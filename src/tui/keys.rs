@@ -56,7 +56,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Enter],
         shown: "Enter",
         action: KeyAction::Act,
-        help: "what the run waits for: approve, retry, resolve, RCA, next attempt",
+        help: "what the run waits for: approve, retry, resolve, RCA, next attempt (in the log: open the line whole)",
     },
     Binding {
         keys: &[KeyCode::Char('r')],
@@ -86,7 +86,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('/')],
         shown: "/",
         action: KeyAction::Filter,
-        help: "filter the log (Enter applies, Esc clears)",
+        help: "filter the log as you type (Enter keeps it, Esc clears it)",
     },
     Binding {
         keys: &[KeyCode::Char('?')],

@@ -54,6 +54,8 @@ pub struct LogView {
     matches: Vec<usize>,
     /// Lines scrolled up from the newest (0: following the newest).
     pub scroll: usize,
+    /// The line shown whole over the screen (Enter in the log), by index into `lines`.
+    pub opened: Option<usize>,
 }
 
 impl LogView {
@@ -73,7 +75,9 @@ impl LogView {
             self.lines.push(line);
         }
         if self.lines.len() > MAX_LINES {
-            self.lines.drain(..self.lines.len() - MAX_LINES * 9 / 10);
+            let dropped = self.lines.len() - MAX_LINES * 9 / 10;
+            self.lines.drain(..dropped);
+            self.opened = self.opened.and_then(|i| i.checked_sub(dropped));
             self.refilter();
         }
     }
@@ -103,12 +107,42 @@ impl LogView {
         self.scroll = self.scroll.min(self.matches.len());
     }
 
-    pub fn apply_filter(&mut self) {
-        if let Some(input) = self.editing.take() {
-            self.filter = input.text.trim().to_string();
-            self.scroll = 0;
-            self.refilter();
+    /// The filter as it is being typed: applied at once, so the pane answers each key.
+    pub fn filter_as_typed(&mut self) {
+        if let Some(input) = &self.editing {
+            let text = input.text.trim().to_string();
+            if text != self.filter {
+                self.filter = text;
+                self.scroll = 0;
+                self.refilter();
+            }
         }
+    }
+
+    /// Enter: keep the filter typed so far and close the field.
+    pub fn apply_filter(&mut self) {
+        self.filter_as_typed();
+        self.editing = None;
+    }
+
+    /// The line the log's cursor is on, by index into `lines`: `scroll` lines up from
+    /// the newest shown. Enter opens it.
+    pub fn cursor(&self) -> Option<usize> {
+        let n = self.matches.len();
+        let up = self.scroll.min(n.checked_sub(1)?);
+        Some(self.matches[n - 1 - up])
+    }
+
+    /// Opens the line under the cursor whole.
+    pub fn open(&mut self) {
+        self.opened = self.cursor();
+    }
+
+    /// The lines to show in `height` rows, oldest first, each with its index in `lines`.
+    pub fn window_indexed(&self, height: usize) -> impl Iterator<Item = (usize, &LogLine)> {
+        let end = self.matches.len().saturating_sub(self.effective_scroll(height));
+        let start = end.saturating_sub(height);
+        self.matches[start..end].iter().map(|&i| (i, &self.lines[i]))
     }
 
     pub fn clear_filter(&mut self) {

@@ -43,7 +43,7 @@ pub use skip::Skip;
 use super::app::Reaction;
 use super::input::{Edit, LineInput, TextArea};
 use super::theme::Theme;
-use super::view::{Ctx, centered, safe};
+use super::view::{Ctx, centered_or_full, safe};
 use crate::engine::Command;
 
 /// The open dialog: one variant a component.
@@ -419,17 +419,7 @@ fn draw(frame: &mut Frame<'_>, area: Rect, b: Body<'_>) {
             }
         }
     }
-    let popup = if width >= area.width {
-        let h = (rows as u16 + 2).min(area.height);
-        Rect {
-            x: area.x,
-            y: area.y + (area.height - h) / 2,
-            width: area.width,
-            height: h,
-        }
-    } else {
-        centered(area, width, rows as u16 + 2)
-    };
+    let popup = centered_or_full(area, width, rows as u16 + 2);
     frame.render_widget(Clear, popup);
     if let Some((row, col)) = cursor
         && row + 1 < popup.height as usize

@@ -23,13 +23,18 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
     }
     if ctx.app.log.editing.is_some() {
         return vec![
-            ("Enter".into(), "filter".into(), theme.key()),
-            ("Esc".into(), "clear".into(), theme.key()),
+            ("Enter".into(), "keep the filter".into(), theme.key()),
+            ("Esc".into(), "clear it".into(), theme.key()),
         ];
+    }
+    if ctx.app.log.opened.is_some() {
+        return vec![("any key".into(), "closes the line".into(), theme.key())];
     }
     // Most needed first. Rollback and quit are always kept; others go when there is no room.
     let mut keys = Vec::new();
-    if let Some(label) = act_label(ctx.state, ctx.now) {
+    if ctx.app.focus == Focus::Log {
+        keys.push(key(KeyAction::Act, "open the line"));
+    } else if let Some(label) = act_label(ctx.state, ctx.now) {
         keys.push(key(KeyAction::Act, &fit(&label, 36)));
     }
     if can_roll_back(ctx.state) {

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::{Ctx, centered};
+use super::{Ctx, centered_or_full};
 use crate::tui::keys::BINDINGS;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
@@ -25,11 +25,21 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         Span::styled("Nothing is lost: ", theme.title()),
         Span::raw("every step is journaled before and after it acts."),
     ]));
-    lines.push(Line::from(Span::styled("any key closes this help", theme.dim())));
-    let popup = centered(area, 84, lines.len() as u16 + 2);
+    let popup = centered_or_full(area, 84, lines.len() as u16 + 2);
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // On a small screen it scrolls, and says so.
+    let rows = text.line_count(popup.width.saturating_sub(2)) as u16;
+    let inner = popup.height.saturating_sub(2);
+    let scroll = ctx.app.help_scroll.min(rows.saturating_sub(inner));
+    let hint = if rows > inner {
+        format!(" ↑↓ scroll ({}–{} of {rows}) · any other key closes ", scroll + 1, (scroll + inner).min(rows))
+    } else {
+        " any key closes ".to_string()
+    };
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
         .border_style(theme.accent())
-        .title(Span::styled(" keys ", theme.title()));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), popup);
+        .title(Span::styled(" keys ", theme.title()))
+        .title_bottom(Span::styled(hint, theme.dim()));
+    frame.render_widget(text.scroll((scroll, 0)).block(block), popup);
 }

@@ -92,6 +92,7 @@ pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
     }
     log::render(frame, log_area, ctx);
     footer::render(frame, footer_area, ctx);
+    log::render_opened(frame, area, ctx);
     if ctx.app.help {
         help::render(frame, area, ctx);
     }
@@ -114,6 +115,21 @@ pub fn resolved_action_lines(state: &crate::engine::RunState, step: &str) -> Vec
         })
     });
     crate::runbook::describe::action_lines(&filled, &state.runbook)
+}
+
+/// A box of `width` × `height` centred in `area`, or across the whole width when `width`
+/// reaches it (a box a few columns narrower than the screen leaves slivers beside it).
+pub fn centered_or_full(area: Rect, width: u16, height: u16) -> Rect {
+    if width < area.width {
+        return centered(area, width, height);
+    }
+    let h = height.min(area.height);
+    Rect {
+        x: area.x,
+        y: area.y + (area.height - h) / 2,
+        width: area.width,
+        height: h,
+    }
 }
 
 /// A rectangle of at most `width` × `height` centred in `area`.
