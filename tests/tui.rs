@@ -1114,7 +1114,7 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
             ..Default::default()
         }),
     };
-    let commands = vec![
+    let mut commands = vec![
         Command::Approve {
             step: "flip".into(),
             typed: Some("api.royal-bank.example.".into()),
@@ -1143,6 +1143,9 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
             Verdict::Within,
             "",
         ),
+    ];
+    let commands_before_finish = commands.clone();
+    commands.extend([
         Command::Finish {
             step: "verify".into(),
             result: Err(cutover::engine::Failure {
@@ -1154,7 +1157,7 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
                 ..Default::default()
             }),
         },
-    ];
+    ]);
     let mut c = Cockpit::after(DNS_RUNBOOK, None, commands, 100, 34);
     c.look().await;
     // The failed verify is selected: which server lags, and what it still answers.
@@ -1170,6 +1173,30 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
     snap!("dns_verify_detail", c);
     c.press(vec![key(KeyCode::Up)]).await;
     snap!("dns_flip_detail", c);
+
+    // While the verify still polls, the lagging server is catching up, not failed.
+    let polling: Vec<Command> = commands_before_finish;
+    // (Reopened, the journal says the step was left in doubt; the picture is of the
+    // session that was polling, so the step is put back to running.)
+    let c = Cockpit::after(DNS_RUNBOOK, None, polling, 100, 34);
+    let mut state = c.driver.state().clone();
+    let verify = state.index("verify").unwrap();
+    state.steps[verify].status = cutover::engine::StepStatus::Running;
+    let mut terminal = Terminal::new(TestBackend::new(100, 34)).unwrap();
+    let mut app = App::new(Theme { color: false }, &state, &[]);
+    app.selected = verify;
+    let ctx = cutover::tui::view::Ctx {
+        state: &state,
+        app: &app,
+        now: t0(),
+        local: FixedOffset::east_opt(0).unwrap(),
+        busy: true,
+    };
+    terminal.draw(|f| cutover::tui::view::render(f, &ctx)).unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("… ns2.royal-bank.example. (192.0.2.54:53) catching up"), "{screen}");
+    assert!(!screen.contains("✖ ns2"), "{screen}");
+    assert!(screen.contains("✔ ns1.royal-bank.example."), "{screen}");
 }
 
 const K8S_RUNBOOK: &str = r#"

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Ctx, resolved_action_lines, safe};
 use crate::engine::plan::{closed_gate, pending_approval};
-use crate::engine::{Situation, StepState, StepStatus, current, situation};
+use crate::engine::{Situation, StepState, StepStatus, Verdict, current, situation};
 use crate::runbook::describe::gate_lines;
 use crate::runbook::duration::{countdown, took};
 use crate::runbook::{Approval, Step};
@@ -102,17 +102,28 @@ fn outcome(theme: Theme, step: &StepState, hint: Option<&str>) -> Vec<Line<'stat
         let mut answers: Vec<_> = step.answers.iter().collect();
         answers.sort_by(|a, b| (&a.record, &a.server, &a.address).cmp(&(&b.record, &b.server, &b.address)));
         for a in answers {
-            let mark = verdict_mark(a.verdict).0;
+            // While the step still polls, a server with the old answer is catching up (it
+            // is a failure only when the step times out): amber, not a red cross.
+            let catching_up = step.status == StepStatus::Running && a.verdict == Verdict::Breach;
+            let (mark, style) = if catching_up {
+                ("…", theme.warn())
+            } else {
+                (verdict_mark(a.verdict).0, theme.verdict(a.verdict))
+            };
             let values = if a.values.is_empty() {
                 "nothing".to_string()
             } else {
                 a.values.join(", ")
             };
             let ttl = a.ttl.map(|t| format!(" TTL {t}")).unwrap_or_default();
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {mark} "), theme.verdict(a.verdict)),
+            let mut first = vec![
+                Span::styled(format!("  {mark} "), style),
                 Span::raw(format!("{} ({})", a.server, a.address)),
-            ]));
+            ];
+            if catching_up {
+                first.push(Span::styled(" catching up", theme.warn()));
+            }
+            lines.push(Line::from(first));
             lines.push(Line::raw(format!("      {} → {values}{ttl}", a.record)));
             if !a.note.is_empty() {
                 lines.push(Line::from(Span::styled(format!("      {}", a.note), theme.dim())));
