@@ -127,6 +127,19 @@ impl Cockpit {
 
     /// A cockpit opened on a run where an earlier session (now gone) submitted `commands`.
     fn after(runbook: &str, env: Option<&str>, commands: Vec<Command>, width: u16, height: u16) -> Self {
+        let timed = commands.into_iter().map(|c| (t0(), c)).collect();
+        Self::after_at(runbook, env, timed, width, height)
+    }
+
+    /// Like `after`, each command submitted at its own time; the cockpit's clock starts
+    /// at the last of them.
+    fn after_at(
+        runbook: &str,
+        env: Option<&str>,
+        commands: Vec<(DateTime<Utc>, Command)>,
+        width: u16,
+        height: u16,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let loaded = load_str(Path::new("runbook.toml"), runbook, env).unwrap();
@@ -151,18 +164,31 @@ impl Cockpit {
             )
             .unwrap();
         let mut session = HeldRun::new(journal, state, "alice");
-        for command in commands {
-            session.submit(command, "alice", t0()).unwrap();
+        let last = commands.last().map_or(t0(), |(at, _)| *at);
+        for (at, command) in commands {
+            session.submit(command, "alice", at).unwrap();
         }
         drop(session);
         let (journal, state) = store.open_run(&store.runs()[0].identity.run_id, &holder).unwrap();
-        Self::with_session(dir, HeldRun::new(journal, state, "alice"), width, height)
+        let c = Self::with_session_at(dir, HeldRun::new(journal, state, "alice"), width, height, last);
+        *c.now.lock().unwrap() = last;
+        c
     }
 
-    fn with_session(dir: tempfile::TempDir, mut session: HeldRun, width: u16, height: u16) -> Self {
+    fn with_session(dir: tempfile::TempDir, session: HeldRun, width: u16, height: u16) -> Self {
+        Self::with_session_at(dir, session, width, height, t0())
+    }
+
+    fn with_session_at(
+        dir: tempfile::TempDir,
+        mut session: HeldRun,
+        width: u16,
+        height: u16,
+        at: DateTime<Utc>,
+    ) -> Self {
         session.host = "ops-1".into();
         session.pid = 4242;
-        session.open(t0()).unwrap();
+        session.open(at).unwrap();
         let driver = Driver::new(session);
         let history = driver.session.journal().tail(HISTORY).unwrap();
         let mut app = App::new(Theme { color: true }, driver.state(), &history);
@@ -451,7 +477,11 @@ async fn the_log_filters_as_you_type_and_opens_a_line_whole() {
     // Not yet applied with Enter: the pane already shows the filtered lines only.
     assert!(c.app.log.editing.is_some());
     assert_eq!(c.app.log.shown_count(), 1, "{}", c.screen());
-    assert!(c.screen().contains(&format!("FILTER “sess”: 1 of {all} lines")), "{}", c.screen());
+    assert!(
+        c.screen().contains(&format!("FILTER “sess”: 1 of {all} lines")),
+        "{}",
+        c.screen()
+    );
     c.run(vec![key(KeyCode::Enter)], false).await;
     assert!(c.app.log.editing.is_none());
     assert!(c.screen().contains("/ changes it"), "{}", c.screen());
@@ -461,7 +491,11 @@ async fn the_log_filters_as_you_type_and_opens_a_line_whole() {
     let opened = c.app.log.opened.expect("a line is open");
     assert!(c.app.log.lines[opened].text.contains("session opened on ops-1"));
     assert!(c.screen().contains(" log line "), "{}", c.screen());
-    assert!(c.screen().contains("(pid 4242, cutover"), "the whole line:\n{}", c.screen());
+    assert!(
+        c.screen().contains("(pid 4242, cutover"),
+        "the whole line:\n{}",
+        c.screen()
+    );
     c.run(vec![key(KeyCode::Char('x'))], false).await;
     assert!(c.app.log.opened.is_none());
     assert_eq!(c.driver.state().steps[0].status, cutover::engine::StepStatus::Pending);
@@ -494,7 +528,10 @@ async fn a_dialog_at_80_columns_leaves_no_slivers_of_the_screen() {
     let rows: Vec<&str> = screen.lines().collect();
     let boxed: Vec<&&str> = rows.iter().filter(|r| r.contains('│')).collect();
     assert!(!boxed.is_empty());
-    for row in rows.iter().filter(|r| r.starts_with("\"│") || r.starts_with("\"┌") || r.starts_with("\"└")) {
+    for row in rows
+        .iter()
+        .filter(|r| r.starts_with("\"│") || r.starts_with("\"┌") || r.starts_with("\"└"))
+    {
         assert!(
             row.ends_with("│\"") || row.ends_with("┐\"") || row.ends_with("┘\""),
             "the box spans the screen:\n{screen}"
@@ -1145,19 +1182,15 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
         ),
     ];
     let commands_before_finish = commands.clone();
-    commands.extend([
-        Command::Finish {
-            step: "verify".into(),
-            result: Err(cutover::engine::Failure {
-                message: "ns2.royal-bank.example. (192.0.2.54:53) still answers 192.0.2.10 after 10m".into(),
-                advice: Some(
-                    "check the zone transfer from the primary (NOTIFY, allow-transfer); retry the step".into(),
-                ),
-                evidence: Default::default(),
-                ..Default::default()
-            }),
-        },
-    ]);
+    commands.extend([Command::Finish {
+        step: "verify".into(),
+        result: Err(cutover::engine::Failure {
+            message: "ns2.royal-bank.example. (192.0.2.54:53) still answers 192.0.2.10 after 10m".into(),
+            advice: Some("check the zone transfer from the primary (NOTIFY, allow-transfer); retry the step".into()),
+            evidence: Default::default(),
+            ..Default::default()
+        }),
+    }]);
     let mut c = Cockpit::after(DNS_RUNBOOK, None, commands, 100, 34);
     c.look().await;
     // The failed verify is selected: which server lags, and what it still answers.
@@ -1194,9 +1227,262 @@ async fn dns_steps_show_the_change_and_every_nameserver_answer() {
     };
     terminal.draw(|f| cutover::tui::view::render(f, &ctx)).unwrap();
     let screen = terminal.backend().to_string();
-    assert!(screen.contains("… ns2.royal-bank.example. (192.0.2.54:53) catching up"), "{screen}");
+    assert!(
+        screen.contains("… ns2.royal-bank.example. (192.0.2.54:53) catching up"),
+        "{screen}"
+    );
     assert!(!screen.contains("✖ ns2"), "{screen}");
     assert!(screen.contains("✔ ns1.royal-bank.example."), "{screen}");
+}
+
+const ENDINGS_RUNBOOK: &str = r#"
+[runbook]
+name = "shop-api"
+hold = "HOLD"
+
+[dns]
+provider = "rfc2136"
+server = "192.0.2.53:53"
+zone = "shop.example."
+records = ["api.shop.example."]
+tsig_key = { name = "cutover", algorithm = "hmac-sha256", secret_env = "TSIG_SECRET" }
+
+[[phase]]
+id = "window"
+title = "The window"
+  [[phase.step]]
+  id = "flip"
+  kind = "dns.flip"
+  title = "Flip DNS to the load balancer"
+  from = "192.0.2.10"
+  to = "198.51.100.7"
+  [[phase.step]]
+  id = "watch"
+  kind = "command"
+  title = "Watch error rate and p99"
+  run = "sleep 600"
+  on_failure = "rollback"
+  [[phase.step]]
+  id = "validate"
+  kind = "manual"
+  title = "Post-cutover checklist"
+
+[rollback]
+  [[rollback.step]]
+  id = "dns-back"
+  kind = "command"
+  title = "Point DNS back to the VM"
+  run = "true"
+  [[rollback.step]]
+  id = "scale-to-zero"
+  kind = "command"
+  title = "Scale the Deployments to zero"
+  run = "true"
+"#;
+
+/// The commands of a run that flipped at t0 and watched error rate and p99 every 30 s:
+/// `samples` values (error ratio, p99 seconds); a watch that `fails` ends with the breach.
+fn flipped_and_watched(samples: &[(f64, f64)], fails: bool) -> Vec<(DateTime<Utc>, Command)> {
+    let flip = t0();
+    let mut at = flip;
+    let mut out = vec![(
+        at,
+        Command::Begin {
+            step: "flip".into(),
+            intent: Intent::Gate,
+        },
+    )];
+    at += Duration::seconds(2);
+    out.push((
+        at,
+        Command::Finish {
+            step: "flip".into(),
+            result: Ok(cutover::engine::Outcome {
+                summary: "api.shop.example. now answers 198.51.100.7 on the primary".into(),
+                ..Default::default()
+            }),
+        },
+    ));
+    at += Duration::seconds(3);
+    out.push((
+        at,
+        Command::Begin {
+            step: "watch".into(),
+            intent: Intent::Command {
+                run: "sleep 600".into(),
+                timeout: std::time::Duration::from_secs(900),
+            },
+        },
+    ));
+    out.push((
+        at,
+        Command::Report {
+            step: "watch".into(),
+            report: Progress::WatchStarted {
+                until: at + Duration::minutes(15),
+                metrics: vec![
+                    WatchedMetric {
+                        name: "error_rate".into(),
+                        baseline: 0.002,
+                        bound: 0.003,
+                        rule: "baseline + 0.1 percentage points".into(),
+                        unit: "ratio".into(),
+                    },
+                    WatchedMetric {
+                        name: "p99".into(),
+                        baseline: 0.180,
+                        bound: 0.216,
+                        rule: "baseline + 20 %".into(),
+                        unit: "seconds".into(),
+                    },
+                ],
+            },
+        },
+    ));
+    for &(err, p99) in samples {
+        at += Duration::seconds(30);
+        let verdict = |v: f64, bound: f64| if v > bound { Verdict::Breach } else { Verdict::Within };
+        out.push((
+            at,
+            Command::Report {
+                step: "watch".into(),
+                report: Progress::WatchSampled {
+                    samples: vec![
+                        MetricSample {
+                            at: None,
+                            metric: "error_rate".into(),
+                            value: Some(err),
+                            bound: 0.003,
+                            verdict: verdict(err, 0.003),
+                            reason: format!("{:.2} % vs bound 0.30 %", err * 100.0),
+                        },
+                        MetricSample {
+                            at: None,
+                            metric: "p99".into(),
+                            value: Some(p99),
+                            bound: 0.216,
+                            verdict: verdict(p99, 0.216),
+                            reason: format!("{:.0} ms vs bound 216 ms", p99 * 1000.0),
+                        },
+                    ],
+                },
+            },
+        ));
+    }
+    let result = if fails {
+        Err(cutover::engine::Failure {
+            message: "error_rate above its bound in 2 samples in a row (0.61 % > 0.30 %)".into(),
+            ..Default::default()
+        })
+    } else {
+        Ok(cutover::engine::Outcome {
+            summary: format!("{} samples, every metric within its bound", samples.len()),
+            ..Default::default()
+        })
+    };
+    out.push((
+        at,
+        Command::Finish {
+            step: "watch".into(),
+            result,
+        },
+    ));
+    out
+}
+
+/// After an automatic rollback the row after the steps holds the incident: what breached
+/// against bound and baseline and for how long, what the rollback did, the frozen watch,
+/// and what to do next, at every size.
+#[tokio::test]
+async fn the_incident_panel_after_an_automatic_rollback() {
+    let samples = [(0.0021, 0.181), (0.0019, 0.176), (0.0045, 0.209), (0.0061, 0.262)];
+    for (w, h) in [(80, 24), (120, 40), (200, 50)] {
+        let runbook = ENDINGS_RUNBOOK.replace("HOLD", "0s");
+        let mut c = Cockpit::after_at(&runbook, None, flipped_and_watched(&samples, true), w, h);
+        c.press(Vec::new()).await;
+        assert!(
+            matches!(c.driver.state().status, RunStatus::RolledBack { .. }),
+            "{}",
+            c.screen()
+        );
+        let screen = c.screen();
+        for expected in ["INCIDENT · rolled back at 22:02:05 UTC", "error_rate 0.61 %"] {
+            assert!(screen.contains(expected), "{expected:?} at {w}x{h}:\n{screen}");
+        }
+        if h >= 40 {
+            for expected in [
+                "T+02:05 after the flip",
+                "> bound 0.30 % (baseline 0.20 %)",
+                "2 samples in a row, since 22:01:35 UTC (T+01:35)",
+                "✔ dns-back",
+                "Enter write the root-cause analysis",
+                "validate",
+                "not run",
+            ] {
+                assert!(screen.contains(expected), "{expected:?} at {w}x{h}:\n{screen}");
+            }
+        }
+        snap!(format!("incident_panel_{w}x{h}"), c);
+    }
+}
+
+/// A completed run's end card: how long it took, the flip, the watch's verdict, the hold,
+/// each step's duration and the export command; the rollback steps were not needed.
+#[tokio::test]
+async fn the_end_card_of_a_completed_run() {
+    let samples = [(0.0021, 0.181), (0.0019, 0.176), (0.0022, 0.190)];
+    for (w, h) in [(80, 24), (120, 40), (200, 50)] {
+        let runbook = ENDINGS_RUNBOOK.replace("HOLD", "0s");
+        let mut commands = flipped_and_watched(&samples, false);
+        let at = commands.last().unwrap().0 + Duration::seconds(40);
+        commands.extend([
+            (
+                at,
+                Command::Approve {
+                    step: "validate".into(),
+                    typed: None,
+                    note: None,
+                },
+            ),
+            (
+                at,
+                Command::Begin {
+                    step: "validate".into(),
+                    intent: Intent::Confirm,
+                },
+            ),
+            (
+                at,
+                Command::Finish {
+                    step: "validate".into(),
+                    result: Ok(Default::default()),
+                },
+            ),
+        ]);
+        let mut c = Cockpit::after_at(&runbook, None, commands, w, h);
+        c.press(Vec::new()).await;
+        assert!(
+            matches!(c.driver.state().status, RunStatus::Completed { .. }),
+            "{}",
+            c.screen()
+        );
+        let screen = c.screen();
+        let id = c.driver.state().run_id.clone();
+        for expected in ["COMPLETED at 22:02:15 UTC", "not needed"] {
+            assert!(screen.contains(expected), "{expected:?} at {w}x{h}:\n{screen}");
+        }
+        if h >= 40 {
+            for expected in [
+                "DNS flip     22:00:00 UTC",
+                "✔ passed — 3 samples over 15m 00s, 0 with a breach",
+                &format!("cutover export {id}"),
+                "rollback not needed",
+            ] {
+                assert!(screen.contains(expected), "{expected:?} at {w}x{h}:\n{screen}");
+            }
+        }
+        snap!(format!("end_card_{w}x{h}"), c);
+    }
 }
 
 const K8S_RUNBOOK: &str = r#"

@@ -205,7 +205,10 @@ impl App {
         } else {
             format!("{} warnings about the runbook: see the log (Tab)", notices.len())
         };
-        self.flash = Some(Flash { text: what, error: true });
+        self.flash = Some(Flash {
+            text: what,
+            error: true,
+        });
     }
 
     /// Pasted text goes into the field being edited, if any; it is never read as keys.

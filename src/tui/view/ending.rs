@@ -301,16 +301,16 @@ fn incident(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     ]));
 
     // The frozen watch under the facts, when there is room for both.
-    let wanted = lines.len() as u16;
-    let chart_room = inner.height.saturating_sub(wanted);
+    let text = Paragraph::new(safe(lines)).wrap(Wrap { trim: false });
+    let wanted = text.line_count(inner.width) as u16;
     match watch {
-        Some((_, w)) if chart_room >= 8 => {
+        Some((_, w)) if inner.height.saturating_sub(wanted) >= 8 => {
             let [text_area, chart_area] =
                 Layout::vertical([Constraint::Length(wanted), Constraint::Min(8)]).areas(inner);
-            frame.render_widget(Paragraph::new(safe(lines)).wrap(Wrap { trim: false }), text_area);
+            frame.render_widget(text, text_area);
             super::watch::charts(frame, chart_area, ctx, w);
         }
-        _ => frame.render_widget(Paragraph::new(safe(lines)).wrap(Wrap { trim: false }), inner),
+        _ => frame.render_widget(text, inner),
     }
 }
 

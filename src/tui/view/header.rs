@@ -149,7 +149,7 @@ pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
             Loudness::Calm,
         ),
         Situation::RolledBack { rca_attached: false } => (
-            "rolled back · waiting for YOU: write the root-cause analysis (Enter)".to_string(),
+            "rolled back · waiting for YOU: write the RCA (Enter)".to_string(),
             Loudness::You,
         ),
         Situation::RolledBack { rca_attached: true } => (

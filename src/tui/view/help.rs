@@ -32,7 +32,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let inner = popup.height.saturating_sub(2);
     let scroll = ctx.app.help_scroll.min(rows.saturating_sub(inner));
     let hint = if rows > inner {
-        format!(" ↑↓ scroll ({}–{} of {rows}) · any other key closes ", scroll + 1, (scroll + inner).min(rows))
+        format!(
+            " ↑↓ scroll ({}–{} of {rows}) · any other key closes ",
+            scroll + 1,
+            (scroll + inner).min(rows)
+        )
     } else {
         " any key closes ".to_string()
     };

@@ -90,9 +90,14 @@ pub fn render_opened(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         return;
     };
     let theme = ctx.app.theme;
-    let width = if area.width < 100 { area.width } else { area.width * 3 / 4 };
+    let width = if area.width < 100 {
+        area.width
+    } else {
+        area.width * 3 / 4
+    };
     let inner = width.saturating_sub(2).max(1);
-    let text = Paragraph::new(super::safe(vec![Line::raw(line.text.clone())])).wrap(ratatui::widgets::Wrap { trim: false });
+    let text =
+        Paragraph::new(super::safe(vec![Line::raw(line.text.clone())])).wrap(ratatui::widgets::Wrap { trim: false });
     let rows = text.line_count(inner) as u16 + 3;
     let popup = super::centered_or_full(area, width, rows);
     frame.render_widget(ratatui::widgets::Clear, popup);

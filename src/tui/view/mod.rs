@@ -63,9 +63,17 @@ pub fn layout(area: Rect, ctx: &Ctx<'_>) -> [Rect; 5] {
         .areas(main);
         return [header_area, steps_area, detail_area, log_area, footer_area];
     }
+    // A chart (the watch, the incident's frozen watch) wants height more than the log does.
+    let charted = ctx.app.selected >= ctx.state.steps.len()
+        || ctx.state.steps.get(ctx.app.selected).is_some_and(|s| s.watch.is_some());
+    let share = if charted {
+        main.height * 4 / 5
+    } else {
+        main.height * 3 / 5
+    };
     let least_log = 4.min(main.height / 3);
     let body_height = steps::rows_needed(ctx)
-        .max(main.height * 3 / 5)
+        .max(share)
         .min(main.height.saturating_sub(least_log));
     let [body, log_area] = Layout::vertical([Constraint::Length(body_height), Constraint::Min(0)]).areas(main);
     let [steps_area, detail_area] =

@@ -88,7 +88,13 @@ pub fn width_needed(ctx: &Ctx<'_>) -> u16 {
         .map(|(i, s)| 5 + s.id.chars().count() + info(ctx, i, s).0.chars().count())
         .max()
         .unwrap_or(0);
-    let phases = state.runbook.phases.iter().map(|p| p.title.chars().count()).max().unwrap_or(0);
+    let phases = state
+        .runbook
+        .phases
+        .iter()
+        .map(|p| p.title.chars().count())
+        .max()
+        .unwrap_or(0);
     // "running 12m 04s" grows while a step runs: leave it room so the pane does not jump.
     (steps.max(phases).max(24) + 1 + 8) as u16
 }
