@@ -175,10 +175,6 @@ impl Cockpit {
         c
     }
 
-    fn with_session(dir: tempfile::TempDir, session: HeldRun, width: u16, height: u16) -> Self {
-        Self::with_session_at(dir, session, width, height, t0())
-    }
-
     fn with_session_at(
         dir: tempfile::TempDir,
         mut session: HeldRun,
