@@ -41,8 +41,11 @@ impl Tmux {
             found,
             "tmux is not installed: `apt-get install -y tmux` (scripts/install-test-deps.sh installs it)"
         );
+        // One server per test: tests in this binary run side by side.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
-            socket: format!("cutover-test-{}", std::process::id()),
+            socket: format!("cutover-test-{}-{n}", std::process::id()),
         }
     }
 
@@ -69,10 +72,15 @@ impl Tmux {
     /// shutting down when the new session is asked for (the session then dies with it), so
     /// start until the session is really there.
     fn start(&self, command: &str) {
+        self.start_sized(command, 80, 24);
+    }
+
+    fn start_sized(&self, command: &str, width: u16, height: u16) {
+        let (width, height) = (width.to_string(), height.to_string());
         self.tmux(&["kill-server"]);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            self.tmux(&["new-session", "-d", "-s", "t", "-x", "80", "-y", "24", command]);
+            self.tmux(&["new-session", "-d", "-s", "t", "-x", &width, "-y", &height, command]);
             std::thread::sleep(Duration::from_millis(100));
             if self.ok(&["has-session", "-t", "t"]) {
                 return;
@@ -94,7 +102,11 @@ impl Tmux {
 
     /// Waits until the screen shows `text`.
     fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(text, Duration::from_secs(20))
+    }
+
+    fn wait_for_within(&self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let screen = self.screen();
             if screen.contains(text) {
@@ -154,4 +166,41 @@ fn quit_and_start_again_finds_the_run_where_it_was() {
     assert_eq!(sb.summaries().len(), 1, "one run, resumed");
     tmux.keys(&["q"]);
     tmux.wait_for("EXIT=3");
+}
+
+/// The bad-release demo in the cockpit, watched as it plays: the watch breaches, the run
+/// rolls back by itself, and the screen says what happened and what to do next.
+#[test]
+fn the_rolled_back_demo_ends_on_the_incident_panel() {
+    let sb = Sandbox::new();
+    let command = format!(
+        "CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice PATH=/nonexistent {} demo --scenario bad-release --auto-approve; \
+         echo EXIT=$?; sleep 60",
+        sb.state_dir().display(),
+        env!("CARGO_BIN_EXE_cutover"),
+    );
+    let tmux = Tmux::new();
+    tmux.start_sized(&command, 120, 40);
+    let screen = tmux.wait_for_within("INCIDENT · rolled back at", Duration::from_secs(90));
+    for expected in [
+        "rolled back · waiting for YOU: write the RCA (Enter)",
+        "What broke: watch failed",
+        "✖ error_rate",
+        "samples in a row, since",
+        "What the rollback did, as checked",
+        "✔ dns-back",
+        "answers www.shop.demo. 203.0.113.10",
+        "⚠ INCIDENT",
+        "– validate",
+        "Enter write the root-cause analysis",
+    ] {
+        assert!(screen.contains(expected), "{expected:?}:\n{screen}");
+    }
+    // The analysis opens with the facts of this rollback.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Facts from the journal (attempt 1):");
+    tmux.keys(&["Escape", "q"]);
+    let screen = tmux.wait_for("EXIT=2");
+    assert!(screen.contains("rolled back."), "{screen}");
+    assert!(!screen.contains("steps ──"), "the cockpit was left on the screen:\n{screen}");
 }
