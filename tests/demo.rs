@@ -163,3 +163,37 @@ fn the_bad_release_demo_is_caught_by_the_watch_and_rolled_back() {
     assert!(status.contains("No runs in progress"), "{status}");
     assert!(text(&sb.output(&["runs"]).stdout).contains(&id));
 }
+
+/// A demo whose process ended before its end cannot go on (its sandbox went with it):
+/// `cutover runs` says it was abandoned rather than calling it active.
+#[test]
+fn a_demo_killed_mid_way_is_listed_as_abandoned() {
+    let sb = Sandbox::new();
+    let mut child = sb
+        .cutover()
+        .env("PATH", "/nonexistent")
+        .env_remove("KUBECONFIG")
+        .args(["demo", "--headless"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start cutover demo");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sb.summaries().iter().any(|s| s.steps_done >= 1) {
+        assert!(std::time::Instant::now() < deadline, "the demo never got going");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().expect("kill the demo");
+    child.wait().expect("reap the demo");
+    assert_eq!(sb.summaries()[0].status, RunStatus::Active);
+
+    let out = sb.cutover().arg("runs").output().expect("cutover runs");
+    assert_exit(&out, 0);
+    let listed = text(&out.stdout);
+    let row = listed
+        .lines()
+        .find(|l| l.contains("demo-shop"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.contains("abandoned"), "{listed}");
+    assert!(!row.contains("active"), "{listed}");
+}
