@@ -29,7 +29,18 @@ fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {
     };
     match step.status {
         StepStatus::Succeeded => {
-            let by = step.approved.as_ref().map(|a| format!(" {}", a.by)).unwrap_or_default();
+            // Who approved it; the tool's own approvals (an unattended rehearsal) in one word.
+            let by = step
+                .approved
+                .as_ref()
+                .map(|a| {
+                    if crate::engine::is_system_actor(&a.by) {
+                        " auto".to_string()
+                    } else {
+                        format!(" {}", a.by)
+                    }
+                })
+                .unwrap_or_default();
             (format!("{}{by}", elapsed(step)), theme.dim())
         }
         StepStatus::Running => {
