@@ -75,9 +75,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         " · ".to_string(),
         ctx.state.status.word().to_string(),
     ];
-    let fixed = banner.chars().count() + 1 + tail.iter().map(|t| t.chars().count()).sum::<usize>();
+    // Watching a run another process drives (`cutover watch`): marked, with who drives.
+    let watching = ctx.app.read_only.as_ref().map(|r| r.driver_words(ctx.state));
+    let mark = if watching.is_some() { " WATCHING " } else { "" };
+    let fixed =
+        mark.chars().count() + banner.chars().count() + 1 + tail.iter().map(|t| t.chars().count()).sum::<usize>();
     let name = fit(&rb.name, width.saturating_sub(fixed).max(8));
     let mut first = vec![
+        Span::styled(mark, theme.watching()),
         Span::styled(banner, theme.banner(ctx.state.mode)),
         Span::raw(" "),
         Span::styled(name, theme.title()),
@@ -95,10 +100,17 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     }
     let local = ctx.now.with_timezone(&ctx.local);
     let clocks = format!("{} UTC", ctx.now.format("%H:%M:%S"));
-    let local_clock = format!(" ({} local, {})", local.format("%H:%M"), ctx.local);
+    // A watcher sees who drives where the local clock goes.
+    let (local_clock, local_style) = match &watching {
+        Some(words) => (format!(" · {words}"), theme.accent()),
+        None => (
+            format!(" ({} local, {})", local.format("%H:%M"), ctx.local),
+            theme.dim(),
+        ),
+    };
     let mut second = vec![
         Span::styled(clocks.clone(), theme.title()),
-        Span::styled(local_clock.clone(), theme.dim()),
+        Span::styled(local_clock.clone(), local_style),
     ];
     if let Some((long, short)) = next_timed(ctx) {
         let room = width.saturating_sub(clocks.chars().count() + local_clock.chars().count() + 9);

@@ -12,7 +12,21 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.app.theme;
     let key =
         |k: &str, text: &'static str| Line::from(vec![Span::styled(format!("{k:>6}  "), theme.key()), Span::raw(text)]);
-    let mut lines: Vec<Line<'_>> = BINDINGS.iter().map(|b| key(b.shown, b.help)).collect();
+    let watching = ctx.app.read_only.is_some();
+    let mut lines: Vec<Line<'_>> = BINDINGS
+        .iter()
+        .filter(|b| !watching || b.action.only_looks())
+        .map(|b| key(b.shown, b.help))
+        .collect();
+    if watching {
+        lines.push(key("Ctrl-C", "quit"));
+        lines.push(Line::from(vec![
+            Span::styled("Watching: ", theme.title()),
+            Span::raw("this terminal follows the run read-only; act in the terminal that drives it."),
+        ]));
+        lines.push(Line::from(Span::styled("any key closes this help", theme.dim())));
+        return draw(frame, area, ctx, lines);
+    }
     lines.push(key("Ctrl-C", "quit, or leave a dialog"));
     lines.push(Line::from(Span::styled("In dialogs", theme.title())));
     lines.push(Line::raw(
@@ -26,6 +40,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         Span::raw("every step is journaled before and after it acts."),
     ]));
     lines.push(Line::from(Span::styled("any key closes this help", theme.dim())));
+    draw(frame, area, ctx, lines);
+}
+
+fn draw(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, lines: Vec<Line<'_>>) {
+    let theme = ctx.app.theme;
     let popup = centered(area, 84, lines.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
