@@ -345,3 +345,31 @@ fn a_watcher_takes_no_lock_and_writes_nothing_in_the_run() {
         .collect();
     assert!(locks.is_empty(), "the watcher took a lock:\n{locks:#?}");
 }
+
+#[test]
+fn watch_teaches_itself_and_refuses_an_unknown_run_or_no_terminal() {
+    let sb = Sandbox::new();
+    let help = sb.output(&["watch", "--help"]);
+    assert_exit(&help, 0);
+    let help = text(&help.stdout);
+    assert!(
+        help.contains("read-only") && help.contains("Examples:\n  cutover runs"),
+        "{help}"
+    );
+    assert!(text(&sb.output(&["--help"]).stdout).contains("cutover watch <RUN_ID>"));
+
+    let out = sb.output(&["watch", "no-such-run"]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("there is no run no-such-run (see `cutover runs`)"));
+
+    let rb = sb.write("followed.toml", FOLLOWED);
+    assert_exit(&sb.output(&["run", rb.to_str().unwrap(), "--headless"]), 0);
+    let run_id = sb.only_run_id();
+    let out = sb.output(&["watch", &run_id]);
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("needs a terminal") && stderr.contains(&format!("`cutover status {run_id}`")),
+        "{stderr}"
+    );
+}
