@@ -134,16 +134,17 @@ fn a_watcher_follows_the_driver_live_and_its_keys_change_nothing() {
     tmux.wait_in("driver", "Note (required):", Duration::from_secs(5));
     tmux.keys_to("driver", &["CHG-1"]);
     std::thread::sleep(cutover::tui::app::CONFIRM_GUARD);
+    let pressed = Instant::now();
     tmux.keys_to("driver", &["Enter"]);
-    tmux.wait_in("driver", "Enter approve stop-vm-cron", Duration::from_secs(5));
-    let shown = Instant::now();
     tmux.wait_in("watcher", "✔ change-ticket", Duration::from_secs(2));
+    let seen = pressed.elapsed();
+    tmux.wait_in("driver", "Enter approve stop-vm-cron", Duration::from_secs(5));
     let screen = tmux.wait_in(
         "watcher",
         "change-ticket: approved — note: CHG-1",
         Duration::from_secs(2),
     );
-    eprintln!("the watcher showed the approval {:?} after the driver", shown.elapsed());
+    eprintln!("the watcher showed the approval {seen:?} after Enter was sent to the driver's terminal");
     assert!(screen.contains(" WATCHING "), "{screen}");
 
     // The driver leaves: the watcher says nobody holds the run; q leaves it with 0.
