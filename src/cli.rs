@@ -34,6 +34,7 @@ Examples:
   cutover rehearse runbooks/cutover.toml --env staging --compress 60
   cutover run runbooks/cutover.toml --env production --dry-run --headless
   cutover status
+  cutover watch <RUN_ID>                        # follow a run another terminal drives, read-only
   cutover rollback <RUN_ID> --reason 'error rate doubled after the flip'
   cutover export <RUN_ID> --format html -o postmortem.html";
 
@@ -75,6 +76,9 @@ pub enum Cmd {
     Status(StatusArgs),
     /// List every run, finished or not
     Runs(ListArgs),
+    /// Follow a run another process drives, live, in a read-only cockpit
+    #[command(after_help = WATCH_HELP)]
+    Watch(WatchArgs),
     /// Print a run's journal, one event per line
     Journal(JournalArgs),
     /// Export a run for its post-mortem: Markdown, JSON (the whole journal) or HTML with charts
@@ -253,6 +257,25 @@ pub struct StatusArgs {
 pub struct ListArgs {
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+const WATCH_HELP: &str = "\
+The cockpit of a run that another process on this machine drives (`cutover run`,
+`resume`, `rehearse`), for the bridge: the same screen, following the run's journal
+within a second. It is read-only: keys that look work (select, scroll, Tab, filter, help);
+those that would act (Enter, r, s, n, a typed confirmation) say who drives the run. The
+header shows WATCHING and who drives, or that nobody holds the run now, or that it ended.
+Any number of terminals can watch at once: a watcher never takes the run's lock, never
+writes in the run's folder, and does not slow the driver. q or Ctrl-C leaves (exit 0).
+
+Examples:
+  cutover runs                                   # find the run's id
+  cutover watch cutover.production.20261202T2130Z";
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The run's id (see `cutover runs` or `cutover status`)
+    pub run_id: String,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,7 @@ mod sandbox_metrics;
 mod steps;
 mod tui;
 mod tui_tmux;
+mod watch;
 
 /// With `autotests = false`, a file under `tests/` that is neither a module here nor its own
 /// `[[test]]` in Cargo.toml would never be compiled, and nothing would say so.

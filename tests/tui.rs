@@ -10,11 +10,13 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use cutover::engine::{
     Command, DnsOp, Intent, MetricSample, Mode, Progress, RunEvent, RunStatus, Verdict, WatchedMetric,
 };
+use cutover::journal::Follower;
 use cutover::journal::{Holder, Store};
 use cutover::runbook::load_str;
 use cutover::runner::{Driver, HeldRun};
-use cutover::tui::app::App;
+use cutover::tui::app::{App, Focus, ReadOnly};
 use cutover::tui::theme::Theme;
+use cutover::tui::watcher::{WatchLoop, Watched};
 use cutover::tui::{Clock, HISTORY, Input, Inputs, Loop, Stats, Stop};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -143,7 +145,10 @@ impl Cockpit {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let loaded = load_str(Path::new("runbook.toml"), runbook, env).unwrap();
-        let holder = Holder::this_process("alice", "test", t0());
+        // The lock names this holder (a watcher shows it); the lock itself is this process's.
+        let mut holder = Holder::this_process("alice", "test", t0());
+        holder.host = "ops-1".into();
+        holder.pid = 4242;
         let (journal, state, _) = store
             .open_or_create(
                 &loaded.runbook.name,
@@ -255,6 +260,8 @@ fn settings() -> insta::Settings {
     // The numbers vary in width from run to run; padding after them to the end of the line goes too.
     s.add_filter(r#"in (\d+|<1)ms *""#, r#"in [t]""#);
     s.add_filter(r"in (\d+|<1)ms", "in [t]");
+    // A measured time inside a line shifts the padding after it.
+    s.add_filter(r#"(\[t\][^"]*?) +""#, r#"$1""#);
     s.add_filter(r#"process group \d+ *""#, r#"process group [pgid]""#);
     s.add_filter(r"process group \d+", "process group [pgid]");
     s
@@ -1815,4 +1822,194 @@ async fn the_drain_can_be_ended_early_from_the_cockpit_after_a_confirmation() {
     c.press(vec![key(KeyCode::Enter), key(KeyCode::Enter)]).await;
     let ended = c.driver.state().step("scale-to-zero").unwrap().drain_ended.clone();
     assert_eq!(ended.map(|(by, _)| by), Some("alice".to_string()));
+}
+
+/// A read-only cockpit (`cutover watch`) on the run a `Cockpit` drives: it reads the run's
+/// event log, as another process would, and shares nothing else with the driver.
+struct Watcher {
+    watched: Watched,
+    app: App,
+    terminal: Terminal<TestBackend>,
+    now: Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl Watcher {
+    fn of(c: &Cockpit) -> Self {
+        let run_id = c.driver.state().run_id.clone();
+        let run_dir = c._dir.path().join("runs").join(&run_id);
+        let (watched, records) = Watched::open(Follower::open(&run_dir, &run_id)).unwrap();
+        let mut app = App::new(Theme { color: true }, &watched.state, &records);
+        app.read_only = Some(ReadOnly::default());
+        Self {
+            watched,
+            app,
+            terminal: Terminal::new(TestBackend::new(80, 24)).unwrap(),
+            now: c.now.clone(),
+        }
+    }
+
+    /// Presses keys, then takes one last look at the log and draws.
+    async fn press(&mut self, inputs: Vec<Input>) -> Stop {
+        let now = self.now.clone();
+        let mut stats = Stats::default();
+        let mut looper = WatchLoop {
+            clock: Clock::new(move || *now.lock().unwrap()),
+            local: Some(FixedOffset::east_opt(3600).unwrap()),
+            stats: &mut stats,
+        };
+        let mut keys = Keys(inputs.into());
+        looper
+            .run(&mut self.terminal, &mut self.watched, &mut self.app, &mut keys)
+            .await
+            .unwrap()
+    }
+
+    fn screen(&self) -> String {
+        self.terminal.backend().to_string()
+    }
+}
+
+/// The rows between the header (2 rows) and the footer (1): steps, detail and log.
+fn body(screen: &str) -> Vec<String> {
+    let lines: Vec<String> = screen.lines().map(str::to_string).collect();
+    lines[2..lines.len() - 1].to_vec()
+}
+
+#[tokio::test]
+async fn a_watcher_shows_the_same_cockpit_read_only_and_says_who_drives() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.look().await;
+    let mut w = Watcher::of(&c);
+    w.press(Vec::new()).await;
+    snap!("watch_01_read_only_cockpit_says_who_drives", w);
+    let screen = w.screen();
+    assert!(screen.contains(" WATCHING ") && screen.contains("alice@ops-1 (pid 4242) drives"));
+    // The same views as the driver's, but for who the approval waits for.
+    let same = |screen: &str| {
+        body(screen)
+            .into_iter()
+            .filter(|l| !l.contains("waiting for"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(same(&w.screen()), same(&c.screen()), "the same views as the driver's");
+    assert!(
+        w.screen().contains("waiting for the operator to approve"),
+        "{}",
+        w.screen()
+    );
+
+    // Keys that would act: a message that says who can, no dialog, nothing submitted.
+    let log = c
+        ._dir
+        .path()
+        .join("runs")
+        .join(&c.driver.state().run_id)
+        .join("journal/events.log");
+    let before = std::fs::read(&log).unwrap();
+    for k in [
+        key(KeyCode::Enter),
+        key(KeyCode::Char('r')),
+        key(KeyCode::Char('s')),
+        key(KeyCode::Char('n')),
+        ctrl('r'),
+    ] {
+        w.app.flash = None;
+        assert_eq!(w.press(vec![k.clone()]).await, Stop::InputsEnded, "{k:?}");
+        assert!(w.app.dialog.is_none(), "{k:?} opened a dialog");
+        let flash = w.app.flash.clone().unwrap_or_else(|| panic!("{k:?} said nothing"));
+        assert_eq!(
+            flash.text,
+            "read-only: alice@ops-1 (pid 4242) drives — act in their terminal"
+        );
+    }
+    snap!("watch_02_a_key_that_would_act_says_who_can", w);
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+
+    // The driver approves the checklist: the watcher's next look shows what the driver shows.
+    let mut keys = vec![key(KeyCode::Enter)];
+    keys.extend(text("CHG-1"));
+    keys.push(key(KeyCode::Enter));
+    c.press(keys).await;
+    w.press(Vec::new()).await;
+    assert!(w.screen().contains("✔ change-ticket"), "{}", w.screen());
+    // The same views as the driver's, but for who the approval waits for.
+    let same = |screen: &str| {
+        body(screen)
+            .into_iter()
+            .filter(|l| !l.contains("waiting for"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(same(&w.screen()), same(&c.screen()), "the same views as the driver's");
+    assert!(
+        w.screen().contains("waiting for the operator to approve"),
+        "{}",
+        w.screen()
+    );
+    assert_eq!(
+        w.watched.state,
+        *c.driver.state(),
+        "the state the driver holds, rebuilt from its log"
+    );
+
+    // Keys that look work: the log, its filter, the help (only the keys that work here).
+    w.press(vec![key(KeyCode::Tab)]).await;
+    assert_eq!(w.app.focus, Focus::Log);
+    assert!(w.screen().contains("/ filter"), "{}", w.screen());
+    w.press(vec![key(KeyCode::Tab), key(KeyCode::Down)]).await;
+    assert_eq!((w.app.focus, w.app.selected), (Focus::Steps, 2));
+    w.press(vec![key(KeyCode::Char('?'))]).await;
+    let help = w.screen();
+    assert!(help.contains("Watching:") && help.contains("switch between"), "{help}");
+    assert!(
+        !help.contains("roll back") && !help.contains("skip the current"),
+        "{help}"
+    );
+    w.press(vec![key(KeyCode::Esc), key(KeyCode::Up)]).await;
+
+    // q leaves at once, even while a step runs: nothing runs here.
+    assert_eq!(w.press(vec![key(KeyCode::Char('q'))]).await, Stop::Quit);
+    assert_eq!(w.press(vec![ctrl('c')]).await, Stop::Quit);
+}
+
+#[tokio::test]
+async fn a_watcher_says_when_nobody_holds_the_run_and_when_it_ended() {
+    let mut c = Cockpit::new(RUNBOOK, Some("production"), 80, 24);
+    c.look().await;
+    let mut w = Watcher::of(&c);
+    // The driver goes (its lock with it); the folder stays.
+    let dir = std::mem::replace(&mut c._dir, tempfile::tempdir().unwrap());
+    drop(c);
+    w.press(vec![key(KeyCode::Enter)]).await;
+    let screen = w.screen();
+    assert!(
+        screen.contains("nobody holds the run now (last seen 22:00:00 UTC)"),
+        "{screen}"
+    );
+    let run_id = w.watched.state.run_id.clone();
+    assert!(
+        screen.contains("read-only: nobody holds the run now — `cutover resume"),
+        "{screen}"
+    );
+    assert_eq!(
+        w.app.flash.as_ref().unwrap().text,
+        format!("read-only: nobody holds the run now — `cutover resume {run_id}` to act")
+    );
+    drop(dir);
+
+    // A run that completed.
+    let done = "[runbook]\nname = \"done\"\nhold = \"0s\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"a\"\n  kind = \"command\"\n  run = \"true\"\n";
+    let mut c = Cockpit::new(done, None, 80, 24);
+    c.press(Vec::new()).await;
+    assert!(
+        matches!(c.driver.state().status, RunStatus::Completed { .. }),
+        "{:?}\n{}",
+        c.driver.state().status,
+        c.screen()
+    );
+    let mut w = Watcher::of(&c);
+    let dir = std::mem::replace(&mut c._dir, tempfile::tempdir().unwrap());
+    drop(c);
+    w.press(Vec::new()).await;
+    assert!(w.screen().contains("the run ended: completed"), "{}", w.screen());
+    drop(dir);
 }

@@ -3,10 +3,10 @@
 
 use crate::support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::Sandbox;
+use support::tmux::Tmux;
 
 const RUNBOOK: &str = r#"
 [runbook]
@@ -26,103 +26,6 @@ title = "Before the window"
   run = "true"
   approve = true
 "#;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new() -> Self {
-        let found = Command::new("tmux")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "tmux is not installed: `apt-get install -y tmux` (scripts/install-test-deps.sh installs it)"
-        );
-        // One server per test: tests in this binary run side by side.
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self {
-            socket: format!("cutover-test-{}-{n}", std::process::id()),
-        }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn ok(&self, args: &[&str]) -> bool {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-
-    /// A fresh server with one session running `command`. The previous server may still be
-    /// shutting down when the new session is asked for (the session then dies with it), so
-    /// start until the session is really there.
-    fn start(&self, command: &str) {
-        self.start_sized(command, 80, 24);
-    }
-
-    fn start_sized(&self, command: &str, width: u16, height: u16) {
-        let (width, height) = (width.to_string(), height.to_string());
-        self.tmux(&["kill-server"]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            self.tmux(&["new-session", "-d", "-s", "t", "-x", &width, "-y", &height, command]);
-            std::thread::sleep(Duration::from_millis(100));
-            if self.ok(&["has-session", "-t", "t"]) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "tmux would not start a session");
-        }
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", "-t", "t", k]);
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    /// Waits until the screen shows `text`.
-    fn wait_for(&self, text: &str) -> String {
-        self.wait_for_within(text, Duration::from_secs(20))
-    }
-
-    fn wait_for_within(&self, text: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "the screen never showed {text:?}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-    }
-}
 
 #[test]
 fn quit_and_start_again_finds_the_run_where_it_was() {
@@ -181,7 +84,7 @@ fn the_rolled_back_demo_ends_on_the_incident_panel() {
     );
     let tmux = Tmux::new();
     tmux.start_sized(&command, 120, 40);
-    let screen = tmux.wait_for_within("INCIDENT · rolled back at", Duration::from_secs(90));
+    let screen = tmux.wait_in("t", "INCIDENT · rolled back at", Duration::from_secs(90));
     for expected in [
         "rolled back · waiting for YOU: write the RCA (Enter)",
         "What broke: watch failed",
@@ -202,5 +105,96 @@ fn the_rolled_back_demo_ends_on_the_incident_panel() {
     tmux.keys(&["Escape", "q"]);
     let screen = tmux.wait_for("EXIT=2");
     assert!(screen.contains("rolled back."), "{screen}");
-    assert!(!screen.contains("steps ──"), "the cockpit was left on the screen:\n{screen}");
+    assert!(
+        !screen.contains("steps ──"),
+        "the cockpit was left on the screen:\n{screen}"
+    );
+}
+
+/// The bridge: one terminal drives the run, another watches it (`cutover watch`). The
+/// watcher says who drives, follows each step within a couple of seconds, and its keys that
+/// would act change nothing in the journal.
+#[test]
+fn a_watcher_follows_the_driver_live_and_its_keys_change_nothing() {
+    let sb = Sandbox::new();
+    let rb = sb.write("tmux.toml", RUNBOOK);
+    let bin = env!("CARGO_BIN_EXE_cutover");
+    let state = sb.state_dir();
+    let tmux = Tmux::named("-watch");
+    tmux.start_session(
+        "driver",
+        &format!(
+            "CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {bin} run {}; echo EXIT=$?; sleep 60",
+            state.display(),
+            rb.display()
+        ),
+    );
+    tmux.wait_in("driver", "Enter approve change-ticket", Duration::from_secs(20));
+    let run_id = sb.only_run_id();
+    tmux.start_session(
+        "watcher",
+        &format!(
+            "CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=bob {bin} watch {run_id}; echo EXIT=$?; sleep 60",
+            state.display()
+        ),
+    );
+    let screen = tmux.wait_in("watcher", " WATCHING ", Duration::from_secs(10));
+    let driver = sb.summaries()[0].clone();
+    let holder = cutover::journal::Store::open(&state).unwrap().holder(&run_id).unwrap();
+    assert!(
+        screen.contains(&format!("alice@{} (pid {}) drives", holder.host, holder.pid)),
+        "the banner names who drives:\n{screen}"
+    );
+    assert!(screen.contains("change-ticket"), "{screen}");
+    assert!(screen.contains("q quit"), "{screen}");
+    assert!(
+        !screen.contains("Enter approve") && !screen.contains("r roll back"),
+        "the footer offers only keys that work:\n{screen}"
+    );
+
+    // Keys that would act: a message, and nothing recorded.
+    let log = state.join("runs").join(&run_id).join("journal").join("events.log");
+    let before = std::fs::read(&log).unwrap();
+    tmux.keys_to("watcher", &["Enter"]);
+    tmux.wait_in("watcher", "read-only: alice@", Duration::from_secs(5));
+    tmux.keys_to("watcher", &["r", "s", "n", "C-r", "y"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        before,
+        "a watcher's keys recorded something"
+    );
+    assert_eq!(sb.summaries()[0].last_seq, driver.last_seq);
+    let screen = tmux.screen_of("driver");
+    assert!(screen.contains("Enter approve change-ticket"), "{screen}");
+    assert!(!screen.contains("Note (required):"), "{screen}");
+
+    // The driver approves: the watcher shows it within two seconds.
+    tmux.keys_to("driver", &["Enter"]);
+    tmux.wait_in("driver", "Note (required):", Duration::from_secs(5));
+    tmux.keys_to("driver", &["CHG-1"]);
+    std::thread::sleep(cutover::tui::app::CONFIRM_GUARD);
+    let pressed = Instant::now();
+    tmux.keys_to("driver", &["Enter"]);
+    tmux.wait_in("watcher", "✔ change-ticket", Duration::from_secs(2));
+    let seen = pressed.elapsed();
+    tmux.wait_in("driver", "Enter approve stop-vm-cron", Duration::from_secs(5));
+    let screen = tmux.wait_in(
+        "watcher",
+        "change-ticket: approved — note: CHG-1",
+        Duration::from_secs(2),
+    );
+    eprintln!("the watcher showed the approval {seen:?} after Enter was sent to the driver's terminal");
+    assert!(screen.contains(" WATCHING "), "{screen}");
+
+    // The driver leaves: the watcher says nobody holds the run; q leaves it with 0.
+    tmux.keys_to("driver", &["q"]);
+    tmux.wait_in("driver", "EXIT=3", Duration::from_secs(10));
+    tmux.wait_in("watcher", "nobody holds the run now", Duration::from_secs(3));
+    tmux.keys_to("watcher", &["q"]);
+    let screen = tmux.wait_in("watcher", "EXIT=0", Duration::from_secs(5));
+    assert!(
+        !screen.contains("steps ──"),
+        "the cockpit was left on the screen:\n{screen}"
+    );
 }

@@ -9,6 +9,7 @@ mod export;
 mod run;
 mod status;
 mod validate;
+mod watch;
 
 use std::io::IsTerminal;
 
@@ -61,6 +62,7 @@ fn check_names(command: &Cmd) -> Result<()> {
         Cmd::Rollback(a) => Some(&a.run_id),
         Cmd::Rca(a) => Some(&a.run_id),
         Cmd::Journal(a) => Some(&a.run_id),
+        Cmd::Watch(a) => Some(&a.run_id),
         Cmd::Export(a) => Some(&a.run_id),
         Cmd::Status(a) => a.run_id.as_ref(),
         _ => None,
@@ -96,6 +98,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Status(args) => status::status(&env()?, &args),
         Cmd::Runs(args) => status::runs(&env()?, &args),
         Cmd::Journal(args) => status::journal(&env()?, &args),
+        Cmd::Watch(args) => watch::watch(&env()?, &args).await,
         Cmd::Export(args) => export::export(&env()?, &args),
     }
 }

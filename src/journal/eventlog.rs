@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-const FILE_MAGIC: &[u8] = b"cutover event log v1\n";
+pub(super) const FILE_MAGIC: &[u8] = b"cutover event log v1\n";
 const FRAME_MAGIC: &[u8; 4] = b"CVB1";
 const HEADER_LEN: usize = 24;
 /// A batch larger than this is not a batch this program wrote.
@@ -61,6 +61,9 @@ pub struct Reading {
     pub batches: Vec<Batch>,
     pub end: End,
     pub len: u64,
+    /// Where the bytes read end: past `len` when the file grew while it was read (a
+    /// follower reads a log that another process appends to).
+    pub read_to: u64,
 }
 
 pub fn path_in(journal_dir: &Path) -> PathBuf {
@@ -236,6 +239,7 @@ pub fn read_from(journal_dir: &Path, offset: u64) -> io::Result<Reading> {
                     why: "it does not start as an event log".to_string(),
                 },
                 len,
+                read_to: 0,
             });
         }
     }
@@ -246,6 +250,7 @@ pub fn read_from(journal_dir: &Path, offset: u64) -> io::Result<Reading> {
 }
 
 fn parse(bytes: &[u8], base: u64, len: u64) -> Reading {
+    let read_to = base + bytes.len() as u64;
     let mut batches = Vec::new();
     let mut at = 0usize;
     let end = loop {
@@ -279,7 +284,12 @@ fn parse(bytes: &[u8], base: u64, len: u64) -> Reading {
             }
         }
     };
-    Reading { batches, end, len }
+    Reading {
+        batches,
+        end,
+        len,
+        read_to,
+    }
 }
 
 /// One frame at the start of `bytes`: its first sequence number, values and size.

@@ -170,9 +170,10 @@ impl RunLock {
         Ok(Acquire::Acquired(RunLock { file }))
     }
 
-    /// Who holds the lock at `path`, if anyone, without taking it or writing to it.
+    /// Who holds the lock at `path`, if anyone, without taking it or writing to it (the
+    /// file is opened for reading only: a watcher never opens anything of a run to write).
     pub fn holder_of(path: &Path) -> Option<Holder> {
-        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        let mut file = OpenOptions::new().read(true).open(path).ok()?;
         if !os::is_held(&file).ok()? {
             return None;
         }

@@ -3,6 +3,7 @@
 //! that only one process drives a run.
 
 mod eventlog;
+mod follow;
 mod lock;
 mod preserve;
 mod run;
@@ -11,6 +12,7 @@ mod summary;
 
 use std::path::PathBuf;
 
+pub use follow::{FollowError, Follower};
 pub use lock::{Holder, hostname};
 pub use run::{Journal, SNAPSHOT_EVERY};
 pub use store::{RunEntry, RunIdentity, ScratchDir, Store, default_root};

@@ -738,7 +738,9 @@ fn encode(r: &Recorded) -> Result<Vec<u8>, JournalError> {
         .map_err(|e| JournalError::Invalid(e.to_string()))
 }
 
-fn decode(run_id: &str, journal_dir: &Path, seq: u64, value: &[u8]) -> Result<Recorded, JournalError> {
+/// One event as stored (its CRC32, then its JSON), checked: its checksum, its schema, and
+/// that it is the event `seq`.
+pub(super) fn decode(run_id: &str, journal_dir: &Path, seq: u64, value: &[u8]) -> Result<Recorded, JournalError> {
     let corrupt = |detail: String| JournalError::Corrupt {
         run_id: run_id.to_string(),
         path: journal_dir.to_path_buf(),

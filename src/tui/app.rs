@@ -20,6 +20,7 @@ use super::keys::{KeyAction, action_for, chord_for};
 use super::log::LogView;
 use super::theme::Theme;
 use crate::engine::{Command, Recorded, RunState, RunStatus, Situation, StepState, StepStatus, current, situation};
+use crate::journal::Holder;
 use crate::runbook::{Action as StepAction, Approval};
 use crate::words::{situation_words, status_mark};
 
@@ -54,8 +55,58 @@ pub struct Flash {
     pub error: bool,
 }
 
+/// Watching a run that another process drives (`cutover watch`): the keys that only look
+/// work; those that would act say who can.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOnly {
+    /// Who holds the run, as last seen (`None`: nobody).
+    pub holder: Option<Holder>,
+    /// When someone was last seen holding it.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl ReadOnly {
+    /// A holder seen (or nobody) now.
+    pub fn saw(&mut self, holder: Option<Holder>, now: DateTime<Utc>) {
+        if holder.is_some() {
+            self.last_seen = Some(now);
+        }
+        self.holder = holder;
+    }
+
+    /// Who drives the run, for the header: "alice@ops-1 (pid 4242) drives", "nobody holds
+    /// the run now (last seen 22:03:10 UTC)", "the run ended: completed".
+    pub fn driver_words(&self, state: &RunState) -> String {
+        match (&self.holder, &state.status) {
+            (Some(h), _) => format!("{}@{} (pid {}) drives", h.operator, h.host, h.pid),
+            (None, RunStatus::Completed { .. }) => "the run ended: completed".to_string(),
+            (None, _) => {
+                let seen = self.last_seen.unwrap_or(state.updated_at);
+                format!("nobody holds the run now (last seen {} UTC)", seen.format("%H:%M:%S"))
+            }
+        }
+    }
+
+    /// The answer to a key that would act.
+    pub fn refusal(&self, state: &RunState) -> String {
+        match (&self.holder, &state.status) {
+            (Some(h), _) => format!(
+                "read-only: {}@{} (pid {}) drives — act in their terminal",
+                h.operator, h.host, h.pid
+            ),
+            (None, RunStatus::Completed { .. }) => "read-only: the run ended: completed".to_string(),
+            (None, _) => format!(
+                "read-only: nobody holds the run now — `cutover resume {}` to act",
+                state.run_id
+            ),
+        }
+    }
+}
+
 pub struct App {
     pub theme: Theme,
+    /// Set when watching a run another process drives: nothing here can change it.
+    pub read_only: Option<ReadOnly>,
     /// Index into the run's steps.
     pub selected: usize,
     pub focus: Focus,
@@ -142,10 +193,23 @@ fn printable(key: &KeyEvent) -> Option<char> {
     }
 }
 
+/// The character a key types, when it is the first of the text a confirmation waits for.
+fn starts_confirmation(key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<char> {
+    let c = printable(key)?;
+    match situation(state, now) {
+        Situation::Approval {
+            approval: Approval::Type(text),
+            ..
+        } if text.starts_with(c) => Some(c),
+        _ => None,
+    }
+}
+
 impl App {
     pub fn new(theme: Theme, state: &RunState, history: &[Recorded]) -> Self {
         let mut app = Self {
             theme,
+            read_only: None,
             selected: 0,
             focus: Focus::Steps,
             dialog: None,
@@ -283,6 +347,9 @@ impl App {
 
     pub fn on_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>, busy: bool) -> Option<Reaction> {
         self.flash = None;
+        if self.read_only.is_some() {
+            return self.read_only_key(key, state, now);
+        }
         if let Some(chord) = chord_for(key) {
             return match (chord, &self.dialog) {
                 (KeyAction::Rollback, Some(Dialog::Rollback(_))) => None,
@@ -302,6 +369,66 @@ impl App {
         if self.dialog.is_some() {
             return self.dialog_key(key, state, now);
         }
+        if self.help_or_filter_key(key) {
+            return None;
+        }
+        // Typing the text a confirmation waits for starts that confirmation.
+        if let Some(c) = starts_confirmation(key, state, now) {
+            self.act(state, now);
+            if let Some(Dialog::Approve(approve)) = &mut self.dialog {
+                approve.typed.insert(&c.to_string());
+            }
+            return None;
+        }
+        match action_for(key)? {
+            // In the log, Enter opens the line under the cursor whole.
+            KeyAction::Act if self.focus == Focus::Log => self.log.open(),
+            KeyAction::Act => self.act(state, now),
+            KeyAction::Rollback => self.rollback(state, now),
+            KeyAction::Skip => self.skip(state, now),
+            KeyAction::Note => {
+                if let Some(step) = state.steps.get(self.selected) {
+                    self.open(Dialog::Note(Note::new(step.id.clone())), state, now);
+                }
+            }
+            KeyAction::Quit => return self.quit(state, busy, now),
+            looking => self.look(looking, state),
+        }
+        None
+    }
+
+    /// A key while watching: those that look work, q and Ctrl-C leave at once (nothing
+    /// runs here), and those that would act say who can.
+    fn read_only_key(&mut self, key: &KeyEvent, state: &RunState, now: DateTime<Utc>) -> Option<Reaction> {
+        if chord_for(key) == Some(KeyAction::Quit) {
+            return Some(Reaction::Quit);
+        }
+        if self.help_or_filter_key(key) {
+            return None;
+        }
+        let action = action_for(key);
+        if action == Some(KeyAction::Act) && self.focus == Focus::Log {
+            self.log.open();
+            return None;
+        }
+        let acts = action.is_some_and(|a| !a.only_looks()) || starts_confirmation(key, state, now).is_some();
+        if acts {
+            let refusal = self.read_only.as_ref().map(|r| r.refusal(state)).unwrap_or_default();
+            self.flash_error(refusal);
+            return None;
+        }
+        match action? {
+            KeyAction::Quit => Some(Reaction::Quit),
+            looking => {
+                self.look(looking, state);
+                None
+            }
+        }
+    }
+
+    /// Scrolls or closes the help, closes a log line shown whole, or edits the log's filter
+    /// while it is being typed. Returns whether the key went there.
+    fn help_or_filter_key(&mut self, key: &KeyEvent) -> bool {
         if self.help {
             // The help scrolls on a small screen; any other key closes it.
             match action_for(key) {
@@ -311,11 +438,11 @@ impl App {
                 Some(KeyAction::PageDown) => self.help_scroll = (self.help_scroll + PAGE as u16).min(HELP_SCROLL_MAX),
                 _ => self.help = false,
             }
-            return None;
+            return true;
         }
         if self.log.opened.is_some() {
             self.log.opened = None;
-            return None;
+            return true;
         }
         if let Some(filter) = &mut self.log.editing {
             match filter.handle(key) {
@@ -324,25 +451,14 @@ impl App {
                 Edit::Changed => self.log.filter_as_typed(),
                 Edit::Ignored => {}
             }
-            return None;
+            return true;
         }
-        // Typing the text a confirmation waits for starts that confirmation.
-        if let (
-            Some(c),
-            Situation::Approval {
-                approval: Approval::Type(text),
-                ..
-            },
-        ) = (printable(key), situation(state, now))
-            && text.starts_with(c)
-        {
-            self.act(state, now);
-            if let Some(Dialog::Approve(approve)) = &mut self.dialog {
-                approve.typed.insert(&c.to_string());
-            }
-            return None;
-        }
-        match action_for(key)? {
+        false
+    }
+
+    /// The keys that only change what is shown: selection, scrolling, focus, filter, help.
+    fn look(&mut self, action: KeyAction, state: &RunState) {
+        match action {
             KeyAction::Up => match self.focus {
                 Focus::Steps => {
                     self.selected = self.selected.saturating_sub(1);
@@ -373,19 +489,8 @@ impl App {
                 self.help = true;
                 self.help_scroll = 0;
             }
-            // In the log, Enter opens the line under the cursor whole.
-            KeyAction::Act if self.focus == Focus::Log => self.log.open(),
-            KeyAction::Act => self.act(state, now),
-            KeyAction::Rollback => self.rollback(state, now),
-            KeyAction::Skip => self.skip(state, now),
-            KeyAction::Note => {
-                if let Some(step) = state.steps.get(self.selected) {
-                    self.open(Dialog::Note(Note::new(step.id.clone())), state, now);
-                }
-            }
-            KeyAction::Quit => return self.quit(state, busy, now),
+            KeyAction::Act | KeyAction::Rollback | KeyAction::Skip | KeyAction::Note | KeyAction::Quit => {}
         }
-        None
     }
 
     /// Enter: whatever the run waits for from the operator.

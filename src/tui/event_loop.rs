@@ -172,7 +172,6 @@ impl Loop<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn draw<B: Backend>(
         &mut self,
         terminal: &mut Terminal<B>,
@@ -181,18 +180,22 @@ impl Loop<'_> {
         now: DateTime<Utc>,
         busy: bool,
     ) -> Result<(), B::Error> {
-        self.stats.frames += 1;
-        let local = self.local.unwrap_or_else(|| *chrono::Local::now().offset());
         let ctx = Ctx {
             state: driver.state(),
             app,
             now,
-            local,
+            local: self.local.unwrap_or_else(|| *chrono::Local::now().offset()),
             busy,
         };
-        terminal.draw(|frame| view::render(frame, &ctx))?;
-        Ok(())
+        draw(terminal, self.stats, &ctx)
     }
+}
+
+/// One frame of the cockpit, counted: the driver's loop and the watcher's draw through here.
+pub(super) fn draw<B: Backend>(terminal: &mut Terminal<B>, stats: &mut Stats, ctx: &Ctx<'_>) -> Result<(), B::Error> {
+    stats.frames += 1;
+    terminal.draw(|frame| view::render(frame, ctx))?;
+    Ok(())
 }
 
 /// Records that did not come from a key go into the app; a failure is a problem to show,

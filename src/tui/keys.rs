@@ -19,6 +19,17 @@ pub enum KeyAction {
     Quit,
 }
 
+impl KeyAction {
+    /// Whether the key only changes what is shown (or leaves): the keys a read-only
+    /// cockpit (`cutover watch`) answers.
+    pub fn only_looks(self) -> bool {
+        !matches!(
+            self,
+            KeyAction::Act | KeyAction::Rollback | KeyAction::Skip | KeyAction::Note
+        )
+    }
+}
+
 pub struct Binding {
     pub keys: &'static [KeyCode],
     /// How the footer and help write the keys.

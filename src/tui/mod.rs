@@ -10,8 +10,9 @@ pub mod keys;
 pub mod log;
 pub mod theme;
 pub mod view;
+pub mod watcher;
 
-use std::io::stdout;
+use std::io::{Stdout, stdout};
 use std::sync::OnceLock;
 use std::thread::ThreadId;
 
@@ -159,6 +160,43 @@ pub fn farewell(state: &crate::engine::RunState, now: chrono::DateTime<chrono::U
     }
 }
 
+/// The terminal, taken over: raw mode, the alternate screen, bracketed paste. Put back as
+/// it was when the `Restore` goes (and by the panic hook).
+fn take_terminal() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalInputs, Restore)> {
+    let _ = UI_THREAD.set(std::thread::current().id());
+    install_panic_hook();
+    enable_raw_mode()?;
+    let restore = Restore;
+    // Pasted text arrives as one piece, so a pasted hostname is never taken for keys.
+    execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+    let terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+    let inputs = TerminalInputs {
+        events: EventStream::new(),
+        term: signal(SignalKind::terminate()).ok(),
+        hangup: signal(SignalKind::hangup()).ok(),
+    };
+    Ok((terminal, inputs, restore))
+}
+
+/// Follows a run another process drives, read-only, until the operator quits.
+pub async fn watch(run_dir: &std::path::Path, run_id: &str) -> anyhow::Result<()> {
+    let (mut watched, records) = watcher::Watched::open(crate::journal::Follower::open(run_dir, run_id))?;
+    let history = &records[records.len().saturating_sub(HISTORY)..];
+    let mut app = app::App::new(theme::Theme::from_env(), &watched.state, history);
+    app.read_only = Some(app::ReadOnly::default());
+    let (mut terminal, mut inputs, restore) = take_terminal()?;
+    let mut stats = Stats::default();
+    let mut looper = watcher::WatchLoop {
+        clock: Clock::system(),
+        local: None,
+        stats: &mut stats,
+    };
+    let stopped = looper.run(&mut terminal, &mut watched, &mut app, &mut inputs).await;
+    drop(restore);
+    stopped?;
+    Ok(())
+}
+
 /// Runs the cockpit on this terminal until the operator quits (or a signal ends it).
 /// `notices` (the runbook's warnings, printed before the cockpit covered the terminal)
 /// are shown again inside it.
@@ -166,18 +204,7 @@ pub async fn run(driver: &mut Driver, notices: Vec<String>) -> anyhow::Result<Ex
     let history = driver.session.journal().tail(HISTORY)?;
     let mut app = app::App::new(theme::Theme::from_env(), driver.state(), &history);
     app.notices(&notices);
-    let _ = UI_THREAD.set(std::thread::current().id());
-    install_panic_hook();
-    enable_raw_mode()?;
-    let restore = Restore;
-    // Pasted text arrives as one piece, so a pasted hostname is never taken for keys.
-    execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
-    let mut inputs = TerminalInputs {
-        events: EventStream::new(),
-        term: signal(SignalKind::terminate()).ok(),
-        hangup: signal(SignalKind::hangup()).ok(),
-    };
+    let (mut terminal, mut inputs, restore) = take_terminal()?;
     let mut stats = Stats::default();
     let mut looper = Loop {
         clock: Clock::system(),

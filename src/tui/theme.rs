@@ -100,6 +100,16 @@ impl Theme {
         self.danger_key()
     }
 
+    /// The WATCHING mark of a read-only cockpit, beside the mode's banner.
+    pub fn watching(&self) -> Style {
+        let base = Style::new().add_modifier(Modifier::BOLD);
+        if self.color {
+            base.fg(Color::Black).bg(Color::Cyan)
+        } else {
+            base.add_modifier(Modifier::REVERSED)
+        }
+    }
+
     /// The rollback key during a watch: impossible to miss.
     pub fn danger_key(&self) -> Style {
         let base = Style::new().add_modifier(Modifier::BOLD);

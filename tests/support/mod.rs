@@ -12,6 +12,7 @@ pub mod process;
 pub mod prometheus;
 pub mod runs;
 pub mod slowlink;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -39,6 +39,11 @@ fn waiting(ctx: &Ctx<'_>, index: usize, step: &StepState) -> Vec<Line<'static>> 
         )
     } else {
         match pending_approval(ctx.state, index) {
+            // A watcher cannot approve: say who can.
+            Some(Approval::Type(text)) if ctx.app.read_only.is_some() => {
+                format!("waiting for the operator to type `{text}` and approve")
+            }
+            Some(_) if ctx.app.read_only.is_some() => "waiting for the operator to approve".to_string(),
             Some(Approval::Type(text)) => format!("waiting for you: press Enter and type `{text}` to approve"),
             Some(_) => "waiting for you: press Enter to approve".to_string(),
             None => return Vec::new(),

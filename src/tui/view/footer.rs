@@ -30,6 +30,12 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
     if ctx.app.log.opened.is_some() {
         return vec![("any key".into(), "closes the line".into(), theme.key())];
     }
+    // Watching: only the keys that look (and quit) work.
+    if ctx.app.read_only.is_some() {
+        let mut keys = vec![key(KeyAction::Quit, "quit"), key(KeyAction::Help, "help")];
+        keys.extend(looking(ctx));
+        return keys;
+    }
     // Most needed first. Rollback and quit are always kept; others go when there is no room.
     let mut keys = Vec::new();
     if ctx.app.focus == Focus::Log {
@@ -52,12 +58,23 @@ fn applicable(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
     }
     keys.push(key(KeyAction::Help, "help"));
     keys.push(key(KeyAction::Note, "note"));
-    keys.push(key(
+    keys.extend(looking(ctx));
+    keys
+}
+
+/// The keys that move around: the other pane, the log's filter, the selection.
+fn looking(ctx: &Ctx<'_>) -> Vec<(String, String, Style)> {
+    let theme = ctx.app.theme;
+    let key = |action: KeyAction, label: &str| (binding(action).shown.to_string(), label.to_string(), theme.key());
+    let mut keys = vec![key(
         KeyAction::SwitchFocus,
         if ctx.app.focus == Focus::Steps { "log" } else { "steps" },
-    ));
+    )];
     if ctx.app.focus == Focus::Log {
         keys.push(key(KeyAction::Filter, "filter"));
+        if ctx.app.read_only.is_some() {
+            keys.push(key(KeyAction::Act, "open the line"));
+        }
     }
     keys.push(("↑↓".to_string(), "select".to_string(), theme.key()));
     keys
@@ -78,8 +95,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         (None, None) => None,
     };
     if let Some((text, style)) = message {
-        // Leave room for the keys that must stay.
-        let text = fit(&text, width.saturating_sub(26));
+        // Leave room for the keys that must stay (a watcher's: q).
+        let keep = if ctx.app.read_only.is_some() { 10 } else { 26 };
+        let text = fit(&text, width.saturating_sub(keep));
         used += text.chars().count() + 2;
         spans.push(Span::styled(text, style));
         spans.push(Span::raw("  "));

@@ -208,9 +208,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         " · ".to_string(),
         ctx.state.status.word().to_string(),
     ];
-    let fixed = banner.chars().count() + 1 + tail.iter().map(|t| t.chars().count()).sum::<usize>();
+    // Watching a run another process drives (`cutover watch`): marked, with who drives.
+    let watching = ctx.app.read_only.as_ref().map(|r| r.driver_words(ctx.state));
+    let mark = if watching.is_some() { " WATCHING " } else { "" };
+    let fixed =
+        mark.chars().count() + banner.chars().count() + 1 + tail.iter().map(|t| t.chars().count()).sum::<usize>();
     let name = fit(&rb.name, width.saturating_sub(fixed).max(8));
     let mut first = vec![
+        Span::styled(mark, theme.watching()),
         Span::styled(banner, theme.banner(ctx.state.mode)),
         Span::raw(" "),
         Span::styled(name, theme.title()),
@@ -232,6 +237,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     // the local clock where there is room.
     let clock = format!("{} UTC", ctx.now.format("%H:%M:%S"));
     let (what, loudness) = urgency(ctx, width.saturating_sub(clock.chars().count() + 3));
+    // On a watcher's screen the run waits for whoever drives it, not for the watcher.
+    let what = if watching.is_some() {
+        what.replace("waiting for YOU", "waiting for the operator")
+    } else {
+        what
+    };
     let what_style = match loudness {
         Loudness::Alarm => theme.alarm(),
         Loudness::You => theme.warn().add_modifier(ratatui::style::Modifier::BOLD),
@@ -241,6 +252,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let local_clock = format!(" ({} local)", local.format("%H:%M"));
     let mut second = vec![Span::styled(clock.clone(), theme.title())];
     let mut used = clock.chars().count();
+    // A watcher sees who drives first: the run waits for them, not for the watcher.
+    let mut driver = Vec::new();
+    if let Some(words) = &watching {
+        let words = fit(words, width.saturating_sub(used + 3 + 8));
+        used += 3 + words.chars().count();
+        driver.push(Span::raw(" · "));
+        driver.push(Span::styled(words, theme.accent()));
+    }
     let what = fit(&what, width.saturating_sub(used + 3).max(8));
     used += 3 + what.chars().count();
     let mut rest: Vec<Span<'static>> = Vec::new();
@@ -250,9 +269,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         used += 3 + t.chars().count();
         rest.push(Span::styled(format!(" · {t}"), theme.title()));
     }
-    if used + local_clock.chars().count() <= width {
+    if watching.is_none() && used + local_clock.chars().count() <= width {
         second.push(Span::styled(local_clock, theme.dim()));
     }
+    second.extend(driver);
     second.push(Span::raw(" · "));
     second.push(Span::styled(what, what_style));
     second.extend(rest);

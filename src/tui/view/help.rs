@@ -12,7 +12,20 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let theme = ctx.app.theme;
     let key =
         |k: &str, text: &'static str| Line::from(vec![Span::styled(format!("{k:>6}  "), theme.key()), Span::raw(text)]);
-    let mut lines: Vec<Line<'_>> = BINDINGS.iter().map(|b| key(b.shown, b.help)).collect();
+    let watching = ctx.app.read_only.is_some();
+    let mut lines: Vec<Line<'_>> = BINDINGS
+        .iter()
+        .filter(|b| !watching || b.action.only_looks())
+        .map(|b| key(b.shown, b.help))
+        .collect();
+    if watching {
+        lines.push(key("Ctrl-C", "quit"));
+        lines.push(Line::from(vec![
+            Span::styled("Watching: ", theme.title()),
+            Span::raw("this terminal follows the run read-only; act in the terminal that drives it."),
+        ]));
+        return draw(frame, area, ctx, lines);
+    }
     lines.push(key("Ctrl-C", "quit, or leave a dialog"));
     lines.push(Line::from(Span::styled("In dialogs", theme.title())));
     lines.push(Line::raw(
@@ -25,9 +38,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         Span::styled("Nothing is lost: ", theme.title()),
         Span::raw("every step is journaled before and after it acts."),
     ]));
+    draw(frame, area, ctx, lines);
+}
+
+/// The help's box; on a small screen it scrolls, and says so.
+fn draw(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, lines: Vec<Line<'_>>) {
+    let theme = ctx.app.theme;
     let popup = centered_or_full(area, 84, lines.len() as u16 + 2);
     let text = Paragraph::new(lines).wrap(Wrap { trim: false });
-    // On a small screen it scrolls, and says so.
     let rows = text.line_count(popup.width.saturating_sub(2)) as u16;
     let inner = popup.height.saturating_sub(2);
     let scroll = ctx.app.help_scroll.min(rows.saturating_sub(inner));
