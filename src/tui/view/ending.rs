@@ -359,7 +359,7 @@ fn end_card(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
             "hold",
             format!(
                 "until {} (in {})",
-                until.format("%Y-%m-%d %H:%M UTC"),
+                until.format("%Y-%m-%d %H:%M:%S UTC"),
                 countdown((until - ctx.now).to_std().unwrap_or_default())
             ),
             theme.warn(),

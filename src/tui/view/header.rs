@@ -138,10 +138,16 @@ pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
         Situation::Running { step } if state.status == RunStatus::RollingBack => {
             (format!("ROLLING BACK · {at}{step}"), Loudness::You)
         }
-        Situation::Running { step } => {
-            let timed = timed().map(|t| format!(" · {t}")).unwrap_or_default();
-            (format!("{at}running {step}{timed}"), Loudness::Calm)
-        }
+        Situation::Running { step } => match running(state).and_then(|i| state.steps[i].watch.as_ref()) {
+            Some(w) => (
+                format!(
+                    "{at}watching the metrics · ends in {}",
+                    mm_ss((w.until - ctx.now).num_seconds())
+                ),
+                Loudness::Calm,
+            ),
+            None => (format!("{at}running {step}"), Loudness::Calm),
+        },
         Situation::Ready { step: Some(step) } => (format!("{at}starting {step}"), Loudness::Calm),
         Situation::Ready { step: None } => (at.trim_end_matches(" · ").to_string(), Loudness::Calm),
         Situation::Holding { .. } => (
