@@ -150,8 +150,9 @@ fn secs(watch: &Watch, at: DateTime<Utc>) -> f64 {
 /// first.
 fn legend(ctx: &Ctx<'_>, name: &str, room: usize) -> Line<'static> {
     let theme = ctx.app.theme;
-    let mut spans = vec![Span::styled(format!(" {name} "), theme.title())];
+    let name = fit(name, room.saturating_sub(2));
     let mut used = name.width() + 2;
+    let mut spans = vec![Span::styled(format!(" {name} "), theme.title())];
     let items: [(String, &str, Style); 4] = [
         (BOUND.to_string(), "bound", theme.error()),
         (BASELINE.to_string(), "baseline", theme.ok()),
@@ -854,6 +855,78 @@ mod tests {
         assert_eq!(grid.row(0.002), 4);
         assert_eq!(grid.dot_x(0.0), 0);
         assert_eq!(grid.dot_x(900.0), 79);
+    }
+
+    /// A run of a runbook with a baseline and a 15-minute watch, rehearsed as `rehearsal`.
+    fn rehearsed(rehearsal: Option<crate::engine::Rehearsal>) -> crate::engine::RunState {
+        let text = r#"
+[runbook]
+name = "shop"
+[metrics]
+prometheus = "http://127.0.0.1:9"
+error_rate = 'sum(rate(errors[1m]))'
+p99 = 'histogram_quantile(0.99, sum by (le) (rate(latency_bucket[1m])))'
+watch = "15m"
+interval = "3s"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "baseline"
+  kind = "metrics.baseline"
+  [[phase.step]]
+  id = "watch"
+  kind = "metrics.watch"
+"#;
+        let loaded = crate::runbook::load_str(std::path::Path::new("shop.toml"), text, None).expect("runbook");
+        let started = crate::engine::Recorded {
+            v: crate::engine::SCHEMA_VERSION,
+            seq: 1,
+            at: "2026-12-01T22:00:00Z".parse().unwrap(),
+            by: "alice".into(),
+            event: crate::engine::RunEvent::RunStarted {
+                run_id: "shop.default.20261201T2200Z".into(),
+                mode: crate::engine::Mode::Rehearsal,
+                runbook: loaded.runbook,
+                digest: loaded.digest,
+                source: "shop.toml".into(),
+                rehearsal,
+                dry_run: false,
+            },
+        };
+        crate::engine::RunState::replay([&started]).expect("state")
+    }
+
+    #[test]
+    fn a_rehearsed_watch_is_described_with_the_length_it_runs_for() {
+        // As the demo has it: 15 times faster, and the watch set to a minute.
+        let state = rehearsed(Some(crate::engine::Rehearsal {
+            compress: 15,
+            overrides: vec![crate::engine::GateOverride {
+                gate: "watch".into(),
+                length: std::time::Duration::from_secs(60),
+            }],
+            auto_approve: false,
+            demo: true,
+        }));
+        let lines = super::super::resolved_action_lines(&state, "watch").join("\n");
+        assert!(lines.contains("samples every 3s for 1m:"), "{lines}");
+        assert!(
+            lines.contains("(rehearsal: 1m here; the runbook's watch is 15m)"),
+            "{lines}"
+        );
+        // Compressed only: a fifteenth.
+        let state = rehearsed(Some(crate::engine::Rehearsal {
+            compress: 15,
+            overrides: Vec::new(),
+            auto_approve: false,
+            demo: false,
+        }));
+        let lines = super::super::resolved_action_lines(&state, "watch").join("\n");
+        assert!(lines.contains("samples every 3s for 1m:"), "{lines}");
+        // A live run: the runbook's length, nothing added.
+        let lines = super::super::resolved_action_lines(&rehearsed(None), "watch").join("\n");
+        assert!(lines.contains("samples every 3s for 15m:"), "{lines}");
+        assert!(!lines.contains("rehearsal"), "{lines}");
     }
 
     #[test]
