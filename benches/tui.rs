@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use cutover::engine::{
-    Intent, MetricSample, Mode, Outcome, Recorded, RunEvent, RunState, SCHEMA_VERSION, Verdict, WatchedMetric,
+    Failure, FailureAction, Intent, MetricSample, Mode, Outcome, Recorded, RollbackTrigger, RunEvent, RunState,
+    SCHEMA_VERSION, Verdict, WatchedMetric,
 };
 use cutover::journal::{Holder, Store};
 use cutover::runbook::load_str;
@@ -58,8 +59,9 @@ impl Events {
     }
 }
 
-/// A run of `steps` steps, half done, its last step watching, with `lines` log lines.
-fn big_run(steps: usize, lines: usize) -> (RunState, Vec<Recorded>) {
+/// A run of `steps` steps, half done, its last step watching, with `lines` log lines;
+/// `ended`: the watch ended in a breach and the run rolled back (its chart is frozen).
+fn big_run(steps: usize, lines: usize, ended: bool) -> (RunState, Vec<Recorded>) {
     let loaded = load_str(Path::new("big.toml"), &runbook(steps), None).expect("bench runbook");
     let t0: DateTime<Utc> = "2026-12-01T22:00:00Z".parse().unwrap();
     let mut ev = Events {
@@ -141,6 +143,25 @@ fn big_run(steps: usize, lines: usize) -> (RunState, Vec<Recorded>) {
                 },
             ],
         });
+    }
+    if ended {
+        let message = "error_rate breached its bound at 22:01:32 UTC: 0.31 % > bound 0.30 % (2 sample(s) in a row)";
+        ev.push(RunEvent::StepFailed {
+            step: watching.clone(),
+            failure: Failure {
+                message: message.into(),
+                advice: Some("the rollback runs at once (on_breach = \"rollback\")".into()),
+                action: FailureAction::RollBack,
+                ..Failure::default()
+            },
+        });
+        ev.push(RunEvent::RollbackStarted {
+            trigger: RollbackTrigger::StepFailed {
+                step: watching.clone(),
+                message: message.into(),
+            },
+        });
+        ev.push(RunEvent::RollbackCompleted);
     }
     while ev.out.len() < lines {
         let n = ev.out.len();
@@ -258,8 +279,10 @@ fn main() {
             "smoke: run `cargo bench --bench tui` for the full sizes"
         }
     );
-    let (state, records) = big_run(steps, lines);
+    let (state, records) = big_run(steps, lines, false);
     let mut app = App::new(Theme { color: true }, &state, &records);
+    let watching = steps / 2;
+    assert_eq!(app.selected, watching, "the watching step is selected");
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let verdict = |d: Duration| if ms(d) < TARGET_FRAME_MS { "met" } else { "MISSED" };
     println!(
@@ -271,6 +294,20 @@ fn main() {
         let (m, p) = frame_times(&state, &app, w, h, frames);
         println!(
             "  watch view  {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
+            ms(m),
+            ms(p),
+            verdict(m)
+        );
+    }
+    // The watch after it ended in a breach and the run rolled back, selected: frozen.
+    let (ended, ended_records) = big_run(steps, lines, true);
+    let mut frozen = App::new(Theme { color: true }, &ended, &ended_records);
+    frozen.selected = watching;
+    assert!(ended.steps[watching].watch.is_some() && frozen.log.lines.len() >= lines);
+    for (w, h) in [(80, 24), (200, 50)] {
+        let (m, p) = frame_times(&ended, &frozen, w, h, frames);
+        println!(
+            "  watch ended {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
             ms(m),
             ms(p),
             verdict(m)

@@ -410,11 +410,70 @@ fn raw_evidence_lines(evidence: &Evidence, max: usize) -> Vec<String> {
 
 /// A value in the metric's unit: ratios as percentages, seconds as milliseconds.
 pub fn show_value(value: f64, unit: &str) -> String {
-    match unit {
-        "ratio" => format!("{:.2} %", value * 100.0),
-        "seconds" if value < 10.0 => format!("{:.0} ms", value * 1000.0),
-        "seconds" => format!("{value:.1} s"),
-        _ => format!("{value:.3}"),
+    let scale = Scale::of(value, unit);
+    scale.show(value, scale.decimals)
+}
+
+/// A value and the bound it is compared with, with as many decimals as it takes for the
+/// two to read differently when they differ: never "0.30 % > bound 0.30 %". Both are
+/// written in the bound's scale (milliseconds or seconds), so that the two compare at a
+/// glance. Equal values keep the usual decimals.
+pub fn show_pair(value: f64, bound: f64, unit: &str) -> (String, String) {
+    let scale = Scale::of(bound, unit);
+    let mut decimals = scale.decimals;
+    loop {
+        let (v, b) = (scale.show(value, decimals), scale.show(bound, decimals));
+        if value == bound || v != b {
+            return (v, b);
+        }
+        if decimals >= scale.decimals + 12 {
+            // Closer than any decimal can tell (or not numbers): the exact numbers, unscaled.
+            return (format!("{value} ({unit})"), format!("{bound} ({unit})"));
+        }
+        decimals += 1;
+    }
+}
+
+/// A value with as many decimals as it takes to write it exactly (up to six more than
+/// usual): for the ticks of an axis, which must say where they are.
+pub fn show_exact(value: f64, unit: &str) -> String {
+    let scale = Scale::of(value, unit);
+    let scaled = value * scale.factor;
+    let mut decimals = scale.decimals;
+    while decimals < scale.decimals + 6 {
+        let written: f64 = format!("{scaled:.decimals$}").parse().unwrap_or(f64::NAN);
+        if (written - scaled).abs() <= 1e-9 * scaled.abs().max(1.0) {
+            break;
+        }
+        decimals += 1;
+    }
+    scale.show(value, decimals)
+}
+
+/// How a unit is written: a factor, a suffix and the usual decimals.
+struct Scale {
+    factor: f64,
+    suffix: &'static str,
+    decimals: usize,
+}
+
+impl Scale {
+    fn of(value: f64, unit: &str) -> Self {
+        let (factor, suffix, decimals) = match unit {
+            "ratio" => (100.0, " %", 2),
+            "seconds" if value < 10.0 => (1000.0, " ms", 0),
+            "seconds" => (1.0, " s", 1),
+            _ => (1.0, "", 3),
+        };
+        Self {
+            factor,
+            suffix,
+            decimals,
+        }
+    }
+
+    fn show(&self, value: f64, decimals: usize) -> String {
+        format!("{:.decimals$}{}", value * self.factor, self.suffix)
     }
 }
 
@@ -424,4 +483,65 @@ pub fn host_port(url: &str) -> String {
         .ok()
         .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
         .unwrap_or_else(|| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{show_exact, show_pair, show_value};
+
+    fn pair(value: f64, bound: f64, unit: &str) -> (String, String) {
+        show_pair(value, bound, unit)
+    }
+
+    #[test]
+    fn values_in_their_units() {
+        assert_eq!(show_value(0.0052, "ratio"), "0.52 %");
+        assert_eq!(show_value(0.262, "seconds"), "262 ms");
+        assert_eq!(show_value(12.34, "seconds"), "12.3 s");
+        assert_eq!(show_value(1.5, "req/s"), "1.500");
+    }
+
+    #[test]
+    fn a_value_and_its_bound_read_differently_when_they_differ() {
+        // Apart at the usual decimals: nothing added.
+        assert_eq!(pair(0.0052, 0.003, "ratio"), ("0.52 %".into(), "0.30 %".into()));
+        assert_eq!(pair(0.262, 0.216, "seconds"), ("262 ms".into(), "216 ms".into()));
+        // Equal: the usual decimals, even though they read the same.
+        assert_eq!(pair(0.003, 0.003, "ratio"), ("0.30 %".into(), "0.30 %".into()));
+        assert_eq!(pair(0.216, 0.216, "seconds"), ("216 ms".into(), "216 ms".into()));
+        // Close: decimals until they differ, the same number for both.
+        assert_eq!(pair(0.00301, 0.003, "ratio"), ("0.301 %".into(), "0.300 %".into()));
+        assert_eq!(
+            pair(0.0029996, 0.003, "ratio"),
+            ("0.29996 %".into(), "0.30000 %".into())
+        );
+        assert_eq!(pair(0.2161, 0.216, "seconds"), ("216.1 ms".into(), "216.0 ms".into()));
+        assert_eq!(
+            pair(0.21599, 0.216, "seconds"),
+            ("215.99 ms".into(), "216.00 ms".into())
+        );
+        assert_eq!(pair(1.0004, 1.0, "req/s"), ("1.0004".into(), "1.0000".into()));
+        // Across the switch from ms to s, both in the bound's scale.
+        assert_eq!(pair(9.9999, 10.0, "seconds"), ("9.9999 s".into(), "10.0000 s".into()));
+        assert_eq!(pair(12.0, 0.216, "seconds"), ("12000 ms".into(), "216 ms".into()));
+    }
+
+    #[test]
+    fn values_too_close_for_decimals_are_written_exactly() {
+        let bound: f64 = 0.003;
+        let value = f64::from_bits(bound.to_bits() + 1);
+        let (v, b) = pair(value, bound, "ratio");
+        assert_ne!(v, b);
+        assert!(v.ends_with("(ratio)") && b.ends_with("(ratio)"), "{v} / {b}");
+    }
+
+    #[test]
+    fn a_tick_is_written_exactly() {
+        assert_eq!(show_exact(0.001, "ratio"), "0.10 %");
+        assert_eq!(show_exact(0.00125, "ratio"), "0.125 %");
+        assert_eq!(show_exact(0.15, "seconds"), "150 ms");
+        assert_eq!(show_exact(0.2125, "seconds"), "212.5 ms");
+        assert_eq!(show_exact(0.1 + 0.2, "seconds"), "300 ms");
+        assert_eq!(show_exact(2.5, "req/s"), "2.500");
+    }
 }

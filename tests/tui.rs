@@ -262,6 +262,7 @@ fn settings() -> insta::Settings {
     s.add_filter(r"in (\d+|<1)ms", "in [t]");
     // A measured time inside a line shifts the padding after it.
     s.add_filter(r#"(\[t\][^"]*?) +""#, r#"$1""#);
+    s.add_filter(r#"(\[t\][^"│]*?) +│"#, "$1 │");
     s.add_filter(r#"process group \d+ *""#, r#"process group [pgid]""#);
     s.add_filter(r"process group \d+", "process group [pgid]");
     s
@@ -541,6 +542,248 @@ async fn a_dialog_at_80_columns_leaves_no_slivers_of_the_screen() {
         );
     }
     assert!(rows.iter().any(|r| r.starts_with("\"┌")), "{screen}");
+}
+
+/// A runbook whose watch is judged by `[metrics]`: a sample every 10 s, and two breaches
+/// in a row roll back. Its watch step is a command whose samples the test reports.
+const WATCHED: &str = r#"
+[runbook]
+name = "royal-bank-api"
+
+[metrics]
+prometheus = "http://127.0.0.1:9"
+error_rate = 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))'
+p99 = 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))'
+interval = "10s"
+watch = "15m"
+consecutive = 2
+
+[[phase]]
+id = "window"
+title = "The window"
+  [[phase.step]]
+  id = "watch"
+  kind = "command"
+  title = "Error rate and p99 after the flip"
+  run = "sleep 600"
+  on_failure = "rollback"
+
+[rollback]
+  [[rollback.step]]
+  id = "dns-back"
+  kind = "command"
+  title = "Point DNS back to the VM"
+  run = "true"
+"#;
+
+/// A cockpit on `WATCHED` whose watch took a sample every 10 s: (error rate, p99) each.
+/// The reasons are the engine's words for them.
+async fn watching(width: u16, height: u16, samples: &[(f64, f64)]) -> Cockpit {
+    let mut c = Cockpit::new(WATCHED, None, width, height);
+    c.until_running("watch").await;
+    let reporter = c.driver.reporter("watch");
+    let start = *c.now.lock().unwrap();
+    reporter.report(Progress::WatchStarted {
+        until: start + Duration::minutes(15),
+        metrics: vec![
+            WatchedMetric {
+                name: "error_rate".into(),
+                baseline: 0.002,
+                bound: 0.003,
+                rule: "baseline + 0.1 percentage points".into(),
+                unit: "ratio".into(),
+            },
+            WatchedMetric {
+                name: "p99".into(),
+                baseline: 0.180,
+                bound: 0.216,
+                rule: "baseline + 20 %".into(),
+                unit: "seconds".into(),
+            },
+        ],
+    });
+    c.look().await;
+    for &(err, p99) in samples {
+        c.advance(Duration::seconds(10));
+        let sample = |metric: &str, v: f64, bound: f64, unit: &str| {
+            let (value, b) = cutover::words::show_pair(v, bound, unit);
+            let breach = v > bound;
+            MetricSample {
+                at: None,
+                metric: metric.into(),
+                value: Some(v),
+                bound,
+                verdict: if breach { Verdict::Breach } else { Verdict::Within },
+                reason: if breach {
+                    format!("{value} > bound {b}")
+                } else {
+                    format!("{value} ≤ bound {b}")
+                },
+            }
+        };
+        reporter.report(Progress::WatchSampled {
+            samples: vec![
+                sample("error_rate", err, 0.003, "ratio"),
+                sample("p99", p99, 0.216, "seconds"),
+            ],
+        });
+        c.look().await;
+    }
+    c
+}
+
+/// Within, within, then one breach of each: the first of the two that roll back.
+const ONE_BREACH: [(f64, f64); 4] = [(0.0021, 0.181), (0.0019, 0.176), (0.0024, 0.190), (0.0041, 0.240)];
+
+async fn resize(c: &mut Cockpit, width: u16, height: u16) {
+    c.terminal.backend_mut().resize(width, height);
+    c.run(vec![Input::Resize], false).await;
+}
+
+#[tokio::test]
+async fn a_running_watch_shows_the_breach_run_and_when_it_rolls_back_at_every_size() {
+    let mut c = watching(80, 24, &ONE_BREACH).await;
+    // 7 s after the last sample: the next is due in 3 s.
+    c.advance(Duration::seconds(7));
+    c.look().await;
+    let screen = c.screen();
+    assert!(screen.contains("✖ BREACH 1/2"), "{screen}");
+    assert!(screen.contains("next breach rolls back (in 3 s)"), "{screen}");
+    assert!(screen.contains("4 samples"), "{screen}");
+    snap!("watch_live_80x24", c);
+    resize(&mut c, 120, 40).await;
+    // The header (the whole width) says it in full; the watch view as much as fits.
+    assert!(
+        c.screen()
+            .contains("✖ BREACH 1/2 (error_rate, p99) — automatic rollback if the next sample breaches too (in 3 s)"),
+        "{}",
+        c.screen()
+    );
+    assert!(
+        c.screen().contains("│✖ BREACH 1/2 — automatic rollback"),
+        "{}",
+        c.screen()
+    );
+    snap!("watch_live_120x40", c);
+    resize(&mut c, 200, 50).await;
+    assert!(
+        c.screen()
+            .contains("✖ BREACH 1/2 (error_rate, p99) — automatic rollback if the next sample breaches too (in 3 s)"),
+        "{}",
+        c.screen()
+    );
+    snap!("watch_live_200x50", c);
+    resize(&mut c, 60, 15).await;
+    snap!("watch_live_60x15", c);
+}
+
+#[tokio::test]
+async fn a_finished_watch_keeps_its_chart_frozen_with_the_verdict() {
+    let mut breaches = ONE_BREACH.to_vec();
+    breaches.push((0.0052, 0.262));
+    let mut c = watching(80, 24, &breaches).await;
+    c.run(vec![key(KeyCode::Char('r'))], false).await;
+    c.press(vec![key(KeyCode::Enter)]).await;
+    assert!(matches!(c.driver.state().status, RunStatus::RolledBack { .. }));
+    assert_ne!(c.app.selected, 0, "the selection followed the rollback");
+    c.press(vec![key(KeyCode::Up), key(KeyCode::Up)]).await;
+    assert_eq!(c.app.selected, 0, "{}", c.screen());
+    let screen = c.screen();
+    assert!(screen.contains("rolled back"), "{screen}");
+    assert!(screen.contains("━"), "the bound is drawn: {screen}");
+    assert!(
+        screen.matches('✖').count() >= 4,
+        "both breaching samples of both metrics: {screen}"
+    );
+    snap!("watch_frozen_after_a_rollback_80x24", c);
+    resize(&mut c, 120, 40).await;
+    snap!("watch_frozen_after_a_rollback_120x40", c);
+    resize(&mut c, 200, 50).await;
+    snap!("watch_frozen_after_a_rollback_200x50", c);
+}
+
+/// The column of a header (its last character) and of a cell under it.
+fn right_edge(line: &str, text: &str) -> Option<usize> {
+    let start = line.find(text)?;
+    Some(line[..start].chars().count() + text.chars().count())
+}
+
+#[tokio::test]
+async fn the_watch_table_keeps_each_header_over_its_values_at_every_width() {
+    let mut c = watching(60, 15, &ONE_BREACH).await;
+    for (width, height) in [
+        (60, 15),
+        (64, 20),
+        (70, 24),
+        (80, 24),
+        (100, 30),
+        (120, 40),
+        (160, 45),
+        (200, 50),
+    ] {
+        resize(&mut c, width, height).await;
+        let screen = c.screen();
+        let lines: Vec<&str> = screen.lines().collect();
+        let header = lines
+            .iter()
+            .position(|l| l.contains("metric") && l.contains("value"))
+            .unwrap_or_else(|| panic!("no table header at {width}x{height}:\n{screen}"));
+        let row = lines[header + 1..]
+            .iter()
+            .find(|l| l.contains("error_rate"))
+            .unwrap_or_else(|| panic!("no error_rate row at {width}x{height}:\n{screen}"));
+        // The bound stays whatever the width, beside the value.
+        assert_eq!(
+            right_edge(lines[header], "value"),
+            right_edge(row, "0.41 %"),
+            "value at {width}x{height}:\n{screen}"
+        );
+        assert_eq!(
+            right_edge(lines[header], "bound"),
+            right_edge(row, "0.30 %"),
+            "bound at {width}x{height}:\n{screen}"
+        );
+        if lines[header].contains("baseline") {
+            assert_eq!(
+                right_edge(lines[header], "baseline"),
+                right_edge(row, "0.20 %"),
+                "baseline at {width}x{height}:\n{screen}"
+            );
+        } else {
+            assert!(
+                width < 80,
+                "the baseline column is left out only when narrow ({width}x{height})"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_color_keeps_every_glyph_and_word_of_the_watch() {
+    use ratatui::style::Color;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = watching(120, 40, &ONE_BREACH).await;
+        let coloured = c.screen();
+        c.app.theme = Theme { color: false };
+        c.look().await;
+        assert_eq!(c.screen(), coloured, "the same text either way");
+        let colours = c
+            .terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count();
+        assert_eq!(colours, 0, "NO_COLOR: no colour at all");
+        for glyph in ["━", "┄", "✖", "⣿", "bound", "baseline", "breach", "BREACH 1/2"] {
+            assert!(coloured.contains(glyph), "{glyph}:\n{coloured}");
+        }
+    });
 }
 
 #[tokio::test]

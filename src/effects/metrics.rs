@@ -33,7 +33,7 @@ use crate::runbook::describe::bound_rule;
 use crate::runbook::duration::format as dur;
 use crate::runbook::steps::MetricsStep;
 use crate::runbook::{Increase, MetricQuery, MetricsConfig, OnBreach, Step};
-use crate::words::show_value as show;
+use crate::words::{show_pair, show_value as show};
 
 pub struct MetricsJob {
     pub config: MetricsConfig,
@@ -265,11 +265,10 @@ async fn baseline(job: &MetricsJob, window: Duration, end: Option<DateTime<Utc>>
         }
         let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
         if let Some(cap) = q.max.filter(|cap| mean >= *cap) {
+            let (mean, cap) = show_pair(mean, cap, &q.unit);
             return Err(Failure::new(format!(
-                "{}'s baseline {} is already at or over its cap {}: every sample after the flip would breach",
+                "{}'s baseline {mean} is already at or over its cap {cap}: every sample after the flip would breach",
                 q.name,
-                show(mean, &q.unit),
-                show(cap, &q.unit)
             ))
             .advise(
                 "raise the cap in [metrics], or find out why the service is already this bad before the cutover"
@@ -369,22 +368,22 @@ fn judge(metric: &WatchedMetric, value: Result<Option<f64>, MetricsError>, at: O
     let (value, verdict, reason) = match value {
         Err(e) => (None, Verdict::Inconclusive, e.message),
         Ok(None) => (None, Verdict::Inconclusive, "no data".to_string()),
-        Ok(Some(v)) if v > metric.bound => (
-            Some(v),
-            Verdict::Breach,
-            format!(
-                "{} > bound {} ({}, baseline {})",
-                show(v, unit),
-                show(metric.bound, unit),
-                metric.rule,
-                show(metric.baseline, unit)
-            ),
-        ),
-        Ok(Some(v)) => (
-            Some(v),
-            Verdict::Within,
-            format!("{} ≤ bound {}", show(v, unit), show(metric.bound, unit)),
-        ),
+        Ok(Some(v)) if v > metric.bound => {
+            let (value, bound) = show_pair(v, metric.bound, unit);
+            (
+                Some(v),
+                Verdict::Breach,
+                format!(
+                    "{value} > bound {bound} ({}, baseline {})",
+                    metric.rule,
+                    show(metric.baseline, unit)
+                ),
+            )
+        }
+        Ok(Some(v)) => {
+            let (value, bound) = show_pair(v, metric.bound, unit);
+            (Some(v), Verdict::Within, format!("{value} ≤ bound {bound}"))
+        }
     };
     MetricSample {
         at,

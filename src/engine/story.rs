@@ -35,7 +35,8 @@ pub struct Streak<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// Every metric breaching in the watch's latest sample, with how long it has been.
+/// Every metric in a run of breaches, counted as the watch counts it: a sample within the
+/// bound ends a run, one without data (inconclusive) neither ends nor lengthens it.
 pub fn streaks(watch: &Watch) -> Vec<Streak<'_>> {
     watch
         .metrics
@@ -46,10 +47,12 @@ pub fn streaks(watch: &Watch) -> Vec<Streak<'_>> {
             let mut latest = None;
             for (at, samples) in watch.samples.iter().rev() {
                 let Some(s) = samples.iter().find(|s| s.metric == m.name) else {
-                    break;
+                    continue;
                 };
-                if s.verdict != Verdict::Breach {
-                    break;
+                match s.verdict {
+                    Verdict::Within => break,
+                    Verdict::Inconclusive => continue,
+                    Verdict::Breach => {}
                 }
                 in_a_row += 1;
                 let when = s.at.unwrap_or(*at);
@@ -81,15 +84,6 @@ pub fn next_sample_at(state: &RunState, watch: &Watch) -> Option<DateTime<Utc>> 
         }
     };
     Some(last + spacing)
-}
-
-/// Breaches in a row that end a watch, from the runbook.
-pub fn breaches_needed(state: &RunState) -> u32 {
-    state
-        .runbook
-        .metrics
-        .as_ref()
-        .map_or(crate::runbook::metrics::DEFAULT_CONSECUTIVE, |m| m.consecutive.max(1))
 }
 
 /// What started the rollback of this attempt, and the step whose failure did (if one did).

@@ -8,7 +8,8 @@ use super::facts::{Facts, SessionEnd, WatchRun, hms, utc, worst};
 use crate::engine::{Intent, Mode, Recorded, Resolution, RollbackTrigger, RunEvent, StepStatus, Verdict};
 use crate::runbook::duration::took;
 use crate::words::{
-    evidence_lines, intent_words, record_change_words, rehearsal_words, show_value, status_mark, verdict_mark,
+    evidence_lines, intent_words, record_change_words, rehearsal_words, show_pair, show_value, status_mark,
+    verdict_mark,
 };
 
 pub fn document(f: &Facts<'_>) -> Doc {
@@ -487,7 +488,9 @@ fn watch(doc: &mut Doc, f: &Facts<'_>, w: &WatchRun) {
             for m in &w.metrics {
                 row.push(match samples.iter().find(|s| s.metric == m.name) {
                     Some(s) => {
-                        let value = s.value.map_or("no data".to_string(), |v| show_value(v, &m.unit));
+                        let value = s
+                            .value
+                            .map_or("no data".to_string(), |v| show_pair(v, m.bound, &m.unit).0);
                         format!("{value} {}", verdict_mark(s.verdict).0)
                     }
                     None => "—".to_string(),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::facts::{Facts, WatchRun, relative};
 use super::html::escape;
 use crate::engine::{Verdict, WatchedMetric};
-use crate::words::show_value;
+use crate::words::{show_pair, show_value};
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
@@ -226,7 +226,7 @@ fn chart(f: &Facts<'_>, w: &WatchRun, m: &WatchedMetric) -> String {
             axis.y(*v),
             at.format("%H:%M:%S"),
             escape(&rel(*at)),
-            escape(&show_value(*v, &m.unit)),
+            escape(&show_pair(*v, m.bound, &m.unit).0),
             escape(reason)
         );
     }

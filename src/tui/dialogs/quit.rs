@@ -24,7 +24,7 @@ impl Component for Quit {
         let mut b = Body::new(ctx, " quit? ", theme.warn());
         match running(ctx.state).map(|i| &ctx.state.steps[i]) {
             Some(step) if step.watch.is_some() => b.text(format!(
-                "The metrics watch ({}) is running. Quitting stops sampling now; on resume the gap is measured from \
+                "The metrics watch (step {}) is running. Quitting stops sampling now; on resume the gap is measured from \
                  the metrics' history and the watch ends at its original time.",
                 step.id
             )),

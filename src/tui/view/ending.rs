@@ -15,7 +15,7 @@ use crate::engine::plan::drain_gate;
 use crate::engine::{RollbackTrigger, RunState, RunStatus, StepStatus, Verdict, Watch, story};
 use crate::runbook::duration::{countdown, took};
 use crate::tui::theme::Theme;
-use crate::words::{show_value, status_mark, verdict_mark};
+use crate::words::{show_pair, show_value, status_mark, verdict_mark};
 
 fn hms(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%S UTC").to_string()
@@ -88,7 +88,11 @@ fn what_breached(ctx: &Ctx<'_>, watch: &Watch) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     for s in &streaks {
         let m = s.metric;
-        let value = s.value.map_or("no data".to_string(), |v| show_value(v, &m.unit));
+        // Decimals enough that a value just over its bound never reads as equal to it.
+        let (value, bound) = match s.value {
+            Some(v) => show_pair(v, m.bound, &m.unit),
+            None => ("no data".to_string(), show_value(m.bound, &m.unit)),
+        };
         let when = match since_flip(ctx.state, s.since) {
             Some(t) => format!("since {} ({t})", hms(s.since)),
             None => format!("since {}", hms(s.since)),
@@ -102,8 +106,7 @@ fn what_breached(ctx: &Ctx<'_>, watch: &Watch) -> Vec<Line<'static>> {
             Span::styled("  ✖ ", theme.verdict(Verdict::Breach)),
             Span::styled(format!("{} {value}", m.name), theme.error()),
             Span::raw(format!(
-                " > bound {} (baseline {})",
-                show_value(m.bound, &m.unit),
+                " > bound {bound} (baseline {})",
                 show_value(m.baseline, &m.unit)
             )),
         ]));
@@ -197,11 +200,13 @@ pub fn rca_template(state: &RunState) -> Vec<String> {
     if let Some((_, watch)) = story::rolled_back_watch(state) {
         for s in story::streaks(watch) {
             let m = s.metric;
+            let (value, bound) = match s.value {
+                Some(v) => show_pair(v, m.bound, &m.unit),
+                None => ("no data".to_string(), show_value(m.bound, &m.unit)),
+            };
             lines.push(format!(
-                "- {} {} > bound {} (baseline {}), {} sample(s) in a row since {}{}",
+                "- {} {value} > bound {bound} (baseline {}), {} sample(s) in a row since {}{}",
                 m.name,
-                s.value.map_or("no data".to_string(), |v| show_value(v, &m.unit)),
-                show_value(m.bound, &m.unit),
                 show_value(m.baseline, &m.unit),
                 s.in_a_row,
                 hms(s.since),

@@ -8,9 +8,9 @@ use ratatui::widgets::Paragraph;
 
 use super::{Ctx, fit, safe};
 use crate::engine::{Mode, RunStatus, Situation, TimeGate, current, situation, story};
+use crate::runbook::Approval;
 use crate::runbook::duration::countdown;
 use crate::runbook::duration::mm_ss;
-use crate::runbook::{Approval, OnBreach};
 use crate::tui::app::running;
 
 /// The next thing with a time on it, long and short: "flip at 21:41 UTC, in 23h 41m" /
@@ -69,30 +69,10 @@ fn position(ctx: &Ctx<'_>) -> Option<String> {
 pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
     let state = ctx.state;
     if let Some(watch) = running(state).and_then(|i| state.steps[i].watch.as_ref()) {
-        let streaks = story::streaks(watch);
-        if let Some(worst) = streaks.iter().max_by_key(|s| s.in_a_row) {
-            let needed = story::breaches_needed(state);
-            let next = story::next_sample_at(state, watch)
-                .map(|t| format!(" (in {})", countdown((t - ctx.now).to_std().unwrap_or_default())))
-                .unwrap_or_default();
-            let then = match state.runbook.metrics.as_ref().map(|m| m.on_breach) {
-                Some(OnBreach::Ask) => "the run stops for your decision",
-                _ => "automatic rollback",
-            };
-            let when = if worst.in_a_row >= needed {
-                "now".to_string()
-            } else if worst.in_a_row + 1 == needed {
-                format!("at the next sample{next}")
-            } else {
-                format!("after {} more breaching samples{next}", needed - worst.in_a_row)
-            };
-            let names: Vec<&str> = streaks.iter().map(|s| s.metric.name.as_str()).collect();
+        let (run, names) = super::watch::streak(watch);
+        if run > 0 {
             return (
-                format!(
-                    "BREACH {}/{needed} — {then} {when} · {}",
-                    worst.in_a_row.min(needed),
-                    names.join(", ")
-                ),
+                super::watch::streak_words(ctx, watch, run, &names, room),
                 Loudness::Alarm,
             );
         }

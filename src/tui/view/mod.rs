@@ -21,7 +21,7 @@ mod header;
 mod help;
 mod log;
 mod steps;
-mod watch;
+pub mod watch;
 
 use std::borrow::Cow;
 
@@ -91,9 +91,8 @@ pub fn render(frame: &mut Frame<'_>, ctx: &Ctx<'_>) {
         ending::render(frame, detail_area, ctx);
     }
     let selected = ctx.state.steps.get(ctx.app.selected);
-    // The watch view while the watch runs; afterwards the detail says how it ended.
-    let watching = selected.filter(|s| s.status == crate::engine::StepStatus::Running);
-    match watching.and_then(|s| s.watch.as_ref().map(|w| (s, w))) {
+    // A step with a watch shows it: live while it runs, frozen with its verdict afterwards.
+    match selected.and_then(|s| s.watch.as_ref().map(|w| (s, w))) {
         Some((step, watch)) => watch::render(frame, detail_area, ctx, step, watch),
         None if selected.is_some() => detail::render(frame, detail_area, ctx),
         None => {}
@@ -114,7 +113,7 @@ pub fn resolved_action_lines(state: &crate::engine::RunState, step: &str) -> Vec
     let Some(spec) = state.spec(step) else {
         return Vec::new();
     };
-    let filled = spec.action.map_templates(&|t| {
+    let mut filled = spec.action.map_templates(&|t| {
         t.substitute(&|name| {
             state
                 .outputs
@@ -122,7 +121,10 @@ pub fn resolved_action_lines(state: &crate::engine::RunState, step: &str) -> Vec
                 .map(|v| crate::runbook::Template::literal(v.clone()))
         })
     });
-    crate::runbook::describe::action_lines(&filled, &state.runbook)
+    let rehearsed = watch::length_in_this_run(state, step, &mut filled);
+    let mut lines = crate::runbook::describe::action_lines(&filled, &state.runbook);
+    lines.extend(rehearsed);
+    lines
 }
 
 /// A box of `width` × `height` centred in `area`, or across the whole width when `width`
