@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset, Utc};
 use cutover::engine::{
     Failure, FailureAction, Intent, MetricSample, Mode, Outcome, Recorded, RollbackTrigger, RunEvent, RunState,
-    SCHEMA_VERSION, Verdict, WatchedMetric,
+    RunStatus, SCHEMA_VERSION, StepStatus, Verdict, WatchedMetric,
 };
 use cutover::journal::{Holder, Store};
 use cutover::runbook::load_str;
@@ -289,40 +289,42 @@ fn main() {
         "\nframe render: {steps} steps, {} log lines, median / p99 over {frames} frames",
         app.log.lines.len()
     );
-    for (w, h) in [(80, 24), (200, 50)] {
-        // The watch view (the selected step is watching), then the step detail.
-        let (m, p) = frame_times(&state, &app, w, h, frames);
-        println!(
-            "  watch view  {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
-            ms(m),
-            ms(p),
-            verdict(m)
-        );
-    }
+    let report = |label: &str, state: &RunState, app: &App| {
+        for (w, h) in [(80, 24), (200, 50)] {
+            let (m, p) = frame_times(state, app, w, h, frames);
+            println!(
+                "  {label:<12} {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
+                ms(m),
+                ms(p),
+                verdict(m)
+            );
+        }
+    };
+    // The watch view (the selected step is watching).
+    report("watch view", &state, &app);
     // The watch after it ended in a breach and the run rolled back, selected: frozen.
     let (ended, ended_records) = big_run(steps, lines, true);
     let mut frozen = App::new(Theme { color: true }, &ended, &ended_records);
-    frozen.selected = watching;
     assert!(ended.steps[watching].watch.is_some() && frozen.log.lines.len() >= lines);
-    for (w, h) in [(80, 24), (200, 50)] {
-        let (m, p) = frame_times(&ended, &frozen, w, h, frames);
-        println!(
-            "  watch ended {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
-            ms(m),
-            ms(p),
-            verdict(m)
-        );
+    // Rolled back, the cockpit opens on the incident panel (with the frozen watch in it).
+    assert_eq!(frozen.selected, ended.steps.len(), "the incident is selected");
+    report("incident", &ended, &frozen);
+    frozen.selected = watching;
+    report("watch ended", &ended, &frozen);
+    // Every step done: the end card with each step's duration.
+    let mut done = state.clone();
+    let forward = done.forward_count();
+    for s in &mut done.steps[..forward] {
+        s.status = StepStatus::Succeeded;
+        s.started_at.get_or_insert(done.updated_at);
+        s.finished_at.get_or_insert(done.updated_at);
     }
+    done.status = RunStatus::Completed { at: done.updated_at };
+    let card = App::new(Theme { color: true }, &done, &records);
+    assert_eq!(card.selected, done.steps.len(), "the end card is selected");
+    report("end card", &done, &card);
     app.selected = 0;
-    for (w, h) in [(80, 24), (200, 50)] {
-        let (m, p) = frame_times(&state, &app, w, h, frames);
-        println!(
-            "  step detail {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms: {})",
-            ms(m),
-            ms(p),
-            verdict(m)
-        );
-    }
+    report("step detail", &state, &app);
     let (cpu, stats) = idle_on_a_gate(idle);
     println!("\nidle on a gate an hour away, the real loop for {idle} s (200x50):");
     println!("  CPU                 {cpu:>8.3} %   (target: about zero)");

@@ -393,19 +393,40 @@ fn end_card(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         theme.title(),
     ));
     lines.push(fact(theme, "export", export_command(state), Style::default()));
+    // Each step's duration, as many as fit: with more steps than rows, the slowest ones
+    // (what a post-mortem asks about first), still in run order.
+    let room = (area.height as usize).saturating_sub(lines.len() + 4);
+    let took_of = |s: &crate::engine::StepState| match (s.started_at, s.finished_at) {
+        (Some(a), Some(b)) => (b - a).to_std().ok(),
+        _ => None,
+    };
+    let mut shown: Vec<usize> = (0..forward).collect();
+    let hidden = forward.saturating_sub(room);
+    if hidden > 0 {
+        shown.sort_by_key(|&i| std::cmp::Reverse(took_of(&state.steps[i])));
+        shown.truncate(room.saturating_sub(1));
+        shown.sort_unstable();
+    }
     lines.push(Line::raw(""));
-    lines.push(heading(theme, "Durations"));
-    for s in &state.steps[..forward] {
+    lines.push(heading(
+        theme,
+        if hidden > 0 { "Durations (the slowest steps)" } else { "Durations" },
+    ));
+    for &i in &shown {
+        let s = &state.steps[i];
         let (glyph, word) = status_mark(s.status);
-        let took = match (s.started_at, s.finished_at) {
-            (Some(a), Some(b)) => took((b - a).to_std().unwrap_or_default()),
-            _ => word.to_string(),
-        };
+        let took = took_of(s).map_or_else(|| word.to_string(), took);
         lines.push(Line::from(vec![
             Span::styled(format!("  {glyph} "), theme.status(s.status)),
             Span::raw(format!("{:<24} ", s.id)),
             Span::styled(took, theme.dim()),
         ]));
+    }
+    if shown.len() < forward {
+        lines.push(Line::from(Span::styled(
+            format!("  … {} more steps, each quicker (all of them: the export)", forward - shown.len()),
+            theme.dim(),
+        )));
     }
     frame.render_widget(
         Paragraph::new(safe(lines)).block(block).wrap(Wrap { trim: false }),
