@@ -88,26 +88,30 @@ pub fn rows_needed(ctx: &Ctx<'_>) -> u16 {
     (1 + sections + state.steps.len() + blank + ending) as u16
 }
 
-/// The columns the pane needs for its longest line: marker, glyph, id and what is at
-/// the right, plus its border.
+/// The columns the pane needs for its longest line: marker, glyph, id and what is at the
+/// right (at most "running 12m 04s", or a duration and who approved), plus its border.
+/// Worked out from lengths alone: it runs every frame, and looking each step up would cost
+/// more than drawing the pane.
 pub fn width_needed(ctx: &Ctx<'_>) -> u16 {
     let state = ctx.state;
-    let steps = state
+    let id = state.steps.iter().map(|s| s.id.chars().count()).max().unwrap_or(0);
+    let approver = state
         .steps
         .iter()
-        .enumerate()
-        .map(|(i, s)| 5 + s.id.chars().count() + info(ctx, i, s).0.chars().count())
+        .filter_map(|s| s.approved.as_ref())
+        .map(|a| {
+            if crate::engine::is_system_actor(&a.by) {
+                4
+            } else {
+                a.by.chars().count()
+            }
+        })
         .max()
         .unwrap_or(0);
-    let phases = state
-        .runbook
-        .phases
-        .iter()
-        .map(|p| p.title.chars().count())
-        .max()
-        .unwrap_or(0);
-    // "running 12m 04s" grows while a step runs: leave it room so the pane does not jump.
-    (steps.max(phases).max(24) + 1 + 8) as u16
+    // "1m 05s alice" or "running 12m 04s", whichever is longer.
+    let right = "running 12m 04s".len().max(7 + 1 + approver);
+    let phases = state.runbook.phases.iter().map(|p| p.title.chars().count()).max().unwrap_or(0);
+    ((5 + id + right).max(phases).max(24) + 1) as u16
 }
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
