@@ -87,7 +87,7 @@ fn the_rolled_back_demo_ends_on_the_incident_panel() {
     let screen = tmux.wait_in("t", "INCIDENT · rolled back at", Duration::from_secs(90));
     for expected in [
         "rolled back · waiting for YOU: write the RCA (Enter)",
-        "What broke: watch failed",
+        "What broke: the metrics watch (watch) breached",
         "✖ error_rate",
         "samples in a row, since",
         "What the rollback did, as checked",

@@ -262,12 +262,19 @@ fn incident(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let mut lines = Vec::new();
     let cause = story::rollback_cause(state);
     let watch = story::rolled_back_watch(state);
-    match cause.map(|(t, _)| t) {
-        Some(RollbackTrigger::StepFailed { step, message }) => {
+    let breaches = watch.map(|(_, w)| what_breached(ctx, w)).unwrap_or_default();
+    match cause {
+        // A watch that breached: its metrics say it better than its message.
+        Some((RollbackTrigger::StepFailed { step, .. }, Some(i)))
+            if !breaches.is_empty() && watch.is_some_and(|(w, _)| w == i) =>
+        {
+            lines.push(heading(theme, &format!("What broke: the metrics watch ({step}) breached")));
+        }
+        Some((RollbackTrigger::StepFailed { step, message }, _)) => {
             lines.push(heading(theme, &format!("What broke: {step} failed")));
             lines.push(Line::from(Span::styled(format!("  {message}"), theme.error())));
         }
-        Some(RollbackTrigger::Operator { reason }) => {
+        Some((RollbackTrigger::Operator { reason }, _)) => {
             let who = state
                 .rollbacks
                 .iter()
@@ -280,9 +287,7 @@ fn incident(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         }
         None => {}
     }
-    if let Some((_, w)) = watch {
-        lines.extend(what_breached(ctx, w));
-    }
+    lines.extend(breaches);
     lines.push(Line::raw(""));
     lines.push(heading(theme, "What the rollback did, as checked"));
     lines.extend(what_the_rollback_did(ctx));
