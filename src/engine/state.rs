@@ -490,12 +490,20 @@ impl RunState {
             }
             RunEvent::WatchStarted { step, until, metrics } => {
                 if let Some(s) = self.step_mut(step) {
-                    s.watch = Some(Watch {
-                        started_at: at,
-                        until: *until,
-                        metrics: metrics.clone(),
-                        samples: Vec::new(),
-                    });
+                    match s.watch.as_mut().filter(|w| w.until == *until) {
+                        // A later try of the same watch (resumed, or retried) keeps its end
+                        // and goes on from the samples before it: a run of breaches spans
+                        // tries, as the watch counts it.
+                        Some(w) => w.metrics = metrics.clone(),
+                        None => {
+                            s.watch = Some(Watch {
+                                started_at: at,
+                                until: *until,
+                                metrics: metrics.clone(),
+                                samples: Vec::new(),
+                            })
+                        }
+                    }
                 }
             }
             RunEvent::WatchSampled { step, samples } => {

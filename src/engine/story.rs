@@ -106,3 +106,94 @@ pub fn rolled_back_watch(state: &RunState) -> Option<(usize, &Watch)> {
         .chain((0..forward).rev())
         .find_map(|i| state.steps[i].watch.as_ref().map(|w| (i, w)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{MetricSample, Mode, Recorded, RunEvent, SCHEMA_VERSION, WatchedMetric};
+
+    fn rec(seq: u64, at: DateTime<Utc>, event: RunEvent) -> Recorded {
+        Recorded {
+            v: SCHEMA_VERSION,
+            seq,
+            at,
+            by: "alice".into(),
+            event,
+        }
+    }
+
+    /// A watch resumed after a crash (a second `WatchStarted` with the same end) goes on
+    /// from its samples: a breach before the crash and one after are two in a row, as the
+    /// watch itself counts them when it decides to roll back.
+    #[test]
+    fn a_run_of_breaches_spans_a_resumed_watch() {
+        let text = "[runbook]\nname = \"s\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"watch\"\n  kind = \"command\"\n  run = \"true\"\n";
+        let loaded = crate::runbook::load_str(std::path::Path::new("s.toml"), text, None).unwrap();
+        let t0: DateTime<Utc> = "2026-12-01T22:00:00Z".parse().unwrap();
+        let until = t0 + chrono::Duration::minutes(15);
+        let metric = WatchedMetric {
+            name: "error_rate".into(),
+            baseline: 0.002,
+            bound: 0.003,
+            rule: "baseline + 0.1 pp".into(),
+            unit: "ratio".into(),
+        };
+        let started = |seq, at| {
+            rec(
+                seq,
+                at,
+                RunEvent::WatchStarted {
+                    step: "watch".into(),
+                    until,
+                    metrics: vec![metric.clone()],
+                },
+            )
+        };
+        let breach = |seq, at| {
+            rec(
+                seq,
+                at,
+                RunEvent::WatchSampled {
+                    step: "watch".into(),
+                    samples: vec![MetricSample {
+                        at: None,
+                        metric: "error_rate".into(),
+                        value: Some(0.005),
+                        bound: 0.003,
+                        verdict: Verdict::Breach,
+                        reason: "0.5 % > bound 0.3 %".into(),
+                    }],
+                },
+            )
+        };
+        let s = chrono::Duration::seconds;
+        let records = vec![
+            rec(
+                1,
+                t0,
+                RunEvent::RunStarted {
+                    run_id: "s.default.1".into(),
+                    mode: Mode::Live,
+                    runbook: loaded.runbook.clone(),
+                    digest: loaded.digest.clone(),
+                    source: "s.toml".into(),
+                    rehearsal: None,
+                    dry_run: false,
+                },
+            ),
+            started(2, t0),
+            breach(3, t0 + s(10)),
+            // The process died; the resumed try starts the same watch again.
+            started(4, t0 + s(60)),
+            breach(5, t0 + s(70)),
+        ];
+        let state = RunState::replay(&records).unwrap();
+        let watch = state.steps[0].watch.as_ref().unwrap();
+        assert_eq!(watch.samples.len(), 2);
+        assert_eq!(watch.started_at, t0, "the watch began with its first try");
+        let runs = streaks(watch);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].in_a_row, 2);
+        assert_eq!(runs[0].since, t0 + s(10));
+    }
+}
