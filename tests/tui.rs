@@ -1672,6 +1672,63 @@ async fn the_incident_panel_after_an_automatic_rollback() {
     }
 }
 
+/// During the hold, steps after it (decommissioning) are still to come: the cockpit shows
+/// them, not an end card, and nothing reads "not needed"; once they ran, the run ends on
+/// its end card.
+#[tokio::test]
+async fn a_hold_with_steps_after_it_is_not_the_end() {
+    const HELD: &str = r#"
+[runbook]
+name = "hold"
+hold = "72h"
+[[phase]]
+id = "cutover"
+  [[phase.step]]
+  id = "validate"
+  kind = "command"
+  run = "true"
+[[phase]]
+id = "decommission"
+after_hold = true
+  [[phase.step]]
+  id = "vm-off"
+  kind = "command"
+  run = "true"
+"#;
+    let commands = vec![
+        (
+            t0(),
+            Command::Begin {
+                step: "validate".into(),
+                intent: Intent::Command {
+                    run: "true".into(),
+                    timeout: std::time::Duration::from_secs(300),
+                },
+            },
+        ),
+        (
+            t0() + Duration::minutes(1),
+            Command::Finish {
+                step: "validate".into(),
+                result: Ok(Default::default()),
+            },
+        ),
+    ];
+    let mut c = Cockpit::after_at(HELD, None, commands, 100, 30);
+    c.look().await;
+    assert!(matches!(c.driver.state().status, RunStatus::Holding { .. }));
+    let screen = c.screen();
+    assert!(!screen.contains("EVERY STEP DONE"), "{screen}");
+    assert!(!screen.contains("not needed"), "{screen}");
+    assert_eq!(c.app.selected, 1, "the step after the hold is selected:\n{screen}");
+    assert!(screen.contains("vm-off"), "{screen}");
+
+    c.advance(Duration::hours(72));
+    c.press(Vec::new()).await;
+    assert!(matches!(c.driver.state().status, RunStatus::Completed { .. }), "{}", c.screen());
+    assert!(c.screen().contains("COMPLETED at"), "{}", c.screen());
+}
+
 /// A completed run's end card: how long it took, the flip, the watch's verdict, the hold,
 /// each step's duration and the export command; the rollback steps were not needed.
 #[tokio::test]

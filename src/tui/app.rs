@@ -169,7 +169,13 @@ pub fn act_label(state: &RunState, now: DateTime<Utc>) -> Option<String> {
 /// Whether the run has an ending to show on the row after its steps: the incident panel
 /// (rolling back, rolled back) or the end card (holding, completed).
 pub fn has_ending(state: &RunState) -> bool {
-    !matches!(state.status, RunStatus::Active)
+    match state.status {
+        RunStatus::Active => false,
+        // During the hold, steps after it (decommissioning) still run: an ending only
+        // once nothing is left but the wait.
+        RunStatus::Holding { .. } => current(state).is_none(),
+        _ => true,
+    }
 }
 
 /// The last row the selection can reach: the ending's, when there is one.

@@ -268,7 +268,10 @@ fn incident(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         Some((RollbackTrigger::StepFailed { step, .. }, Some(i)))
             if !breaches.is_empty() && watch.is_some_and(|(w, _)| w == i) =>
         {
-            lines.push(heading(theme, &format!("What broke: the metrics watch ({step}) breached")));
+            lines.push(heading(
+                theme,
+                &format!("What broke: the metrics watch ({step}) breached"),
+            ));
         }
         Some((RollbackTrigger::StepFailed { step, message }, _)) => {
             lines.push(heading(theme, &format!("What broke: {step} failed")));
@@ -391,10 +394,16 @@ fn end_card(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         .iter()
         .filter(|s| s.status == StepStatus::Skipped)
         .count();
+    // During the hold a rollback can still come (`r`); after it, it was not needed.
+    let rollback = if matches!(state.status, RunStatus::Completed { .. }) {
+        "; rollback not needed"
+    } else {
+        ""
+    };
     lines.push(fact(
         theme,
         "steps",
-        format!("{done} done, {skipped} skipped; rollback not needed"),
+        format!("{done} done, {skipped} skipped{rollback}"),
         theme.title(),
     ));
     lines.push(fact(theme, "export", export_command(state), Style::default()));
@@ -415,7 +424,11 @@ fn end_card(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     lines.push(Line::raw(""));
     lines.push(heading(
         theme,
-        if hidden > 0 { "Durations (the slowest steps)" } else { "Durations" },
+        if hidden > 0 {
+            "Durations (the slowest steps)"
+        } else {
+            "Durations"
+        },
     ));
     for &i in &shown {
         let s = &state.steps[i];
@@ -429,7 +442,10 @@ fn end_card(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     }
     if shown.len() < forward {
         lines.push(Line::from(Span::styled(
-            format!("  … {} more steps, each quicker (all of them: the export)", forward - shown.len()),
+            format!(
+                "  … {} more steps, each quicker (all of them: the export)",
+                forward - shown.len()
+            ),
             theme.dim(),
         )));
     }

@@ -63,15 +63,13 @@ fn info(ctx: &Ctx<'_>, index: usize, step: &StepState) -> (String, Style) {
             }
         }
         // Nothing will run these: a rollback the run did not need, steps a rollback cut off.
-        StepStatus::Pending
-            if matches!(
-                ctx.state.status,
-                RunStatus::Completed { .. } | RunStatus::Holding { .. }
-            ) =>
-        {
+        StepStatus::Pending if matches!(ctx.state.status, RunStatus::Completed { .. }) => {
             ("not needed".to_string(), theme.dim())
         }
-        StepStatus::Pending if index < ctx.state.forward_count() && ctx.state.status != RunStatus::Active => {
+        StepStatus::Pending
+            if index < ctx.state.forward_count()
+                && matches!(ctx.state.status, RunStatus::RollingBack | RunStatus::RolledBack { .. }) =>
+        {
             ("not run".to_string(), theme.dim())
         }
         StepStatus::Pending => (String::new(), theme.dim()),
@@ -110,7 +108,13 @@ pub fn width_needed(ctx: &Ctx<'_>) -> u16 {
         .unwrap_or(0);
     // "1m 05s alice" or "running 12m 04s", whichever is longer.
     let right = "running 12m 04s".len().max(7 + 1 + approver);
-    let phases = state.runbook.phases.iter().map(|p| p.title.chars().count()).max().unwrap_or(0);
+    let phases = state
+        .runbook
+        .phases
+        .iter()
+        .map(|p| p.title.chars().count())
+        .max()
+        .unwrap_or(0);
     ((5 + id + right).max(phases).max(24) + 1) as u16
 }
 
