@@ -265,6 +265,8 @@ fn settings() -> insta::Settings {
     s.add_filter(r#"(\[t\][^"│]*?) +│"#, "$1 │");
     s.add_filter(r#"process group \d+ *""#, r#"process group [pgid]""#);
     s.add_filter(r"process group \d+", "process group [pgid]");
+    // A longer pid cuts the line a little earlier.
+    s.add_filter(r"process group \[pgid\]…", "process group [pgid]");
     s
 }
 

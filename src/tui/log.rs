@@ -169,10 +169,4 @@ impl LogView {
         self.scroll.min(self.matches.len().saturating_sub(height))
     }
 
-    /// The lines to show in `height` rows, oldest first.
-    pub fn window(&self, height: usize) -> impl Iterator<Item = &LogLine> {
-        let end = self.matches.len().saturating_sub(self.effective_scroll(height));
-        let start = end.saturating_sub(height);
-        self.matches[start..end].iter().map(|&i| &self.lines[i])
-    }
 }

@@ -118,7 +118,11 @@ pub fn exit_for(situation: &Situation) -> Exit {
 pub fn farewell(state: &crate::engine::RunState, now: chrono::DateTime<chrono::Utc>) -> String {
     let id = &state.run_id;
     let demo = state.rehearsal.as_ref().is_some_and(|r| r.demo);
-    let export = format!("cutover export {id} --format html -o postmortem.html");
+    let export = view::ending::export_command(state);
+    // A dry run's journal is removed when it ends: nothing to go on with.
+    if state.dry_run {
+        return format!("Dry run {id} ended: nothing was changed.\n");
+    }
     match situation(state, now) {
         Situation::Completed if demo => format!("Run {id} completed.\n"),
         Situation::Completed => format!("Run {id} completed.\n  post-mortem: {export}\n"),

@@ -24,14 +24,28 @@ pub fn own_chars(draft: &str, template: &[String]) -> usize {
     draft
         .lines()
         .map(|line| {
-            if template.iter().any(|t| t.trim_end() == line.trim_end()) {
-                return 0;
-            }
             let own = RCA_PROMPTS
                 .iter()
                 .find_map(|p| line.strip_prefix(p.trim_end()))
                 .unwrap_or(line);
-            own.trim().chars().count()
+            // What a line adds to the template line it is closest to: a full stop added to
+            // a fact is one character of one's own, not the whole fact.
+            let own: Vec<char> = own.trim().chars().collect();
+            template
+                .iter()
+                .map(|t| {
+                    let t: Vec<char> = t.trim().chars().collect();
+                    let prefix = own.iter().zip(&t).take_while(|(a, b)| a == b).count();
+                    let suffix = own[prefix..]
+                        .iter()
+                        .rev()
+                        .zip(t[prefix.min(t.len())..].iter().rev())
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    own.len() - prefix - suffix
+                })
+                .min()
+                .unwrap_or(own.len())
         })
         .sum()
 }
@@ -103,5 +117,37 @@ impl Component for Rca {
             draft.lines[draft.row].insert(line);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_chars;
+
+    fn template() -> Vec<String> {
+        [
+            "Root cause: ",
+            "Fixed before the next attempt: ",
+            "",
+            "Facts from the journal (attempt 1):",
+            "- DNS flipped at 22:00:00 UTC",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[test]
+    fn only_the_operators_own_words_count() {
+        let t = template();
+        assert_eq!(own_chars(&t.join("\n"), &t), 0, "the template unchanged");
+        // A full stop added to a fact, a fact split or re-indented: not an analysis.
+        let edited = t.join("\n").replace("22:00:00 UTC", "22:00:00 UTC.");
+        assert_eq!(own_chars(&edited, &t), 1);
+        let indented = t.join("\n").replace("- DNS", "    - DNS");
+        assert_eq!(own_chars(&indented, &t), 0);
+        // Words after a prompt count, and so does a text without the template.
+        let written = t.join("\n").replace("Root cause: ", "Root cause: the pool held 5 connections");
+        assert_eq!(own_chars(&written, &t), "the pool held 5 connections".len());
+        assert_eq!(own_chars("the pool held 5 connections", &t), 27);
     }
 }

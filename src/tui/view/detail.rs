@@ -52,6 +52,21 @@ fn waiting(ctx: &Ctx<'_>, index: usize, step: &StepState) -> Vec<Line<'static>> 
     vec![Line::from(Span::styled(text, theme.warn()))]
 }
 
+/// Whether a nameserver still answers what a DNS change replaces: a secondary that has not
+/// caught up yet (not a lame server, an error or a wrong value, which stay red).
+fn still_the_old_value(step: &StepState, answer: &crate::engine::NameserverAnswer) -> bool {
+    let Some(crate::engine::Intent::Dns(d)) = &step.intent else {
+        return false;
+    };
+    let mut values = answer.values.clone();
+    values.sort();
+    d.records.iter().any(|r| {
+        let mut from = r.from.clone();
+        from.sort();
+        r.name == answer.record && !from.is_empty() && from == values
+    })
+}
+
 /// What went wrong, what it measured, or what was decided about it.
 /// `hint` is what the keys do about this step now, when the run waits on it.
 fn outcome(theme: Theme, step: &StepState, hint: Option<&str>) -> Vec<Line<'static>> {
@@ -109,7 +124,9 @@ fn outcome(theme: Theme, step: &StepState, hint: Option<&str>) -> Vec<Line<'stat
         for a in answers {
             // While the step still polls, a server with the old answer is catching up (it
             // is a failure only when the step times out): amber, not a red cross.
-            let catching_up = step.status == StepStatus::Running && a.verdict == Verdict::Breach;
+            let catching_up = step.status == StepStatus::Running
+                && a.verdict == Verdict::Breach
+                && still_the_old_value(step, a);
             let (mark, style) = if catching_up {
                 ("…", theme.warn())
             } else {
@@ -269,6 +286,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     // The keys only where they act on this step now: a failure that rolled the run back
     // is not retried with Enter.
     let hint = match situation(ctx.state, ctx.now) {
+        // A watcher's keys do not act.
+        _ if ctx.app.read_only.is_some() => None,
         Situation::Failed { step: s, .. } if s == step.id => {
             Some("Enter: retry · s: skip with a reason · r: roll back")
         }

@@ -22,7 +22,7 @@ fn hms(t: DateTime<Utc>) -> String {
 }
 
 /// `T+04:08`: the time from the flip.
-fn since_flip(state: &RunState, at: DateTime<Utc>) -> Option<String> {
+pub fn since_flip(state: &RunState, at: DateTime<Utc>) -> Option<String> {
     let flip = story::flip_at(state)?;
     let secs = (at - flip).num_seconds();
     let sign = if secs < 0 { "−" } else { "+" };
@@ -235,7 +235,7 @@ pub fn rca_template(state: &RunState) -> Vec<String> {
 }
 
 /// The export command for this run.
-fn export_command(state: &RunState) -> String {
+pub fn export_command(state: &RunState) -> String {
     format!("cutover export {} --format html -o postmortem.html", state.run_id)
 }
 
@@ -265,13 +265,14 @@ fn incident(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     let breaches = watch.map(|(_, w)| what_breached(ctx, w)).unwrap_or_default();
     match cause {
         // A watch that breached: its metrics say it better than its message.
-        Some((RollbackTrigger::StepFailed { step, .. }, Some(i)))
+        Some((RollbackTrigger::StepFailed { step, message }, Some(i)))
             if !breaches.is_empty() && watch.is_some_and(|(w, _)| w == i) =>
         {
             lines.push(heading(
                 theme,
                 &format!("What broke: the metrics watch ({step}) breached"),
             ));
+            lines.push(Line::from(Span::styled(format!("  {message}"), theme.dim())));
         }
         Some((RollbackTrigger::StepFailed { step, message }, _)) => {
             lines.push(heading(theme, &format!("What broke: {step} failed")));
@@ -298,6 +299,11 @@ fn incident(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     lines.push(heading(theme, "Next"));
     let rca_attached = state.rcas.iter().any(|r| r.attempt == state.attempt);
     match state.status {
+        RunStatus::RolledBack { .. } if ctx.app.read_only.is_some() => lines.push(Line::raw(if rca_attached {
+            "  the operator may start the next attempt"
+        } else {
+            "  the operator writes the root-cause analysis"
+        })),
         RunStatus::RolledBack { .. } if !rca_attached => lines.push(Line::from(vec![
             Span::styled("  Enter ", theme.key()),
             Span::raw("write the root-cause analysis (it opens with these facts)"),

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, fit, safe};
-use crate::engine::{Mode, RunStatus, Situation, TimeGate, current, situation, story};
+use crate::engine::{Mode, RunStatus, Situation, TimeGate, current, situation};
 use crate::runbook::Approval;
 use crate::runbook::duration::countdown;
 use crate::runbook::duration::mm_ss;
@@ -146,17 +146,14 @@ pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
     }
 }
 
-/// `T+04:08 since the flip`, once DNS has flipped in this attempt.
+/// `T+04:08 since the flip`, once DNS has flipped in this attempt (until the run rolled
+/// back or completed: then the clock of the flip stops).
 fn since_flip(ctx: &Ctx<'_>) -> Option<String> {
-    let flip = story::flip_at(ctx.state)?;
-    let d = ctx.now - flip;
-    let secs = d.num_seconds().max(0);
-    let t = if secs >= 3600 {
-        format!("T+{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
-    } else {
-        format!("T+{}", mm_ss(secs))
+    let at = match ctx.state.status {
+        RunStatus::RolledBack { .. } | RunStatus::Completed { .. } => return None,
+        _ => ctx.now,
     };
-    Some(format!("{t} since the flip"))
+    super::ending::since_flip(ctx.state, at).map(|t| format!("{t} since the flip"))
 }
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
