@@ -453,12 +453,7 @@ async fn leaving_the_cockpit_says_where_the_run_stopped_and_how_to_go_on() {
 async fn the_runbooks_warnings_are_shown_inside_the_cockpit() {
     let text = "[runbook]\nname = \"w\"\n\n[dns]\nprovider = \"manual\"\nzone = \"example.test\"\nrecords = [\"app.example.test\"]\n\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"ask\"\n  kind = \"dns.verify\"\n  expect = \"192.0.2.10\"\n";
     let loaded = load_str(Path::new("w.toml"), text, None).unwrap();
-    let notices: Vec<String> = loaded
-        .warnings
-        .items
-        .iter()
-        .map(|d| d.one_line(&loaded.source))
-        .collect();
+    let notices = loaded.warning_lines();
     assert_eq!(notices.len(), 1, "{notices:?}");
     let mut c = Cockpit::new(RUNBOOK, Some("production"), 120, 30);
     c.app.notices(&notices);
@@ -1727,7 +1722,11 @@ after_hold = true
 
     c.advance(Duration::hours(72));
     c.press(Vec::new()).await;
-    assert!(matches!(c.driver.state().status, RunStatus::Completed { .. }), "{}", c.screen());
+    assert!(
+        matches!(c.driver.state().status, RunStatus::Completed { .. }),
+        "{}",
+        c.screen()
+    );
     assert!(c.screen().contains("COMPLETED at"), "{}", c.screen());
 }
 

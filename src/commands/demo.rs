@@ -121,12 +121,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     session.observe(sandbox.observer());
     let mut preamble = session.journal().records(1)?;
     preamble.extend(session.open(now)?);
-    let notices = loaded
-        .warnings
-        .items
-        .iter()
-        .map(|d| d.one_line(&loaded.source))
-        .collect();
+    let notices = loaded.warning_lines();
     let exit = drive(session, &drive_args, preamble, notices).await?;
     drop(sandbox);
     if exit != 0 && exit != 2 {

@@ -184,12 +184,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
     if !created {
         refuse_demo(&state)?;
     }
-    let mut notices: Vec<String> = loaded
-        .warnings
-        .items
-        .iter()
-        .map(|d| d.one_line(&loaded.source))
-        .collect();
+    let mut notices: Vec<String> = loaded.warning_lines();
     if !created && let Some(asked) = rehearsal.as_ref().filter(|r| r.changes_time()) {
         let recorded = state.rehearsal.clone().unwrap_or_default();
         if (asked.compress, &asked.overrides) != (recorded.compress, &recorded.overrides) {

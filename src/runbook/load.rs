@@ -41,6 +41,13 @@ pub struct Loaded {
     pub environments: Vec<String>,
 }
 
+impl Loaded {
+    /// Each warning on one line, `file:line:col: warning[code]: message`.
+    pub fn warning_lines(&self) -> Vec<String> {
+        self.warnings.items.iter().map(|d| d.one_line(&self.source)).collect()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read runbook {path}: {source}")]

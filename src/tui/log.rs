@@ -168,5 +168,4 @@ impl LogView {
     pub fn effective_scroll(&self, height: usize) -> usize {
         self.scroll.min(self.matches.len().saturating_sub(height))
     }
-
 }

@@ -146,7 +146,9 @@ mod tests {
         let indented = t.join("\n").replace("- DNS", "    - DNS");
         assert_eq!(own_chars(&indented, &t), 0);
         // Words after a prompt count, and so does a text without the template.
-        let written = t.join("\n").replace("Root cause: ", "Root cause: the pool held 5 connections");
+        let written = t
+            .join("\n")
+            .replace("Root cause: ", "Root cause: the pool held 5 connections");
         assert_eq!(own_chars(&written, &t), "the pool held 5 connections".len());
         assert_eq!(own_chars("the pool held 5 connections", &t), 27);
     }

@@ -124,9 +124,8 @@ fn outcome(theme: Theme, step: &StepState, hint: Option<&str>) -> Vec<Line<'stat
         for a in answers {
             // While the step still polls, a server with the old answer is catching up (it
             // is a failure only when the step times out): amber, not a red cross.
-            let catching_up = step.status == StepStatus::Running
-                && a.verdict == Verdict::Breach
-                && still_the_old_value(step, a);
+            let catching_up =
+                step.status == StepStatus::Running && a.verdict == Verdict::Breach && still_the_old_value(step, a);
             let (mark, style) = if catching_up {
                 ("…", theme.warn())
             } else {
