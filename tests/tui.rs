@@ -254,6 +254,27 @@ impl Cockpit {
     }
 }
 
+/// The two metrics every watch in these tests judges: error rate against baseline +
+/// 0.1 pp, p99 against baseline + 20 %.
+fn error_rate_and_p99() -> Vec<WatchedMetric> {
+    vec![
+        WatchedMetric {
+            name: "error_rate".into(),
+            baseline: 0.002,
+            bound: 0.003,
+            rule: "baseline + 0.1 percentage points".into(),
+            unit: "ratio".into(),
+        },
+        WatchedMetric {
+            name: "p99".into(),
+            baseline: 0.180,
+            bound: 0.216,
+            rule: "baseline + 20 %".into(),
+            unit: "seconds".into(),
+        },
+    ]
+}
+
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"cutover \d+\.\d+\.\d+", "cutover [version]");
@@ -316,22 +337,7 @@ async fn the_cutover_window_from_the_first_approval_to_the_second_attempt() {
     let start = *c.now.lock().unwrap();
     reporter.report(Progress::WatchStarted {
         until: start + Duration::minutes(15),
-        metrics: vec![
-            WatchedMetric {
-                name: "error_rate".into(),
-                baseline: 0.002,
-                bound: 0.003,
-                rule: "baseline + 0.1 percentage points".into(),
-                unit: "ratio".into(),
-            },
-            WatchedMetric {
-                name: "p99".into(),
-                baseline: 0.180,
-                bound: 0.216,
-                rule: "baseline + 20 %".into(),
-                unit: "seconds".into(),
-            },
-        ],
+        metrics: error_rate_and_p99(),
     });
     c.look().await;
     for (i, (err, p99)) in [
@@ -582,22 +588,7 @@ async fn watching(width: u16, height: u16, samples: &[(f64, f64)]) -> Cockpit {
     let start = *c.now.lock().unwrap();
     reporter.report(Progress::WatchStarted {
         until: start + Duration::minutes(15),
-        metrics: vec![
-            WatchedMetric {
-                name: "error_rate".into(),
-                baseline: 0.002,
-                bound: 0.003,
-                rule: "baseline + 0.1 percentage points".into(),
-                unit: "ratio".into(),
-            },
-            WatchedMetric {
-                name: "p99".into(),
-                baseline: 0.180,
-                bound: 0.216,
-                rule: "baseline + 20 %".into(),
-                unit: "seconds".into(),
-            },
-        ],
+        metrics: error_rate_and_p99(),
     });
     c.look().await;
     for &(err, p99) in samples {
@@ -1563,22 +1554,7 @@ fn flipped_and_watched(samples: &[(f64, f64)], fails: bool) -> Vec<(DateTime<Utc
             step: "watch".into(),
             report: Progress::WatchStarted {
                 until: at + Duration::minutes(15),
-                metrics: vec![
-                    WatchedMetric {
-                        name: "error_rate".into(),
-                        baseline: 0.002,
-                        bound: 0.003,
-                        rule: "baseline + 0.1 percentage points".into(),
-                        unit: "ratio".into(),
-                    },
-                    WatchedMetric {
-                        name: "p99".into(),
-                        baseline: 0.180,
-                        bound: 0.216,
-                        rule: "baseline + 20 %".into(),
-                        unit: "seconds".into(),
-                    },
-                ],
+                metrics: error_rate_and_p99(),
             },
         },
     ));
