@@ -9,15 +9,7 @@ use support::{Sandbox, assert_exit, text};
 #[test]
 fn a_second_process_on_a_held_run_fails_at_once_naming_the_holder() {
     let sb = Sandbox::new();
-    let marker = sb.path().join("started");
-    let rb = sb.write(
-        "held.toml",
-        &format!(
-            "[runbook]\nname = \"held\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"long\"\n  kind = \"command\"\n  \
-             idempotent = true\n  run = \"touch {}; sleep 60\"\n",
-            marker.display()
-        ),
-    );
+    let (rb, marker) = sb.held_runbook(60);
     let rb = rb.to_str().unwrap();
     let mut first = sb.spawn(&["run", rb, "--headless"]);
     let deadline = Instant::now() + Duration::from_secs(20);

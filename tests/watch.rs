@@ -261,15 +261,7 @@ fn a_watcher_takes_no_lock_and_writes_nothing_in_the_run() {
         .is_ok_and(|o| o.status.success());
     assert!(found, "strace is not installed: `apt-get install -y strace`");
     let sb = Sandbox::new();
-    let marker = sb.path().join("started");
-    let rb = sb.write(
-        "held.toml",
-        &format!(
-            "[runbook]\nname = \"held\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"long\"\n  kind = \"command\"\n  \
-             idempotent = true\n  run = \"touch {}; sleep 30\"\n",
-            marker.display()
-        ),
-    );
+    let (rb, marker) = sb.held_runbook(30);
     let rb = rb.to_str().unwrap();
     let mut driver = sb.spawn(&["run", rb, "--headless"]);
     let run_id = run_appears(&sb, &mut driver);

@@ -46,6 +46,21 @@ impl Sandbox {
         p
     }
 
+    /// A runbook `held.toml` of one step that touches the returned marker file, then
+    /// sleeps `seconds`: a run that stays held while a test looks at it.
+    pub fn held_runbook(&self, seconds: u32) -> (PathBuf, PathBuf) {
+        let marker = self.path().join("started");
+        let rb = self.write(
+            "held.toml",
+            &format!(
+                "[runbook]\nname = \"held\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"long\"\n  kind = \"command\"\n  \
+                 idempotent = true\n  run = \"touch {}; sleep {seconds}\"\n",
+                marker.display()
+            ),
+        );
+        (rb, marker)
+    }
+
     /// The binary, with this sandbox's state directory and a fixed operator name.
     pub fn cutover(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
