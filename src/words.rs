@@ -124,9 +124,15 @@ pub fn event_words(event: &RunEvent) -> String {
             if *dry_run { ", DRY RUN (nothing is changed)" } else { "" },
             rehearsal.as_ref().map(rehearsal_words).unwrap_or_default()
         ),
-        RunEvent::SessionOpened { pid, host, version } => {
-            format!("session opened on {host} (pid {pid}, cutover {version})")
-        }
+        RunEvent::SessionOpened {
+            pid,
+            host,
+            version,
+            took_over_from,
+        } => match took_over_from {
+            Some(from) => format!("run taken over on {host} (pid {pid}, cutover {version}) from {from}, whose Lease had expired"),
+            None => format!("session opened on {host} (pid {pid}, cutover {version})"),
+        },
         RunEvent::SessionClosed { reason } => format!("session closed: {reason}"),
         RunEvent::RunbookReloaded { digest, source, .. } => {
             format!("runbook reloaded from {source} ({digest})")

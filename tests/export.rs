@@ -152,6 +152,7 @@ fn session(pid: u32) -> RunEvent {
         pid,
         host: "ops-1".into(),
         version: "0.1.0".into(),
+        took_over_from: None,
     }
 }
 

@@ -22,6 +22,9 @@ pub enum Command {
         pid: u32,
         host: String,
         version: String,
+        /// The holder whose expired Lease this session took (`cutover takeover`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        took_over_from: Option<String>,
     },
     CloseSession {
         reason: String,
@@ -107,7 +110,17 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
         return refuse("the run is completed: nothing more can change");
     }
     match command {
-        Command::OpenSession { pid, host, version } => Ok(vec![RunEvent::SessionOpened { pid, host, version }]),
+        Command::OpenSession {
+            pid,
+            host,
+            version,
+            took_over_from,
+        } => Ok(vec![RunEvent::SessionOpened {
+            pid,
+            host,
+            version,
+            took_over_from,
+        }]),
         Command::CloseSession { reason } => Ok(vec![RunEvent::SessionClosed { reason }]),
         Command::Approve { step, typed, note } => approve(state, step, typed, note, now),
         Command::Begin { step, intent } => begin(state, step, intent, now),

@@ -67,6 +67,10 @@ pub enum RunEvent {
         pid: u32,
         host: String,
         version: String,
+        /// Set when this session took the run over from another holder whose cluster Lease
+        /// had expired (`cutover takeover`): who that holder was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        took_over_from: Option<String>,
     },
     SessionClosed {
         reason: String,

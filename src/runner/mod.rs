@@ -105,6 +105,7 @@ impl HeldRun {
             pid: self.pid,
             host: self.host.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            took_over_from: None,
         };
         let by = self.operator.clone();
         let mut records = self.submit(command, &by, now)?;
