@@ -89,6 +89,41 @@ pub enum Cmd {
     Rollback(RollbackArgs),
     /// Attach the root-cause analysis of a rolled-back attempt (required before the next)
     Rca(RcaArgs),
+    /// Continue a run whose holder is gone, from its copy in the cluster ([state] backend = "kubernetes")
+    #[command(after_help = TAKEOVER_HELP)]
+    Takeover(TakeoverArgs),
+}
+
+const TAKEOVER_HELP: &str = "\
+With [state] backend = \"kubernetes\", a run's journal is replicated to the cluster and the
+run is locked by a Lease its driver renews every third of `lease_duration` (30s by
+default). If that laptop dies in the window, a colleague continues the run from anywhere:
+
+  cutover takeover shop.prod.20261204T0200Z runbooks/shop.toml --env production
+
+The takeover is refused while the holder still renews the Lease (it says who and until
+when; --wait waits for it to run out). Once it has, the journal is pulled from the cluster
+and checked (every frame and event checksum, sequence numbers without a gap, the SHA-256 its
+head commits), the Lease is taken with a precondition (two takers never both win), and the
+run resumes here. A step the old holder had started is in doubt, as after any crash: you
+say whether it happened. A holder that comes back stops driving at once.
+
+Events the old holder wrote after its last replication (usually less than a second before it
+died) are not in the cluster: look at what its last step did before deciding an in-doubt step.
+
+Exit codes are those of `cutover resume`.";
+
+#[derive(Debug, Args)]
+pub struct TakeoverArgs {
+    /// The run's id (the Lease's annotation, `cutover runs --cluster RUNBOOK`, or the bridge)
+    pub run_id: String,
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Wait until the holder's Lease has run out (showing who holds it) instead of refusing
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub drive: DriveArgs,
 }
 
 #[derive(Debug, Args)]

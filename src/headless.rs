@@ -224,6 +224,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         caught: None,
     };
     let mut announced: Option<Situation> = None;
+    let mut lease_said: Option<String> = None;
     let run_id = driver.state().run_id.clone();
     printer.records(&std::mem::take(&mut opts.preamble));
 
@@ -233,6 +234,19 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             Ok(records) => printer.records(&records),
             Err(e) => break stop(Exit::Error, e.to_string()),
         }
+        // A step held back because the run's Lease could not be renewed: said once, and
+        // again when steps start again.
+        let lease_wait = driver.lease_wait().map(str::to_string);
+        if lease_wait != lease_said && opts.output == Output::Text {
+            match &lease_wait {
+                Some(why) => say(format_args!("{}{:>20} waiting: {why}", printer.marker, "⏸")),
+                None => say(format_args!(
+                    "{}{:>20} the run's Lease is renewed again: steps start",
+                    printer.marker, "▶"
+                )),
+            }
+        }
+        lease_said = lease_wait;
         let situation = situation(driver.state(), now);
         if announced.as_ref() != Some(&situation) && needs_announcing(&situation) {
             printer.waiting(&situation, now);
@@ -311,7 +325,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             None => Duration::from_millis(200),
         };
         let wake = tokio::select! {
-            msg = driver.recv(), if busy || driver.sampling() => Wake::Message(msg),
+            msg = driver.recv(), if busy || driver.listening() => Wake::Message(msg),
             () = tokio::time::sleep(timer) => Wake::Timer,
             what = input.signals.next() => Wake::Signal(what),
         };
@@ -475,6 +489,7 @@ fn refused(e: SubmitError) -> Result<Option<Vec<Recorded>>, Stop> {
     match e {
         SubmitError::Refused(r) => Err(stop(Exit::Error, format!("refused: {r}"))),
         SubmitError::Journal(j) => Err(stop(Exit::Error, j.to_string())),
+        e @ SubmitError::TakenOver { .. } => Err(stop(Exit::Error, e.to_string())),
     }
 }
 

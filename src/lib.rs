@@ -8,6 +8,7 @@
 
 // Leaves: no knowledge of cutover's model.
 pub mod bounded;
+pub mod cluster;
 pub mod duration;
 pub mod error;
 pub mod failpoint;

@@ -15,6 +15,7 @@
 mod support;
 
 mod cli;
+mod cluster_state;
 mod crash;
 mod demo;
 mod dns;

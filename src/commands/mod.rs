@@ -5,6 +5,7 @@
 mod demo;
 #[cfg(feature = "demo")]
 mod demo_world;
+mod cluster;
 mod export;
 mod run;
 mod status;
@@ -32,7 +33,7 @@ pub struct Env {
 }
 
 impl Env {
-    fn holder(&self, command: &str) -> Holder {
+    pub(crate) fn holder(&self, command: &str) -> Holder {
         Holder::this_process(&self.operator, command, Utc::now())
     }
 }
@@ -52,6 +53,7 @@ fn check_names(command: &Cmd) -> Result<()> {
         Cmd::Validate(a) | Cmd::Plan(a) => a.env.as_deref(),
         Cmd::Run(a) => a.runbook.env.as_deref(),
         Cmd::Rehearse(a) => a.run.runbook.env.as_deref(),
+        Cmd::Takeover(a) => a.runbook.env.as_deref(),
         _ => None,
     };
     if let Some(refused) = env.and_then(|e| names::refusal(NameKind::Environment, e)) {
@@ -64,6 +66,7 @@ fn check_names(command: &Cmd) -> Result<()> {
         Cmd::Journal(a) => Some(&a.run_id),
         Cmd::Watch(a) => Some(&a.run_id),
         Cmd::Export(a) => Some(&a.run_id),
+        Cmd::Takeover(a) => Some(&a.run_id),
         Cmd::Status(a) => a.run_id.as_ref(),
         _ => None,
     };
@@ -94,12 +97,13 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Demo(args) => demo::demo(&env()?, args).await,
         Cmd::Resume(args) => run::resume(&env()?, args).await,
         Cmd::Rollback(args) => run::rollback(&env()?, args).await,
-        Cmd::Rca(args) => run::rca(&env()?, args),
+        Cmd::Rca(args) => run::rca(&env()?, args).await,
         Cmd::Status(args) => status::status(&env()?, &args),
         Cmd::Runs(args) => status::runs(&env()?, &args),
         Cmd::Journal(args) => status::journal(&env()?, &args),
         Cmd::Watch(args) => watch::watch(&env()?, &args).await,
         Cmd::Export(args) => export::export(&env()?, &args),
+        Cmd::Takeover(args) => cluster::takeover(&env()?, args).await,
     }
 }
 

@@ -198,6 +198,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
         }
     }
     let mut session = HeldRun::new(journal, state, &env.operator);
+    super::cluster::claim(&mut session, false).await?;
     let mut preamble = if created {
         session.journal().records(1)?
     } else {
@@ -252,6 +253,7 @@ pub async fn resume(env: &Env, args: ResumeArgs) -> Result<i32> {
     refuse_demo(&state)?;
     refuse_auto_approve(&state, args.drive.auto_approve)?;
     let mut session = HeldRun::new(journal, state, &env.operator);
+    super::cluster::claim(&mut session, false).await?;
     let preamble = session.open(Utc::now())?;
     drive(session, &args.drive, preamble, Vec::new()).await
 }
@@ -261,6 +263,7 @@ pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
     refuse_demo(&state)?;
     refuse_auto_approve(&state, args.drive.auto_approve)?;
     let mut session = HeldRun::new(journal, state, &env.operator);
+    super::cluster::claim(&mut session, true).await?;
     let now = Utc::now();
     let mut preamble = session.open(now)?;
     let by = env.operator.clone();
@@ -298,7 +301,7 @@ fn read_rca(path: &std::path::Path) -> Result<String> {
     })
 }
 
-pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
+pub async fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     let text = match (&args.analysis.file, &args.analysis.text) {
         (Some(path), _) => read_rca(path)?,
         (None, Some(text)) => text.clone(),
@@ -307,6 +310,7 @@ pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     let (journal, state) = env.store.open_run(&args.run_id, &env.holder("cutover rca"))?;
     refuse_demo(&state)?;
     let mut session = HeldRun::new(journal, state, &env.operator);
+    super::cluster::claim(&mut session, false).await?;
     let now = Utc::now();
     session.open(now)?;
     let by = env.operator.clone();
@@ -320,6 +324,7 @@ pub fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
         Mode::Rehearsal => "rehearse",
     };
     session.close("root-cause analysis attached", now)?;
+    session.let_go().await;
     println!(
         "✔ root-cause analysis attached to attempt {attempt} of run {}",
         args.run_id

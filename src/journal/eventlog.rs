@@ -249,7 +249,7 @@ pub fn read_from(journal_dir: &Path, offset: u64) -> io::Result<Reading> {
     Ok(parse(&bytes, start, len))
 }
 
-fn parse(bytes: &[u8], base: u64, len: u64) -> Reading {
+pub(super) fn parse(bytes: &[u8], base: u64, len: u64) -> Reading {
     let read_to = base + bytes.len() as u64;
     let mut batches = Vec::new();
     let mut at = 0usize;

@@ -6,6 +6,7 @@ mod eventlog;
 mod follow;
 mod lock;
 mod preserve;
+pub mod replica;
 mod run;
 mod store;
 mod summary;

@@ -349,6 +349,30 @@ impl Journal {
         Ok((journal, state))
     }
 
+    /// Gives a run folder whose `journal/` holds only an event log (pulled from a replica)
+    /// its sled index: every event of the log, then the mark that the journal has a log.
+    /// The caller checked the log; `open` checks the two against each other again.
+    pub(super) fn index_log(dir: &Path, run_id: &str) -> Result<(), JournalError> {
+        let journal_dir = dir.join("journal");
+        let io = |source| JournalError::Io {
+            path: eventlog::path_in(&journal_dir),
+            source,
+        };
+        let reading = eventlog::read_from(&journal_dir, 0).map_err(io)?;
+        let mut sled = Sled::open(run_id, dir)?;
+        let failed = |e: sled::Error| JournalError::Invalid(format!("cannot write the journal of run {run_id}: {e}"));
+        for batch in &reading.batches {
+            let mut b = sled::Batch::default();
+            for (i, v) in batch.values.iter().enumerate() {
+                b.insert(&(batch.first_seq + i as u64).to_be_bytes(), v.as_slice());
+            }
+            sled.events.apply_batch(b).map_err(failed)?;
+        }
+        sled.meta.insert(HAS_EVENT_LOG, &b"1"[..]).map_err(failed)?;
+        sled.flush_durably().map_err(io)?;
+        Ok(())
+    }
+
     /// Opens an existing run: takes the lock, checks the journal, and rebuilds the state
     /// from the newest snapshot plus the events after it. A damaged journal is kept as
     /// found beside it and not continued from.

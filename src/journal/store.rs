@@ -237,7 +237,7 @@ impl Store {
 
     /// The store-wide lock held while a run is found or created, so two processes never
     /// create twins.
-    fn creation_guard(&self) -> Result<RunLock, JournalError> {
+    pub(super) fn creation_guard(&self) -> Result<RunLock, JournalError> {
         let path = self.root.join("create.lock");
         RunLock::acquire_blocking(&path).map_err(|source| JournalError::Io { path, source })
     }

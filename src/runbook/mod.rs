@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model;
 mod reader;
 pub mod secrets;
+pub mod state;
 pub mod steps;
 pub mod targets;
 pub mod template;

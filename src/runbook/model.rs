@@ -36,6 +36,9 @@ pub struct Runbook {
     /// The `[metrics]` section: Prometheus, the queries, the bounds, the watch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsConfig>,
+    /// The `[state]` section: where the journal is replicated and how the run is locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,6 +188,58 @@ pub struct K8sConfig {
     /// How often objects are read again while waiting.
     #[serde(with = "serde_text")]
     pub poll_interval: Duration,
+}
+
+/// Where a run's journal lives besides this machine (`[state]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateConfig {
+    pub backend: StateBackend,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    pub namespace: String,
+    pub object: StateObject,
+    /// How long a holder that stopped renewing keeps the run.
+    #[serde(with = "serde_text")]
+    pub lease_duration: Duration,
+    #[serde(with = "serde_text")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackend {
+    /// The journal on this machine only, locked by a file lock.
+    Local,
+    /// Replicated to the cluster, locked by a Lease.
+    Kubernetes,
+}
+
+/// What the journal's chunks are stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateObject {
+    Secret,
+    ConfigMap,
+}
+
+impl StateConfig {
+    /// The cluster this backend uses, as the `[k8s]` client connects to one.
+    pub fn cluster(&self) -> K8sConfig {
+        K8sConfig {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            deployments: Vec::new(),
+            request_timeout: self.request_timeout,
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+
+    pub fn in_cluster(&self) -> bool {
+        self.backend == StateBackend::Kubernetes
+    }
 }
 
 /// How records are changed.

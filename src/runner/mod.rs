@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::keeper::{Keeper, Verdict};
 use crate::effects::{self, Context, process};
 use crate::engine::{
     Command, Failure, Intent, Mode, Outcome, ProcessRef, Progress, Recorded, Refusal, Resolution, RunState,
@@ -27,6 +28,9 @@ pub enum SubmitError {
     Refused(#[from] Refusal),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Another process took the run over: this one must stop driving at once.
+    #[error("run {run_id} was taken over by {by} (its Lease in the cluster ran out while this process held it): this process stopped driving and changes nothing more. Follow the run where it is driven now")]
+    TakenOver { run_id: String, by: String },
 }
 
 /// How a driven run ended, as every front-end's exit status.
@@ -50,6 +54,10 @@ pub struct HeldRun {
     pub pid: u32,
     /// Told of every record once it is journaled (the demo's sandbox reacts to the run).
     observer: Option<Observer>,
+    /// With `[state] backend = "kubernetes"`: the Lease and the journal's copy in the cluster.
+    keeper: Option<Keeper>,
+    /// Set by `cutover takeover`: the holder whose expired Lease this session took.
+    pub took_over_from: Option<String>,
 }
 
 /// Something told of every record a session journals.
@@ -70,6 +78,27 @@ impl HeldRun {
             host: crate::journal::hostname(),
             pid: std::process::id(),
             observer: None,
+            keeper: None,
+            took_over_from: None,
+        }
+    }
+
+    /// Keeps the run's Lease and its copy in the cluster while this session drives.
+    pub fn keep_in_cluster(&mut self, keeper: Keeper) {
+        keeper.appended(self.state.last_seq);
+        self.keeper = Some(keeper);
+    }
+
+    pub fn keeper(&self) -> Option<&Keeper> {
+        self.keeper.as_ref()
+    }
+
+    /// Stops keeping the run in the cluster: the last events are pushed and the Lease is
+    /// given up, unless the run was taken over (then nothing is written there).
+    pub async fn let_go(&mut self) {
+        if let Some(k) = self.keeper.take() {
+            let release = k.status().lost_to.is_none();
+            k.stop(release).await;
         }
     }
 
@@ -93,6 +122,9 @@ impl HeldRun {
         let events = events.into_iter().map(|e| self.ctx.redactor.redact_event(e)).collect();
         let records = self.journal.append(&mut self.state, now, by, events)?;
         self.ctx.attempt = self.state.attempt;
+        if let Some(k) = &self.keeper {
+            k.appended(self.state.last_seq);
+        }
         if let Some(observer) = &self.observer {
             records.iter().for_each(observer);
         }
@@ -105,7 +137,7 @@ impl HeldRun {
             pid: self.pid,
             host: self.host.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            took_over_from: None,
+            took_over_from: self.took_over_from.clone(),
         };
         let by = self.operator.clone();
         let mut records = self.submit(command, &by, now)?;
@@ -117,6 +149,9 @@ impl HeldRun {
     /// killed, its command was not). They are stopped, and that is recorded, before the
     /// step can be run again or decided about.
     fn stop_leftovers(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        if let Some(from) = self.took_over_from.clone() {
+            return self.note_remote_leftovers(&from, now);
+        }
         let leftovers: Vec<(String, ProcessRef)> = self
             .state
             .steps
@@ -136,6 +171,28 @@ impl HeldRun {
             }
             let text = format!(
                 "process group {} of this step was still running from the previous session; it was stopped before going on",
+                p.pgid
+            );
+            records.extend(self.submit(Command::Note { step: Some(step), text }, SYSTEM_ACTOR, now)?);
+        }
+        Ok(records)
+    }
+
+    /// After a takeover, the processes a step left belong to the old holder's machine: they
+    /// are not this process's to stop (a pid means nothing here). Each is noted for the
+    /// operator who decides about the step.
+    fn note_remote_leftovers(&mut self, from: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let leftovers: Vec<(String, ProcessRef)> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::InDoubt)
+            .filter_map(|s| s.process.map(|p| (s.id.clone(), p)))
+            .collect();
+        let mut records = Vec::new();
+        for (step, p) in leftovers {
+            let text = format!(
+                "this step's command ran as process group {} under {from}: it may still be running there. Check on                  that machine before deciding about the step",
                 p.pgid
             );
             records.extend(self.submit(Command::Note { step: Some(step), text }, SYSTEM_ACTOR, now)?);
@@ -211,6 +268,8 @@ pub enum Msg {
     },
     /// What a running step measured so far.
     Report { step: String, report: Progress },
+    /// The cluster keeper's state changed (the run was taken over): look again.
+    Cluster,
 }
 
 struct InFlight {
@@ -230,6 +289,8 @@ pub struct Driver {
     /// While a rollback drains the new side: the task that measures the traffic still
     /// arriving there (`[metrics] new_side_rate`), for that step.
     drain_sampler: Option<(String, CancellationToken)>,
+    /// Why the next step waits for the run's Lease to be renewed (`[state]` in the cluster).
+    lease_wait: Option<String>,
 }
 
 /// How the traffic still reaching the new side is named in a drain's reports.
@@ -238,6 +299,12 @@ pub const DRAIN_OBJECT: &str = "new side";
 impl Driver {
     pub fn new(session: HeldRun) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(k) = session.keeper() {
+            let tx = tx.clone();
+            k.on_lost(move || {
+                let _ = tx.send(Msg::Cluster);
+            });
+        }
         Self {
             session,
             tx,
@@ -245,6 +312,7 @@ impl Driver {
             in_flight: None,
             auto_approve: None,
             drain_sampler: None,
+            lease_wait: None,
         }
     }
 
@@ -303,6 +371,7 @@ impl Driver {
     /// Starts what is due now. Bookkeeping effects are recorded at once; a step is
     /// handed to a task (one at a time: steps run in order).
     pub fn start_due(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        self.still_ours()?;
         let mut written = Vec::new();
         if self.auto_approve.is_some() && self.in_flight.is_none() {
             written.extend(self.auto_approval(now)?);
@@ -312,7 +381,14 @@ impl Driver {
                 break;
             };
             match effect {
-                Work::RunStep { step } => self.spawn(step),
+                Work::RunStep { step } => {
+                    if let Some(why) = self.held_back(&step)? {
+                        self.lease_wait = Some(why);
+                        break;
+                    }
+                    self.lease_wait = None;
+                    self.spawn(step)
+                }
                 Work::RetryInDoubt { step } => written.extend(self.session.submit(
                     Command::ResolveInDoubt {
                         step,
@@ -334,9 +410,62 @@ impl Driver {
         Ok(written)
     }
 
-    /// Whether a task measures the traffic of a drain (its reports arrive like an effect's).
-    pub fn sampling(&self) -> bool {
-        self.drain_sampler.is_some()
+    /// Whether messages may arrive while no step runs: a drain's traffic is measured, or
+    /// the cluster keeper may say the run was taken over.
+    pub fn listening(&self) -> bool {
+        self.drain_sampler.is_some() || self.session.keeper().is_some()
+    }
+
+    /// An error once another process took the run over.
+    fn still_ours(&self) -> Result<(), SubmitError> {
+        match self.session.keeper().map(|k| k.verdict(true)) {
+            Some(Verdict::Lost(by)) => Err(SubmitError::TakenOver {
+                run_id: self.state().run_id.clone(),
+                by,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Why `step` may not start now (its side effect needs the run's Lease renewed), if so.
+    fn held_back(&self, step: &str) -> Result<Option<String>, SubmitError> {
+        let Some(keeper) = self.session.keeper() else {
+            return Ok(None);
+        };
+        let rollback = self.state().runbook.rollback.iter().any(|s| s.id == step);
+        match keeper.verdict(rollback) {
+            Verdict::Go => Ok(None),
+            Verdict::Unrenewed(why) => Ok(Some(why)),
+            Verdict::Lost(by) => Err(SubmitError::TakenOver {
+                run_id: self.state().run_id.clone(),
+                by,
+            }),
+        }
+    }
+
+    /// Why the next step waits for the run's Lease, while it does.
+    pub fn lease_wait(&self) -> Option<&str> {
+        self.lease_wait.as_deref()
+    }
+
+    /// The cluster keeper's state, with `[state] backend = "kubernetes"`.
+    pub fn cluster(&self) -> Option<crate::cluster::keeper::Status> {
+        self.session.keeper().map(|k| k.status())
+    }
+
+    /// The operator lets new steps start although the Lease could not be renewed (until
+    /// it is renewed again); recorded in the journal with who did it.
+    pub fn force_without_lease(&mut self, by: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let Some(keeper) = self.session.keeper() else {
+            return Ok(Vec::new());
+        };
+        let place = keeper.status().place;
+        keeper.force();
+        self.lease_wait = None;
+        let text = format!(
+            "steps start without a renewed Lease in {place}, forced by {by}: make sure nobody else drives this run"
+        );
+        self.session.submit(Command::Note { step: None, text }, by, now)
     }
 
     /// Starts measuring the new side's traffic when a drain begins, stops when it ends.
@@ -451,6 +580,19 @@ impl Driver {
         let by = self.session.operator.clone();
         match msg {
             Msg::Prepared { step, intent, go } => {
+                // Asked again right before acting: the Lease may have run out meanwhile.
+                match self.held_back(&step) {
+                    Ok(None) => {}
+                    Ok(Some(why)) => {
+                        self.in_flight = None;
+                        self.lease_wait = Some(why);
+                        return Ok(Vec::new());
+                    }
+                    Err(e) => {
+                        self.in_flight = None;
+                        return Err(e);
+                    }
+                }
                 match self.session.submit(Command::Begin { step, intent }, &by, now) {
                     Ok(records) => {
                         let _ = go.send(());
@@ -490,6 +632,10 @@ impl Driver {
                 Ok(records)
             }
             // A late report of a step that has finished or was stopped is dropped.
+            Msg::Cluster => {
+                self.still_ours()?;
+                Ok(Vec::new())
+            }
             Msg::Report { step, report } => {
                 match self.session.submit(Command::Report { step, report }, SYSTEM_ACTOR, now) {
                     Err(SubmitError::Refused(_)) => Ok(Vec::new()),
@@ -541,7 +687,9 @@ impl Driver {
                 .await;
             }
         }
-        recorded.extend(self.session.close(&reason, Utc::now())?);
+        let closed = self.session.close(&reason, Utc::now());
+        self.session.let_go().await;
+        recorded.extend(closed?);
         Ok(recorded)
     }
 }

@@ -54,12 +54,14 @@ impl Clock {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
     /// The operator quit.
     Quit,
     /// The inputs ended and nothing was left in progress (tests).
     InputsEnded,
+    /// Another process took the run over (its Lease in the cluster): why, in words.
+    TakenOver(String),
 }
 
 /// Counts for the benchmark and tests: how much work the loop did.
@@ -96,6 +98,9 @@ impl Loop<'_> {
         loop {
             let now = self.clock.now();
             let started = driver.start_due(now);
+            if let Err(e @ SubmitError::TakenOver { .. }) = &started {
+                return Ok(Stop::TakenOver(e.to_string()));
+            }
             dirty |= take_in(app, driver, started);
             let busy = driver.busy_with().is_some();
             if dirty && last_frame.is_none_or(|t| t.elapsed() >= FRAME) {
@@ -122,8 +127,11 @@ impl Loop<'_> {
             let frame_due = last_frame.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed()));
             self.stats.wakeups += 1;
             tokio::select! {
-                msg = driver.recv(), if busy || driver.sampling() => {
+                msg = driver.recv(), if busy || driver.listening() => {
                     let handled = driver.handle(msg, self.clock.now());
+                    if let Err(e @ SubmitError::TakenOver { .. }) = &handled {
+                        return Ok(Stop::TakenOver(e.to_string()));
+                    }
                     take_in(app, driver, handled);
                     dirty = true;
                 }
@@ -144,6 +152,9 @@ impl Loop<'_> {
                                             app.on_records(&records, driver.state());
                                         }
                                         Err(SubmitError::Refused(r)) => app.on_refused(r.message),
+                                        Err(e @ SubmitError::TakenOver { .. }) => {
+                                            return Ok(Stop::TakenOver(e.to_string()));
+                                        }
                                         Err(SubmitError::Journal(e)) => app.on_problem(e.to_string()),
                                     }
                                 }

@@ -221,10 +221,14 @@ pub async fn run(driver: &mut Driver, notices: Vec<String>) -> anyhow::Result<Ex
     // The session is closed however the loop ended.
     let exit = exit_for(&situation(driver.state(), chrono::Utc::now()));
     let reason = match &stopped {
+        Ok(Stop::TakenOver(why)) => why.clone(),
         Ok(_) => "the operator left the cockpit".to_string(),
         Err(e) => format!("the cockpit stopped: {e}"),
     };
     let closed = driver.shutdown(&reason).await;
+    if let Ok(Stop::TakenOver(why)) = stopped {
+        anyhow::bail!(why);
+    }
     stopped?;
     closed?;
     let text = farewell(driver.state(), chrono::Utc::now());

@@ -1,0 +1,236 @@
+//! The run's Lease and its copy in the cluster, for the commands that drive a run
+//! (`[state] backend = "kubernetes"`), and `cutover takeover`.
+
+use anyhow::{Result, bail};
+use chrono::Utc;
+
+use super::validate::load_or_report;
+use super::{Env, drive};
+use crate::cli::TakeoverArgs;
+use crate::cluster::keeper::{Held, Keeper};
+use crate::cluster::lease::{Record, Refused, RunLease};
+use crate::cluster::{self, remote};
+use crate::journal::{RunIdentity, hostname, replica};
+use crate::runbook::StateConfig;
+use crate::runner::HeldRun;
+
+/// Whether the holder a Lease names is a process of this host that no longer runs (this
+/// machine crashed or the process was killed): its Lease need not run out first.
+fn gone_from_here(holder: &str) -> bool {
+    let Some((host, pid)) = cluster::host_and_pid(holder) else {
+        return false;
+    };
+    if host != hostname() || pid == std::process::id() {
+        return false;
+    }
+    // SAFETY: signal 0 only asks whether the process exists.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+fn in_cluster(session: &HeldRun) -> Option<StateConfig> {
+    let state = session.state();
+    let demo = state.rehearsal.as_ref().is_some_and(|r| r.demo);
+    state
+        .runbook
+        .state
+        .clone()
+        .filter(|c| c.in_cluster() && !state.dry_run && !demo)
+}
+
+fn identity_of(session: &HeldRun) -> Result<RunIdentity> {
+    let path = session.journal().dir().join("run.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// What the session's holder is called in the cluster.
+fn lease_identity(session: &HeldRun) -> String {
+    cluster::identity(&session.operator, &session.host, session.pid)
+}
+
+/// Takes the run's Lease and starts keeping its journal in the cluster, before the
+/// session's first event, when the runbook says `[state] backend = "kubernetes"`. A Lease
+/// someone else renews refuses the session. An unreachable cluster refuses it too, but for
+/// `rollback_anyway` (`cutover rollback`: a rollback never depends on the cluster), which
+/// then goes on locally and says so.
+pub async fn claim(session: &mut HeldRun, rollback_anyway: bool) -> Result<()> {
+    let Some(cfg) = in_cluster(session) else {
+        return Ok(());
+    };
+    let run_id = session.state().run_id.clone();
+    let identity = lease_identity(session);
+    let unreachable = |message: String| -> Result<()> {
+        if rollback_anyway {
+            eprintln!(
+                "warning: {message}. The rollback goes on from this machine's journal without the run's Lease; \
+                 make sure nobody else drives run {run_id}"
+            );
+            return Ok(());
+        }
+        bail!(
+            "{message}. Run {run_id} keeps its lock there ([state] backend = \"kubernetes\"), so it is not driven \
+             without it: restore access to the cluster and try again. A rollback is never refused for this: \
+             `cutover rollback {run_id}` goes on from this machine's journal"
+        )
+    };
+    let cluster = match cluster::connect(&cfg).await {
+        Ok(c) => c,
+        Err(e) => return unreachable(format!("cannot reach the cluster that holds run {run_id}'s Lease: {e}")),
+    };
+    let lease = RunLease::new(cluster.clone(), &run_id, cfg.lease_duration);
+    let now = Utc::now();
+    let record = match lease.acquire(&identity, now, gone_from_here).await {
+        Ok(r) => r,
+        Err(Refused::Held(r)) => bail!(
+            "run {run_id} is held in the cluster ({}) by {}. Only one process may drive a run: let it finish, or \
+             once its Lease has run out (it is renewed while its holder lives), take the run over with `cutover \
+             takeover {run_id} RUNBOOK --env ENV`",
+            cluster.describe(),
+            r.describe(now)
+        ),
+        Err(Refused::Cluster(e)) => return unreachable(format!("cannot take run {run_id}'s Lease: {e}")),
+    };
+    let run = identity_of(session)?;
+    // The copy must be a prefix of this journal: otherwise the run went on elsewhere.
+    let dir = session.journal().dir().to_path_buf();
+    let attached = remote::Remote::attach(&cluster, cfg.object, &run, &identity, |len| {
+        replica::read_prefix(&dir, len)
+    })
+    .await;
+    let attached = match attached {
+        Ok(r) => Some(r),
+        Err(remote::WriteError::Cluster(e)) => {
+            eprintln!("warning: cannot reach the copy of run {run_id} in the cluster yet ({e}); it is retried in the background");
+            None
+        }
+        Err(e) => {
+            let _ = lease.release(&record).await;
+            bail!("{e}");
+        }
+    };
+    start_keeper(session, lease, record, cfg, run, attached);
+    Ok(())
+}
+
+fn start_keeper(
+    session: &mut HeldRun,
+    lease: RunLease,
+    record: Record,
+    config: StateConfig,
+    identity: RunIdentity,
+    remote: Option<remote::Remote>,
+) {
+    let keeper = Keeper::start(Held {
+        lease,
+        record,
+        config,
+        run_dir: session.journal().dir().to_path_buf(),
+        identity,
+        local_seq: session.state().last_seq,
+        remote,
+    });
+    session.keep_in_cluster(keeper);
+}
+
+/// `cutover takeover RUN_ID RUNBOOK --env ENV`.
+pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
+    let Some(loaded) = load_or_report(&args.runbook) else {
+        return Ok(1);
+    };
+    let run_id = args.run_id.clone();
+    let Some(cfg) = loaded.runbook.state.clone().filter(StateConfig::in_cluster) else {
+        bail!(
+            "runbook {} (environment {}) keeps its runs on this machine only: a takeover needs [state] backend = \
+             \"kubernetes\", which replicates the journal to the cluster and locks the run with a Lease",
+            args.runbook.runbook.display(),
+            loaded.runbook.environment
+        );
+    };
+    let cluster = cluster::connect(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lease = RunLease::new(cluster.clone(), &run_id, cfg.lease_duration);
+    let operator = env.operator.clone();
+    let me = cluster::identity(&operator, &hostname(), std::process::id());
+    let started = std::time::Instant::now();
+    // Refused while someone renews it; with --wait, until it runs out.
+    let record = loop {
+        let now = Utc::now();
+        let record = lease.read().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(record) = record else {
+            bail!(
+                "there is no Lease for run {run_id} in {}: nothing to take over. Check the run id and the \
+                 environment (its [state] names the cluster and namespace)",
+                cluster.describe()
+            );
+        };
+        if record.free_at(now) || gone_from_here(&record.holder) {
+            break record;
+        }
+        if !args.wait {
+            bail!(
+                "run {run_id} is still held by {}: its holder renews its Lease, so it is alive. Ask them on the \
+                 bridge; if they are gone, the takeover works once the Lease has run out (add --wait to wait for it)",
+                record.describe(now)
+            );
+        }
+        eprint!("\r\x1b[Kwaiting for the Lease of run {run_id} to run out: held by {}", record.describe(now));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    if args.wait {
+        eprintln!();
+    }
+    let previous = record.holder.clone();
+    let pulled = remote::pull(&cluster, cfg.object, &run_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "run {run_id} has a Lease in {} but no journal there: nothing to continue from",
+                cluster.describe()
+            )
+        })?;
+    let checked = replica::check(&run_id, &pulled.bytes)
+        .map_err(|e| anyhow::anyhow!("the cluster's copy of run {run_id} does not check out: {e}. It is not taken over"))?;
+    // Taken as it was read: if its holder renewed meanwhile, or someone else took it, this fails.
+    let record = lease.take(Some(record), &me, Utc::now(), |_| true).await.map_err(|r| match r {
+        Refused::Held(r) => anyhow::anyhow!(
+            "run {run_id} was taken by {} while its journal was being pulled: it is theirs",
+            r.describe(Utc::now())
+        ),
+        Refused::Cluster(e) => anyhow::anyhow!("cannot take run {run_id}'s Lease: {e}"),
+    })?;
+    let holder = env.holder("cutover takeover");
+    let imported = env.store.import_run(&pulled.identity, &pulled.bytes, &holder);
+    let (journal, state, kept) = match imported {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = lease.release(&record).await;
+            return Err(e.into());
+        }
+    };
+    eprintln!(
+        "✔ run {run_id}: {} events pulled from {} and checked (event #{}, written by {previous}); Lease taken",
+        checked.events,
+        cluster.describe(),
+        pulled.head.last_seq,
+    );
+    if let Some(kept) = kept {
+        eprintln!("  this machine's earlier copy of the run is kept at {}", kept.display());
+    }
+    let mut session = HeldRun::new(journal, state, &operator);
+    session.took_over_from = Some(previous.clone());
+    let dir = session.journal().dir().to_path_buf();
+    let identity = pulled.identity.clone();
+    let attached = remote::Remote::attach(&cluster, cfg.object, &identity, &me, |len| {
+        replica::read_prefix(&dir, len)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    start_keeper(&mut session, lease, record, cfg, identity, Some(attached));
+    let preamble = session.open(Utc::now())?;
+    eprintln!(
+        "  taken over from {previous} in {}",
+        crate::duration::took(started.elapsed())
+    );
+    drive(session, &args.drive, preamble, loaded.warning_lines()).await
+}

@@ -1,0 +1,92 @@
+//! The `[state]` section: where a run's journal lives besides this machine, and how it is
+//! locked.
+//!
+//! ```toml
+//! [state]
+//! backend = "kubernetes"      # default "local": the journal on this machine only
+//! context = "prod-eu"         # the kubeconfig context (per environment: [env.production.state])
+//! namespace = "cutover"
+//! object = "secret"           # or "configmap": what the journal's chunks are stored in
+//! lease_duration = "30s"      # how long a holder that stopped renewing keeps the run
+//! ```
+//!
+//! With `kubernetes`, the local journal stays the source of truth of the process that
+//! drives; every batch it writes is replicated to the cluster in the background, and the
+//! run is locked by a `coordination.k8s.io/v1` Lease so that another operator can see who
+//! holds it and take it over (`cutover takeover RUN_ID`) once that holder is gone.
+
+use std::time::Duration;
+
+use super::diagnostic::Diagnostic;
+use super::model::{StateBackend, StateConfig, StateObject};
+use super::reader::Reader;
+
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(30);
+/// The shortest Lease accepted: renewals come every third of it, and each may take a
+/// request timeout.
+const SHORTEST_LEASE: Duration = Duration::from_secs(3);
+
+/// Reads `[state]`.
+pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
+    let backend = match r.string("backend") {
+        None => StateBackend::Local,
+        Some((b, _)) if b == "local" => StateBackend::Local,
+        Some((b, _)) if b == "kubernetes" => StateBackend::Kubernetes,
+        Some((b, span)) => {
+            r.sink().push(
+                Diagnostic::error(
+                    "unknown-state-backend",
+                    format!("`backend = \"{b}\"` in {}: there is no such backend", r.what),
+                    Some(span),
+                )
+                .with_help("backends are \"local\" (this machine only) and \"kubernetes\" (replicated to the cluster, locked by a Lease)"),
+            );
+            return None;
+        }
+    };
+    let object = match r.string("object") {
+        None => StateObject::Secret,
+        Some((o, _)) if o == "secret" => StateObject::Secret,
+        Some((o, _)) if o == "configmap" => StateObject::ConfigMap,
+        Some((o, span)) => {
+            r.sink().push(
+                Diagnostic::error(
+                    "unknown-state-object",
+                    format!("`object = \"{o}\"` in {}: the journal is kept in a \"secret\" or a \"configmap\"", r.what),
+                    Some(span),
+                )
+                .with_help("object = \"secret\" (the default: Secrets are usually readable by fewer people)"),
+            );
+            return None;
+        }
+    };
+    let namespace = match backend {
+        StateBackend::Kubernetes => r.required_string("namespace", "\"cutover\"").map(|(n, _)| n),
+        StateBackend::Local => r.string("namespace").map(|(n, _)| n),
+    };
+    let lease_duration = r.duration("lease_duration").unwrap_or(DEFAULT_LEASE_DURATION);
+    if lease_duration < SHORTEST_LEASE {
+        r.sink().push(
+            Diagnostic::error(
+                "lease-too-short",
+                format!(
+                    "`lease_duration` in {} is {}: a Lease shorter than {} expires between two renewals",
+                    r.what,
+                    super::duration::format(lease_duration),
+                    super::duration::format(SHORTEST_LEASE)
+                ),
+                Some(r.span.clone()),
+            )
+            .with_help("lease_duration = \"30s\" (client-go's leader election uses 15s)"),
+        );
+    }
+    Some(StateConfig {
+        backend,
+        kubeconfig: r.string("kubeconfig").map(|(k, _)| k),
+        context: r.string("context").map(|(c, _)| c),
+        namespace: namespace.unwrap_or_default(),
+        object,
+        lease_duration,
+        request_timeout: r.duration("request_timeout").unwrap_or(super::k8s::DEFAULT_REQUEST_TIMEOUT),
+    })
+}
