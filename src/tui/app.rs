@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub use super::dialogs::Dialog;
-use super::dialogs::{Approve, EndDrain, InDoubt, Kept, NewAttempt, Next, Note, Quit, Rca, Retry, Rollback, Skip};
+use super::dialogs::{Approve, EndDrain, ForceLease, InDoubt, Kept, NewAttempt, Next, Note, Quit, Rca, Retry, Rollback, Skip};
 use super::input::{Edit, LineInput, TextArea};
 use super::keys::{KeyAction, action_for, chord_for};
 use super::log::LogView;
@@ -46,7 +46,17 @@ pub enum Focus {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reaction {
     Submit(Command),
+    /// Start steps although the run's Lease could not be renewed (typed FORCE).
+    ForceWithoutLease,
     Quit,
+}
+
+/// The run's state in the cluster, as the header shows it (`[state] backend = "kubernetes"`).
+#[derive(Debug, Clone)]
+pub struct ClusterLine {
+    pub status: crate::cluster::keeper::Status,
+    /// Why the next step waits for the Lease, while it does.
+    pub lease_wait: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +117,8 @@ pub struct App {
     pub theme: Theme,
     /// Set when watching a run another process drives: nothing here can change it.
     pub read_only: Option<ReadOnly>,
+    /// With the run's state in the cluster: the Lease and the replication.
+    pub cluster: Option<ClusterLine>,
     /// Index into the run's steps.
     pub selected: usize,
     pub focus: Focus,
@@ -216,6 +228,7 @@ impl App {
         let mut app = Self {
             theme,
             read_only: None,
+            cluster: None,
             selected: 0,
             focus: Focus::Steps,
             dialog: None,
@@ -398,6 +411,16 @@ impl App {
                 }
             }
             KeyAction::Quit => return self.quit(state, busy, now),
+            KeyAction::Force => {
+                if self.cluster.as_ref().is_some_and(|c| c.lease_wait.is_some()) {
+                    self.open(Dialog::ForceLease(ForceLease::default()), state, now);
+                } else {
+                    self.flash_error(
+                        "F forces steps to start while the run's Lease cannot be renewed; nothing waits for it now"
+                            .to_string(),
+                    );
+                }
+            }
             looking => self.look(looking, state),
         }
         None
@@ -495,7 +518,12 @@ impl App {
                 self.help = true;
                 self.help_scroll = 0;
             }
-            KeyAction::Act | KeyAction::Rollback | KeyAction::Skip | KeyAction::Note | KeyAction::Quit => {}
+            KeyAction::Act
+            | KeyAction::Rollback
+            | KeyAction::Skip
+            | KeyAction::Note
+            | KeyAction::Force
+            | KeyAction::Quit => {}
         }
     }
 

@@ -144,6 +144,16 @@ impl Loop<'_> {
                                     self.draw(terminal, driver, app, now, busy)?;
                                     return Ok(Stop::Quit);
                                 }
+                                Some(Reaction::ForceWithoutLease) => {
+                                    let by = driver.session.operator.clone();
+                                    match driver.force_without_lease(&by, now) {
+                                        Ok(records) => {
+                                            app.on_submitted();
+                                            app.on_records(&records, driver.state());
+                                        }
+                                        Err(e) => app.on_problem(e.to_string()),
+                                    }
+                                }
                                 Some(Reaction::Submit(command)) => {
                                     let by = driver.session.operator.clone();
                                     match driver.command(command, &by, now) {
@@ -187,10 +197,14 @@ impl Loop<'_> {
         &mut self,
         terminal: &mut Terminal<B>,
         driver: &Driver,
-        app: &App,
+        app: &mut App,
         now: DateTime<Utc>,
         busy: bool,
     ) -> Result<(), B::Error> {
+        app.cluster = driver.cluster().map(|status| crate::tui::app::ClusterLine {
+            status,
+            lease_wait: driver.lease_wait().map(str::to_string),
+        });
         let ctx = Ctx {
             state: driver.state(),
             app,

@@ -16,6 +16,8 @@ pub enum KeyAction {
     SwitchFocus,
     Filter,
     Help,
+    /// Start steps although the run's Lease could not be renewed (typed confirmation).
+    Force,
     Quit,
 }
 
@@ -25,7 +27,7 @@ impl KeyAction {
     pub fn only_looks(self) -> bool {
         !matches!(
             self,
-            KeyAction::Act | KeyAction::Rollback | KeyAction::Skip | KeyAction::Note
+            KeyAction::Act | KeyAction::Rollback | KeyAction::Skip | KeyAction::Note | KeyAction::Force
         )
     }
 }
@@ -104,6 +106,12 @@ pub const BINDINGS: &[Binding] = &[
         shown: "?",
         action: KeyAction::Help,
         help: "show or hide this help",
+    },
+    Binding {
+        keys: &[KeyCode::Char('F')],
+        shown: "F",
+        action: KeyAction::Force,
+        help: "with the run's state in the cluster: start steps although its Lease could not be renewed (type FORCE)",
     },
     Binding {
         keys: &[KeyCode::Char('q')],

@@ -13,6 +13,7 @@
 
 mod approve;
 mod end_drain;
+mod force_lease;
 mod in_doubt;
 mod new_attempt;
 mod note;
@@ -31,6 +32,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 pub use approve::{Approve, ApproveField};
 pub use end_drain::EndDrain;
+pub use force_lease::ForceLease;
 pub use in_doubt::{IN_DOUBT_CHOICES, InDoubt};
 pub use new_attempt::NewAttempt;
 pub use note::Note;
@@ -56,6 +58,7 @@ pub enum Dialog {
     InDoubt(InDoubt),
     Retry(Retry),
     EndDrain(EndDrain),
+    ForceLease(ForceLease),
     Rca(Rca),
     NewAttempt(NewAttempt),
     Quit(Quit),
@@ -173,6 +176,7 @@ macro_rules! dispatch {
             Dialog::InDoubt($d) => $body,
             Dialog::Retry($d) => $body,
             Dialog::EndDrain($d) => $body,
+            Dialog::ForceLease($d) => $body,
             Dialog::Rca($d) => $body,
             Dialog::NewAttempt($d) => $body,
             Dialog::Quit($d) => $body,

@@ -77,6 +77,15 @@ pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
             );
         }
     }
+    // The run's state in the cluster, when it is bad news: the Lease unrenewed (new steps
+    // wait), the cluster unreachable, the run taken over.
+    if let Some(c) = ctx.app.cluster.as_ref().filter(|c| c.status.alarming() || c.lease_wait.is_some()) {
+        let mut text = format!("⚠ {}", c.status.words(ctx.now));
+        if c.lease_wait.is_some() {
+            text.push_str(" — new steps wait (rollback steps do not): F to force");
+        }
+        return (text, Loudness::Alarm);
+    }
     let at = position(ctx).map(|p| format!("{p} · ")).unwrap_or_default();
     // The next thing with a time on it, long if it fits.
     let timed = || {
@@ -251,6 +260,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
     {
         used += 3 + t.chars().count();
         rest.push(Span::styled(format!(" · {t}"), theme.title()));
+    }
+    // Calm: where the cluster's copy stands, where there is room.
+    if let Some(c) = ctx.app.cluster.as_ref().filter(|c| !c.status.alarming() && c.lease_wait.is_none()) {
+        let words = format!(" · {}", c.status.words(ctx.now));
+        if used + words.chars().count() <= width {
+            used += words.chars().count();
+            rest.push(Span::styled(words, theme.dim()));
+        }
     }
     if watching.is_none() && used + local_clock.chars().count() <= width {
         second.push(Span::styled(local_clock, theme.dim()));
