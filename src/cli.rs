@@ -292,6 +292,13 @@ pub struct StatusArgs {
 pub struct ListArgs {
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// List the runs kept in the cluster this runbook's [state] names (who holds each, since
+    /// when, how far its copy goes) instead of this machine's
+    #[arg(long, value_name = "RUNBOOK")]
+    pub cluster: Option<std::path::PathBuf>,
+    /// The environment of --cluster's runbook
+    #[arg(long, short, requires = "cluster")]
+    pub env: Option<String>,
 }
 
 const WATCH_HELP: &str = "\

@@ -148,6 +148,17 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
     assert_exit(&out, 1);
     let stderr = text(&out.stderr);
     assert!(stderr.contains(&format!("still held by {holder_a}")), "{stderr}");
+    // Anyone with the runbook sees who holds it and since when; the holder's machine too.
+    let out = b.output(&["runs", "--cluster", rb_b.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&run_id) && stdout.contains(&format!("held by {holder_a} since ")),
+        "{stdout}"
+    );
+    let out = a.output(&["status", &run_id]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("cluster    held by {holder_a} since ")), "{stdout}");
 
     // A's laptop freezes: its Lease runs out, B takes over and finishes the run.
     let pid = first.id() as libc::pid_t;

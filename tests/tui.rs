@@ -2290,3 +2290,98 @@ async fn a_watcher_says_when_nobody_holds_the_run_and_when_it_ended() {
     assert!(w.screen().contains("the run ended: completed"), "{}", w.screen());
     drop(dir);
 }
+
+/// The keeper's state when the cluster broke a minute ago: the Lease unrenewed, three
+/// events not replicated.
+fn broken_cluster(now: DateTime<Utc>) -> cutover::cluster::keeper::Status {
+    cutover::cluster::keeper::Status {
+        place: "context prod-eu (https://10.0.0.1:6443), namespace cutover".to_string(),
+        holder: "alice@ops-1 pid 4242".to_string(),
+        lease_duration: std::time::Duration::from_secs(30),
+        renewed: Some((now - Duration::seconds(65), std::time::Instant::now() - std::time::Duration::from_secs(65))),
+        renew_error: Some("the API server at https://10.0.0.1:6443 did not answer".to_string()),
+        lost_to: None,
+        replicated: 9,
+        local: 12,
+        replication_error: Some("the API server did not answer".to_string()),
+        forced: false,
+        lag: None,
+    }
+}
+
+#[tokio::test]
+async fn a_broken_cluster_is_loud_in_the_header_and_f_forces_steps_with_a_typed_word() {
+    let c = Cockpit::after(DNS_RUNBOOK, None, Vec::new(), 120, 30);
+    let state = c.driver.state().clone();
+    let mut app = App::new(Theme { color: false }, &state, &[]);
+    let now = t0();
+    app.cluster = Some(cutover::tui::app::ClusterLine {
+        status: broken_cluster(now),
+        lease_wait: Some("the run's Lease could not be renewed".to_string()),
+    });
+    let draw = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        let ctx = cutover::tui::view::Ctx {
+            state: &state,
+            app,
+            now,
+            local: FixedOffset::east_opt(0).unwrap(),
+            busy: false,
+        };
+        terminal.draw(|f| cutover::tui::view::render(f, &ctx)).unwrap();
+        terminal.backend().to_string()
+    };
+    let screen = draw(&app);
+    assert!(
+        screen.contains("⚠ Lease unrenewed for 1m 05s: new steps wait (F to force; rollback steps go on) · cluster"),
+        "{screen}"
+    );
+    // Without the wait (a rollback step runs), the state of both is still loud.
+    app.cluster.as_mut().unwrap().lease_wait = None;
+    let screen = draw(&app);
+    assert!(
+        screen.contains("⚠ cluster unreachable — local only, 3 events behind · Lease unrenewed for 1m 05s"),
+        "{screen}"
+    );
+    app.cluster.as_mut().unwrap().lease_wait = Some("the run's Lease could not be renewed".to_string());
+
+    // F asks for the word; anything else is refused, FORCE forces.
+    // Keys after the guard against doubled keys (the dialog opens at `now`).
+    let later = now + past_the_guard();
+    let press = |app: &mut App, code: KeyCode| app.on_key(&KeyEvent::new(code, KeyModifiers::NONE), &state, later, false);
+    assert_eq!(
+        app.on_key(&KeyEvent::new(KeyCode::Char('F'), KeyModifiers::NONE), &state, now, false),
+        None
+    );
+    assert!(draw(&app).contains("Type FORCE to start steps now"), "{}", draw(&app));
+    for ch in "force".chars() {
+        press(&mut app, KeyCode::Char(ch));
+    }
+    assert_eq!(press(&mut app, KeyCode::Enter), None, "lower case is not the word");
+    assert!(draw(&app).contains("type FORCE exactly"), "{}", draw(&app));
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    for ch in "FORCE".chars() {
+        press(&mut app, KeyCode::Char(ch));
+    }
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(cutover::tui::app::Reaction::ForceWithoutLease)
+    );
+
+    // Healthy: a quiet note of where the copy stands.
+    let mut healthy = broken_cluster(now);
+    healthy.renewed = Some((now - Duration::seconds(3), std::time::Instant::now()));
+    healthy.renew_error = None;
+    healthy.replication_error = None;
+    healthy.replicated = 12;
+    let mut app = App::new(Theme { color: false }, &state, &[]);
+    app.cluster = Some(cutover::tui::app::ClusterLine {
+        status: healthy,
+        lease_wait: None,
+    });
+    let screen = draw(&app);
+    assert!(screen.contains("replicated to #12 · Lease renewed 3.0s ago"), "{screen}");
+    assert!(!screen.contains('⚠'), "{screen}");
+}

@@ -79,12 +79,21 @@ impl Status {
         if let Some(by) = &self.lost_to {
             return format!("run taken over by {by}: this process stopped driving");
         }
-        let replica = match (&self.replication_error, self.behind()) {
+        format!("{} · {}", self.replica_words(), self.lease_words(now))
+    }
+
+    /// "replicated to #412", "cluster unreachable — local only, 37 events behind"
+    pub fn replica_words(&self) -> String {
+        match (&self.replication_error, self.behind()) {
             (Some(_), n) => format!("cluster unreachable — local only, {n} event{} behind", plural(n)),
             (None, 0) => format!("replicated to #{}", self.replicated),
             (None, n) => format!("replicating: #{} of #{} ({n} behind)", self.replicated, self.local),
-        };
-        let lease = match (&self.renewed, self.lease_current()) {
+        }
+    }
+
+    /// "Lease renewed 3.0s ago", "Lease unrenewed for 1m 05s"
+    pub fn lease_words(&self, now: DateTime<Utc>) -> String {
+        match (&self.renewed, self.lease_current()) {
             (Some((at, _)), true) => format!(
                 "Lease renewed {} ago",
                 crate::duration::took((now - *at).to_std().unwrap_or_default())
@@ -95,8 +104,7 @@ impl Status {
                 if self.forced { " (forced)" } else { "" }
             ),
             (None, _) => "Lease not held".to_string(),
-        };
-        format!("{replica} · {lease}")
+        }
     }
 
     /// Whether the line is bad news (the header shows it loudly).

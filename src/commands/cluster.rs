@@ -174,7 +174,13 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
             );
         }
         eprint!("\r\x1b[Kwaiting for the Lease of run {run_id} to run out: held by {}", record.describe(now));
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        // Read again each second, and right when it runs out.
+        let until_expiry = record
+            .expires()
+            .and_then(|e| (e - now).to_std().ok())
+            .unwrap_or_default();
+        let nap = until_expiry.min(std::time::Duration::from_secs(1)) + std::time::Duration::from_millis(5);
+        tokio::time::sleep(nap).await;
     };
     if args.wait {
         eprintln!();
@@ -233,4 +239,114 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
         crate::duration::took(started.elapsed())
     );
     drive(session, &args.drive, preamble, loaded.warning_lines()).await
+}
+
+/// Who holds run `run_id` in the cluster and how far its copy goes, in one line (or why
+/// that is not known).
+pub async fn holder_line(cfg: &StateConfig, run_id: &str) -> String {
+    let cluster = match cluster::connect(cfg).await {
+        Ok(c) => c,
+        Err(e) => return format!("unknown: {e}"),
+    };
+    let now = Utc::now();
+    let lease = RunLease::new(cluster.clone(), run_id, cfg.lease_duration);
+    let held = match lease.read().await {
+        Ok(Some(r)) => held_words(&r, now),
+        Ok(None) => "no Lease".to_string(),
+        Err(e) => return format!("unknown: {e}"),
+    };
+    let copy = match remote::read_head(&cluster, cfg.object, run_id).await {
+        Ok(Some((_, head, _))) => format!("its copy goes to #{} (written by {})", head.last_seq, head.writer),
+        Ok(None) => "no copy yet".to_string(),
+        Err(e) => format!("copy unreadable: {e}"),
+    };
+    format!("{held}; {copy} — {}", cluster.describe())
+}
+
+/// "held by alice@ops-1 pid 42 since 02:10:00 UTC, renewed 3s ago (expires in 27s)"
+fn held_words(r: &Record, now: chrono::DateTime<Utc>) -> String {
+    if r.holder.is_empty() {
+        return "held by nobody (released)".to_string();
+    }
+    let since = r
+        .acquired
+        .map(|t| format!(" since {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+        .unwrap_or_default();
+    let rest = r.describe(now);
+    let rest = rest.strip_prefix(r.holder.as_str()).unwrap_or(&rest);
+    format!("held by {}{since}{rest}", r.holder)
+}
+
+/// `cutover runs --cluster RUNBOOK`: the runs kept where the runbook's [state] says.
+pub async fn runs(args: &crate::cli::ListArgs) -> Result<i32> {
+    let path = args.cluster.clone().unwrap_or_default();
+    let given = crate::cli::RunbookArgs {
+        runbook: path.clone(),
+        env: args.env.clone(),
+    };
+    let Some(loaded) = load_or_report(&given) else {
+        return Ok(1);
+    };
+    let Some(cfg) = loaded.runbook.state.clone().filter(StateConfig::in_cluster) else {
+        bail!(
+            "runbook {} (environment {}) keeps its runs on this machine only ([state] backend is not \"kubernetes\"): \
+             see them with `cutover runs`",
+            path.display(),
+            loaded.runbook.environment
+        );
+    };
+    let cluster = cluster::connect(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let api = cluster.api::<k8s_openapi::api::coordination::v1::Lease>();
+    let selector = format!("{}={}", cluster::MANAGED_BY.0, cluster::MANAGED_BY.1);
+    let leases = cluster
+        .bounded(api.list(&kube::api::ListParams::default().labels(&selector)))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", cluster.error(e, "list", "leases", None)))?;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for l in &leases.items {
+        let Some(run_id) = l
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(cluster::RUN_ID_ANNOTATION))
+            .cloned()
+        else {
+            continue;
+        };
+        let record = RunLease::new(cluster.clone(), &run_id, cfg.lease_duration)
+            .read()
+            .await
+            .ok()
+            .flatten();
+        let head = remote::read_head(&cluster, cfg.object, &run_id).await.ok().flatten();
+        rows.push(serde_json::json!({
+            "run_id": run_id,
+            "holder": record.as_ref().map(|r| r.holder.clone()).filter(|h| !h.is_empty()),
+            "since": record.as_ref().and_then(|r| r.acquired),
+            "renewed": record.as_ref().and_then(|r| r.renewed),
+            "expires": record.as_ref().and_then(Record::expires),
+            "lease": record.as_ref().map(|r| held_words(r, now)),
+            "replicated_to": head.as_ref().map(|(_, h, _)| h.last_seq),
+            "written_by": head.as_ref().map(|(_, h, _)| h.writer.clone()),
+        }));
+    }
+    match args.output {
+        crate::headless::Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        crate::headless::Output::Text => {
+            println!("Runs in {}:", cluster.describe());
+            if rows.is_empty() {
+                println!("  none");
+            }
+            for r in &rows {
+                println!(
+                    "  {}  {}; copy to #{}",
+                    r["run_id"].as_str().unwrap_or_default(),
+                    r["lease"].as_str().unwrap_or("no Lease"),
+                    r["replicated_to"].as_u64().map_or("?".to_string(), |n| n.to_string())
+                );
+            }
+        }
+    }
+    Ok(0)
 }

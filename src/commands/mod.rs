@@ -54,6 +54,7 @@ fn check_names(command: &Cmd) -> Result<()> {
         Cmd::Run(a) => a.runbook.env.as_deref(),
         Cmd::Rehearse(a) => a.run.runbook.env.as_deref(),
         Cmd::Takeover(a) => a.runbook.env.as_deref(),
+        Cmd::Runs(a) => a.env.as_deref(),
         _ => None,
     };
     if let Some(refused) = env.and_then(|e| names::refusal(NameKind::Environment, e)) {
@@ -98,7 +99,8 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Resume(args) => run::resume(&env()?, args).await,
         Cmd::Rollback(args) => run::rollback(&env()?, args).await,
         Cmd::Rca(args) => run::rca(&env()?, args).await,
-        Cmd::Status(args) => status::status(&env()?, &args),
+        Cmd::Status(args) => status::status(&env()?, &args).await,
+        Cmd::Runs(args) if args.cluster.is_some() => cluster::runs(&args).await,
         Cmd::Runs(args) => status::runs(&env()?, &args),
         Cmd::Journal(args) => status::journal(&env()?, &args),
         Cmd::Watch(args) => watch::watch(&env()?, &args).await,

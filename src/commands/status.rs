@@ -96,7 +96,7 @@ fn detail(s: &RunSummary, holder: Option<&Holder>, now: DateTime<Utc>) -> String
     out
 }
 
-pub fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
+pub async fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
     let now = Utc::now();
     match &args.run_id {
         Some(id) => {
@@ -112,7 +112,13 @@ pub fn status(env: &Env, args: &StatusArgs) -> Result<i32> {
                         held_by: holder
                     })?
                 ),
-                Output::Text => print!("{}", for_terminal(&detail(&summary, holder.as_ref(), now), Lines::Many)),
+                Output::Text => {
+                    print!("{}", for_terminal(&detail(&summary, holder.as_ref(), now), Lines::Many));
+                    if let Some(cfg) = &summary.cluster {
+                        let line = super::cluster::holder_line(cfg, id).await;
+                        print!("{}", for_terminal(&format!("  cluster    {line}\n"), Lines::Many));
+                    }
+                }
             }
         }
         None => {

@@ -35,6 +35,9 @@ pub struct RunSummary {
     /// A `cutover demo`: once its process has ended, the run cannot go on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub demo: bool,
+    /// Where the run's Lease and copy are, when its state is in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::runbook::StateConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +87,7 @@ impl RunSummary {
             environment: state.runbook.environment.clone(),
             mode: state.mode,
             demo: state.rehearsal.as_ref().is_some_and(|r| r.demo),
+            cluster: state.runbook.state.clone().filter(|c| c.in_cluster() && !state.dry_run),
             source: state.source.clone(),
             digest: state.digest.clone(),
             attempt: state.attempt,

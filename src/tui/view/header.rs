@@ -80,10 +80,14 @@ pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
     // The run's state in the cluster, when it is bad news: the Lease unrenewed (new steps
     // wait), the cluster unreachable, the run taken over.
     if let Some(c) = ctx.app.cluster.as_ref().filter(|c| c.status.alarming() || c.lease_wait.is_some()) {
-        let mut text = format!("⚠ {}", c.status.words(ctx.now));
-        if c.lease_wait.is_some() {
-            text.push_str(" — new steps wait (rollback steps do not): F to force");
-        }
+        let text = match (&c.status.lost_to, &c.lease_wait) {
+            (None, Some(_)) => format!(
+                "⚠ {}: new steps wait (F to force; rollback steps go on) · {}",
+                c.status.lease_words(ctx.now),
+                c.status.replica_words()
+            ),
+            _ => format!("⚠ {}", c.status.words(ctx.now)),
+        };
         return (text, Loudness::Alarm);
     }
     let at = position(ctx).map(|p| format!("{p} · ")).unwrap_or_default();
