@@ -170,6 +170,12 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
                 .map(|v| json_response(StatusCode::OK, &v))
                 .ok_or_else(ApiError::no_route);
         }
+        ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &discovery::openapi_v3_paths())),
+        ["openapi", "v3", gv @ ..] => {
+            return discovery::openapi_v3_document(gv)
+                .map(|v| json_response(StatusCode::OK, &v))
+                .ok_or_else(ApiError::no_route);
+        }
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(ApiError::no_route()),
