@@ -6,6 +6,7 @@
 //! Tokens name users by dropping a `-token` suffix: `test-token` is user `test`. Requests without a
 //! token are `system:anonymous`, which may only read `/version` and the health endpoints.
 
+mod admit;
 mod builders;
 mod discovery;
 mod patch;
@@ -51,6 +52,15 @@ fn info_of<K: kube::Resource<DynamicType = ()>>() -> &'static ResourceInfo {
             group
         )
     })
+}
+
+fn decode_or_panic(info: &ResourceInfo, value: &mut Value) {
+    if let Err(e) = admit::decode(info, value) {
+        panic!(
+            "the fake Kubernetes API server cannot decode this {}: {}",
+            info.kind, e.message
+        );
+    }
 }
 
 /// The namespace key an object is stored under: "" for cluster-scoped types.
@@ -141,7 +151,8 @@ impl FakeKube {
     /// generation like the real server (a uid or creationTimestamp the object carries is kept when it is
     /// new; a replace keeps the stored ones). The namespace is created if missing. What `status` the
     /// object carries is stored as given; with auto rollout on, a Deployment whose status has not
-    /// observed its generation is converged.
+    /// observed its generation is converged. Decoded as the server decodes a write (a Secret's
+    /// `stringData` lands in `data`), but not validated. Panics if it does not decode.
     pub fn put<K>(&self, obj: &K)
     where
         K: kube::Resource<DynamicType = ()> + Serialize,
@@ -157,6 +168,7 @@ impl FakeKube {
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("resourceVersion");
         }
+        decode_or_panic(info, &mut value);
         let mut state = self.shared.lock();
         state.ensure_namespace(&namespace);
         state.write(info, &namespace, value);
@@ -188,7 +200,7 @@ impl FakeKube {
     }
 
     /// Changes an object in place (status included); bumps resourceVersion (and generation when the
-    /// spec changes). Panics if the object does not exist.
+    /// spec changes). Decoded like [`put`](Self::put)'s. Panics if the object does not exist.
     pub fn update<K>(&self, namespace: &str, name: &str, f: impl FnOnce(&mut K))
     where
         K: kube::Resource<DynamicType = ()> + Serialize + DeserializeOwned,
@@ -206,6 +218,7 @@ impl FakeKube {
         f(&mut obj);
         let mut value = serde_json::to_value(&obj).expect("serialize the object");
         value["metadata"]["name"] = Value::String(name.to_string());
+        decode_or_panic(info, &mut value);
         state.write(info, &ns, value);
     }
 

@@ -13,7 +13,7 @@ use super::resources::{self, ResourceInfo};
 use super::select::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{State, ns_name, random_suffix};
-use super::{discovery, portforward, table, watch};
+use super::{admit, discovery, portforward, table, watch};
 
 /// What every request handler shares.
 pub(crate) struct Shared {
@@ -408,6 +408,7 @@ fn initial_status(info: &ResourceInfo) -> Option<Value> {
 
 fn create(state: &mut State, info: &'static ResourceInfo, ns: &str, mut body: Value) -> ApiResult<Value> {
     check_kind(info, &body)?;
+    admit::decode(info, &mut body)?;
     if !body.get("metadata").is_some_and(Value::is_object) {
         body["metadata"] = json!({});
     }
@@ -444,6 +445,8 @@ fn create(state: &mut State, info: &'static ResourceInfo, ns: &str, mut body: Va
             m.remove(field);
         }
     }
+    // The server validates before it looks at the namespace or for a name already taken.
+    admit::validate(info, &name, &body, None)?;
     if info.namespaced {
         let ns_info = resources::find("", "v1", "namespaces").expect("namespaces are served");
         if state.get(ns_info, "", ns).is_none() {
@@ -512,6 +515,7 @@ fn store_over(
         }
         _ => new,
     };
+    admit::validate(info, name, &new, Some(old))?;
     Ok(state.write(info, ns, new))
 }
 
@@ -521,9 +525,10 @@ fn update(
     ns: &str,
     name: &str,
     sub: Option<&str>,
-    body: Value,
+    mut body: Value,
 ) -> ApiResult<Value> {
     check_kind(info, &body)?;
+    admit::decode(info, &mut body)?;
     let Some(old) = state.get(info, ns, name).cloned() else {
         if info.plural == "leases" && sub.is_none() {
             return create(state, info, ns, body);
@@ -563,6 +568,7 @@ fn patch_object(
         m.remove("resourceVersion");
     }
     patch::apply(kind, &mut new, body).map_err(invalid)?;
+    admit::decode(info, &mut new)?;
     if new.pointer("/metadata/uid") != old.pointer("/metadata/uid") && new.pointer("/metadata/uid").is_some() {
         return Err(ApiError::new(
             409,
