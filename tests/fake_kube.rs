@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use cutover_sandbox::kube::{FakeKube, deployment, ready_pod};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent, WatchParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
@@ -836,6 +839,31 @@ fn named(name: &str) -> ObjectMeta {
     }
 }
 
+fn micro(rfc3339: &str) -> MicroTime {
+    MicroTime(rfc3339.parse().expect("an RFC 3339 time"))
+}
+
+fn run_lease(name: &str, holder: &str) -> Lease {
+    Lease {
+        metadata: named(name),
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(15),
+            acquire_time: Some(micro("2025-06-01T10:00:00Z")),
+            renew_time: Some(micro("2025-06-01T10:00:05.5Z")),
+            lease_transitions: Some(0),
+            ..LeaseSpec::default()
+        }),
+    }
+}
+
+fn rv_of(meta: &ObjectMeta) -> u64 {
+    meta.resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .expect("a numeric resourceVersion")
+}
+
 fn stale_write(status: &kube::core::Status, resource: &str, name: &str) {
     assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"), "{status:?}");
     assert_eq!(
@@ -844,6 +872,90 @@ fn stale_write(status: &kube::core::Status, resource: &str, name: &str) {
             "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
         )
     );
+}
+
+#[tokio::test]
+async fn kube_rs_leases_are_written_and_deleted_under_resource_version_preconditions() {
+    let fake = shop();
+    let leases: Api<Lease> = Api::default_namespaced(client(&fake, "test-token").await);
+    let pp = PostParams::default();
+
+    let lease = run_lease("cutover-run", "host-a/1");
+    let created = leases.create(&pp, &lease).await.unwrap();
+    assert_eq!(
+        created.spec, lease.spec,
+        "the spec is stored as sent, MicroTimes included"
+    );
+    let taken = api_error(leases.create(&pp, &run_lease("cutover-run", "host-b/2")).await);
+    assert_eq!((taken.code, taken.reason.as_str()), (409, "AlreadyExists"));
+    assert_eq!(
+        taken.message,
+        r#"leases.coordination.k8s.io "cutover-run" already exists"#
+    );
+
+    // A renewal from the holder's copy succeeds once; after it the copy is stale.
+    let mut renewal = created.clone();
+    renewal.spec.as_mut().unwrap().renew_time = Some(micro("2025-06-01T10:00:10Z"));
+    let renewed = leases.replace("cutover-run", &pp, &renewal).await.unwrap();
+    assert!(rv_of(&renewed.metadata) > rv_of(&created.metadata));
+    assert_eq!(renewed.spec, renewal.spec);
+    let stale = api_error(leases.replace("cutover-run", &pp, &renewal).await);
+    stale_write(&stale, "leases.coordination.k8s.io", "cutover-run");
+
+    // Unlike most types, a Lease is never overwritten blind.
+    let mut blind = renewed.clone();
+    blind.metadata.resource_version = None;
+    let refused = api_error(leases.replace("cutover-run", &pp, &blind).await);
+    assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        refused.message,
+        r#"leases.coordination.k8s.io "cutover-run" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update"#
+    );
+    // ...but a PUT of a name not taken creates one.
+    let put = leases
+        .replace("other-run", &pp, &run_lease("other-run", "host-c/3"))
+        .await
+        .unwrap();
+    assert_eq!(put.spec.unwrap().holder_identity.as_deref(), Some("host-c/3"));
+
+    let mut endless = run_lease("endless", "host-a/1");
+    endless.spec.as_mut().unwrap().lease_duration_seconds = Some(0);
+    let invalid = api_error(leases.create(&pp, &endless).await);
+    assert_eq!((invalid.code, invalid.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        invalid.message,
+        r#"Lease.coordination.k8s.io "endless" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"#
+    );
+
+    // Releasing the lock: a delete under a stale resourceVersion fails, under the current one it works.
+    let delete_at = |rv: &ObjectMeta| DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: rv.resource_version.clone(),
+            uid: rv.uid.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    let refused = api_error(
+        leases
+            .delete("cutover-run", &delete_at(&created.metadata))
+            .await
+            .map(|_| ()),
+    );
+    assert_eq!((refused.code, refused.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        refused.message,
+        format!(
+            r#"Operation cannot be fulfilled on Lease.coordination.k8s.io "cutover-run": the ResourceVersion in the precondition ({}) does not match the ResourceVersion in record ({}). The object might have been modified"#,
+            rv_of(&created.metadata),
+            rv_of(&renewed.metadata)
+        )
+    );
+    assert!(fake.get::<Lease>("shop", "cutover-run").is_some());
+    leases
+        .delete("cutover-run", &delete_at(&renewed.metadata))
+        .await
+        .unwrap();
+    assert!(fake.get::<Lease>("shop", "cutover-run").is_none());
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceInfo};
 use super::select::{FieldSelector, LabelSelector};
-use super::status::ApiError;
+use super::status::{ApiError, FieldError};
 use super::store::{State, ns_name, random_suffix};
 use super::{admit, discovery, portforward, table, watch};
 
@@ -303,8 +303,11 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
             Ok(json_response(StatusCode::OK, &patched))
         }
         ("delete", Some(name), None) => {
-            if state.get(info, &ns, name).is_none() {
-                return Err(ApiError::not_found(info, name));
+            let obj = state
+                .get(info, &ns, name)
+                .ok_or_else(|| ApiError::not_found(info, name))?;
+            if !body.is_empty() {
+                check_preconditions(info, name, obj, &parse_body()?)?;
             }
             let deleted = delete(&mut state, info, &ns, name);
             Ok(json_response(StatusCode::OK, &deleted))
@@ -530,11 +533,28 @@ fn update(
     check_kind(info, &body)?;
     admit::decode(info, &mut body)?;
     let Some(old) = state.get(info, ns, name).cloned() else {
-        if info.plural == "leases" && sub.is_none() {
+        if info.allows_create_on_update() && sub.is_none() {
             return create(state, info, ns, body);
         }
         return Err(ApiError::not_found(info, name));
     };
+    let unconditional = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    if unconditional && !info.allows_unconditional_update() {
+        // The registry names the resource where the kind usually goes: `leases.coordination.k8s.io "x" is invalid`.
+        return Err(ApiError::invalid_fields(
+            info.group,
+            info.plural,
+            name,
+            &[FieldError::invalid(
+                "metadata.resourceVersion",
+                &json!(0),
+                "must be specified for an update",
+            )],
+        ));
+    }
     store_over(state, info, ns, name, &old, sub, body)
 }
 
@@ -581,6 +601,37 @@ fn patch_object(
         ));
     }
     store_over(state, info, ns, name, &old, sub, new)
+}
+
+/// A DeleteOptions body's `preconditions`, checked against the stored object as the registry's
+/// `BeforeDelete` does (uid first, then resourceVersion).
+fn check_preconditions(info: &ResourceInfo, name: &str, obj: &Value, options: &Value) -> ApiResult<()> {
+    let Some(preconditions) = options.get("preconditions") else {
+        return Ok(());
+    };
+    let stored = |field: &str| obj["metadata"][field].as_str().unwrap_or_default();
+    let wanted = |field: &str| preconditions.get(field).and_then(Value::as_str);
+    if let Some(uid) = wanted("uid").filter(|uid| *uid != stored("uid")) {
+        return Err(ApiError::precondition_failed(
+            info,
+            name,
+            format_args!(
+                "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
+                stored("uid")
+            ),
+        ));
+    }
+    if let Some(rv) = wanted("resourceVersion").filter(|rv| *rv != stored("resourceVersion")) {
+        return Err(ApiError::precondition_failed(
+            info,
+            name,
+            format_args!(
+                "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
+                stored("resourceVersion")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn delete(state: &mut State, info: &'static ResourceInfo, ns: &str, name: &str) -> Value {

@@ -117,6 +117,20 @@ impl ApiError {
         .with_details(info, Some(name))
     }
 
+    /// A delete whose `preconditions` do not hold. The server checks them against the object it
+    /// read and names the object by kind: `Operation cannot be fulfilled on ConfigMap "x": ...`.
+    pub fn precondition_failed(info: &ResourceInfo, name: &str, reason: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {reason}",
+                kind_qualified(info)
+            ),
+        )
+        .with_group_kind(info.group, info.kind, Some(name))
+    }
+
     /// A body the server cannot decode into the type (bad base64 in `[]byte` fields, a time that
     /// does not parse): `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 4`.
     pub fn undecodable(info: &ResourceInfo, error: impl std::fmt::Display) -> ApiError {
