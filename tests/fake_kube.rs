@@ -1047,3 +1047,44 @@ async fn kube_rs_configmaps_and_secrets_conflict_and_refuse_more_than_a_mebibyte
         )
     );
 }
+
+#[tokio::test]
+async fn kube_rs_requests_hang_while_partitioned_and_fail_while_failing_on_the_same_port() {
+    let fake = shop();
+    let mut lease = run_lease("cutover-run", "host-a/1");
+    lease.metadata.namespace = Some("shop".into());
+    fake.put(&lease);
+    let leases: Api<Lease> = Api::default_namespaced(client(&fake, "test-token").await);
+    leases.get("cutover-run").await.unwrap();
+
+    fake.hang_requests(true);
+    let pending = tokio::spawn({
+        let leases = leases.clone();
+        async move { leases.get("cutover-run").await }
+    });
+    let path = "GET /apis/coordination.k8s.io/v1/namespaces/shop/leases/cutover-run";
+    let arrived = |fake: &FakeKube| fake.requests().iter().filter(|r| r.as_str() == path).count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while arrived(&fake) < 2 {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "a request got through the partition");
+    fake.hang_requests(false);
+    let lease = tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .expect("the held request is answered once the partition heals")
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("host-a/1"));
+
+    fake.fail_requests(Some((500, "etcdserver: leader changed")));
+    let failed = api_error(leases.get("cutover-run").await);
+    assert_eq!(
+        (failed.code, failed.message.as_str()),
+        (500, "etcdserver: leader changed")
+    );
+    fake.fail_requests(None);
+    leases.get("cutover-run").await.unwrap();
+}

@@ -81,6 +81,7 @@ impl FakeKube {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new()),
             address: addr.to_string(),
+            hung: tokio::sync::watch::channel(false).0,
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let app = routes::router(shared.clone());
@@ -257,6 +258,14 @@ impl FakeKube {
     /// while it is overloaded (429, 503); `None` ends it.
     pub fn fail_requests(&self, failure: Option<(u16, &str)>) {
         self.shared.lock().failing = failure.map(|(code, message)| (code, message.to_string()));
+    }
+
+    /// While on, every request to the server (discovery and `/version` too) waits, unanswered, until
+    /// it is switched off, as behind a network partition; then each is answered as usual. Requests
+    /// are recorded in [`requests`](Self::requests) as they arrive. Streams already answered (watches,
+    /// port-forwards) keep flowing.
+    pub fn hang_requests(&self, on: bool) {
+        self.shared.hung.send_replace(on);
     }
 
     /// Every request so far as "VERB /path?query" (the query as sent).

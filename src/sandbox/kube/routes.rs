@@ -20,11 +20,20 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     /// `127.0.0.1:PORT`, for `/api`'s serverAddressByClientCIDRs.
     pub address: String,
+    /// While true, requests wait before they are answered (a network partition).
+    pub hung: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns once requests are no longer held, at once when they are not.
+    async fn wait_while_hung(&self) {
+        let mut hung = self.hung.subscribe();
+        // An error means the sender is gone, which it is not while `self` lives.
+        let _ = hung.wait_for(|hung| !*hung).await;
     }
 }
 
@@ -136,12 +145,13 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
     let raw_query = req.uri().query().map(str::to_string);
     let query = Query::parse(raw_query.as_deref());
     let token = bearer(req.headers());
+    shared.lock().requests.push(match &raw_query {
+        Some(q) => format!("{method} {path}?{q}"),
+        None => format!("{method} {path}"),
+    });
+    shared.wait_while_hung().await;
     {
-        let mut state = shared.lock();
-        state.requests.push(match &raw_query {
-            Some(q) => format!("{method} {path}?{q}"),
-            None => format!("{method} {path}"),
-        });
+        let state = shared.lock();
         if token.as_ref().is_some_and(|t| state.expired_tokens.contains(t)) {
             return Err(ApiError::unauthorized());
         }
