@@ -7,9 +7,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cutover_sandbox::kube::{FakeKube, deployment, ready_pod};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent, WatchParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
@@ -585,4 +590,501 @@ fn kubectl_port_forward(websocket: bool) {
         "kubectl used {method}: {:?}",
         fake.requests()
     );
+}
+
+impl Kubectl {
+    /// Runs kubectl expecting it to fail; returns what it printed on stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run kubectl");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} succeeded: {}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    /// Writes `manifest` to a file of that name in kubectl's home; returns its path.
+    fn file(&self, name: &str, manifest: &str) -> String {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, manifest).expect("write the manifest");
+        path.to_string_lossy().into_owned()
+    }
+}
+
+fn resource_version(obj: &Value) -> u64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or_else(|| panic!("no numeric resourceVersion in {obj}"))
+}
+
+/// What journal writes and run locks rely on, through kubectl: `kubectl create -f` of `manifest`
+/// (a file named `file`) succeeds once and then answers AlreadyExists; `kubectl replace -f` of the
+/// object as `kubectl get` shows it, changed by `edit`, succeeds and moves resourceVersion; the
+/// same file again, now stale, answers Conflict. `resource` is the type as the server names it in
+/// messages (`leases.coordination.k8s.io`). Returns the object as created, then as replaced.
+fn kubectl_create_and_replace(
+    kubectl: &Kubectl,
+    file: &str,
+    manifest: &str,
+    resource: &str,
+    name: &str,
+    edit: impl FnOnce(&mut Value),
+) -> (Value, Value) {
+    let path = kubectl.file(file, manifest);
+    let created = kubectl.run(&["create", "-f", &path]);
+    assert!(
+        String::from_utf8_lossy(&created.stdout).ends_with(&format!("/{name} created\n")),
+        "{}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    let again = kubectl.fails(&["create", "-f", &path]);
+    assert!(
+        again.starts_with("Error from server (AlreadyExists): error when creating")
+            && again.contains(&format!("{resource} \"{name}\" already exists")),
+        "{again}"
+    );
+
+    let stored = kubectl.json(&["get", resource, name, "-o", "json"]);
+    let mut changed = stored.clone();
+    edit(&mut changed);
+    let replacement = kubectl.file(&format!("replace-{file}.json"), &changed.to_string());
+    kubectl.run(&["replace", "-f", &replacement]);
+    let replaced = kubectl.json(&["get", resource, name, "-o", "json"]);
+    assert!(
+        resource_version(&replaced) > resource_version(&stored),
+        "replace moved resourceVersion: {stored} → {replaced}"
+    );
+
+    // The file still carries the resourceVersion the replace made stale.
+    let stale = kubectl.fails(&["replace", "-f", &replacement]);
+    assert!(
+        stale.starts_with("Error from server (Conflict): error when replacing")
+            && stale.contains(&format!(
+                "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            )),
+        "{stale}"
+    );
+    assert_eq!(
+        kubectl.json(&["get", resource, name, "-o", "json"]),
+        replaced,
+        "a refused replace changes nothing"
+    );
+    (stored, replaced)
+}
+
+#[test]
+fn kubectl_writes_configmaps_with_optimistic_locking_and_the_size_limit() {
+    let fake = shop();
+    let kubectl = Kubectl::new(&fake);
+    let manifest = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "journal-0001", "labels": {"run": "r1"}},
+        "data": {"chunk.json": "{\"seq\":1}"},
+        "binaryData": {"chunk.bin": "AAEC/w=="},
+    });
+    let (created, replaced) = kubectl_create_and_replace(
+        &kubectl,
+        "cm.json",
+        &manifest.to_string(),
+        "configmaps",
+        "journal-0001",
+        |cm| cm["data"]["chunk.json"] = json!("{\"seq\":2}"),
+    );
+    assert_eq!(created["data"], manifest["data"]);
+    assert_eq!(created["binaryData"], manifest["binaryData"]);
+    assert_eq!(created["metadata"]["labels"]["run"], "r1");
+    assert_eq!(replaced["data"]["chunk.json"], "{\"seq\":2}");
+    assert_eq!(replaced["metadata"]["uid"], created["metadata"]["uid"]);
+
+    // 1 MiB of values, counted over data and binaryData together, and one byte more.
+    let at_limit = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "at-limit"},
+        "data": {"a": "x".repeat((1 << 20) - 3)},
+        "binaryData": {"b": "AAEC"},
+    });
+    kubectl.run(&["create", "-f", &kubectl.file("limit.json", &at_limit.to_string())]);
+    let mut over = at_limit.clone();
+    over["metadata"]["name"] = json!("over-limit");
+    over["binaryData"]["b"] = json!("AAECAw==");
+    let refused = kubectl.fails(&["create", "-f", &kubectl.file("over.json", &over.to_string())]);
+    assert_eq!(
+        refused.trim(),
+        r#"The ConfigMap "over-limit" is invalid: []: Too long: may not be more than 1048576 bytes"#
+    );
+
+    let clash = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "clash"},
+        "data": {"k": "text"},
+        "binaryData": {"k": "AAEC"},
+    });
+    let refused = kubectl.fails(&["create", "-f", &kubectl.file("clash.json", &clash.to_string())]);
+    assert_eq!(
+        refused.trim(),
+        r#"The ConfigMap "clash" is invalid: data[k]: Invalid value: "k": duplicate of key present in binaryData"#
+    );
+    let names = names(&kubectl.json(&["get", "configmaps", "-o", "json"])).join(",");
+    assert_eq!(names, "at-limit,journal-0001");
+}
+
+#[test]
+fn kubectl_writes_secrets_with_string_data_folded_into_base64_data() {
+    let fake = shop();
+    let kubectl = Kubectl::new(&fake);
+    let manifest = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: journal-key\nstringData:\n  token: s3cret\n  raw: from-string-data\ndata:\n  raw: aWdub3JlZA==\n  bytes: AAEC\n";
+    let (created, replaced) =
+        kubectl_create_and_replace(&kubectl, "secret.yaml", manifest, "secrets", "journal-key", |s| {
+            s["data"]["token"] = json!("bmV3")
+        });
+    // stringData wins over the same key in data, is stored base64-encoded, and is never returned.
+    assert_eq!(
+        created["data"],
+        json!({"bytes": "AAEC", "raw": "ZnJvbS1zdHJpbmctZGF0YQ==", "token": "czNjcmV0"})
+    );
+    assert!(created.get("stringData").is_none(), "{created}");
+    assert_eq!(created["type"], "Opaque");
+    assert_eq!(replaced["data"]["token"], "bmV3");
+
+    let bad = kubectl.file(
+        "bad.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\ndata:\n  password: admin\n",
+    );
+    let refused = kubectl.fails(&["create", "-f", &bad]);
+    assert_eq!(
+        refused.trim(),
+        format!(
+            r#"Error from server (BadRequest): error when creating "{bad}": Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 4"#
+        )
+    );
+
+    let over = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "too-big"},
+        "stringData": {"a": "x".repeat(1 << 20), "b": "y"},
+    });
+    let refused = kubectl.fails(&["create", "-f", &kubectl.file("over.json", &over.to_string())]);
+    assert_eq!(
+        refused.trim(),
+        r#"The Secret "too-big" is invalid: data: Too long: may not be more than 1048576 bytes"#
+    );
+}
+
+#[test]
+fn kubectl_writes_leases_and_keeps_their_spec() {
+    let fake = shop();
+    let kubectl = Kubectl::new(&fake);
+    let spec = json!({
+        "holderIdentity": "host-a/4242",
+        "leaseDurationSeconds": 15,
+        "acquireTime": "2025-06-01T10:00:00.000000Z",
+        "renewTime": "2025-06-01T10:00:05.123456Z",
+        "leaseTransitions": 3,
+    });
+    let manifest = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "cutover-run"},
+        "spec": spec,
+    });
+    let (created, replaced) = kubectl_create_and_replace(
+        &kubectl,
+        "lease.json",
+        &manifest.to_string(),
+        "leases.coordination.k8s.io",
+        "cutover-run",
+        |l| {
+            l["spec"]["holderIdentity"] = json!("host-b/7");
+            l["spec"]["renewTime"] = json!("2025-06-01T12:00:07.000001+02:00");
+            l["spec"]["leaseTransitions"] = json!(4);
+        },
+    );
+    assert_eq!(created["spec"], spec);
+    assert_eq!(replaced["spec"]["holderIdentity"], "host-b/7");
+    assert_eq!(
+        replaced["spec"]["renewTime"], "2025-06-01T10:00:07.000001Z",
+        "MicroTime comes back in UTC"
+    );
+
+    let mut zero = manifest.clone();
+    zero["metadata"]["name"] = json!("zero");
+    zero["spec"]["leaseDurationSeconds"] = json!(0);
+    let refused = kubectl.fails(&["create", "-f", &kubectl.file("zero.json", &zero.to_string())]);
+    assert_eq!(
+        refused.trim(),
+        r#"The Lease "zero" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"#
+    );
+    let mut seconds = manifest.clone();
+    seconds["metadata"]["name"] = json!("seconds");
+    seconds["spec"]["renewTime"] = json!("2025-06-01T10:00:05Z");
+    let path = kubectl.file("seconds.json", &seconds.to_string());
+    let refused = kubectl.fails(&["create", "-f", &path]);
+    assert!(
+        refused.contains(r#"Lease in version "v1" cannot be handled as a Lease: parsing time "2025-06-01T10:00:05Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" as ".000000""#),
+        "{refused}"
+    );
+}
+
+fn named(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn micro(rfc3339: &str) -> MicroTime {
+    MicroTime(rfc3339.parse().expect("an RFC 3339 time"))
+}
+
+fn run_lease(name: &str, holder: &str) -> Lease {
+    Lease {
+        metadata: named(name),
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(15),
+            acquire_time: Some(micro("2025-06-01T10:00:00Z")),
+            renew_time: Some(micro("2025-06-01T10:00:05.5Z")),
+            lease_transitions: Some(0),
+            ..LeaseSpec::default()
+        }),
+    }
+}
+
+fn rv_of(meta: &ObjectMeta) -> u64 {
+    meta.resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .expect("a numeric resourceVersion")
+}
+
+fn stale_write(status: &kube::core::Status, resource: &str, name: &str) {
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"), "{status:?}");
+    assert_eq!(
+        status.message,
+        format!(
+            "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        )
+    );
+}
+
+#[tokio::test]
+async fn kube_rs_leases_are_written_and_deleted_under_resource_version_preconditions() {
+    let fake = shop();
+    let leases: Api<Lease> = Api::default_namespaced(client(&fake, "test-token").await);
+    let pp = PostParams::default();
+
+    let lease = run_lease("cutover-run", "host-a/1");
+    let created = leases.create(&pp, &lease).await.unwrap();
+    assert_eq!(
+        created.spec, lease.spec,
+        "the spec is stored as sent, MicroTimes included"
+    );
+    let taken = api_error(leases.create(&pp, &run_lease("cutover-run", "host-b/2")).await);
+    assert_eq!((taken.code, taken.reason.as_str()), (409, "AlreadyExists"));
+    assert_eq!(
+        taken.message,
+        r#"leases.coordination.k8s.io "cutover-run" already exists"#
+    );
+
+    // A renewal from the holder's copy succeeds once; after it the copy is stale.
+    let mut renewal = created.clone();
+    renewal.spec.as_mut().unwrap().renew_time = Some(micro("2025-06-01T10:00:10Z"));
+    let renewed = leases.replace("cutover-run", &pp, &renewal).await.unwrap();
+    assert!(rv_of(&renewed.metadata) > rv_of(&created.metadata));
+    assert_eq!(renewed.spec, renewal.spec);
+    let stale = api_error(leases.replace("cutover-run", &pp, &renewal).await);
+    stale_write(&stale, "leases.coordination.k8s.io", "cutover-run");
+
+    // Unlike most types, a Lease is never overwritten blind.
+    let mut blind = renewed.clone();
+    blind.metadata.resource_version = None;
+    let refused = api_error(leases.replace("cutover-run", &pp, &blind).await);
+    assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        refused.message,
+        r#"leases.coordination.k8s.io "cutover-run" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update"#
+    );
+    // ...but a PUT of a name not taken creates one.
+    let put = leases
+        .replace("other-run", &pp, &run_lease("other-run", "host-c/3"))
+        .await
+        .unwrap();
+    assert_eq!(put.spec.unwrap().holder_identity.as_deref(), Some("host-c/3"));
+
+    let mut endless = run_lease("endless", "host-a/1");
+    endless.spec.as_mut().unwrap().lease_duration_seconds = Some(0);
+    let invalid = api_error(leases.create(&pp, &endless).await);
+    assert_eq!((invalid.code, invalid.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        invalid.message,
+        r#"Lease.coordination.k8s.io "endless" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"#
+    );
+
+    // Releasing the lock: a delete under a stale resourceVersion fails, under the current one it works.
+    let delete_at = |rv: &ObjectMeta| DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: rv.resource_version.clone(),
+            uid: rv.uid.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    let refused = api_error(
+        leases
+            .delete("cutover-run", &delete_at(&created.metadata))
+            .await
+            .map(|_| ()),
+    );
+    assert_eq!((refused.code, refused.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        refused.message,
+        format!(
+            r#"Operation cannot be fulfilled on Lease.coordination.k8s.io "cutover-run": the ResourceVersion in the precondition ({}) does not match the ResourceVersion in record ({}). The object might have been modified"#,
+            rv_of(&created.metadata),
+            rv_of(&renewed.metadata)
+        )
+    );
+    assert!(fake.get::<Lease>("shop", "cutover-run").is_some());
+    leases
+        .delete("cutover-run", &delete_at(&renewed.metadata))
+        .await
+        .unwrap();
+    assert!(fake.get::<Lease>("shop", "cutover-run").is_none());
+}
+
+#[tokio::test]
+async fn kube_rs_configmaps_and_secrets_conflict_and_refuse_more_than_a_mebibyte() {
+    let fake = shop();
+    let client = client(&fake, "test-token").await;
+    let configmaps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::default_namespaced(client);
+    let pp = PostParams::default();
+
+    let chunk = ConfigMap {
+        metadata: named("journal-0001"),
+        data: Some([("events".to_string(), "one".to_string())].into()),
+        binary_data: Some([("crc".to_string(), ByteString(vec![0, 1, 2, 255]))].into()),
+        ..ConfigMap::default()
+    };
+    let created = configmaps.create(&pp, &chunk).await.unwrap();
+    assert_eq!((&created.data, &created.binary_data), (&chunk.data, &chunk.binary_data));
+    let mut next = created.clone();
+    next.data = Some([("events".to_string(), "one two".to_string())].into());
+    configmaps.replace("journal-0001", &pp, &next).await.unwrap();
+    stale_write(
+        &api_error(configmaps.replace("journal-0001", &pp, &next).await),
+        "configmaps",
+        "journal-0001",
+    );
+    // A ConfigMap without a resourceVersion is overwritten, whatever is stored; a missing one is not created.
+    let mut blind = next.clone();
+    blind.metadata.resource_version = None;
+    blind.data = Some([("events".to_string(), "blind".to_string())].into());
+    let overwritten = configmaps.replace("journal-0001", &pp, &blind).await.unwrap();
+    assert_eq!(overwritten.data, blind.data);
+    let mut elsewhere = blind.clone();
+    elsewhere.metadata.name = Some("journal-0002".into());
+    let missing = api_error(configmaps.replace("journal-0002", &pp, &elsewhere).await);
+    assert_eq!(
+        (missing.code, missing.message.as_str()),
+        (404, r#"configmaps "journal-0002" not found"#)
+    );
+
+    let big = ConfigMap {
+        metadata: named("journal-big"),
+        data: Some([("events".to_string(), "x".repeat((1 << 20) + 1))].into()),
+        ..ConfigMap::default()
+    };
+    let too_big = api_error(configmaps.create(&pp, &big).await);
+    assert_eq!((too_big.code, too_big.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        too_big.message,
+        r#"ConfigMap "journal-big" is invalid: []: Too long: may not be more than 1048576 bytes"#
+    );
+    let cause = &too_big.details.expect("details").causes[0];
+    assert_eq!(
+        (cause.reason.as_str(), cause.field.as_str()),
+        ("FieldValueTooLong", "[]")
+    );
+
+    let key = Secret {
+        metadata: named("journal-key"),
+        string_data: Some([("token".to_string(), "s3cret".to_string())].into()),
+        ..Secret::default()
+    };
+    let created = secrets.create(&pp, &key).await.unwrap();
+    assert_eq!(
+        created.data,
+        Some([("token".to_string(), ByteString(b"s3cret".to_vec()))].into())
+    );
+    assert_eq!(created.string_data, None);
+    assert_eq!(created.type_.as_deref(), Some("Opaque"));
+    let mut rotated = created.clone();
+    rotated.data = Some([("token".to_string(), ByteString(b"n3w".to_vec()))].into());
+    secrets.replace("journal-key", &pp, &rotated).await.unwrap();
+    stale_write(
+        &api_error(secrets.replace("journal-key", &pp, &rotated).await),
+        "secrets",
+        "journal-key",
+    );
+    let big = Secret {
+        metadata: named("big-key"),
+        data: Some([("a".to_string(), ByteString(vec![7; (1 << 20) + 1]))].into()),
+        ..Secret::default()
+    };
+    let too_big = api_error(secrets.create(&pp, &big).await);
+    assert_eq!(
+        (too_big.code, too_big.message.as_str()),
+        (
+            422,
+            r#"Secret "big-key" is invalid: data: Too long: may not be more than 1048576 bytes"#
+        )
+    );
+}
+
+#[tokio::test]
+async fn kube_rs_requests_hang_while_partitioned_and_fail_while_failing_on_the_same_port() {
+    let fake = shop();
+    let mut lease = run_lease("cutover-run", "host-a/1");
+    lease.metadata.namespace = Some("shop".into());
+    fake.put(&lease);
+    let leases: Api<Lease> = Api::default_namespaced(client(&fake, "test-token").await);
+    leases.get("cutover-run").await.unwrap();
+
+    fake.hang_requests(true);
+    let pending = tokio::spawn({
+        let leases = leases.clone();
+        async move { leases.get("cutover-run").await }
+    });
+    let path = "GET /apis/coordination.k8s.io/v1/namespaces/shop/leases/cutover-run";
+    let arrived = |fake: &FakeKube| fake.requests().iter().filter(|r| r.as_str() == path).count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while arrived(&fake) < 2 {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "a request got through the partition");
+    fake.hang_requests(false);
+    let lease = tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .expect("the held request is answered once the partition heals")
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("host-a/1"));
+
+    fake.fail_requests(Some((500, "etcdserver: leader changed")));
+    let failed = api_error(leases.get("cutover-run").await);
+    assert_eq!(
+        (failed.code, failed.message.as_str()),
+        (500, "etcdserver: leader changed")
+    );
+    fake.fail_requests(None);
+    leases.get("cutover-run").await.unwrap();
 }

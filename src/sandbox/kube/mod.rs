@@ -6,6 +6,7 @@
 //! Tokens name users by dropping a `-token` suffix: `test-token` is user `test`. Requests without a
 //! token are `system:anonymous`, which may only read `/version` and the health endpoints.
 
+mod admit;
 mod builders;
 mod discovery;
 mod patch;
@@ -53,6 +54,15 @@ fn info_of<K: kube::Resource<DynamicType = ()>>() -> &'static ResourceInfo {
     })
 }
 
+fn decode_or_panic(info: &ResourceInfo, value: &mut Value) {
+    if let Err(e) = admit::decode(info, value) {
+        panic!(
+            "the fake Kubernetes API server cannot decode this {}: {}",
+            info.kind, e.message
+        );
+    }
+}
+
 /// The namespace key an object is stored under: "" for cluster-scoped types.
 fn scoped(info: &ResourceInfo, namespace: &str) -> String {
     if info.namespaced {
@@ -71,6 +81,7 @@ impl FakeKube {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new()),
             address: addr.to_string(),
+            hung: tokio::sync::watch::channel(false).0,
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let app = routes::router(shared.clone());
@@ -141,7 +152,8 @@ impl FakeKube {
     /// generation like the real server (a uid or creationTimestamp the object carries is kept when it is
     /// new; a replace keeps the stored ones). The namespace is created if missing. What `status` the
     /// object carries is stored as given; with auto rollout on, a Deployment whose status has not
-    /// observed its generation is converged.
+    /// observed its generation is converged. Decoded as the server decodes a write (a Secret's
+    /// `stringData` lands in `data`), but not validated. Panics if it does not decode.
     pub fn put<K>(&self, obj: &K)
     where
         K: kube::Resource<DynamicType = ()> + Serialize,
@@ -157,6 +169,7 @@ impl FakeKube {
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("resourceVersion");
         }
+        decode_or_panic(info, &mut value);
         let mut state = self.shared.lock();
         state.ensure_namespace(&namespace);
         state.write(info, &namespace, value);
@@ -188,7 +201,7 @@ impl FakeKube {
     }
 
     /// Changes an object in place (status included); bumps resourceVersion (and generation when the
-    /// spec changes). Panics if the object does not exist.
+    /// spec changes). Decoded like [`put`](Self::put)'s. Panics if the object does not exist.
     pub fn update<K>(&self, namespace: &str, name: &str, f: impl FnOnce(&mut K))
     where
         K: kube::Resource<DynamicType = ()> + Serialize + DeserializeOwned,
@@ -206,6 +219,7 @@ impl FakeKube {
         f(&mut obj);
         let mut value = serde_json::to_value(&obj).expect("serialize the object");
         value["metadata"]["name"] = Value::String(name.to_string());
+        decode_or_panic(info, &mut value);
         state.write(info, &ns, value);
     }
 
@@ -244,6 +258,14 @@ impl FakeKube {
     /// while it is overloaded (429, 503); `None` ends it.
     pub fn fail_requests(&self, failure: Option<(u16, &str)>) {
         self.shared.lock().failing = failure.map(|(code, message)| (code, message.to_string()));
+    }
+
+    /// While on, every request to the server (discovery and `/version` too) waits, unanswered, until
+    /// it is switched off, as behind a network partition; then each is answered as usual. Requests
+    /// are recorded in [`requests`](Self::requests) as they arrive. Streams already answered (watches,
+    /// port-forwards) keep flowing.
+    pub fn hang_requests(&self, on: bool) {
+        self.shared.hung.send_replace(on);
     }
 
     /// Every request so far as "VERB /path?query" (the query as sent).

@@ -50,6 +50,22 @@ impl ResourceInfo {
     pub fn has_status(&self) -> bool {
         self.has_subresource("status")
     }
+
+    /// Whether a PUT of a missing name creates it (the registry strategy's `AllowCreateOnUpdate`):
+    /// of the types served, only Leases; the rest answer 404.
+    pub fn allows_create_on_update(&self) -> bool {
+        self.is_lease()
+    }
+
+    /// Whether a PUT without `metadata.resourceVersion` overwrites whatever is stored (the strategy's
+    /// `AllowUnconditionalUpdate`): every type served but Leases, which answer 422.
+    pub fn allows_unconditional_update(&self) -> bool {
+        !self.is_lease()
+    }
+
+    fn is_lease(&self) -> bool {
+        self.group == "coordination.k8s.io" && self.plural == "leases"
+    }
 }
 
 const ALL_VERBS: &[&str] = &[

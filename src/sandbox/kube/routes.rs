@@ -11,20 +11,29 @@ use serde_json::{Value, json};
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceInfo};
 use super::select::{FieldSelector, LabelSelector};
-use super::status::ApiError;
+use super::status::{ApiError, FieldError};
 use super::store::{State, ns_name, random_suffix};
-use super::{discovery, portforward, table, watch};
+use super::{admit, discovery, portforward, table, watch};
 
 /// What every request handler shares.
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     /// `127.0.0.1:PORT`, for `/api`'s serverAddressByClientCIDRs.
     pub address: String,
+    /// While true, requests wait before they are answered (a network partition).
+    pub hung: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns once requests are no longer held, at once when they are not.
+    async fn wait_while_hung(&self) {
+        let mut hung = self.hung.subscribe();
+        // An error means the sender is gone, which it is not while `self` lives.
+        let _ = hung.wait_for(|hung| !*hung).await;
     }
 }
 
@@ -136,12 +145,13 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
     let raw_query = req.uri().query().map(str::to_string);
     let query = Query::parse(raw_query.as_deref());
     let token = bearer(req.headers());
+    shared.lock().requests.push(match &raw_query {
+        Some(q) => format!("{method} {path}?{q}"),
+        None => format!("{method} {path}"),
+    });
+    shared.wait_while_hung().await;
     {
-        let mut state = shared.lock();
-        state.requests.push(match &raw_query {
-            Some(q) => format!("{method} {path}?{q}"),
-            None => format!("{method} {path}"),
-        });
+        let state = shared.lock();
         if token.as_ref().is_some_and(|t| state.expired_tokens.contains(t)) {
             return Err(ApiError::unauthorized());
         }
@@ -167,6 +177,12 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
         ["apis"] => return Ok(json_response(StatusCode::OK, &discovery::api_group_list())),
         ["apis", g] => {
             return discovery::api_group(g)
+                .map(|v| json_response(StatusCode::OK, &v))
+                .ok_or_else(ApiError::no_route);
+        }
+        ["openapi", "v3"] => return Ok(json_response(StatusCode::OK, &discovery::openapi_v3_paths())),
+        ["openapi", "v3", gv @ ..] => {
+            return discovery::openapi_v3_document(gv)
                 .map(|v| json_response(StatusCode::OK, &v))
                 .ok_or_else(ApiError::no_route);
         }
@@ -297,8 +313,11 @@ async fn dispatch(shared: &Arc<Shared>, req: Request) -> ApiResult<Response> {
             Ok(json_response(StatusCode::OK, &patched))
         }
         ("delete", Some(name), None) => {
-            if state.get(info, &ns, name).is_none() {
-                return Err(ApiError::not_found(info, name));
+            let obj = state
+                .get(info, &ns, name)
+                .ok_or_else(|| ApiError::not_found(info, name))?;
+            if !body.is_empty() {
+                check_preconditions(info, name, obj, &parse_body()?)?;
             }
             let deleted = delete(&mut state, info, &ns, name);
             Ok(json_response(StatusCode::OK, &deleted))
@@ -402,6 +421,7 @@ fn initial_status(info: &ResourceInfo) -> Option<Value> {
 
 fn create(state: &mut State, info: &'static ResourceInfo, ns: &str, mut body: Value) -> ApiResult<Value> {
     check_kind(info, &body)?;
+    admit::decode(info, &mut body)?;
     if !body.get("metadata").is_some_and(Value::is_object) {
         body["metadata"] = json!({});
     }
@@ -438,6 +458,8 @@ fn create(state: &mut State, info: &'static ResourceInfo, ns: &str, mut body: Va
             m.remove(field);
         }
     }
+    // The server validates before it looks at the namespace or for a name already taken.
+    admit::validate(info, &name, &body, None)?;
     if info.namespaced {
         let ns_info = resources::find("", "v1", "namespaces").expect("namespaces are served");
         if state.get(ns_info, "", ns).is_none() {
@@ -506,6 +528,7 @@ fn store_over(
         }
         _ => new,
     };
+    admit::validate(info, name, &new, Some(old))?;
     Ok(state.write(info, ns, new))
 }
 
@@ -515,15 +538,33 @@ fn update(
     ns: &str,
     name: &str,
     sub: Option<&str>,
-    body: Value,
+    mut body: Value,
 ) -> ApiResult<Value> {
     check_kind(info, &body)?;
+    admit::decode(info, &mut body)?;
     let Some(old) = state.get(info, ns, name).cloned() else {
-        if info.plural == "leases" && sub.is_none() {
+        if info.allows_create_on_update() && sub.is_none() {
             return create(state, info, ns, body);
         }
         return Err(ApiError::not_found(info, name));
     };
+    let unconditional = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    if unconditional && !info.allows_unconditional_update() {
+        // The registry names the resource where the kind usually goes: `leases.coordination.k8s.io "x" is invalid`.
+        return Err(ApiError::invalid_fields(
+            info.group,
+            info.plural,
+            name,
+            &[FieldError::invalid(
+                "metadata.resourceVersion",
+                &json!(0),
+                "must be specified for an update",
+            )],
+        ));
+    }
     store_over(state, info, ns, name, &old, sub, body)
 }
 
@@ -557,6 +598,7 @@ fn patch_object(
         m.remove("resourceVersion");
     }
     patch::apply(kind, &mut new, body).map_err(invalid)?;
+    admit::decode(info, &mut new)?;
     if new.pointer("/metadata/uid") != old.pointer("/metadata/uid") && new.pointer("/metadata/uid").is_some() {
         return Err(ApiError::new(
             409,
@@ -569,6 +611,37 @@ fn patch_object(
         ));
     }
     store_over(state, info, ns, name, &old, sub, new)
+}
+
+/// A DeleteOptions body's `preconditions`, checked against the stored object as the registry's
+/// `BeforeDelete` does (uid first, then resourceVersion).
+fn check_preconditions(info: &ResourceInfo, name: &str, obj: &Value, options: &Value) -> ApiResult<()> {
+    let Some(preconditions) = options.get("preconditions") else {
+        return Ok(());
+    };
+    let stored = |field: &str| obj["metadata"][field].as_str().unwrap_or_default();
+    let wanted = |field: &str| preconditions.get(field).and_then(Value::as_str);
+    if let Some(uid) = wanted("uid").filter(|uid| *uid != stored("uid")) {
+        return Err(ApiError::precondition_failed(
+            info,
+            name,
+            format_args!(
+                "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
+                stored("uid")
+            ),
+        ));
+    }
+    if let Some(rv) = wanted("resourceVersion").filter(|rv| *rv != stored("resourceVersion")) {
+        return Err(ApiError::precondition_failed(
+            info,
+            name,
+            format_args!(
+                "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
+                stored("resourceVersion")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn delete(state: &mut State, info: &'static ResourceInfo, ns: &str, name: &str) -> Value {

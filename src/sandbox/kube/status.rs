@@ -25,15 +25,21 @@ impl ApiError {
         }
     }
 
-    fn with_details(mut self, info: &ResourceInfo, name: Option<&str>) -> ApiError {
+    fn with_details(self, info: &ResourceInfo, name: Option<&str>) -> ApiError {
+        self.with_group_kind(info.group, info.plural, name)
+    }
+
+    /// Details naming `kind` in `group`: the server puts a resource (`configmaps`) there for most
+    /// errors, a kind (`ConfigMap`) for validation errors and delete preconditions.
+    fn with_group_kind(mut self, group: &str, kind: &str, name: Option<&str>) -> ApiError {
         let mut d = Map::new();
         if let Some(name) = name {
             d.insert("name".into(), json!(name));
         }
-        if !info.group.is_empty() {
-            d.insert("group".into(), json!(info.group));
+        if !group.is_empty() {
+            d.insert("group".into(), json!(group));
         }
-        d.insert("kind".into(), json!(info.plural));
+        d.insert("kind".into(), json!(kind));
         self.details = Some(Value::Object(d));
         self
     }
@@ -111,6 +117,30 @@ impl ApiError {
         .with_details(info, Some(name))
     }
 
+    /// A delete whose `preconditions` do not hold. The server checks them against the object it
+    /// read and names the object by kind: `Operation cannot be fulfilled on ConfigMap "x": ...`.
+    pub fn precondition_failed(info: &ResourceInfo, name: &str, reason: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {reason}",
+                kind_qualified(info)
+            ),
+        )
+        .with_group_kind(info.group, info.kind, Some(name))
+    }
+
+    /// A body the server cannot decode into the type (bad base64 in `[]byte` fields, a time that
+    /// does not parse): `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 4`.
+    pub fn undecodable(info: &ResourceInfo, error: impl std::fmt::Display) -> ApiError {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{}\" cannot be handled as a {kind}: {error}",
+            info.version,
+            kind = info.kind
+        ))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "BadRequest", message)
     }
@@ -142,6 +172,34 @@ impl ApiError {
         .with_details(info, Some(name))
     }
 
+    /// A 422 from validation (`NewInvalid`): the message lists the field errors after
+    /// `<kind> "<name>" is invalid: `, and `details.causes` carries each one for clients (kubectl
+    /// prints those). `kind` is the type's kind, except where the server puts a resource there
+    /// (the missing-resourceVersion check of an update says `leases.coordination.k8s.io`).
+    pub fn invalid_fields(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> ApiError {
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&FieldError> = errors.iter().filter(|e| seen.insert(e.text())).collect();
+        let listed = match unique.as_slice() {
+            [one] => one.text(),
+            many => format!("[{}]", many.iter().map(|e| e.text()).collect::<Vec<_>>().join(", ")),
+        };
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut error = ApiError::new(422, "Invalid", format!("{qualified} \"{name}\" is invalid: {listed}"))
+            .with_group_kind(group, kind, Some(name));
+        let causes: Vec<Value> = unique
+            .iter()
+            .map(|e| json!({"reason": e.reason, "message": e.body, "field": e.field}))
+            .collect();
+        if let Some(details) = error.details.as_mut() {
+            details["causes"] = json!(causes);
+        }
+        error
+    }
+
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "kind": "Status",
@@ -157,6 +215,74 @@ impl ApiError {
         }
         v
     }
+}
+
+/// One field error of a 422, rendered as `k8s.io/apimachinery/pkg/util/validation/field` renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    /// The cause type: `FieldValueInvalid`, `FieldValueTooLong`, `FieldValueForbidden`.
+    pub reason: &'static str,
+    /// The path: `data[key]`, `spec.leaseDurationSeconds`, or `[]` for the whole object.
+    pub field: String,
+    /// The error without its path: `Invalid value: "x": must be ...`.
+    pub body: String,
+}
+
+impl FieldError {
+    /// `field.Invalid`: the value as Go prints it, a string quoted and a number bare.
+    pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> FieldError {
+        let shown = match value {
+            Value::String(s) => go_quote(s),
+            Value::Null => "null".to_string(),
+            other => other.to_string(),
+        };
+        FieldError {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            body: format!("Invalid value: {shown}: {detail}"),
+        }
+    }
+
+    /// `field.TooLong`; the value itself is never shown.
+    pub fn too_long(field: impl Into<String>, max_bytes: usize) -> FieldError {
+        FieldError {
+            reason: "FieldValueTooLong",
+            field: field.into(),
+            body: format!("Too long: may not be more than {max_bytes} bytes"),
+        }
+    }
+
+    pub fn forbidden(field: impl Into<String>, detail: &str) -> FieldError {
+        FieldError {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            body: format!("Forbidden: {detail}"),
+        }
+    }
+
+    /// `path: body`, one item of the 422's message.
+    pub fn text(&self) -> String {
+        format!("{}: {}", self.field, self.body)
+    }
+}
+
+/// Go's `%q` of a string, for the printable ASCII and control characters a key or value holds.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `Deployment.apps`, or `Pod` in the core group.
