@@ -26,8 +26,10 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
 pub const MAX_RUNBOOK_BYTES: u64 = bounded::MIB;
 
 /// Sections an `[env.NAME]` table may override.
-const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s", "metrics"];
-const TOP_LEVEL: &[&str] = &["runbook", "vars", "env", "dns", "k8s", "metrics", "phase", "rollback"];
+const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s", "metrics", "notify"];
+const TOP_LEVEL: &[&str] = &[
+    "runbook", "vars", "env", "dns", "k8s", "metrics", "notify", "phase", "rollback",
+];
 
 /// A runbook ready to run.
 #[derive(Debug, Clone)]
@@ -261,6 +263,11 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         m.finish();
         config
     });
+    let notify = top.table("notify", "[notify]").and_then(|n| {
+        let config = super::notify::section(&n);
+        n.finish();
+        config
+    });
     // Unknown top-level keys were reported by `check_top_level`.
     drop(top);
 
@@ -275,6 +282,7 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         dns,
         k8s,
         metrics,
+        notify,
     };
     check_references(
         &runbook,
