@@ -559,17 +559,43 @@ fn an_approval_the_run_waits_for_is_announced_once_without_what_was_typed() {
         asked[0]["facts"][0],
         serde_json::json!({"name": "approval", "value": "the operator types `www.shop.example`"})
     );
-    // Resumed with the approval, the run does not announce the same wait again.
-    let (out, shown) = run(
-        &sb,
-        &r,
-        &["resume", &run_id, "--approve", "flip=www.shop.example", "--headless"],
-    );
+    // Resumed with the approval, the run does not announce the same wait again. The
+    // session has no Slack URL: the run goes on, and each of its messages says why not.
+    let out = cutover(&sb, &r)
+        .env_remove(SLACK_VAR)
+        .args(["resume", &run_id, "--approve", "flip=www.shop.example", "--headless"])
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
     assert_exit(&out, 0);
     assert_eq!(waiting(&r.hook).len(), 1, "{shown}");
     let events = events(&r.hook, |b| b["event"].as_str().unwrap().to_string());
     assert_eq!(
         events,
         vec!["run_started", "approval_waiting", "hold_reached", "completed"]
+    );
+    assert_eq!(
+        r.slack.received().len(),
+        2,
+        "only the first session's messages reached Slack"
+    );
+    let unsent: Vec<Notification> = notifications(&sb)
+        .into_iter()
+        .filter(|n| n.delivery == Delivery::Failed)
+        .collect();
+    assert_eq!(unsent.len(), 2, "{unsent:#?}");
+    assert!(unsent.iter().all(|n| n.target == "bridge" && n.attempts == 0));
+    assert_eq!(
+        unsent[0].error.as_deref(),
+        Some(
+            "environment variable `CUTOVER_T_SLACK_URL` (the target's URL) is not set; export it in the shell \
+             that runs cutover and resume"
+        )
+    );
+    assert!(
+        shown.contains(
+            "notification to bridge (slack) of completed NOT SENT: environment variable `CUTOVER_T_SLACK_URL`"
+        ),
+        "{shown}"
     );
 }

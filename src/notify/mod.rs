@@ -335,9 +335,7 @@ impl Notifier {
                 Route::DryRun => self.shared.deliver(now(Delivery::DryRun, None)),
                 Route::Unavailable(why) => self.shared.deliver(now(
                     Delivery::Failed,
-                    Some(format!(
-                        "not sent: {why}; export it in the shell that runs cutover and resume"
-                    )),
+                    Some(format!("{why}; export it in the shell that runs cutover and resume")),
                 )),
                 Route::Queue(queue) => {
                     let body = match t.config.kind {
@@ -356,10 +354,8 @@ impl Notifier {
                         notification: notification.clone(),
                     };
                     if queue.send(job).is_err() {
-                        self.shared.deliver(now(
-                            Delivery::Failed,
-                            Some("not sent: the sender has stopped".to_string()),
-                        ));
+                        self.shared
+                            .deliver(now(Delivery::Failed, Some("the sender has stopped".to_string())));
                     }
                 }
             }
@@ -417,7 +413,7 @@ fn serve(
         Ok(rt) => rt,
         Err(e) => {
             // Nothing can be sent: every message says so.
-            let why = format!("not sent: could not start the sender: {e}");
+            let why = format!("could not start the sender: {e}");
             for (mut rx, _) in queues {
                 while let Some(job) = rx.blocking_recv() {
                     shared.deliver(Report {
