@@ -39,6 +39,7 @@ pub mod metrics;
 
 /// What each step kind does: prepare an intent, then perform it.
 pub mod effects;
+pub mod notify;
 
 /// The driver: one task owns the run's state and journal; effects run beside it.
 pub mod runner;

@@ -130,7 +130,9 @@ pub fn event_words(event: &RunEvent) -> String {
             version,
             took_over_from,
         } => match took_over_from {
-            Some(from) => format!("run taken over on {host} (pid {pid}, cutover {version}) from {from}, whose Lease had expired"),
+            Some(from) => {
+                format!("run taken over on {host} (pid {pid}, cutover {version}) from {from}, whose Lease had expired")
+            }
             None => format!("session opened on {host} (pid {pid}, cutover {version})"),
         },
         RunEvent::SessionClosed { reason } => format!("session closed: {reason}"),
@@ -246,6 +248,30 @@ pub fn event_words(event: &RunEvent) -> String {
                 format!(" — {}", answer.note)
             }
         }
+        RunEvent::NotificationSent { notification } => notification_words(notification),
+    }
+}
+
+/// `notified bridge (slack) of flip: HTTP 200 — "DNS flipped …"`, or why it was not.
+pub fn notification_words(n: &crate::engine::Notification) -> String {
+    use crate::engine::Delivery;
+    let to = format!("{} ({})", n.target, n.kind.name());
+    let answer = match (n.status, n.attempts) {
+        (Some(status), 1) => format!("HTTP {status}"),
+        (Some(status), a) => format!("HTTP {status} after {a} attempts"),
+        (None, 0) => String::new(),
+        (None, 1) => "no answer".to_string(),
+        (None, a) => format!("no answer after {a} attempts"),
+    };
+    let error = n.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+    match n.delivery {
+        Delivery::Delivered => format!("notified {to} of {}: {answer} — {}", n.event, n.summary),
+        Delivery::DryRun => format!("dry run: would notify {to} of {} — {}", n.event, n.summary),
+        Delivery::Failed if answer.is_empty() => {
+            format!("notification to {to} of {} NOT SENT{error}", n.event)
+        }
+        Delivery::Failed => format!("notification to {to} of {} FAILED ({answer}){error}", n.event),
+        Delivery::Dropped => format!("notification to {to} of {} DROPPED{error}", n.event),
     }
 }
 

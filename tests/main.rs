@@ -35,6 +35,7 @@ mod lock;
 mod metrics;
 mod names;
 mod notify;
+mod notify_targets;
 mod prometheus_harness;
 mod redaction;
 mod rehearsal;

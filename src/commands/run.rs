@@ -139,6 +139,9 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
     if let Err(why) = effects::refuse_leaking_runbook(rb, &effects::redactor_for(rb)) {
         bail!(why);
     }
+    if let Err(why) = crate::notify::check_environment(rb) {
+        bail!(why);
+    }
     if mode == Mode::Live && args.drive.auto_approve && !args.dry_run {
         bail!(
             "--auto-approve is only for rehearsals: a live run is approved by its operator. \

@@ -77,6 +77,12 @@ pub fn redactor_for(runbook: &Runbook) -> Redactor {
             }
         }
     }
+    // The `[notify]` targets' URLs, routing keys and headers.
+    for var in runbook.notify.iter().flat_map(|n| n.secret_env()) {
+        if let Ok(value) = std::env::var(var) {
+            r.add(&format!("environment variable {var}"), &value);
+        }
+    }
     // Prometheus credentials and headers from the environment.
     if let Some(m) = &runbook.metrics {
         let vars = m

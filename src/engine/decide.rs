@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    Failure, FailureAction, Incident, Intent, Outcome, Progress, Resolution, RollbackTrigger, RunEvent,
+    Failure, FailureAction, Incident, Intent, Notification, Outcome, Progress, Resolution, RollbackTrigger, RunEvent,
 };
 use super::plan::{closed_gate, current, drain_gate, later, pending_approval, rollback_due, sequence_done_except};
 use super::state::{RunState, RunStatus, StepStatus};
@@ -85,6 +85,11 @@ pub enum Command {
         digest: String,
         source: String,
     },
+    /// What became of a message to a `[notify]` target. Accepted whatever the run's
+    /// state (a completion's message is answered after the run completed).
+    RecordNotification {
+        notification: Notification,
+    },
 }
 
 /// Why a command was refused, and what the operator can do.
@@ -104,7 +109,10 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
     if let RunStatus::Completed { .. } = state.status
         && !matches!(
             command,
-            Command::OpenSession { .. } | Command::CloseSession { .. } | Command::Note { .. }
+            Command::OpenSession { .. }
+                | Command::CloseSession { .. }
+                | Command::Note { .. }
+                | Command::RecordNotification { .. }
         )
     {
         return refuse("the run is completed: nothing more can change");
@@ -208,6 +216,7 @@ pub fn decide(state: &RunState, command: Command, now: DateTime<Utc>) -> Result<
             digest,
             source,
         } => reload(state, *runbook, digest, source, now),
+        Command::RecordNotification { notification } => Ok(vec![RunEvent::NotificationSent { notification }]),
     }
 }
 

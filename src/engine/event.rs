@@ -169,6 +169,62 @@ pub enum RunEvent {
         step: String,
         process: ProcessRef,
     },
+    /// A message to a `[notify]` target and its answer (or why it was not sent). Recorded
+    /// in any state of the run, even after it completed; it never changes the run.
+    NotificationSent {
+        notification: Notification,
+    },
+}
+
+/// One message to one `[notify]` target: about what, what it said in short, and the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The target's name in the runbook.
+    pub target: String,
+    pub kind: crate::runbook::NotifyKind,
+    pub event: crate::runbook::NotifyEvent,
+    /// What it is about, the same for every target: `flip@41` (the record it reports),
+    /// `approval_waiting:1:0:flip:0` (a situation). A later session does not send a
+    /// situation's message again.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// What the message said, in short (never the URL or key it went to).
+    pub summary: String,
+    pub delivery: Delivery,
+    /// The last HTTP status received, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Requests made (0: none was made).
+    pub attempts: u32,
+    /// Why it was not delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What became of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// The receiver accepted it (a 2xx answer).
+    Delivered,
+    /// Every attempt failed, or it could not be sent at all.
+    Failed,
+    /// A dry run: what would have been sent.
+    DryRun,
+    /// The session ended before it was sent.
+    Dropped,
+}
+
+impl Delivery {
+    pub fn word(self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::Failed => "failed",
+            Delivery::DryRun => "not sent (dry run)",
+            Delivery::Dropped => "dropped",
+        }
+    }
 }
 
 /// How a rehearsal differs from a live run, recorded when it starts. Only rehearsals
@@ -663,6 +719,7 @@ impl RunEvent {
             RunEvent::ObjectChecked { .. } => "object_checked",
             RunEvent::DrainEnded { .. } => "drain_ended",
             RunEvent::ProcessStarted { .. } => "process_started",
+            RunEvent::NotificationSent { .. } => "notification_sent",
         }
     }
 
@@ -886,6 +943,13 @@ impl RunEvent {
                     value: f(check.value),
                     note: f(check.note),
                     ..check
+                },
+            },
+            RunEvent::NotificationSent { notification } => RunEvent::NotificationSent {
+                notification: Notification {
+                    summary: f(notification.summary),
+                    error: notification.error.map(&mut *f),
+                    ..notification
                 },
             },
         }

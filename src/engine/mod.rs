@@ -10,10 +10,10 @@ pub mod story;
 
 pub use decide::{Command, MIN_RCA_CHARS, Refusal, decide};
 pub use event::{
-    DnsIntent, DnsOp, Evidence, Failure, FailureAction, GATES, GateOverride, HttpAttempt, Incident, Intent, KubeIntent,
-    KubeOp, LEGACY_SYSTEM_ACTOR, MetricSample, MetricsOp, Mode, NameserverAnswer, ObjectCheck, Outcome, ProcessRef,
-    Progress, RecordChange, Recorded, Rehearsal, Resolution, RollbackTrigger, RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR,
-    ScaleChange, Verdict, WatchedMetric, is_system_actor,
+    Delivery, DnsIntent, DnsOp, Evidence, Failure, FailureAction, GATES, GateOverride, HttpAttempt, Incident, Intent,
+    KubeIntent, KubeOp, LEGACY_SYSTEM_ACTOR, MetricSample, MetricsOp, Mode, NameserverAnswer, Notification,
+    ObjectCheck, Outcome, ProcessRef, Progress, RecordChange, Recorded, Rehearsal, Resolution, RollbackTrigger,
+    RunEvent, SCHEMA_VERSION, SYSTEM_ACTOR, ScaleChange, Verdict, WatchedMetric, is_system_actor,
 };
 pub use plan::{Situation, TimeGate, Work, current, later, next_work, rollback_due, situation};
 pub use state::{LoweredTtl, RunState, RunStatus, StepState, StepStatus, Watch};

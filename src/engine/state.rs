@@ -462,8 +462,8 @@ impl RunState {
                     self.forget_restored_ttls(step);
                 }
             }
-            // Notes are kept in the journal; no rule depends on them.
-            RunEvent::NoteAdded { .. } => {}
+            // Notes and notifications are kept in the journal; no rule depends on them.
+            RunEvent::NoteAdded { .. } | RunEvent::NotificationSent { .. } => {}
             RunEvent::IncidentRecorded { incident } => {
                 self.incidents.push(self.entry(rec, incident.clone()));
             }

@@ -20,6 +20,7 @@ pub fn document(f: &Facts<'_>) -> Doc {
     dns(&mut doc, f);
     watches(&mut doc, f);
     decisions(&mut doc, f);
+    notifications(&mut doc, f);
     incident(&mut doc, f);
     rca(&mut doc, f);
     sessions(&mut doc, f);
@@ -171,6 +172,10 @@ fn timeline(doc: &mut Doc, f: &Facts<'_>) {
             && worst(samples) == Verdict::Within
         {
             hidden += 1;
+            continue;
+        }
+        // Listed under Notifications.
+        if let RunEvent::NotificationSent { .. } = rec.event {
             continue;
         }
         rows.push(vec![
@@ -570,6 +575,46 @@ fn decisions(doc: &mut Doc, f: &Facts<'_>) {
         doc.para(vec![text("No decision was recorded.")]);
     } else {
         doc.table(&["UTC", "T±", "Who", "Decision", "Reason"], rows);
+    }
+}
+
+/// Every message to a `[notify]` target: when, about what, to whom, what it said, the answer.
+fn notifications(doc: &mut Doc, f: &Facts<'_>) {
+    let rows: Vec<Vec<String>> = f
+        .records
+        .iter()
+        .filter_map(|(attempt, rec)| match &rec.event {
+            RunEvent::NotificationSent { notification: n } => {
+                let mut answer = n.delivery.word().to_string();
+                if let Some(status) = n.status {
+                    answer.push_str(&format!(": HTTP {status}"));
+                }
+                if n.attempts > 1 {
+                    answer.push_str(&format!(" after {} attempts", n.attempts));
+                }
+                if let Some(e) = &n.error {
+                    answer.push_str(&format!(" — {e}"));
+                }
+                Some(vec![
+                    utc(rec.at),
+                    f.relative(*attempt, rec.at),
+                    n.event.name().to_string(),
+                    format!("{} ({})", n.target, n.kind.name()),
+                    n.summary.clone(),
+                    answer,
+                ])
+            }
+            _ => None,
+        })
+        .collect();
+    if rows.is_empty() && f.state.runbook.notify.is_none() {
+        return;
+    }
+    doc.heading(2, vec![text("Notifications")]);
+    if rows.is_empty() {
+        doc.para(vec![text("No message was sent.")]);
+    } else {
+        doc.table(&["UTC", "T±", "Event", "To", "Said", "Answer"], rows);
     }
 }
 

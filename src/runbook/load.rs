@@ -26,9 +26,9 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(72 * 3600);
 pub const MAX_RUNBOOK_BYTES: u64 = bounded::MIB;
 
 /// Sections an `[env.NAME]` table may override.
-const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s", "metrics", "state"];
+const ENV_SECTIONS: &[&str] = &["vars", "dns", "k8s", "metrics", "state", "notify"];
 const TOP_LEVEL: &[&str] = &[
-    "runbook", "vars", "env", "dns", "k8s", "metrics", "state", "phase", "rollback",
+    "runbook", "vars", "env", "dns", "k8s", "metrics", "state", "notify", "phase", "rollback",
 ];
 
 /// A runbook ready to run.
@@ -268,6 +268,11 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         s.finish();
         config
     });
+    let notify = top.table("notify", "[notify]").and_then(|n| {
+        let config = super::notify::section(&n);
+        n.finish();
+        config
+    });
     // Unknown top-level keys were reported by `check_top_level`.
     drop(top);
 
@@ -283,6 +288,7 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
         k8s,
         metrics,
         state,
+        notify,
     };
     check_references(
         &runbook,

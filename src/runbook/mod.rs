@@ -11,6 +11,7 @@ pub mod k8s;
 mod load;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 mod reader;
 pub mod secrets;
 pub mod state;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::duration::serde_text;
+pub use super::notify::{NotifyConfig, NotifyEvent, NotifyKind, NotifyTarget};
 pub use super::steps::*;
 pub use super::targets::{TargetSet, Targets};
 use super::template::Template;
@@ -39,6 +40,9 @@ pub struct Runbook {
     /// The `[state]` section: where the journal is replicated and how the run is locked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateConfig>,
+    /// The `[notify]` section: who hears of the run's milestones, and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

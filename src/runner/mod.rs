@@ -58,6 +58,8 @@ pub struct HeldRun {
     keeper: Option<Keeper>,
     /// Set by `cutover takeover`: the holder whose expired Lease this session took.
     pub took_over_from: Option<String>,
+    /// Sends the run's milestones to the runbook's `[notify]` targets (see `crate::notify`).
+    notifier: Option<crate::notify::Notifier>,
 }
 
 /// Something told of every record a session journals.
@@ -70,6 +72,7 @@ impl HeldRun {
             attempt: state.attempt,
             redactor: Arc::new(effects::redactor_for(&state.runbook)),
         };
+        let notifier = crate::notify::Notifier::start(&state, || journal.records(1).unwrap_or_default());
         Self {
             journal,
             state,
@@ -78,6 +81,7 @@ impl HeldRun {
             host: crate::journal::hostname(),
             pid: std::process::id(),
             observer: None,
+            notifier,
             keeper: None,
             took_over_from: None,
         }
@@ -128,7 +132,31 @@ impl HeldRun {
         if let Some(observer) = &self.observer {
             records.iter().for_each(observer);
         }
+        if let Some(n) = &mut self.notifier {
+            n.on_records(&records, &self.state);
+        }
         Ok(records)
+    }
+
+    /// Journals what became of a message to a `[notify]` target (one the session gave up
+    /// on is not journaled twice).
+    pub fn record_notification(
+        &mut self,
+        report: crate::notify::Report,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, SubmitError> {
+        if !self.notifier.as_mut().is_some_and(|n| n.recorded(report.id)) {
+            return Ok(Vec::new());
+        }
+        let command = Command::RecordNotification {
+            notification: report.notification,
+        };
+        self.submit(command, SYSTEM_ACTOR, now)
+    }
+
+    /// Whether a message to a `[notify]` target is under way (its outcome comes as a `Msg`).
+    pub fn notifying(&self) -> bool {
+        self.notifier.as_ref().is_some_and(|n| n.pending())
     }
 
     /// Opens this process's session on the run (steps left running become in doubt).
@@ -203,13 +231,18 @@ impl HeldRun {
     /// Closes the session and snapshots the state so the next resume is quick.
     pub fn close(&mut self, reason: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
         let by = self.operator.clone();
-        let records = self.submit(
+        // Messages still under way get `flush` to arrive; the rest are journaled as dropped.
+        let mut records = Vec::new();
+        for notification in self.notifier.as_mut().map(|n| n.settle()).unwrap_or_default() {
+            records.extend(self.submit(Command::RecordNotification { notification }, SYSTEM_ACTOR, Utc::now())?);
+        }
+        records.extend(self.submit(
             Command::CloseSession {
                 reason: reason.to_string(),
             },
             &by,
             now,
-        )?;
+        )?);
         self.journal.snapshot(&self.state)?;
         Ok(records)
     }
@@ -270,6 +303,8 @@ pub enum Msg {
     Report { step: String, report: Progress },
     /// The cluster keeper's state changed (the run was taken over): look again.
     Cluster,
+    /// What became of a message to a `[notify]` target.
+    Notified(crate::notify::Report),
 }
 
 struct InFlight {
@@ -303,6 +338,12 @@ impl Driver {
             let tx = tx.clone();
             k.on_lost(move || {
                 let _ = tx.send(Msg::Cluster);
+            });
+        }
+        if let Some(n) = &session.notifier {
+            let tx = tx.clone();
+            n.connect(move |report| {
+                let _ = tx.send(Msg::Notified(report));
             });
         }
         Self {
@@ -407,13 +448,17 @@ impl Driver {
             }
         }
         self.keep_drain_sampler(now);
+        if let Some(n) = &mut self.session.notifier {
+            n.on_situation(&self.session.state, now);
+        }
         Ok(written)
     }
 
-    /// Whether messages may arrive while no step runs: a drain's traffic is measured, or
-    /// the cluster keeper may say the run was taken over.
+    /// Whether messages may arrive while no step runs: a drain's traffic is measured, a
+    /// message to a `[notify]` target is under way, or the cluster keeper may say the run
+    /// was taken over.
     pub fn listening(&self) -> bool {
-        self.drain_sampler.is_some() || self.session.keeper().is_some()
+        self.drain_sampler.is_some() || self.session.keeper().is_some() || self.session.notifying()
     }
 
     /// An error once another process took the run over.
@@ -642,6 +687,7 @@ impl Driver {
                     other => other,
                 }
             }
+            Msg::Notified(report) => self.session.record_notification(report, now),
         }
     }
 
@@ -661,6 +707,10 @@ impl Driver {
         let mut reason = reason.to_string();
         if let Some((_, cancel)) = self.drain_sampler.take() {
             cancel.cancel();
+        }
+        // Outcomes of messages wait in the notifier from now on: closing journals them.
+        if let Some(n) = &self.session.notifier {
+            n.disconnect();
         }
         // What already arrived is real: record it before stopping anything.
         let mut recorded = Vec::new();

@@ -35,6 +35,10 @@ fn tone(event: &RunEvent) -> Tone {
         {
             Tone::Warn
         }
+        RunEvent::NotificationSent { notification } => match notification.delivery {
+            crate::engine::Delivery::Delivered | crate::engine::Delivery::DryRun => Tone::Quiet,
+            crate::engine::Delivery::Failed | crate::engine::Delivery::Dropped => Tone::Warn,
+        },
         RunEvent::SessionOpened { .. }
         | RunEvent::SessionClosed { .. }
         | RunEvent::WatchSampled { .. }

@@ -14,6 +14,7 @@ pub struct RequestLog {
     delay_ms: Arc<AtomicU64>,
     received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU64>,
+    next: Arc<Mutex<std::collections::VecDeque<u16>>>,
 }
 
 /// One request as the server read it.
@@ -40,11 +41,13 @@ impl RequestLog {
         let delay_ms = Arc::new(AtomicU64::new(0));
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU64::new(200));
+        let next = Arc::new(Mutex::new(std::collections::VecDeque::new()));
         let server = Server {
             log: seen.clone(),
             delay: delay_ms.clone(),
             received: received.clone(),
             status: status.clone(),
+            next: next.clone(),
         };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -58,7 +61,13 @@ impl RequestLog {
             delay_ms,
             received,
             status,
+            next,
         }
+    }
+
+    /// The statuses of the next answers, in order; after them, the usual one (`set_status`).
+    pub fn answer_next(&self, statuses: &[u16]) {
+        self.next.lock().unwrap().extend(statuses.iter().copied());
     }
 
     /// The status every answer has from now on (200 at first).
@@ -111,6 +120,7 @@ struct Server {
     delay: Arc<AtomicU64>,
     received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU64>,
+    next: Arc<Mutex<std::collections::VecDeque<u16>>>,
 }
 
 impl Server {
@@ -143,7 +153,12 @@ impl Server {
         self.log.lock().unwrap().push(request.clone());
         self.received.lock().unwrap().push(Received { request, headers, body });
         std::thread::sleep(Duration::from_millis(self.delay.load(Ordering::SeqCst)));
-        let status = self.status.load(Ordering::SeqCst);
+        let status = self
+            .next
+            .lock()
+            .unwrap()
+            .pop_front()
+            .map_or_else(|| self.status.load(Ordering::SeqCst), u64::from);
         let mut stream = stream;
         let _ = write!(
             stream,
