@@ -24,14 +24,15 @@ const NS: &str = "cutover";
 const STEPS: usize = 40;
 const TAKEOVERS: usize = 5;
 
-fn runbook(dir: &Path, fake: &FakeKube, steps: &str, lease: &str) -> std::path::PathBuf {
+/// A runbook `name` (run ids come from the name and the minute: each run here has its own).
+fn runbook(dir: &Path, fake: &FakeKube, name: &str, steps: &str, lease: &str) -> std::path::PathBuf {
     let kubeconfig = dir.join("kubeconfig");
     fake.write_kubeconfig(&kubeconfig, "sandbox", NS);
     let path = dir.join("team.toml");
     std::fs::write(
         &path,
         format!(
-            "[runbook]\nname = \"team\"\nhold = \"0s\"\n[state]\nbackend = \"kubernetes\"\nkubeconfig = \"{}\"\n\
+            "[runbook]\nname = \"{name}\"\nhold = \"0s\"\n[state]\nbackend = \"kubernetes\"\nkubeconfig = \"{}\"\n\
              context = \"sandbox\"\nnamespace = \"{NS}\"\nobject = \"configmap\"\nlease_duration = \"{lease}\"\n\
              [[phase]]\nid = \"p\"\n{steps}",
             kubeconfig.display()
@@ -97,7 +98,7 @@ fn main() {
     let steps: String = (0..STEPS)
         .map(|i| format!("[[phase.step]]\nid = \"s{i}\"\nkind = \"command\"\nrun = \"sleep 0.05\"\nidempotent = true\n"))
         .collect();
-    let rb = runbook(dir.path(), &fake, &steps, "30s");
+    let rb = runbook(dir.path(), &fake, "lag", &steps, "30s");
     let state = dir.path().join("state");
     let mut child = cutover(&state).args(["run", rb.to_str().unwrap(), "--headless"]).spawn().unwrap();
     let mut seen: Vec<(u64, DateTime<Utc>)> = Vec::new();
@@ -138,14 +139,14 @@ fn main() {
 
     // Takeover time.
     let mut takeovers = Vec::new();
-    for _ in 0..TAKEOVERS {
+    for i in 0..TAKEOVERS {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("started");
         let steps = format!(
             "[[phase.step]]\nid = \"long\"\nkind = \"command\"\nidempotent = true\nrun = \"touch {}; sleep 1\"\n",
             marker.display()
         );
-        let rb = runbook(dir.path(), &fake, &steps, "3s");
+        let rb = runbook(dir.path(), &fake, &format!("takeover{i}"), &steps, "3s");
         let a_state = dir.path().join("a");
         let mut a = cutover(&a_state).args(["run", rb.to_str().unwrap(), "--headless"]).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);

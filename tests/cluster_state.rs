@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cutover::engine::{RunEvent, StepStatus};
 use cutover_sandbox::kube::FakeKube;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use support::{Sandbox, assert_exit, text};
 
 const NS: &str = "cutover";
@@ -20,7 +20,8 @@ const NS: &str = "cutover";
 /// A runbook whose journal lives in `fake`'s cluster: `first` (quick), `long` (touches
 /// `started`, then sleeps `seconds`, idempotent), `last` (appends the process's
 /// `CUTOVER_TEST_WHO` to `did`).
-fn runbook(sb: &Sandbox, fake: &FakeKube, seconds: u32, lease: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// `object`: what the chunks are kept in (`None`: the default, Secrets).
+fn runbook(sb: &Sandbox, fake: &FakeKube, seconds: u32, lease: &str, object: Option<&str>) -> (PathBuf, PathBuf, PathBuf) {
     let kubeconfig = sb.path().join("kubeconfig");
     fake.write_kubeconfig(&kubeconfig, "sandbox", NS);
     fake.put(&k8s_openapi::api::core::v1::Namespace {
@@ -37,12 +38,13 @@ fn runbook(sb: &Sandbox, fake: &FakeKube, seconds: u32, lease: &str) -> (PathBuf
         &format!(
             "[runbook]\nname = \"team\"\nhold = \"0s\"\n\
              [state]\nbackend = \"kubernetes\"\nkubeconfig = \"{}\"\ncontext = \"sandbox\"\nnamespace = \"{NS}\"\n\
-             object = \"configmap\"\nlease_duration = \"{lease}\"\nrequest_timeout = \"2s\"\n\
+             {}lease_duration = \"{lease}\"\nrequest_timeout = \"2s\"\n\
              [[phase]]\nid = \"p\"\n\
              [[phase.step]]\nid = \"first\"\nkind = \"command\"\nrun = \"true\"\nidempotent = true\n\
              [[phase.step]]\nid = \"long\"\nkind = \"command\"\nidempotent = true\nrun = \"touch {}; sleep {seconds}\"\n\
              [[phase.step]]\nid = \"last\"\nkind = \"command\"\nrun = \"echo $CUTOVER_TEST_WHO >> {}\"\n",
             kubeconfig.display(),
+            object.map(|o| format!("object = \"{o}\"\n")).unwrap_or_default(),
             started.display(),
             did.display()
         ),
@@ -63,11 +65,13 @@ fn lease_holder(fake: &FakeKube, run_id: &str) -> Option<String> {
     fake.get::<Lease>(NS, &names.lease)?.spec?.holder_identity
 }
 
-/// The head's `head.json`, as JSON.
+/// The head's `head.json`, as JSON, from its ConfigMap or Secret.
 fn head(fake: &FakeKube, run_id: &str) -> Option<serde_json::Value> {
     let names = cutover::cluster::Names::of(run_id);
-    let cm = fake.get::<ConfigMap>(NS, &names.head)?;
-    let bytes = cm.binary_data?.get("head.json")?.0.clone();
+    let bytes = match fake.get::<ConfigMap>(NS, &names.head) {
+        Some(cm) => cm.binary_data?.get("head.json")?.0.clone(),
+        None => fake.get::<Secret>(NS, &names.head)?.data?.get("head.json")?.0.clone(),
+    };
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -86,7 +90,7 @@ fn finish(mut child: Child) -> std::process::Output {
 fn a_run_is_replicated_to_the_cluster_and_its_lease_released_at_the_end() {
     let fake = FakeKube::start();
     let a = Sandbox::new();
-    let (rb, _, did) = runbook(&a, &fake, 0, "30s");
+    let (rb, _, did) = runbook(&a, &fake, 0, "30s", None);
     let out = a
         .cutover()
         .env("CUTOVER_TEST_WHO", "a")
@@ -104,9 +108,25 @@ fn a_run_is_replicated_to_the_cluster_and_its_lease_released_at_the_end() {
     assert!(h["writer"].as_str().unwrap().starts_with("tester@"), "{h}");
     assert_eq!(lease_holder(&fake, &run_id), None, "a clean stop releases the Lease");
 
-    // A colleague pulls it: the same events, byte for byte in meaning.
+    // A colleague pulls it. A copy changed in the cluster is refused, and nothing is kept.
     let b = Sandbox::new();
-    let (rb_b, _, _) = runbook(&b, &fake, 0, "30s");
+    let (rb_b, _, _) = runbook(&b, &fake, 0, "30s", None);
+    let names = cutover::cluster::Names::of(&run_id);
+    let original = fake.get::<Secret>(NS, &names.chunk(0)).expect("chunk 0, a Secret");
+    assert_eq!(original.type_.as_deref(), Some("Opaque"));
+    fake.update::<Secret>(NS, &names.chunk(0), |s| {
+        let events = &mut s.data.as_mut().unwrap().get_mut("events").unwrap().0;
+        let n = events.len();
+        events[n - 10] ^= 0x20;
+    });
+    let out = b.output(&["takeover", &run_id, rb_b.to_str().unwrap(), "--headless"]);
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("does not match its head's SHA-256"), "{stderr}");
+    assert!(cutover::journal::Store::open(b.state_dir()).unwrap().runs().is_empty());
+    fake.update::<Secret>(NS, &names.chunk(0), |s| s.data = original.data.clone());
+
+    // Intact, it is the same events.
     let out = b
         .cutover()
         .args(["takeover", &run_id, rb_b.to_str().unwrap(), "--headless"])
@@ -124,7 +144,7 @@ fn a_run_is_replicated_to_the_cluster_and_its_lease_released_at_the_end() {
 fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() {
     let fake = FakeKube::start();
     let a = Sandbox::new();
-    let (rb, started, did) = runbook(&a, &fake, 4, "3s");
+    let (rb, started, did) = runbook(&a, &fake, 4, "3s", Some("configmap"));
     let first = a
         .cutover()
         .env("CUTOVER_TEST_WHO", "a")
@@ -143,7 +163,7 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
 
     // Refused while A renews, naming A.
     let b = Sandbox::new();
-    let (rb_b, _, _) = runbook(&b, &fake, 4, "3s");
+    let (rb_b, _, _) = runbook(&b, &fake, 4, "3s", Some("configmap"));
     let out = b.output(&["takeover", &run_id, rb_b.to_str().unwrap(), "--headless"]);
     assert_exit(&out, 1);
     let stderr = text(&out.stderr);
@@ -156,6 +176,16 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
         stdout.contains(&run_id) && stdout.contains(&format!("held by {holder_a} since ")),
         "{stdout}"
     );
+    // A second run of the same runbook from B's machine is refused: B takes this one over.
+    let out = b.output(&["run", rb_b.to_str().unwrap(), "--headless"]);
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("run {run_id} of runbook team (default) is active"))
+            && stderr.contains(&format!("cutover takeover {run_id}")),
+        "{stderr}"
+    );
+    assert!(cutover::journal::Store::open(b.state_dir()).unwrap().runs().is_empty());
     let out = a.output(&["status", &run_id]);
     let stdout = text(&out.stdout);
     assert!(stdout.contains(&format!("cluster    held by {holder_a} since ")), "{stdout}");
@@ -218,7 +248,7 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
 fn a_broken_cluster_holds_new_steps_back_until_the_lease_is_renewed() {
     let fake = FakeKube::start();
     let a = Sandbox::new();
-    let (rb, started, did) = runbook(&a, &fake, 2, "3s");
+    let (rb, started, did) = runbook(&a, &fake, 2, "3s", Some("secret"));
     let child = a
         .cutover()
         .env("CUTOVER_TEST_WHO", "a")

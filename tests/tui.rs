@@ -2306,6 +2306,7 @@ fn broken_cluster(now: DateTime<Utc>) -> cutover::cluster::keeper::Status {
         replication_error: Some("the API server did not answer".to_string()),
         forced: false,
         lag: None,
+        run_status: "active".to_string(),
     }
 }
 

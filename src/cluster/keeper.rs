@@ -55,6 +55,8 @@ pub struct Status {
     pub forced: bool,
     /// When each event reached the cluster (`seq`, from append to commit): the lag.
     pub lag: Option<Duration>,
+    /// The run's state as of the last event appended (`active`, `completed`, …).
+    pub run_status: String,
 }
 
 impl Status {
@@ -138,6 +140,8 @@ pub struct Held {
     pub local_seq: u64,
     /// The copy, when it was attached already (checked against the local journal).
     pub remote: Option<Remote>,
+    /// The run's state now (`active`, …).
+    pub run_status: String,
 }
 
 struct Shared {
@@ -177,6 +181,7 @@ impl Keeper {
             replication_error: None,
             forced: false,
             lag: None,
+            run_status: held.run_status.clone(),
         };
         let shared = Arc::new(Shared {
             status: Mutex::new(status),
@@ -205,10 +210,11 @@ impl Keeper {
     }
 
     /// The journal now ends at `seq`: replicate it.
-    pub fn appended(&self, seq: u64) {
+    pub fn appended(&self, seq: u64, run_status: &str) {
         {
             let mut s = self.shared.status();
             s.local = s.local.max(seq);
+            s.run_status = run_status.to_string();
         }
         self.shared
             .appended
@@ -390,7 +396,8 @@ async fn replicate(
                 return Ok(());
             }
         };
-        match r.append(&tail.bytes, tail.last_seq, run_json).await {
+        let status = shared.status().run_status.clone();
+        match r.append(&tail.bytes, tail.last_seq, &status, run_json).await {
             Ok(()) => {
                 *offset = tail.end;
                 let mut s = shared.status();

@@ -38,6 +38,9 @@ pub struct Head {
     /// Who wrote the head last (a Lease identity).
     pub writer: String,
     pub updated: Option<DateTime<Utc>>,
+    /// The run's state when the head was written (`active`, `completed`, …).
+    #[serde(default)]
+    pub status: String,
 }
 
 /// The last chunk, as this writer last wrote or read it.
@@ -365,7 +368,7 @@ impl Remote {
     /// last chunk while it has room, then new ones; then commits them in the head. After an
     /// error this writer's idea of the copy may be wrong: attach again before the next append
     /// (the head says what counts).
-    pub async fn append(&mut self, bytes: &[u8], last_seq: u64, run_json: &[u8]) -> Result<(), WriteError> {
+    pub async fn append(&mut self, bytes: &[u8], last_seq: u64, status: &str, run_json: &[u8]) -> Result<(), WriteError> {
         let mut rest = bytes;
         while !rest.is_empty() {
             if self.tail.bytes.len() >= CHUNK_BYTES {
@@ -389,6 +392,7 @@ impl Remote {
         self.head.chunks = self.tail.index + 1;
         self.head.sha256 = data_encoding::HEXLOWER.encode(&self.hasher.clone().finalize());
         self.head.writer = self.writer.clone();
+        self.head.status = status.to_string();
         self.write_head(run_json).await
     }
 

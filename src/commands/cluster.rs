@@ -128,6 +128,7 @@ fn start_keeper(
         run_dir: session.journal().dir().to_path_buf(),
         identity,
         local_seq: session.state().last_seq,
+        run_status: session.state().status.word().to_string(),
         remote,
     });
     session.keep_in_cluster(keeper);
@@ -277,6 +278,65 @@ fn held_words(r: &Record, now: chrono::DateTime<Utc>) -> String {
     format!("held by {}{since}{rest}", r.holder)
 }
 
+/// The run ids in the cluster `cfg` names, from their Leases.
+async fn run_ids(cluster: &crate::k8s::Cluster) -> Result<Vec<String>> {
+    let api = cluster.api::<k8s_openapi::api::coordination::v1::Lease>();
+    let selector = format!("{}={}", cluster::MANAGED_BY.0, cluster::MANAGED_BY.1);
+    let leases = cluster
+        .bounded(api.list(&kube::api::ListParams::default().labels(&selector)))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", cluster.error(e, "list", "leases", None)))?;
+    Ok(leases
+        .items
+        .iter()
+        .filter_map(|l| l.metadata.annotations.as_ref()?.get(cluster::RUN_ID_ANNOTATION).cloned())
+        .collect())
+}
+
+/// Before a new run of `runbook` starts: a run of the same runbook, environment and mode
+/// that is not completed in the cluster, and that this machine does not have, was started
+/// elsewhere. It is continued with a takeover, never doubled by a second run.
+pub async fn refuse_parallel_run(
+    cfg: &StateConfig,
+    runbook: &crate::runbook::Runbook,
+    mode: crate::engine::Mode,
+    store: &crate::journal::Store,
+) -> Result<()> {
+    let cluster = cluster::connect(cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let here: std::collections::HashSet<String> =
+        store.runs().into_iter().map(|r| r.identity.run_id).collect();
+    let now = Utc::now();
+    for run_id in run_ids(&cluster).await? {
+        if here.contains(&run_id) {
+            continue;
+        }
+        let Ok(Some((identity, head, _))) = remote::read_head(&cluster, cfg.object, &run_id).await else {
+            continue;
+        };
+        let same = identity.runbook == runbook.name && identity.environment == runbook.environment && identity.mode == mode;
+        if !same || head.status == "completed" {
+            continue;
+        }
+        let held = match RunLease::new(cluster.clone(), &run_id, cfg.lease_duration).read().await {
+            Ok(Some(r)) => held_words(&r, now),
+            _ => "held by nobody".to_string(),
+        };
+        bail!(
+            "run {run_id} of runbook {} ({}) is {} in {}: {held}; its copy goes to #{} (written by {}). A second run \
+             would change the same DNS and Deployments: continue that one here with `cutover takeover {run_id} \
+             RUNBOOK --env {}` (once its Lease has run out or been released)",
+            runbook.name,
+            runbook.environment,
+            if head.status.is_empty() { "in progress" } else { head.status.as_str() },
+            cluster.describe(),
+            head.last_seq,
+            head.writer,
+            runbook.environment
+        );
+    }
+    Ok(())
+}
+
 /// `cutover runs --cluster RUNBOOK`: the runs kept where the runbook's [state] says.
 pub async fn runs(args: &crate::cli::ListArgs) -> Result<i32> {
     let path = args.cluster.clone().unwrap_or_default();
@@ -296,24 +356,9 @@ pub async fn runs(args: &crate::cli::ListArgs) -> Result<i32> {
         );
     };
     let cluster = cluster::connect(&cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let api = cluster.api::<k8s_openapi::api::coordination::v1::Lease>();
-    let selector = format!("{}={}", cluster::MANAGED_BY.0, cluster::MANAGED_BY.1);
-    let leases = cluster
-        .bounded(api.list(&kube::api::ListParams::default().labels(&selector)))
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", cluster.error(e, "list", "leases", None)))?;
     let now = Utc::now();
     let mut rows = Vec::new();
-    for l in &leases.items {
-        let Some(run_id) = l
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(cluster::RUN_ID_ANNOTATION))
-            .cloned()
-        else {
-            continue;
-        };
+    for run_id in run_ids(&cluster).await? {
         let record = RunLease::new(cluster.clone(), &run_id, cfg.lease_duration)
             .read()
             .await
@@ -329,6 +374,7 @@ pub async fn runs(args: &crate::cli::ListArgs) -> Result<i32> {
             "lease": record.as_ref().map(|r| held_words(r, now)),
             "replicated_to": head.as_ref().map(|(_, h, _)| h.last_seq),
             "written_by": head.as_ref().map(|(_, h, _)| h.writer.clone()),
+            "status": head.as_ref().map(|(_, h, _)| h.status.clone()),
         }));
     }
     match args.output {
@@ -340,8 +386,9 @@ pub async fn runs(args: &crate::cli::ListArgs) -> Result<i32> {
             }
             for r in &rows {
                 println!(
-                    "  {}  {}; copy to #{}",
+                    "  {}  {} · {}; copy to #{}",
                     r["run_id"].as_str().unwrap_or_default(),
+                    r["status"].as_str().filter(|s| !s.is_empty()).unwrap_or("?"),
                     r["lease"].as_str().unwrap_or("no Lease"),
                     r["replicated_to"].as_u64().map_or("?".to_string(), |n| n.to_string())
                 );

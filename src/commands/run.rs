@@ -163,6 +163,9 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
         None => None,
     };
     let store = dry_store.as_ref().unwrap_or(&env.store);
+    if let Some(cfg) = rb.state.as_ref().filter(|c| c.in_cluster() && !args.dry_run) {
+        super::cluster::refuse_parallel_run(cfg, rb, mode, store).await?;
+    }
     let command = match mode {
         Mode::Live => "cutover run",
         Mode::Rehearsal => "cutover rehearse",

@@ -83,6 +83,7 @@ pub fn check(run_id: &str, bytes: &[u8]) -> Result<Checked, String> {
         End::Torn { at } => return Err(format!("it ends in the middle of a frame (byte {at})")),
         End::Damaged { at, why } => return Err(format!("byte {at}: {why}")),
     }
+    // The frames' order first (cheap, and says what is missing), then every event.
     let mut expected = 1u64;
     for batch in &reading.batches {
         if batch.first_seq != expected {
@@ -93,6 +94,9 @@ pub fn check(run_id: &str, bytes: &[u8]) -> Result<Checked, String> {
                 batch.offset
             ));
         }
+        expected = batch.last_seq() + 1;
+    }
+    for batch in &reading.batches {
         for (i, value) in batch.values.iter().enumerate() {
             let seq = batch.first_seq + i as u64;
             let rec = decode(run_id, Path::new("the cluster's copy"), seq, value).map_err(|e| match e {
@@ -106,7 +110,6 @@ pub fn check(run_id: &str, bytes: &[u8]) -> Result<Checked, String> {
                 }
             }
         }
-        expected = batch.last_seq() + 1;
     }
     if expected == 1 {
         return Err("it holds no events".to_string());
@@ -168,5 +171,42 @@ impl Store {
             .map_err(io(&dir))?;
         let (journal, state) = Journal::open(&dir, &run_id, holder)?;
         Ok((journal, state, kept))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(run_id: &str, seq: u64) -> Vec<u8> {
+        let event = if seq == 1 {
+            serde_json::json!({"event": "run_started", "run_id": run_id})
+        } else {
+            serde_json::json!({"event": "note_added", "text": format!("note {seq}")})
+        };
+        let json = serde_json::json!({"v": 1, "seq": seq, "at": "2026-12-04T02:00:00Z", "by": "t", "event": event});
+        let json = serde_json::to_vec(&json).unwrap();
+        let mut out = crc32fast::hash(&json).to_be_bytes().to_vec();
+        out.extend(json);
+        out
+    }
+
+    #[test]
+    fn a_gap_a_double_a_cut_and_a_changed_byte_are_each_found() {
+        let id = "r";
+        let frame = |first: u64, n: u64| eventlog::frame(first, &(first..first + n).map(|s| value(id, s)).collect::<Vec<_>>());
+        // The frames' order is checked before the events (these are not real events).
+        let whole = [frame(1, 2), frame(3, 2)].concat();
+        let gap = [frame(1, 2), frame(4, 1)].concat();
+        assert!(check(id, &gap).unwrap_err().contains("jump from #2 to #4"));
+        let doubled = [frame(1, 2), frame(1, 2)].concat();
+        assert!(check(id, &doubled).unwrap_err().contains("jump from #2 to #1"));
+        let cut = &whole[..whole.len() - 3];
+        assert!(check(id, cut).unwrap_err().contains("ends in the middle of a frame"));
+        let mut changed = whole.clone();
+        let at = changed.len() - 5;
+        changed[at] ^= 1;
+        assert!(check(id, &changed).unwrap_err().contains("byte"), "a frame's CRC32 finds it");
+        assert!(check(id, &[]).unwrap_err().contains("holds no events"));
     }
 }

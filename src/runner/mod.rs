@@ -89,7 +89,7 @@ impl HeldRun {
 
     /// Keeps the run's Lease and its copy in the cluster while this session drives.
     pub fn keep_in_cluster(&mut self, keeper: Keeper) {
-        keeper.appended(self.state.last_seq);
+        keeper.appended(self.state.last_seq, self.state.status.word());
         self.keeper = Some(keeper);
     }
 
@@ -127,7 +127,7 @@ impl HeldRun {
         let records = self.journal.append(&mut self.state, now, by, events)?;
         self.ctx.attempt = self.state.attempt;
         if let Some(k) = &self.keeper {
-            k.appended(self.state.last_seq);
+            k.appended(self.state.last_seq, self.state.status.word());
         }
         if let Some(observer) = &self.observer {
             records.iter().for_each(observer);
