@@ -8,7 +8,6 @@
 
 // Leaves: no knowledge of cutover's model.
 pub mod bounded;
-pub mod cluster;
 pub mod duration;
 pub mod error;
 pub mod failpoint;
@@ -36,6 +35,10 @@ pub mod outside;
 pub mod dns;
 pub mod k8s;
 pub mod metrics;
+
+/// The run's state in the cluster (`[state] backend = "kubernetes"`): its Lease, and its
+/// journal replicated there.
+pub mod cluster;
 
 /// What each step kind does: prepare an intent, then perform it.
 pub mod effects;
