@@ -375,7 +375,7 @@ async fn replicate(
                 shared.status().replicated = r.head().last_seq;
                 *remote = Some(r);
             }
-            Err(WriteError::Superseded(m)) => return Err(superseded_by(lease, m).await),
+            Err(WriteError::Superseded(m)) => return superseded(shared, lease, m, remote).await,
             Err(WriteError::Diverged(m)) => {
                 fail(m);
                 return Ok(());
@@ -413,7 +413,7 @@ async fn replicate(
                     appended.pop_front();
                 }
             }
-            Err(WriteError::Superseded(m)) => return Err(superseded_by(lease, m).await),
+            Err(WriteError::Superseded(m)) => return superseded(shared, lease, m, remote).await,
             Err(e) => {
                 fail(e.to_string());
                 // What this writer thinks the copy holds may be wrong now: attach again.
@@ -436,10 +436,29 @@ async fn last_writer(lease: &RunLease, config: &StateConfig, identity: &RunIdent
     }
 }
 
-/// Who wrote over this process: the Lease's holder now, if it can be read.
-async fn superseded_by(lease: &RunLease, message: String) -> String {
+/// A write of the copy found it changed. If the Lease is someone else's, the run was
+/// taken over (`Err(holder)`). If it is still this process's, the change was this process's
+/// own write whose answer was lost (a timeout): attach again and go on.
+async fn superseded(
+    shared: &Shared,
+    lease: &RunLease,
+    message: String,
+    remote: &mut Option<Remote>,
+) -> Result<(), String> {
+    let me = shared.status().holder.clone();
     match lease.read().await {
-        Ok(Some(r)) if !r.holder.is_empty() => r.holder,
-        _ => format!("another process ({message})"),
+        Ok(Some(r)) if r.holder == me => {
+            shared.status().replication_error = Some(message);
+            *remote = None;
+            Ok(())
+        }
+        Ok(Some(r)) if !r.holder.is_empty() => Err(r.holder),
+        Ok(_) => Err(format!("another process ({message})")),
+        // Not known: do not write, and ask again next time.
+        Err(e) => {
+            shared.status().replication_error = Some(e.message);
+            *remote = None;
+            Ok(())
+        }
     }
 }

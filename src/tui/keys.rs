@@ -111,7 +111,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('F')],
         shown: "F",
         action: KeyAction::Force,
-        help: "with the run's state in the cluster: start steps although its Lease could not be renewed (type FORCE)",
+        help: "start steps although the Lease is not renewed (type FORCE)",
     },
     Binding {
         keys: &[KeyCode::Char('q')],
