@@ -97,11 +97,16 @@ fn main() {
     // Replication lag.
     let dir = tempfile::tempdir().unwrap();
     let steps: String = (0..STEPS)
-        .map(|i| format!("[[phase.step]]\nid = \"s{i}\"\nkind = \"command\"\nrun = \"sleep 0.05\"\nidempotent = true\n"))
+        .map(|i| {
+            format!("[[phase.step]]\nid = \"s{i}\"\nkind = \"command\"\nrun = \"sleep 0.05\"\nidempotent = true\n")
+        })
         .collect();
     let rb = runbook(dir.path(), &fake, "lag", &steps, "30s");
     let state = dir.path().join("state");
-    let mut child = cutover(&state).args(["run", rb.to_str().unwrap(), "--headless"]).spawn().unwrap();
+    let mut child = cutover(&state)
+        .args(["run", rb.to_str().unwrap(), "--headless"])
+        .spawn()
+        .unwrap();
     let mut seen: Vec<(u64, DateTime<Utc>)> = Vec::new();
     let mut names = None;
     let mut last = 0;
@@ -149,7 +154,10 @@ fn main() {
         );
         let rb = runbook(dir.path(), &fake, &format!("takeover{i}"), &steps, "3s");
         let a_state = dir.path().join("a");
-        let mut a = cutover(&a_state).args(["run", rb.to_str().unwrap(), "--headless"]).spawn().unwrap();
+        let mut a = cutover(&a_state)
+            .args(["run", rb.to_str().unwrap(), "--headless"])
+            .spawn()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !marker.exists() {
             assert!(Instant::now() < deadline, "the run never started its step");

@@ -21,7 +21,13 @@ const NS: &str = "cutover";
 /// `started`, then sleeps `seconds`, idempotent), `last` (appends the process's
 /// `CUTOVER_TEST_WHO` to `did`).
 /// `object`: what the chunks are kept in (`None`: the default, Secrets).
-fn runbook(sb: &Sandbox, fake: &FakeKube, seconds: u32, lease: &str, object: Option<&str>) -> (PathBuf, PathBuf, PathBuf) {
+fn runbook(
+    sb: &Sandbox,
+    fake: &FakeKube,
+    seconds: u32,
+    lease: &str,
+    object: Option<&str>,
+) -> (PathBuf, PathBuf, PathBuf) {
     let kubeconfig = sb.path().join("kubeconfig");
     fake.write_kubeconfig(&kubeconfig, "sandbox", NS);
     fake.put(&k8s_openapi::api::core::v1::Namespace {
@@ -91,9 +97,11 @@ fn a_run_is_replicated_to_the_cluster_and_its_lease_released_at_the_end() {
     let fake = FakeKube::start();
     let a = Sandbox::new();
     let (rb, _, did) = runbook(&a, &fake, 0, "30s", None);
+    // Small chunks (a debug build's CUTOVER_CHUNK_BYTES): the copy spans many objects.
     let out = a
         .cutover()
         .env("CUTOVER_TEST_WHO", "a")
+        .env("CUTOVER_CHUNK_BYTES", "700")
         .args(["run", rb.to_str().unwrap(), "--headless"])
         .output()
         .unwrap();
@@ -106,6 +114,10 @@ fn a_run_is_replicated_to_the_cluster_and_its_lease_released_at_the_end() {
     let local_last = records.last().unwrap().seq;
     assert_eq!(h["last_seq"].as_u64(), Some(local_last), "{h}");
     assert!(h["writer"].as_str().unwrap().starts_with("tester@"), "{h}");
+    assert_eq!(h["chunk_bytes"].as_u64(), Some(700), "{h}");
+    let chunks = h["chunks"].as_u64().unwrap();
+    assert!(chunks >= 3, "a run of a few kB in 700-byte chunks: {h}");
+    assert!(h["log_len"].as_u64().unwrap() > 700 * (chunks - 1), "{h}");
     assert_eq!(lease_holder(&fake, &run_id), None, "a clean stop releases the Lease");
 
     // A colleague pulls it. A copy changed in the cluster is refused, and nothing is kept.
@@ -136,7 +148,11 @@ fn a_run_is_replicated_to_the_cluster_and_its_lease_released_at_the_end() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains(&format!("{local_last} events pulled")), "{stderr}");
     let (pulled, state) = b.journal(&run_id).unwrap();
-    assert_eq!(&pulled[..records.len()], &records[..], "the cluster's copy differs from the journal");
+    assert_eq!(
+        &pulled[..records.len()],
+        &records[..],
+        "the cluster's copy differs from the journal"
+    );
     assert!(state.steps.iter().all(|s| s.status == StepStatus::Succeeded));
 }
 
@@ -153,7 +169,9 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the first run's long step", Duration::from_secs(20), || started.exists());
+    wait_for("the first run's long step", Duration::from_secs(20), || {
+        started.exists()
+    });
     let run_id = run_id_in(&a.state_dir());
     wait_for("the long step's intent in the cluster", Duration::from_secs(10), || {
         head(&fake, &run_id).and_then(|h| h["last_seq"].as_u64()).unwrap_or(0) >= 5
@@ -188,7 +206,10 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
     assert!(cutover::journal::Store::open(b.state_dir()).unwrap().runs().is_empty());
     let out = a.output(&["status", &run_id]);
     let stdout = text(&out.stdout);
-    assert!(stdout.contains(&format!("cluster    held by {holder_a} since ")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("cluster    held by {holder_a} since ")),
+        "{stdout}"
+    );
 
     // A's laptop freezes: its Lease runs out, B takes over and finishes the run.
     let pid = first.id() as libc::pid_t;
@@ -211,7 +232,9 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
     assert_eq!(took.as_deref(), Some(holder_a.as_str()));
     // A's long step was in flight: in doubt for B, and retried (it is idempotent).
     assert!(
-        records.iter().any(|r| matches!(&r.event, RunEvent::InDoubtResolved { step, .. } if step == "long")),
+        records
+            .iter()
+            .any(|r| matches!(&r.event, RunEvent::InDoubtResolved { step, .. } if step == "long")),
         "{records:#?}"
     );
     assert!(state.steps.iter().all(|s| s.status == StepStatus::Succeeded));
@@ -225,7 +248,10 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
         if let Some(s) = first.try_wait().unwrap() {
             break s;
         }
-        assert!(back.elapsed() < Duration::from_secs(15), "A did not stop after losing its Lease");
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "A did not stop after losing its Lease"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let out = finish(first);
@@ -269,7 +295,14 @@ fn a_broken_cluster_holds_new_steps_back_until_the_lease_is_renewed() {
     assert_exit(&out, 0);
     assert_eq!(std::fs::read_to_string(&did).unwrap(), "a\n");
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("Lease"), "the wait for the Lease is said: {stdout}");
+    assert!(
+        stdout.contains("waiting: the run's Lease in context sandbox") && stdout.contains("could not be renewed"),
+        "the wait for the Lease is said: {stdout}"
+    );
+    assert!(
+        stdout.contains("the run's Lease is renewed again: steps start"),
+        "{stdout}"
+    );
     // What was written meanwhile reached the cluster once it was back.
     let (records, _) = a.journal(&run_id).unwrap();
     let h = head(&fake, &run_id).unwrap();

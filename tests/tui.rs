@@ -2298,7 +2298,10 @@ fn broken_cluster(now: DateTime<Utc>) -> cutover::cluster::keeper::Status {
         place: "context prod-eu (https://10.0.0.1:6443), namespace cutover".to_string(),
         holder: "alice@ops-1 pid 4242".to_string(),
         lease_duration: std::time::Duration::from_secs(30),
-        renewed: Some((now - Duration::seconds(65), std::time::Instant::now() - std::time::Duration::from_secs(65))),
+        renewed: Some((
+            now - Duration::seconds(65),
+            std::time::Instant::now() - std::time::Duration::from_secs(65),
+        )),
         renew_error: Some("the API server at https://10.0.0.1:6443 did not answer".to_string()),
         lost_to: None,
         replicated: 9,
@@ -2349,9 +2352,15 @@ async fn a_broken_cluster_is_loud_in_the_header_and_f_forces_steps_with_a_typed_
     // F asks for the word; anything else is refused, FORCE forces.
     // Keys after the guard against doubled keys (the dialog opens at `now`).
     let later = now + past_the_guard();
-    let press = |app: &mut App, code: KeyCode| app.on_key(&KeyEvent::new(code, KeyModifiers::NONE), &state, later, false);
+    let press =
+        |app: &mut App, code: KeyCode| app.on_key(&KeyEvent::new(code, KeyModifiers::NONE), &state, later, false);
     assert_eq!(
-        app.on_key(&KeyEvent::new(KeyCode::Char('F'), KeyModifiers::NONE), &state, now, false),
+        app.on_key(
+            &KeyEvent::new(KeyCode::Char('F'), KeyModifiers::NONE),
+            &state,
+            now,
+            false
+        ),
         None
     );
     assert!(draw(&app).contains("Type FORCE to start steps now"), "{}", draw(&app));
@@ -2383,6 +2392,9 @@ async fn a_broken_cluster_is_loud_in_the_header_and_f_forces_steps_with_a_typed_
         lease_wait: None,
     });
     let screen = draw(&app);
-    assert!(screen.contains("replicated to #12 · Lease renewed 3.0s ago"), "{screen}");
+    assert!(
+        screen.contains("replicated to #12 · Lease renewed 3.0s ago"),
+        "{screen}"
+    );
     assert!(!screen.contains('⚠'), "{screen}");
 }

@@ -62,13 +62,18 @@ pub struct Status {
 impl Status {
     /// The Lease is ours and renewed recently enough that nobody else can have it: less
     /// than its duration ago, by this machine's clock, less a margin for a slow write.
+    ///
+    /// The age is the larger of this process's monotonic clock and the wall clock: the
+    /// monotonic clock stops while a laptop sleeps, the wall clock can be set back; a
+    /// Lease is current only when both say so.
     pub fn lease_current(&self) -> bool {
         let margin = self.lease_duration / 10;
         self.lost_to.is_none()
             && self.renew_error.is_none()
-            && self
-                .renewed
-                .is_some_and(|(_, at)| at.elapsed() + margin < self.lease_duration)
+            && self.renewed.is_some_and(|(wall, at)| {
+                let age = at.elapsed().max((Utc::now() - wall).to_std().unwrap_or_default());
+                age + margin < self.lease_duration
+            })
     }
 
     /// Events written here and not yet in the cluster.
@@ -142,6 +147,8 @@ pub struct Held {
     pub remote: Option<Remote>,
     /// The run's state now (`active`, …).
     pub run_status: String,
+    /// When the request that took the Lease was sent (both clocks).
+    pub sent: (DateTime<Utc>, Instant),
 }
 
 struct Shared {
@@ -173,7 +180,8 @@ impl Keeper {
             place: held.lease.cluster.describe(),
             holder: held.record.holder.clone(),
             lease_duration: held.lease.duration,
-            renewed: Some((held.record.renewed.unwrap_or_else(Utc::now), Instant::now())),
+            // From when the request that took the Lease was sent, not when it was answered.
+            renewed: Some((held.sent.0, held.sent.1)),
             renew_error: None,
             lost_to: None,
             replicated: 0,
@@ -303,11 +311,12 @@ async fn keep(held: Held, shared: Arc<Shared>, cancel: CancellationToken, releas
         let stale = !shared.status().lease_current();
         if !stopped && (Instant::now() >= next_renewal || stale) {
             let now = Utc::now();
+            let sent = Instant::now();
             match lease.renew(&record, now).await {
                 Ok(r) => {
                     record = r;
                     let mut s = shared.status();
-                    s.renewed = Some((now, Instant::now()));
+                    s.renewed = Some((now, sent));
                     s.renew_error = None;
                     s.forced = false;
                     next_renewal = Instant::now() + every;
@@ -329,13 +338,25 @@ async fn keep(held: Held, shared: Arc<Shared>, cancel: CancellationToken, releas
         }
         // Only a holder whose Lease nobody else can have writes the copy.
         if shared.status().lease_current() {
-            let pushed = if stopped {
-                tokio::time::timeout(LAST_PUSH, replicate(&shared, &config, &lease, &identity, &run_dir, &run_json, &mut remote, &mut offset))
-                    .await
-                    .unwrap_or(Ok(()))
+            let until = if stopped {
+                Instant::now() + LAST_PUSH
             } else {
-                replicate(&shared, &config, &lease, &identity, &run_dir, &run_json, &mut remote, &mut offset).await
+                next_renewal
             };
+            let push = replicate(
+                &shared,
+                &config,
+                &lease,
+                &identity,
+                &run_dir,
+                &run_json,
+                &mut remote,
+                &mut offset,
+                until,
+            );
+            let pushed = tokio::time::timeout_at(until.max(Instant::now() + LAST_PUSH).into(), push)
+                .await
+                .unwrap_or(Ok(()));
             if let Err(by) = pushed {
                 lost(by);
                 return;
@@ -362,11 +383,23 @@ async fn replicate(
     run_json: &[u8],
     remote: &mut Option<Remote>,
     offset: &mut u64,
+    until: Instant,
 ) -> Result<(), String> {
     let fail = |e: String| {
         shared.status().replication_error = Some(e);
     };
     if remote.is_none() {
+        // (Re)attaching writes the head: only while the Lease is still this process's.
+        let me = shared.status().holder.clone();
+        match lease.read().await {
+            Ok(Some(r)) if r.holder == me => {}
+            Ok(Some(r)) if !r.holder.is_empty() => return Err(r.holder),
+            Ok(_) => return Err("another process: its Lease was released or deleted meanwhile".to_string()),
+            Err(e) => {
+                fail(e.message);
+                return Ok(());
+            }
+        }
         let prefix = |len: u64| replica::read_prefix(run_dir, len);
         let holder = shared.status().holder.clone();
         match Remote::attach(&lease.cluster, config.object, identity, &holder, prefix).await {
@@ -376,10 +409,8 @@ async fn replicate(
                 *remote = Some(r);
             }
             Err(WriteError::Superseded(m)) => return superseded(shared, lease, m, remote).await,
-            Err(WriteError::Diverged(m)) => {
-                fail(m);
-                return Ok(());
-            }
+            // The run went on elsewhere: this process must not drive it on.
+            Err(WriteError::Diverged(m)) => return Err(format!("another machine ({m})")),
             Err(WriteError::Cluster(e)) => {
                 fail(e.message);
                 return Ok(());
@@ -387,7 +418,8 @@ async fn replicate(
         }
     }
     let Some(r) = remote.as_mut() else { return Ok(()) };
-    loop {
+    // Renewing comes first: a long catch-up stops at the next renewal, and goes on after it.
+    while Instant::now() < until && shared.status().lease_current() {
         let tail = match replica::read_tail(run_dir, *offset) {
             Ok(Some(t)) => t,
             Ok(None) => break,

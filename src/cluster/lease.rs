@@ -73,7 +73,11 @@ fn record_of(lease: &Lease) -> Record {
             .map(|t| t.with_timezone(&Utc))
     };
     Record {
-        holder: spec.get("holderIdentity").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+        holder: spec
+            .get("holderIdentity")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string(),
         acquired: time("acquireTime"),
         renewed: time("renewTime"),
         duration: Duration::from_secs(spec.get("leaseDurationSeconds").and_then(|v| v.as_u64()).unwrap_or(0)),
@@ -144,7 +148,7 @@ impl RunLease {
     }
 
     fn err(&self, e: kube::Error, verb: &str) -> KubeError {
-        self.cluster.error(e, verb, "lease", Some(&self.names.lease))
+        self.cluster.error(e, verb, "leases", Some(&self.names.lease))
     }
 
     pub async fn read(&self) -> Result<Option<Record>, KubeError> {
@@ -163,7 +167,9 @@ impl RunLease {
         let written = if r.resource_version.is_empty() {
             self.cluster.bounded(api.create(&pp, &lease)).await?
         } else {
-            self.cluster.bounded(api.replace(&self.names.lease, &pp, &lease)).await?
+            self.cluster
+                .bounded(api.replace(&self.names.lease, &pp, &lease))
+                .await?
         };
         Ok(record_of(&written))
     }
@@ -175,7 +181,7 @@ impl RunLease {
         &self,
         identity: &str,
         now: DateTime<Utc>,
-        dead: impl Fn(&str) -> bool,
+        dead: impl Fn(&Record) -> bool,
     ) -> Result<Record, Refused> {
         let current = self.read().await.map_err(Refused::Cluster)?;
         self.take(current, identity, now, dead).await
@@ -188,7 +194,7 @@ impl RunLease {
         current: Option<Record>,
         identity: &str,
         now: DateTime<Utc>,
-        dead: impl Fn(&str) -> bool,
+        dead: impl Fn(&Record) -> bool,
     ) -> Result<Record, Refused> {
         let new = match current {
             None => Record {
@@ -199,7 +205,7 @@ impl RunLease {
                 transitions: 0,
                 resource_version: String::new(),
             },
-            Some(r) if r.holder == identity || r.free_at(now) || dead(&r.holder) => Record {
+            Some(r) if r.holder == identity || r.free_at(now) || dead(&r) => Record {
                 holder: identity.to_string(),
                 acquired: Some(now),
                 renewed: Some(now),
@@ -209,6 +215,7 @@ impl RunLease {
             },
             Some(r) => return Err(Refused::Held(r)),
         };
+        let r_is_new = new.resource_version.is_empty();
         match self.write(&new).await {
             Ok(r) => Ok(r),
             // Someone wrote it between the read and the write: they have it.
@@ -233,7 +240,9 @@ impl RunLease {
                     self.cluster.namespace
                 )),
             })),
-            Err(e) => Err(Refused::Cluster(self.err(e, "write"))),
+            Err(e) => Err(Refused::Cluster(
+                self.err(e, if r_is_new { "create" } else { "update" }),
+            )),
         }
     }
 
@@ -251,7 +260,7 @@ impl RunLease {
                     again.renewed = Some(now);
                     self.write(&again)
                         .await
-                        .map_err(|e| Renewal::Failed(self.err(e, "renew")))
+                        .map_err(|e| Renewal::Failed(self.err(e, "update")))
                 }
                 Ok(Some(r)) => Err(Renewal::Lost(r)),
                 Ok(None) => Err(Renewal::Lost(Record {
@@ -260,7 +269,7 @@ impl RunLease {
                 })),
                 Err(e) => Err(Renewal::Failed(e)),
             },
-            Err(e) => Err(Renewal::Failed(self.err(e, "renew"))),
+            Err(e) => Err(Renewal::Failed(self.err(e, "update"))),
         }
     }
 
@@ -274,9 +283,22 @@ impl RunLease {
         };
         match self.write(&next).await {
             Ok(_) => Ok(()),
-            // Not ours any more: nothing to give up.
-            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => Ok(()),
-            Err(e) => Err(self.err(e, "release")),
+            // Changed since: given up only if it is still ours (a renewal whose answer was lost).
+            Err(kube::Error::Api(s)) if s.code == 409 => match self.read().await? {
+                Some(r) if r.holder == held.holder => self
+                    .write(&Record {
+                        holder: String::new(),
+                        acquired: None,
+                        renewed: None,
+                        ..r
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.err(e, "update")),
+                _ => Ok(()),
+            },
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(self.err(e, "update")),
         }
     }
 }

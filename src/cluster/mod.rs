@@ -94,7 +94,8 @@ mod tests {
         for n in [&a.lease, &a.head, &a.chunk(7)] {
             assert!(n.len() <= 253, "{n}");
             assert!(
-                n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
                 "{n} is not a DNS-1123 name"
             );
         }

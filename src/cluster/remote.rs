@@ -25,6 +25,19 @@ use crate::runbook::StateObject;
 /// counted on the decoded data), leaving room for the base64 request and the metadata.
 pub const CHUNK_BYTES: usize = 512 * 1024;
 
+/// The chunk size a new copy is written with: [`CHUNK_BYTES`], or in a debug build
+/// `CUTOVER_CHUNK_BYTES` (the tests cross chunk boundaries with small runs).
+fn new_chunk_bytes() -> u64 {
+    #[cfg(debug_assertions)]
+    if let Some(n) = std::env::var("CUTOVER_CHUNK_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        return n.clamp(64, CHUNK_BYTES as u64);
+    }
+    CHUNK_BYTES as u64
+}
+
 /// What the head commits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
@@ -41,6 +54,19 @@ pub struct Head {
     /// The run's state when the head was written (`active`, `completed`, …).
     #[serde(default)]
     pub status: String,
+    /// How many bytes each chunk holds before the next begins (0: [`CHUNK_BYTES`]).
+    #[serde(default)]
+    pub chunk_bytes: u64,
+}
+
+impl Head {
+    pub fn chunk_bytes(&self) -> u64 {
+        if self.chunk_bytes == 0 {
+            CHUNK_BYTES as u64
+        } else {
+            self.chunk_bytes
+        }
+    }
 }
 
 /// The last chunk, as this writer last wrote or read it.
@@ -97,16 +123,24 @@ fn api(cluster: &Cluster, kind: StateObject) -> Api<DynamicObject> {
     Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &resource(kind))
 }
 
+/// The resource, as RBAC rules and `kubectl` name it.
 fn kind_word(kind: StateObject) -> &'static str {
     match kind {
-        StateObject::Secret => "secret",
-        StateObject::ConfigMap => "configmap",
+        StateObject::Secret => "secrets",
+        StateObject::ConfigMap => "configmaps",
     }
 }
 
 /// The object holding `files` (all stored as bytes: a Secret's `data`, a ConfigMap's
 /// `binaryData`).
-fn object(kind: StateObject, names: &Names, run_id: &str, name: &str, rv: &str, files: &[(&str, &[u8])]) -> DynamicObject {
+fn object(
+    kind: StateObject,
+    names: &Names,
+    run_id: &str,
+    name: &str,
+    rv: &str,
+    files: &[(&str, &[u8])],
+) -> DynamicObject {
     let encoded: serde_json::Map<String, Value> = files
         .iter()
         .map(|(k, v)| (k.to_string(), json!(data_encoding::BASE64.encode(v))))
@@ -125,7 +159,11 @@ fn object(kind: StateObject, names: &Names, run_id: &str, name: &str, rv: &str, 
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         ),
-        annotations: Some([(RUN_ID_ANNOTATION.to_string(), run_id.to_string())].into_iter().collect()),
+        annotations: Some(
+            [(RUN_ID_ANNOTATION.to_string(), run_id.to_string())]
+                .into_iter()
+                .collect(),
+        ),
         ..ObjectMeta::default()
     };
     obj
@@ -263,9 +301,13 @@ impl Remote {
             },
         };
         let run_json = serde_json::to_vec_pretty(identity).unwrap_or_default();
-        match read_head(cluster, kind, &identity.run_id).await.map_err(WriteError::Cluster)? {
+        match read_head(cluster, kind, &identity.run_id)
+            .await
+            .map_err(WriteError::Cluster)?
+        {
             None => {
                 remote.head.writer = writer.to_string();
+                remote.head.chunk_bytes = new_chunk_bytes();
                 remote.head.updated = Some(Utc::now());
                 remote.head.sha256 = data_encoding::HEXLOWER.encode(&Sha256::digest(b""));
                 let obj = remote.head_object(&run_json);
@@ -283,7 +325,10 @@ impl Remote {
             }
             Some((_, head, rv)) => {
                 let local = local_prefix(head.log_len).map_err(|e| {
-                    WriteError::Diverged(format!("cannot read this machine's journal of run {}: {e}", identity.run_id))
+                    WriteError::Diverged(format!(
+                        "cannot read this machine's journal of run {}: {e}",
+                        identity.run_id
+                    ))
                 })?;
                 let sha = data_encoding::HEXLOWER.encode(&Sha256::digest(&local));
                 if (local.len() as u64) < head.log_len || sha != head.sha256 {
@@ -294,22 +339,26 @@ impl Remote {
                     )));
                 }
                 remote.hasher.update(&local);
-                // The last chunk, with only its committed bytes.
+                // The last chunk: its committed bytes are taken from this journal (checked
+                // against the head just now), its resourceVersion from the cluster.
                 if head.chunks > 0 {
                     let index = head.chunks - 1;
+                    let start = u64::from(index) * head.chunk_bytes();
+                    let Some(committed) = head.log_len.checked_sub(start) else {
+                        return Err(WriteError::Diverged(format!(
+                            "the cluster's copy of run {} is inconsistent: its head counts {} chunks but only {} bytes",
+                            identity.run_id, head.chunks, head.log_len
+                        )));
+                    };
                     let name = remote.names.chunk(index);
                     let obj = cluster
                         .bounded(remote.api.get(&name))
                         .await
                         .map_err(|e| WriteError::Cluster(remote.err(e, "get", &name)))?;
-                    let start = u64::from(index) * CHUNK_BYTES as u64;
-                    let committed = (head.log_len - start) as usize;
-                    let mut bytes = file(&obj, "events").unwrap_or_default();
-                    bytes.truncate(committed);
                     remote.tail = Tail {
                         index,
                         resource_version: rv_of(&obj),
-                        bytes,
+                        bytes: local[start as usize..(start + committed) as usize].to_vec(),
                     };
                 }
                 remote.head = head;
@@ -355,7 +404,7 @@ impl Remote {
                 self.run_id,
                 kind_word(self.kind)
             ))),
-            Err(e) => Err(WriteError::Cluster(self.err(e, "replace", &name))),
+            Err(e) => Err(WriteError::Cluster(self.err(e, "update", &name))),
         }
     }
 
@@ -368,17 +417,24 @@ impl Remote {
     /// last chunk while it has room, then new ones; then commits them in the head. After an
     /// error this writer's idea of the copy may be wrong: attach again before the next append
     /// (the head says what counts).
-    pub async fn append(&mut self, bytes: &[u8], last_seq: u64, status: &str, run_json: &[u8]) -> Result<(), WriteError> {
+    pub async fn append(
+        &mut self,
+        bytes: &[u8],
+        last_seq: u64,
+        status: &str,
+        run_json: &[u8],
+    ) -> Result<(), WriteError> {
         let mut rest = bytes;
+        let size = self.head.chunk_bytes() as usize;
         while !rest.is_empty() {
-            if self.tail.bytes.len() >= CHUNK_BYTES {
+            if self.tail.bytes.len() >= size {
                 self.tail = Tail {
                     index: self.tail.index + 1,
                     resource_version: String::new(),
                     bytes: Vec::new(),
                 };
             }
-            let room = CHUNK_BYTES - self.tail.bytes.len();
+            let room = size - self.tail.bytes.len();
             let (piece, after) = rest.split_at(room.min(rest.len()));
             let mut content = self.tail.bytes.clone();
             content.extend_from_slice(piece);
@@ -399,21 +455,27 @@ impl Remote {
     async fn write_chunk(&mut self, content: &[u8]) -> Result<(), WriteError> {
         let name = self.names.chunk(self.tail.index);
         let pp = PostParams::default();
-        let obj = |rv: &str| {
-            object(
-                self.kind,
-                &self.names,
-                &self.run_id,
-                &name,
-                rv,
-                &[("events", content)],
-            )
-        };
+        let obj = |rv: &str| object(self.kind, &self.names, &self.run_id, &name, rv, &[("events", content)]);
         let written = if self.tail.resource_version.is_empty() {
             match self.cluster.bounded(self.api.create(&pp, &obj(""))).await {
-                // A chunk past the head (a write the head never committed): overwrite it,
-                // with the resourceVersion it has now.
+                // A chunk past the head (a write the head never committed) is overwritten,
+                // with the resourceVersion it has now, but only while the head is still as
+                // this writer last wrote it: else someone else committed it.
                 Err(e) if conflict(&e) => {
+                    let head = self
+                        .cluster
+                        .bounded(self.api.get(&self.names.head))
+                        .await
+                        .map_err(|e| WriteError::Cluster(self.err(e, "get", &self.names.head)))?;
+                    if rv_of(&head) != self.head_rv {
+                        return Err(WriteError::Superseded(format!(
+                            "someone else wrote the cluster's copy of run {} ({} {} changed): this process no \
+                             longer holds the run",
+                            self.run_id,
+                            kind_word(self.kind),
+                            self.names.head
+                        )));
+                    }
                     let found = self
                         .cluster
                         .bounded(self.api.get(&name))
@@ -440,7 +502,7 @@ impl Remote {
                 kind_word(self.kind),
                 self.run_id
             ))),
-            Err(e) => Err(WriteError::Cluster(self.err(e, "write", &name))),
+            Err(e) => Err(WriteError::Cluster(self.err(e, "update", &name))),
         }
     }
 }

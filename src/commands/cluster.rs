@@ -15,11 +15,19 @@ use crate::runbook::StateConfig;
 use crate::runner::HeldRun;
 
 /// Whether the holder a Lease names is a process of this host that no longer runs (this
-/// machine crashed or the process was killed): its Lease need not run out first.
-fn gone_from_here(holder: &str) -> bool {
-    let Some((host, pid)) = cluster::host_and_pid(holder) else {
+/// machine crashed or the process was killed), and the Lease has also missed a renewal
+/// (a host name and a pid alone can match a live holder in another pid namespace): its
+/// Lease need not run out first.
+fn gone_from_here(r: &Record) -> bool {
+    let missed = r.renewed.or(r.acquired).is_some_and(|t| {
+        (Utc::now() - t).to_std().unwrap_or_default() > r.duration / 3 + std::time::Duration::from_secs(2)
+    });
+    let Some((host, pid)) = cluster::host_and_pid(&r.holder) else {
         return false;
     };
+    if !missed {
+        return false;
+    }
     if host != hostname() || pid == std::process::id() {
         return false;
     }
@@ -80,6 +88,7 @@ pub async fn claim(session: &mut HeldRun, rollback_anyway: bool) -> Result<()> {
     };
     let lease = RunLease::new(cluster.clone(), &run_id, cfg.lease_duration);
     let now = Utc::now();
+    let sent = (now, std::time::Instant::now());
     let record = match lease.acquire(&identity, now, gone_from_here).await {
         Ok(r) => r,
         Err(Refused::Held(r)) => bail!(
@@ -91,7 +100,13 @@ pub async fn claim(session: &mut HeldRun, rollback_anyway: bool) -> Result<()> {
         ),
         Err(Refused::Cluster(e)) => return unreachable(format!("cannot take run {run_id}'s Lease: {e}")),
     };
-    let run = identity_of(session)?;
+    let run = match identity_of(session) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = lease.release(&record).await;
+            return Err(e);
+        }
+    };
     // The copy must be a prefix of this journal: otherwise the run went on elsewhere.
     let dir = session.journal().dir().to_path_buf();
     let attached = remote::Remote::attach(&cluster, cfg.object, &run, &identity, |len| {
@@ -101,7 +116,9 @@ pub async fn claim(session: &mut HeldRun, rollback_anyway: bool) -> Result<()> {
     let attached = match attached {
         Ok(r) => Some(r),
         Err(remote::WriteError::Cluster(e)) => {
-            eprintln!("warning: cannot reach the copy of run {run_id} in the cluster yet ({e}); it is retried in the background");
+            eprintln!(
+                "warning: cannot reach the copy of run {run_id} in the cluster yet ({e}); it is retried in the background"
+            );
             None
         }
         Err(e) => {
@@ -109,7 +126,7 @@ pub async fn claim(session: &mut HeldRun, rollback_anyway: bool) -> Result<()> {
             bail!("{e}");
         }
     };
-    start_keeper(session, lease, record, cfg, run, attached);
+    start_keeper(session, lease, record, sent, cfg, run, attached);
     Ok(())
 }
 
@@ -117,6 +134,7 @@ fn start_keeper(
     session: &mut HeldRun,
     lease: RunLease,
     record: Record,
+    sent: (chrono::DateTime<Utc>, std::time::Instant),
     config: StateConfig,
     identity: RunIdentity,
     remote: Option<remote::Remote>,
@@ -130,6 +148,7 @@ fn start_keeper(
         local_seq: session.state().last_seq,
         run_status: session.state().status.word().to_string(),
         remote,
+        sent,
     });
     session.keep_in_cluster(keeper);
 }
@@ -153,7 +172,13 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
     let operator = env.operator.clone();
     let me = cluster::identity(&operator, &hostname(), std::process::id());
     let started = std::time::Instant::now();
-    // Refused while someone renews it; with --wait, until it runs out.
+    // Refused while someone renews it; with --wait, until it runs out. "Run out" is judged
+    // by the wall clock (the holder's renewTime against this machine's time) and, as
+    // client-go's leader election does, by watching the Lease unchanged for its whole
+    // duration on this machine's own clock: a difference between the two machines' clocks
+    // never lets a takeover in while the holder still trusts its Lease. A Lease that ran
+    // out longer ago than its duration, or was released, needs no watching.
+    let mut watched: Option<(String, std::time::Instant)> = None;
     let record = loop {
         let now = Utc::now();
         let record = lease.read().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -164,8 +189,25 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
                 cluster.describe()
             );
         };
-        if record.free_at(now) || gone_from_here(&record.holder) {
+        if watched.as_ref().is_none_or(|(rv, _)| *rv != record.resource_version) {
+            watched = Some((record.resource_version.clone(), std::time::Instant::now()));
+        }
+        let unchanged_for = watched.as_ref().map(|(_, at)| at.elapsed()).unwrap_or_default();
+        let long_gone = record
+            .expires()
+            .is_none_or(|e| e + chrono::Duration::from_std(record.duration).unwrap_or_default() <= now);
+        let free = record.free_at(now) && (long_gone || unchanged_for >= record.duration);
+        if free || gone_from_here(&record) {
             break record;
+        }
+        if !args.wait && record.free_at(now) {
+            bail!(
+                "the Lease of run {run_id} ({}) ran out only just now by this machine's clock: in case the two \
+                 machines' clocks differ, it is watched unchanged for its whole duration ({}) first. Run again with \
+                 --wait",
+                record.describe(now),
+                crate::duration::took(record.duration)
+            );
         }
         if !args.wait {
             bail!(
@@ -174,7 +216,10 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
                 record.describe(now)
             );
         }
-        eprint!("\r\x1b[Kwaiting for the Lease of run {run_id} to run out: held by {}", record.describe(now));
+        eprint!(
+            "\r\x1b[Kwaiting for the Lease of run {run_id} to run out: held by {}",
+            record.describe(now)
+        );
         // Read again each second, and right when it runs out.
         let until_expiry = record
             .expires()
@@ -186,7 +231,6 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
     if args.wait {
         eprintln!();
     }
-    let previous = record.holder.clone();
     let pulled = remote::pull(&cluster, cfg.object, &run_id)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -196,16 +240,27 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
                 cluster.describe()
             )
         })?;
-    let checked = replica::check(&run_id, &pulled.bytes)
-        .map_err(|e| anyhow::anyhow!("the cluster's copy of run {run_id} does not check out: {e}. It is not taken over"))?;
-    // Taken as it was read: if its holder renewed meanwhile, or someone else took it, this fails.
-    let record = lease.take(Some(record), &me, Utc::now(), |_| true).await.map_err(|r| match r {
-        Refused::Held(r) => anyhow::anyhow!(
-            "run {run_id} was taken by {} while its journal was being pulled: it is theirs",
-            r.describe(Utc::now())
-        ),
-        Refused::Cluster(e) => anyhow::anyhow!("cannot take run {run_id}'s Lease: {e}"),
+    // Who held the run last: the Lease's holder, or, once released, the copy's last writer.
+    let previous = if record.holder.is_empty() {
+        format!("{} (who had released it)", pulled.head.writer)
+    } else {
+        record.holder.clone()
+    };
+    let checked = replica::check(&run_id, &pulled.bytes).map_err(|e| {
+        anyhow::anyhow!("the cluster's copy of run {run_id} does not check out: {e}. It is not taken over")
     })?;
+    // Taken as it was read: if its holder renewed meanwhile, or someone else took it, this fails.
+    let sent = (Utc::now(), std::time::Instant::now());
+    let record = lease
+        .take(Some(record), &me, Utc::now(), |_: &Record| true)
+        .await
+        .map_err(|r| match r {
+            Refused::Held(r) => anyhow::anyhow!(
+                "run {run_id} was taken by {} while its journal was being pulled: it is theirs",
+                r.describe(Utc::now())
+            ),
+            Refused::Cluster(e) => anyhow::anyhow!("cannot take run {run_id}'s Lease: {e}"),
+        })?;
     let holder = env.holder("cutover takeover");
     let imported = env.store.import_run(&pulled.identity, &pulled.bytes, &holder);
     let (journal, state, kept) = match imported {
@@ -228,13 +283,30 @@ pub async fn takeover(env: &Env, args: TakeoverArgs) -> Result<i32> {
     session.took_over_from = Some(previous.clone());
     let dir = session.journal().dir().to_path_buf();
     let identity = pulled.identity.clone();
-    let attached = remote::Remote::attach(&cluster, cfg.object, &identity, &me, |len| {
+    let attached = match remote::Remote::attach(&cluster, cfg.object, &identity, &me, |len| {
         replica::read_prefix(&dir, len)
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    start_keeper(&mut session, lease, record, cfg, identity, Some(attached));
-    let preamble = session.open(Utc::now())?;
+    {
+        Ok(r) => Some(r),
+        // The keeper attaches again in the background.
+        Err(remote::WriteError::Cluster(e)) => {
+            eprintln!("warning: cannot write the copy of run {run_id} yet ({e}); it is retried in the background");
+            None
+        }
+        Err(e) => {
+            let _ = lease.release(&record).await;
+            bail!("{e}");
+        }
+    };
+    start_keeper(&mut session, lease, record, sent, cfg, identity, attached);
+    let preamble = match session.open(Utc::now()) {
+        Ok(p) => p,
+        Err(e) => {
+            session.let_go().await;
+            return Err(e.into());
+        }
+    };
     eprintln!(
         "  taken over from {previous} in {}",
         crate::duration::took(started.elapsed())
@@ -289,7 +361,13 @@ async fn run_ids(cluster: &crate::k8s::Cluster) -> Result<Vec<String>> {
     Ok(leases
         .items
         .iter()
-        .filter_map(|l| l.metadata.annotations.as_ref()?.get(cluster::RUN_ID_ANNOTATION).cloned())
+        .filter_map(|l| {
+            l.metadata
+                .annotations
+                .as_ref()?
+                .get(cluster::RUN_ID_ANNOTATION)
+                .cloned()
+        })
         .collect())
 }
 
@@ -303,17 +381,25 @@ pub async fn refuse_parallel_run(
     store: &crate::journal::Store,
 ) -> Result<()> {
     let cluster = cluster::connect(cfg).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let here: std::collections::HashSet<String> =
-        store.runs().into_iter().map(|r| r.identity.run_id).collect();
+    let here: std::collections::HashSet<String> = store.runs().into_iter().map(|r| r.identity.run_id).collect();
     let now = Utc::now();
     for run_id in run_ids(&cluster).await? {
         if here.contains(&run_id) {
             continue;
         }
-        let Ok(Some((identity, head, _))) = remote::read_head(&cluster, cfg.object, &run_id).await else {
-            continue;
+        let (same, head) = match remote::read_head(&cluster, cfg.object, &run_id).await {
+            Ok(Some((identity, head, _))) => (
+                identity.runbook == runbook.name
+                    && identity.environment == runbook.environment
+                    && identity.mode == mode,
+                head,
+            ),
+            // No copy yet (or unreadable): the run id says which runbook and environment.
+            _ => (
+                run_id.starts_with(&format!("{}.{}.", runbook.name, runbook.environment)),
+                remote::Head::default(),
+            ),
         };
-        let same = identity.runbook == runbook.name && identity.environment == runbook.environment && identity.mode == mode;
         if !same || head.status == "completed" {
             continue;
         }
@@ -327,7 +413,11 @@ pub async fn refuse_parallel_run(
              RUNBOOK --env {}` (once its Lease has run out or been released)",
             runbook.name,
             runbook.environment,
-            if head.status.is_empty() { "in progress" } else { head.status.as_str() },
+            if head.status.is_empty() {
+                "in progress"
+            } else {
+                head.status.as_str()
+            },
             cluster.describe(),
             head.last_seq,
             head.writer,

@@ -1,11 +1,11 @@
 //! What each CLI command does. Shared here: who the operator is, where state lives,
 //! turning `--approve`-style options into decisions, and driving a session headless.
 
+mod cluster;
 #[cfg(feature = "demo")]
 mod demo;
 #[cfg(feature = "demo")]
 mod demo_world;
-mod cluster;
 mod export;
 mod run;
 mod status;

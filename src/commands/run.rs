@@ -47,8 +47,9 @@ fn looks_like_production(environment: &str) -> bool {
 }
 
 /// Closes the session with `reason` and turns it into an error for the operator.
-fn give_up(mut session: HeldRun, reason: String) -> Result<i32> {
+async fn give_up(mut session: HeldRun, reason: String) -> Result<i32> {
     let _ = session.close(&reason, Utc::now());
+    session.let_go().await;
     bail!(reason)
 }
 
@@ -222,7 +223,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
                 short(&session.state().digest),
                 short(&loaded.digest)
             );
-            return give_up(session, reason);
+            return give_up(session, reason).await;
         }
         let reload = Command::ReloadRunbook {
             runbook: Box::new(rb.clone()),
@@ -232,14 +233,14 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
         let by = env.operator.clone();
         match session.submit(reload, &by, now) {
             Ok(records) => preamble.extend(records),
-            Err(e) => return give_up(session, format!("cannot reload the runbook: {e}")),
+            Err(e) => return give_up(session, format!("cannot reload the runbook: {e}")).await,
         }
     }
     if args.new_attempt {
         let by = env.operator.clone();
         match session.submit(Command::NewAttempt, &by, now) {
             Ok(records) => preamble.extend(records),
-            Err(e) => return give_up(session, format!("cannot start a new attempt: {e}")),
+            Err(e) => return give_up(session, format!("cannot start a new attempt: {e}")).await,
         }
     }
     let exit = drive(session, &args.drive, preamble, notices).await;
@@ -277,7 +278,7 @@ pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
     if session.state().status != RunStatus::RollingBack {
         match session.submit(Command::Rollback { reason: args.reason }, &by, now) {
             Ok(records) => preamble.extend(records),
-            Err(e) => return give_up(session, format!("cannot roll back: {e}")),
+            Err(e) => return give_up(session, format!("cannot roll back: {e}")).await,
         }
     }
     drive(session, &args.drive, preamble, Vec::new()).await
@@ -321,7 +322,7 @@ pub async fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     session.open(now)?;
     let by = env.operator.clone();
     if let Err(e) = session.submit(Command::AttachRca { text }, &by, now) {
-        return give_up(session, format!("cannot attach the root-cause analysis: {e}"));
+        return give_up(session, format!("cannot attach the root-cause analysis: {e}")).await;
     }
     let attempt = session.state().attempt;
     let rolled_back = matches!(session.state().status, RunStatus::RolledBack { .. });

@@ -132,7 +132,9 @@ impl Store {
     ) -> Result<(Journal, RunState, Option<std::path::PathBuf>), JournalError> {
         let run_id = identity.run_id.clone();
         check(&run_id, bytes).map_err(|detail| {
-            JournalError::Invalid(format!("the cluster's copy of run {run_id} does not check out: {detail}"))
+            JournalError::Invalid(format!(
+                "the cluster's copy of run {run_id} does not check out: {detail}"
+            ))
         })?;
         let _guard = self.creation_guard()?;
         let runs = self.root().join("runs");
@@ -194,7 +196,8 @@ mod tests {
     #[test]
     fn a_gap_a_double_a_cut_and_a_changed_byte_are_each_found() {
         let id = "r";
-        let frame = |first: u64, n: u64| eventlog::frame(first, &(first..first + n).map(|s| value(id, s)).collect::<Vec<_>>());
+        let frame =
+            |first: u64, n: u64| eventlog::frame(first, &(first..first + n).map(|s| value(id, s)).collect::<Vec<_>>());
         // The frames' order is checked before the events (these are not real events).
         let whole = [frame(1, 2), frame(3, 2)].concat();
         let gap = [frame(1, 2), frame(4, 1)].concat();
@@ -206,7 +209,10 @@ mod tests {
         let mut changed = whole.clone();
         let at = changed.len() - 5;
         changed[at] ^= 1;
-        assert!(check(id, &changed).unwrap_err().contains("byte"), "a frame's CRC32 finds it");
+        assert!(
+            check(id, &changed).unwrap_err().contains("byte"),
+            "a frame's CRC32 finds it"
+        );
         assert!(check(id, &[]).unwrap_err().contains("holds no events"));
     }
 }

@@ -52,7 +52,10 @@ pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
             r.sink().push(
                 Diagnostic::error(
                     "unknown-state-object",
-                    format!("`object = \"{o}\"` in {}: the journal is kept in a \"secret\" or a \"configmap\"", r.what),
+                    format!(
+                        "`object = \"{o}\"` in {}: the journal is kept in a \"secret\" or a \"configmap\"",
+                        r.what
+                    ),
                     Some(span),
                 )
                 .with_help("object = \"secret\" (the default: Secrets are usually readable by fewer people)"),
@@ -87,6 +90,8 @@ pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
         namespace: namespace.unwrap_or_default(),
         object,
         lease_duration,
-        request_timeout: r.duration("request_timeout").unwrap_or(super::k8s::DEFAULT_REQUEST_TIMEOUT),
+        request_timeout: r
+            .duration("request_timeout")
+            .unwrap_or(super::k8s::DEFAULT_REQUEST_TIMEOUT),
     })
 }

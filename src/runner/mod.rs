@@ -29,7 +29,9 @@ pub enum SubmitError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// Another process took the run over: this one must stop driving at once.
-    #[error("run {run_id} was taken over by {by} (its Lease in the cluster ran out while this process held it): this process stopped driving and changes nothing more. Follow the run where it is driven now")]
+    #[error(
+        "run {run_id} was taken over by {by}: this process no longer holds the run's Lease in the cluster, so it stopped driving and changes nothing more. Follow the run where it is driven now"
+    )]
     TakenOver { run_id: String, by: String },
 }
 
@@ -220,7 +222,8 @@ impl HeldRun {
         let mut records = Vec::new();
         for (step, p) in leftovers {
             let text = format!(
-                "this step's command ran as process group {} under {from}: it may still be running there. Check on                  that machine before deciding about the step",
+                "this step's command ran as process group {} under {from}: it may still be running there. Check on \
+                 that machine before deciding about the step",
                 p.pgid
             );
             records.extend(self.submit(Command::Note { step: Some(step), text }, SYSTEM_ACTOR, now)?);
@@ -413,6 +416,14 @@ impl Driver {
     /// handed to a task (one at a time: steps run in order).
     pub fn start_due(&mut self, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
         self.still_ours()?;
+        // The wait for the Lease ends when it is renewed (not when a rollback step starts).
+        if self
+            .session
+            .keeper()
+            .is_some_and(|k| k.status().lease_current() || k.status().forced)
+        {
+            self.lease_wait = None;
+        }
         let mut written = Vec::new();
         if self.auto_approve.is_some() && self.in_flight.is_none() {
             written.extend(self.auto_approval(now)?);
@@ -427,7 +438,6 @@ impl Driver {
                         self.lease_wait = Some(why);
                         break;
                     }
-                    self.lease_wait = None;
                     self.spawn(step)
                 }
                 Work::RetryInDoubt { step } => written.extend(self.session.submit(
@@ -718,6 +728,10 @@ impl Driver {
             if let Msg::Prepared { .. } = msg {
                 // Not recorded means not done: the effect is told nothing and stops.
                 self.in_flight = None;
+                continue;
+            }
+            // Stopping anyway: the keeper's news changes nothing here.
+            if let Msg::Cluster = msg {
                 continue;
             }
             recorded.extend(self.handle(msg, Utc::now())?);

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub use super::dialogs::Dialog;
-use super::dialogs::{Approve, EndDrain, ForceLease, InDoubt, Kept, NewAttempt, Next, Note, Quit, Rca, Retry, Rollback, Skip};
+use super::dialogs::{
+    Approve, EndDrain, ForceLease, InDoubt, Kept, NewAttempt, Next, Note, Quit, Rca, Retry, Rollback, Skip,
+};
 use super::input::{Edit, LineInput, TextArea};
 use super::keys::{KeyAction, action_for, chord_for};
 use super::log::LogView;

@@ -79,7 +79,12 @@ pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
     }
     // The run's state in the cluster, when it is bad news: the Lease unrenewed (new steps
     // wait), the cluster unreachable, the run taken over.
-    if let Some(c) = ctx.app.cluster.as_ref().filter(|c| c.status.alarming() || c.lease_wait.is_some()) {
+    if let Some(c) = ctx
+        .app
+        .cluster
+        .as_ref()
+        .filter(|c| c.status.alarming() || c.lease_wait.is_some())
+    {
         let text = match (&c.status.lost_to, &c.lease_wait) {
             (None, Some(_)) => format!(
                 "⚠ {}: new steps wait (F to force; rollback steps go on) · {}",
@@ -266,7 +271,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         rest.push(Span::styled(format!(" · {t}"), theme.title()));
     }
     // Calm: where the cluster's copy stands, where there is room.
-    if let Some(c) = ctx.app.cluster.as_ref().filter(|c| !c.status.alarming() && c.lease_wait.is_none()) {
+    if let Some(c) = ctx
+        .app
+        .cluster
+        .as_ref()
+        .filter(|c| !c.status.alarming() && c.lease_wait.is_none())
+    {
         let words = format!(" · {}", c.status.words(ctx.now));
         if used + words.chars().count() <= width {
             used += words.chars().count();
