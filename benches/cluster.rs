@@ -34,7 +34,7 @@ fn runbook(dir: &Path, fake: &FakeKube, name: &str, steps: &str, lease: &str) ->
         &path,
         format!(
             "[runbook]\nname = \"{name}\"\nhold = \"0s\"\n[state]\nbackend = \"kubernetes\"\nkubeconfig = \"{}\"\n\
-             context = \"sandbox\"\nnamespace = \"{NS}\"\nobject = \"configmap\"\nlease_duration = \"{lease}\"\n\
+             context = \"sandbox\"\nnamespace = \"{NS}\"\nobject = \"configmap\"\nlease_duration = \"{lease}\"\nrequest_timeout = \"1s\"\n\
              [[phase]]\nid = \"p\"\n{steps}",
             kubeconfig.display()
         ),

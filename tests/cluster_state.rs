@@ -44,7 +44,7 @@ fn runbook(
         &format!(
             "[runbook]\nname = \"team\"\nhold = \"0s\"\n\
              [state]\nbackend = \"kubernetes\"\nkubeconfig = \"{}\"\ncontext = \"sandbox\"\nnamespace = \"{NS}\"\n\
-             {}lease_duration = \"{lease}\"\nrequest_timeout = \"2s\"\n\
+             {}lease_duration = \"{lease}\"\nrequest_timeout = \"1s\"\n\
              [[phase]]\nid = \"p\"\n\
              [[phase.step]]\nid = \"first\"\nkind = \"command\"\nrun = \"true\"\nidempotent = true\n\
              [[phase.step]]\nid = \"long\"\nkind = \"command\"\nidempotent = true\nrun = \"touch {}; sleep {seconds}\"\n\

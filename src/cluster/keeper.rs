@@ -67,11 +67,16 @@ impl Status {
     /// monotonic clock stops while a laptop sleeps, the wall clock can be set back; a
     /// Lease is current only when both say so.
     pub fn lease_current(&self) -> bool {
+        self.lease_current_at(Utc::now())
+    }
+
+    /// [`lease_current`](Self::lease_current) with the wall clock at `now`.
+    pub fn lease_current_at(&self, now: DateTime<Utc>) -> bool {
         let margin = self.lease_duration / 10;
         self.lost_to.is_none()
             && self.renew_error.is_none()
             && self.renewed.is_some_and(|(wall, at)| {
-                let age = at.elapsed().max((Utc::now() - wall).to_std().unwrap_or_default());
+                let age = at.elapsed().max((now - wall).to_std().unwrap_or_default());
                 age + margin < self.lease_duration
             })
     }
@@ -100,7 +105,7 @@ impl Status {
 
     /// "Lease renewed 3.0s ago", "Lease unrenewed for 1m 05s"
     pub fn lease_words(&self, now: DateTime<Utc>) -> String {
-        match (&self.renewed, self.lease_current()) {
+        match (&self.renewed, self.lease_current_at(now)) {
             (Some((at, _)), true) => format!(
                 "Lease renewed {} ago",
                 crate::duration::took((now - *at).to_std().unwrap_or_default())
@@ -114,9 +119,9 @@ impl Status {
         }
     }
 
-    /// Whether the line is bad news (the header shows it loudly).
-    pub fn alarming(&self) -> bool {
-        self.lost_to.is_some() || !self.lease_current() || self.replication_error.is_some()
+    /// Whether the line is bad news at `now` (the header shows it loudly).
+    pub fn alarming(&self, now: DateTime<Utc>) -> bool {
+        self.lost_to.is_some() || !self.lease_current_at(now) || self.replication_error.is_some()
     }
 }
 

@@ -28,6 +28,8 @@ const SHORTEST_LEASE: Duration = Duration::from_secs(3);
 
 /// Reads `[state]`.
 pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
+    // A mistake in one key still lets the others be read (and checked).
+    let mut bad = false;
     let backend = match r.string("backend") {
         None => StateBackend::Local,
         Some((b, _)) if b == "local" => StateBackend::Local,
@@ -41,7 +43,8 @@ pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
                 )
                 .with_help("backends are \"local\" (this machine only) and \"kubernetes\" (replicated to the cluster, locked by a Lease)"),
             );
-            return None;
+            bad = true;
+            StateBackend::Kubernetes
         }
     };
     let object = match r.string("object") {
@@ -60,7 +63,8 @@ pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
                 )
                 .with_help("object = \"secret\" (the default: Secrets are usually readable by fewer people)"),
             );
-            return None;
+            bad = true;
+            StateObject::Secret
         }
     };
     let namespace = match backend {
@@ -68,6 +72,10 @@ pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
         StateBackend::Local => r.string("namespace").map(|(n, _)| n),
     };
     let lease_duration = r.duration("lease_duration").unwrap_or(DEFAULT_LEASE_DURATION);
+    let request_timeout = r
+        .duration("request_timeout")
+        .unwrap_or(super::k8s::DEFAULT_REQUEST_TIMEOUT);
+    let lease_span = r.key_span("lease_duration").unwrap_or_else(|| r.span.clone());
     if lease_duration < SHORTEST_LEASE {
         r.sink().push(
             Diagnostic::error(
@@ -78,10 +86,33 @@ pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
                     super::duration::format(lease_duration),
                     super::duration::format(SHORTEST_LEASE)
                 ),
-                Some(r.span.clone()),
+                Some(lease_span),
             )
             .with_help("lease_duration = \"30s\" (client-go's leader election uses 15s)"),
         );
+    } else if lease_duration < request_timeout * 3 {
+        // Renewals come every third of the Lease; one that takes its whole request timeout
+        // must still end before the Lease does.
+        r.sink().push(
+            Diagnostic::error(
+                "lease-shorter-than-requests",
+                format!(
+                    "`lease_duration` in {} is {}, less than three times `request_timeout` ({}): a renewal could \
+                     still be waiting for the API server when the Lease runs out",
+                    r.what,
+                    super::duration::format(lease_duration),
+                    super::duration::format(request_timeout)
+                ),
+                Some(lease_span),
+            )
+            .with_help(format!(
+                "lease_duration = \"{}\", or a shorter request_timeout",
+                super::duration::format(request_timeout * 3)
+            )),
+        );
+    }
+    if bad {
+        return None;
     }
     Some(StateConfig {
         backend,

@@ -83,7 +83,7 @@ pub fn urgency(ctx: &Ctx<'_>, room: usize) -> (String, Loudness) {
         .app
         .cluster
         .as_ref()
-        .filter(|c| c.status.alarming() || c.lease_wait.is_some())
+        .filter(|c| c.status.alarming(ctx.now) || c.lease_wait.is_some())
     {
         let text = match (&c.status.lost_to, &c.lease_wait) {
             (None, Some(_)) => format!(
@@ -275,7 +275,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         .app
         .cluster
         .as_ref()
-        .filter(|c| !c.status.alarming() && c.lease_wait.is_none())
+        .filter(|c| !c.status.alarming(ctx.now) && c.lease_wait.is_none())
     {
         let words = format!(" · {}", c.status.words(ctx.now));
         if used + words.chars().count() <= width {
