@@ -87,6 +87,17 @@ fn run_id_in(state_dir: &Path) -> String {
     all[0].run_id.clone()
 }
 
+/// `cutover run` of `rb` headless, in the background, as "a".
+fn run_as_a(sb: &Sandbox, rb: &Path) -> Child {
+    sb.cutover()
+        .env("CUTOVER_TEST_WHO", "a")
+        .args(["run", rb.to_str().unwrap(), "--headless"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn finish(mut child: Child) -> std::process::Output {
     let _ = child.kill();
     child.wait_with_output().unwrap()
@@ -161,14 +172,7 @@ fn a_takeover_waits_for_the_lease_and_the_old_holder_stops_when_it_comes_back() 
     let fake = FakeKube::start();
     let a = Sandbox::new();
     let (rb, started, did) = runbook(&a, &fake, 4, "3s", Some("configmap"));
-    let first = a
-        .cutover()
-        .env("CUTOVER_TEST_WHO", "a")
-        .args(["run", rb.to_str().unwrap(), "--headless"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = run_as_a(&a, &rb);
     wait_for("the first run's long step", Duration::from_secs(20), || {
         started.exists()
     });
@@ -275,14 +279,7 @@ fn a_broken_cluster_holds_new_steps_back_until_the_lease_is_renewed() {
     let fake = FakeKube::start();
     let a = Sandbox::new();
     let (rb, started, did) = runbook(&a, &fake, 2, "3s", Some("secret"));
-    let child = a
-        .cutover()
-        .env("CUTOVER_TEST_WHO", "a")
-        .args(["run", rb.to_str().unwrap(), "--headless"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = run_as_a(&a, &rb);
     wait_for("the long step", Duration::from_secs(20), || started.exists());
     let run_id = run_id_in(&a.state_dir());
     fake.fail_requests(Some((503, "etcdserver: request timed out")));

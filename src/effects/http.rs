@@ -88,17 +88,9 @@ async fn bounded_attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAtt
         })
 }
 
-/// Words for a failed request: what went wrong at which layer. When the URL is a secret
-/// (`shown_as`), the client's own text loses it: reqwest writes the URL normalised (host in
-/// lower case, default port dropped, spaces encoded), which the redactor, matching the value
-/// as it was given, would not recognise.
-fn request_problem(err: reqwest::Error, probe: &HttpProbe) -> String {
-    let err = if probe.shown_as.is_some() {
-        err.without_url()
-    } else {
-        err
-    };
-    let err = &err;
+/// An error and its sources in one line, each layer's text once: "error sending request:
+/// client error (Connect): tcp connect error: Connection refused".
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut chain = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(e) = source {
@@ -111,6 +103,20 @@ fn request_problem(err: reqwest::Error, probe: &HttpProbe) -> String {
         }
         source = e.source();
     }
+    chain
+}
+
+/// Words for a failed request: what went wrong at which layer. When the URL is a secret
+/// (`shown_as`), the client's own text loses it: reqwest writes the URL normalised (host in
+/// lower case, default port dropped, spaces encoded), which the redactor, matching the value
+/// as it was given, would not recognise.
+fn request_problem(err: reqwest::Error, probe: &HttpProbe) -> String {
+    let err = if probe.shown_as.is_some() {
+        err.without_url()
+    } else {
+        err
+    };
+    let chain = error_chain(&err);
     let target = target(probe);
     if err.is_timeout() {
         format!("no answer from {target} within {}", dur(probe.timeout))

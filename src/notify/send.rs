@@ -130,19 +130,7 @@ pub async fn post(
 /// redactor would not recognise).
 fn problem(err: reqwest::Error, shown: &str) -> String {
     let connect = err.is_connect();
-    let err = err.without_url();
-    let mut chain = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(&err);
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !chain.contains(&text) {
-            if !chain.is_empty() {
-                chain.push_str(": ");
-            }
-            chain.push_str(&text);
-        }
-        source = e.source();
-    }
+    let chain = crate::effects::http::error_chain(&err.without_url());
     if connect {
         format!("could not connect to {shown}: {chain}")
     } else {

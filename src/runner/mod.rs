@@ -183,11 +183,8 @@ impl HeldRun {
             return self.note_remote_leftovers(&from, now);
         }
         let leftovers: Vec<(String, ProcessRef)> = self
-            .state
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::InDoubt)
-            .filter_map(|s| s.process.map(|p| (s.id.clone(), p)))
+            .in_doubt_processes()
+            .into_iter()
             .filter(|(_, p)| process::group_alive(*p))
             .collect();
         let mut records = Vec::new();
@@ -208,17 +205,21 @@ impl HeldRun {
         Ok(records)
     }
 
-    /// After a takeover, the processes a step left belong to the old holder's machine: they
-    /// are not this process's to stop (a pid means nothing here). Each is noted for the
-    /// operator who decides about the step.
-    fn note_remote_leftovers(&mut self, from: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
-        let leftovers: Vec<(String, ProcessRef)> = self
-            .state
+    /// The process groups that steps left in doubt had started.
+    fn in_doubt_processes(&self) -> Vec<(String, ProcessRef)> {
+        self.state
             .steps
             .iter()
             .filter(|s| s.status == StepStatus::InDoubt)
             .filter_map(|s| s.process.map(|p| (s.id.clone(), p)))
-            .collect();
+            .collect()
+    }
+
+    /// After a takeover, the processes a step left belong to the old holder's machine: they
+    /// are not this process's to stop (a pid means nothing here). Each is noted for the
+    /// operator who decides about the step.
+    fn note_remote_leftovers(&mut self, from: &str, now: DateTime<Utc>) -> Result<Vec<Recorded>, SubmitError> {
+        let leftovers = self.in_doubt_processes();
         let mut records = Vec::new();
         for (step, p) in leftovers {
             let text = format!(
