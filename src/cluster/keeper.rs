@@ -359,9 +359,15 @@ async fn keep(held: Held, shared: Arc<Shared>, cancel: CancellationToken, releas
                 &mut offset,
                 until,
             );
-            let pushed = tokio::time::timeout_at(until.max(Instant::now() + LAST_PUSH).into(), push)
-                .await
-                .unwrap_or(Ok(()));
+            let pushed = match tokio::time::timeout_at(until.max(Instant::now() + LAST_PUSH).into(), push).await {
+                Ok(pushed) => pushed,
+                // Cut off in the middle of an append: what this writer holds of the copy
+                // may be ahead of the head; attach again (the head says what counts).
+                Err(_) => {
+                    remote = None;
+                    Ok(())
+                }
+            };
             if let Err(by) = pushed {
                 lost(by);
                 return;
