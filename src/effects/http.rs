@@ -66,8 +66,9 @@ fn target(probe: &HttpProbe) -> String {
 }
 
 /// One attempt, ended after the probe's timeout whatever the client does (and reported
-/// while it waits, see `outside`).
-async fn bounded_attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
+/// while it waits, see `outside`). The `http` and `notify.webhook` steps and the `[notify]`
+/// targets all send through it.
+pub(crate) async fn bounded_attempt(client: &reqwest::Client, probe: &HttpProbe) -> HttpAttempt {
     let started = Instant::now();
     let server = format!("HTTP server {}", target(probe));
     let answered = async {
@@ -110,7 +111,7 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 /// (`shown_as`), the client's own text loses it: reqwest writes the URL normalised (host in
 /// lower case, default port dropped, spaces encoded), which the redactor, matching the value
 /// as it was given, would not recognise.
-fn request_problem(err: reqwest::Error, probe: &HttpProbe) -> String {
+pub(crate) fn request_problem(err: reqwest::Error, probe: &HttpProbe) -> String {
     let err = if probe.shown_as.is_some() {
         err.without_url()
     } else {

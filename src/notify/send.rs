@@ -1,4 +1,5 @@
-//! Sending one message: a POST with a JSON body, each attempt bounded by the timeout,
+//! Sending one message: a POST with a JSON body through the HTTP steps' sender
+//! (`effects::http::bounded_attempt`), each attempt bounded by the timeout,
 //! retried with a doubling wait after an answer that may get better (no answer, 408, 429,
 //! 5xx). Errors never quote the URL (a webhook's URL is its credential): they name the
 //! target and its host.
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::runbook::duration::format as dur;
+use crate::effects::http::{HttpProbe, bounded_attempt};
 use crate::runbook::notify::MAX_BACKOFF;
 
 /// One request, ready to send.
@@ -84,58 +85,39 @@ pub async fn post(
             return answer;
         }
         answer.attempts = n + 1;
-        let mut builder = client
-            .post(&request.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(request.body.clone());
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let sent = tokio::time::timeout(limits.timeout, async {
-            let response = builder.send().await?;
-            let status = response.status().as_u16();
-            // Read the answer to its end (bounded by the timeout), so the connection is done.
-            let _ = response.bytes().await;
-            Ok::<u16, reqwest::Error>(status)
-        })
-        .await;
-        match sent {
-            Ok(Ok(status)) if (200..300).contains(&status) => {
+        // One attempt through the HTTP steps' own sender: bounded as a whole, the answer
+        // read to its end, the URL never in an error.
+        let probe = HttpProbe {
+            method: "POST".to_string(),
+            url: request.url.clone(),
+            shown_as: Some(shown.to_string()),
+            expect_status: None,
+            json_body: Some(request.body.clone()),
+            max_latency: None,
+            body_contains: None,
+            resolve: None,
+            timeout: limits.timeout,
+            headers: request.headers.clone(),
+            retries: 0,
+            retry_interval: Duration::ZERO,
+            repeatable: true,
+        };
+        let attempt = bounded_attempt(client, &probe).await;
+        answer.status = attempt.status;
+        match attempt.status {
+            Some(status) if (200..300).contains(&status) => {
                 answer.delivered = true;
-                answer.status = Some(status);
                 answer.error = None;
                 return answer;
             }
-            Ok(Ok(status)) => {
-                answer.status = Some(status);
-                answer.error = Some(format!("{shown} answered HTTP {status}"));
-            }
-            Ok(Err(e)) => {
-                answer.status = None;
-                answer.error = Some(problem(e, shown));
-            }
-            Err(_) => {
-                answer.status = None;
-                answer.error = Some(format!("no answer from {shown} within {}", dur(limits.timeout)));
-            }
+            Some(status) => answer.error = Some(format!("{shown} answered HTTP {status}")),
+            None => answer.error = attempt.problem,
         }
         if !worth_retrying(answer.status) {
             break;
         }
     }
     answer
-}
-
-/// A client error in words, without the URL (reqwest writes it normalised, which the
-/// redactor would not recognise).
-fn problem(err: reqwest::Error, shown: &str) -> String {
-    let connect = err.is_connect();
-    let chain = crate::effects::http::error_chain(&err.without_url());
-    if connect {
-        format!("could not connect to {shown}: {chain}")
-    } else {
-        format!("request to {shown} failed: {chain}")
-    }
 }
 
 #[cfg(test)]
