@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines as InputLines, Stdin};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::engine::{Command, Recorded, Resolution, RunEvent, Situation, situation};
+use crate::engine::{Command, Recorded, Resolution, RunEvent, RunStatus, Situation, situation};
 use crate::runbook::Approval;
 use crate::runbook::duration::countdown;
 use crate::runner::{Driver, Exit, SubmitError};
@@ -57,6 +57,17 @@ pub struct Options {
     pub interactive: bool,
     /// Records written before the loop started (run start, session open), printed first.
     pub preamble: Vec<Recorded>,
+    /// In a fleet: the application, put before every text line (`[billing]`) and in every
+    /// JSON line (`"app"`); the run stops once it reaches its hold (the wave has what it
+    /// needs from it); and the fleet may ask it to roll back.
+    pub fleet: Option<FleetPart>,
+}
+
+/// One application's part in a fleet's headless run.
+pub struct FleetPart {
+    pub app: String,
+    /// Becomes `Some(reason)` when the fleet asks this run to roll back.
+    pub rollback: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 #[derive(Serialize)]
@@ -69,8 +80,11 @@ enum JsonLine<'a> {
 
 struct Printer {
     output: Output,
-    /// Put before every text line: a rehearsal or a dry run must never pass for live.
-    marker: &'static str,
+    /// Put before every text line: a rehearsal or a dry run must never pass for live (and,
+    /// in a fleet, the application).
+    marker: String,
+    /// In a fleet, the application, in every JSON line.
+    app: Option<String>,
     /// The same for JSON lines: `"rehearsal": true`, `"dry_run": true`.
     flags: Vec<&'static str>,
 }
@@ -100,6 +114,9 @@ impl Printer {
             Output::Json => {
                 let mut value = serde_json::to_value(&json).unwrap_or_default();
                 if let Some(object) = value.as_object_mut() {
+                    if let Some(app) = &self.app {
+                        object.insert("app".to_string(), serde_json::Value::String(app.clone()));
+                    }
                     for flag in &self.flags {
                         object.insert((*flag).to_string(), serde_json::Value::Bool(true));
                     }
@@ -153,6 +170,27 @@ enum Wake {
     Message(crate::runner::Msg),
     Timer,
     Signal(&'static str),
+    RollBack(String),
+}
+
+/// The reason, once the fleet asks this run to roll back (the request is taken once).
+async fn asked_to_roll_back(fleet: &mut Option<FleetPart>) -> String {
+    let reason = loop {
+        let Some(rx) = fleet.as_mut().and_then(|f| f.rollback.as_mut()) else {
+            return std::future::pending().await;
+        };
+        if let Some(reason) = rx.borrow_and_update().clone() {
+            break reason;
+        }
+        if rx.changed().await.is_err() {
+            // The fleet will never ask.
+            return std::future::pending().await;
+        }
+    };
+    if let Some(f) = fleet {
+        f.rollback = None;
+    }
+    reason
 }
 
 /// Prints a line on stdout. A terminal that went away answers writes with an error (EIO
@@ -209,7 +247,12 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
     let state = driver.state();
     let printer = Printer {
         output: opts.output,
-        marker: line_marker(state),
+        marker: format!(
+            "{}{}",
+            line_marker(state),
+            opts.fleet.as_ref().map(|f| format!("[{}] ", f.app)).unwrap_or_default()
+        ),
+        app: opts.fleet.as_ref().map(|f| f.app.clone()),
         flags: [
             (state.mode == crate::engine::Mode::Rehearsal, "rehearsal"),
             (state.dry_run, "dry_run"),
@@ -254,6 +297,16 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         }
         let wait_until: Option<DateTime<Utc>> = match &situation {
             Situation::Completed => break stop(Exit::Completed, "the run is completed"),
+            // A fleet's wave needs its runs cut over and watched, not through their hold.
+            Situation::Holding { until } if opts.fleet.is_some() => {
+                break stop(
+                    Exit::Completed,
+                    format!(
+                        "cut over and watched: holding until {} (the fleet goes on; the run finishes with `cutover resume {run_id}` after its hold)",
+                        until.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                );
+            }
             Situation::RolledBack { rca_attached } => {
                 let state = driver.state();
                 if state.rehearsal.as_ref().is_some_and(|r| r.demo) {
@@ -328,6 +381,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             msg = driver.recv(), if busy || driver.listening() => Wake::Message(msg),
             () = tokio::time::sleep(timer) => Wake::Timer,
             what = input.signals.next() => Wake::Signal(what),
+            reason = asked_to_roll_back(&mut opts.fleet) => Wake::RollBack(reason),
         };
         match wake {
             Wake::Message(msg) => match driver.handle(msg, Utc::now()) {
@@ -347,6 +401,19 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                 }
             }
             Wake::Signal(what) => break signalled(what, &run_id),
+            Wake::RollBack(reason) => {
+                let state = driver.state();
+                let ended = matches!(
+                    state.status,
+                    RunStatus::RollingBack | RunStatus::RolledBack { .. } | RunStatus::Completed { .. }
+                );
+                if !ended {
+                    match driver.command(Command::Rollback { reason }, &driver.session.operator.clone(), Utc::now()) {
+                        Ok(records) => printer.records(&records),
+                        Err(e) => break stop(Exit::Error, format!("cannot roll back as the fleet asked: {e}")),
+                    }
+                }
+            }
         }
     };
 
@@ -365,6 +432,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         }
     }
     let code = outcome.exit as i32;
+    let in_fleet = printer.app.is_some();
     printer.line(
         JsonLine::Exit {
             code,
@@ -372,9 +440,11 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         },
         || {
             let message = for_terminal(&outcome.message, Lines::One);
+            // In a fleet, the fleet's exit is the process's: an application's is not.
+            let exit = if in_fleet { String::new() } else { format!(" (exit {code})") };
             match outcome.exit {
-                Exit::Completed => format!("✔ {message} (exit 0)"),
-                _ => format!("■ {message} (exit {code})"),
+                Exit::Completed => format!("✔ {message}{exit}"),
+                _ => format!("■ {message}{exit}"),
             }
         },
     );

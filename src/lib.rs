@@ -47,6 +47,9 @@ pub mod notify;
 /// The driver: one task owns the run's state and journal; effects run beside it.
 pub mod runner;
 
+/// Fleets: many applications' runs, in waves.
+pub mod fleet;
+
 // Front-ends: they read the driver's state and send it commands.
 pub mod headless;
 pub mod report;

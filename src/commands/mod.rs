@@ -7,6 +7,7 @@ mod demo;
 #[cfg(feature = "demo")]
 mod demo_world;
 mod export;
+mod fleet;
 mod run;
 mod status;
 mod validate;
@@ -165,16 +166,7 @@ pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>, 
     let max_wait = duration::parse(&args.max_wait).map_err(|e| anyhow::anyhow!("--max-wait: {e}"))?;
     let decisions = decisions(args)?;
     let cockpit = uses_cockpit(args);
-    let dry_run = session.state().dry_run;
-    // An unattended rehearsal stays unattended when it is resumed.
-    let recorded = session.state().rehearsal.as_ref().is_some_and(|r| r.auto_approve);
-    let mut driver = Driver::new(session);
-    if args.auto_approve || dry_run || recorded {
-        if let Err(reason) = driver.approve_automatically(decisions.notes.clone()) {
-            let _ = driver.shutdown(&reason).await;
-            bail!(reason);
-        }
-    }
+    let mut driver = driver_for(session, args).await?;
     if cockpit {
         if decisions.given() {
             let reason = "--approve, --note, --resolve, --retry and --skip are for --headless runs; \
@@ -191,7 +183,25 @@ pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>, 
         max_wait,
         interactive: std::io::stdin().is_terminal(),
         preamble,
+        fleet: None,
     };
     let exit: Exit = headless::run(&mut driver, options).await;
     Ok(exit as i32)
+}
+
+/// The driver of an opened session, approving by itself where that was asked for (and is
+/// allowed): `--auto-approve`, a dry run, or an unattended rehearsal resumed.
+pub(crate) async fn driver_for(session: HeldRun, args: &DriveArgs) -> Result<Driver> {
+    let dry_run = session.state().dry_run;
+    // An unattended rehearsal stays unattended when it is resumed.
+    let recorded = session.state().rehearsal.as_ref().is_some_and(|r| r.auto_approve);
+    let mut driver = Driver::new(session);
+    if args.auto_approve || dry_run || recorded {
+        let decisions = decisions(args)?;
+        if let Err(reason) = driver.approve_automatically(decisions.notes.clone()) {
+            let _ = driver.shutdown(&reason).await;
+            bail!(reason);
+        }
+    }
+    Ok(driver)
 }

@@ -47,13 +47,16 @@ fn looks_like_production(environment: &str) -> bool {
 }
 
 /// Closes the session with `reason` and turns it into an error for the operator.
-async fn give_up(mut session: HeldRun, reason: String) -> Result<i32> {
+async fn give_up(mut session: HeldRun, reason: String) -> anyhow::Error {
     let _ = session.close(&reason, Utc::now());
     session.let_go().await;
-    bail!(reason)
+    anyhow::anyhow!(reason)
 }
 
 pub async fn run(env: &Env, args: RunArgs) -> Result<i32> {
+    if crate::fleet::is_fleet_file(&args.runbook.runbook) {
+        return super::fleet::run(env, &args, Mode::Live, None).await;
+    }
     let Some(loaded) = load_or_report(&args.runbook) else {
         return Ok(1);
     };
@@ -61,9 +64,19 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<i32> {
 }
 
 pub async fn rehearse(env: &Env, args: RehearseArgs) -> Result<i32> {
+    if crate::fleet::is_fleet_file(&args.run.runbook.runbook) {
+        return super::fleet::run(env, &args.run, Mode::Rehearsal, Some(&args)).await;
+    }
     let Some(loaded) = load_or_report(&args.run.runbook) else {
         return Ok(1);
     };
+    let rehearsal = rehearsal_for(&args, &loaded)?;
+    start(env, args.run, loaded, Mode::Rehearsal, Some(rehearsal)).await
+}
+
+/// What a rehearsal of this runbook records: refused for production, and its compressed
+/// watch checked to leave room for a verdict.
+pub(super) fn rehearsal_for(args: &RehearseArgs, loaded: &Loaded) -> Result<Rehearsal> {
     if looks_like_production(&loaded.runbook.environment) {
         bail!(
             "environment `{}` looks like production: a rehearsal runs for real, with shortened gates and approvals \
@@ -81,7 +94,7 @@ pub async fn rehearse(env: &Env, args: RehearseArgs) -> Result<i32> {
     if !args.run.dry_run {
         check_watch_length(&loaded.runbook, &rehearsal)?;
     }
-    start(env, args.run, loaded, Mode::Rehearsal, Some(rehearsal)).await
+    Ok(rehearsal)
 }
 
 /// A watch compressed below its sampling would pass without judging anything: it must
@@ -136,6 +149,34 @@ fn gate_overrides(given: &[String], runbook: &Runbook) -> Result<Vec<GateOverrid
 }
 
 async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: Option<Rehearsal>) -> Result<i32> {
+    let prepared = prepare(env, &args, &loaded, mode, rehearsal, false).await?;
+    let exit = drive(prepared.session, &args.drive, prepared.preamble, prepared.notices).await;
+    if prepared.scratch.is_some() {
+        eprintln!("dry run: nothing was changed, and its journal was removed");
+    }
+    exit
+}
+
+/// A run opened and ready to drive: its session, what was recorded before driving began,
+/// the runbook's warnings, and a dry run's temporary store (removed when dropped).
+pub(super) struct Prepared {
+    pub session: HeldRun,
+    pub preamble: Vec<crate::engine::Recorded>,
+    pub notices: Vec<String>,
+    pub scratch: Option<ScratchDir>,
+}
+
+/// Opens the run in progress for this runbook and environment (or starts one), with every
+/// check `cutover run` makes before it drives: secrets, notification targets, a parallel
+/// run in the cluster, the run's Lease, a changed runbook, a new attempt.
+pub(super) async fn prepare(
+    env: &Env,
+    args: &RunArgs,
+    loaded: &Loaded,
+    mode: Mode,
+    rehearsal: Option<Rehearsal>,
+    in_fleet: bool,
+) -> Result<Prepared> {
     let rb = &loaded.runbook;
     if let Err(why) = effects::refuse_leaking_runbook(rb, &effects::redactor_for(rb)) {
         bail!(why);
@@ -223,7 +264,7 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
                 short(&session.state().digest),
                 short(&loaded.digest)
             );
-            return give_up(session, reason).await;
+            return Err(give_up(session, reason).await);
         }
         let reload = Command::ReloadRunbook {
             runbook: Box::new(rb.clone()),
@@ -233,21 +274,24 @@ async fn start(env: &Env, args: RunArgs, loaded: Loaded, mode: Mode, rehearsal: 
         let by = env.operator.clone();
         match session.submit(reload, &by, now) {
             Ok(records) => preamble.extend(records),
-            Err(e) => return give_up(session, format!("cannot reload the runbook: {e}")).await,
+            Err(e) => return Err(give_up(session, format!("cannot reload the runbook: {e}")).await),
         }
     }
-    if args.new_attempt {
+    // In a fleet, --new-attempt is for the applications that rolled back.
+    let rolled_back = matches!(session.state().status, RunStatus::RolledBack { .. });
+    if args.new_attempt && (rolled_back || !in_fleet) {
         let by = env.operator.clone();
         match session.submit(Command::NewAttempt, &by, now) {
             Ok(records) => preamble.extend(records),
-            Err(e) => return give_up(session, format!("cannot start a new attempt: {e}")).await,
+            Err(e) => return Err(give_up(session, format!("cannot start a new attempt: {e}")).await),
         }
     }
-    let exit = drive(session, &args.drive, preamble, notices).await;
-    if scratch.is_some() {
-        eprintln!("dry run: nothing was changed, and its journal was removed");
-    }
-    exit
+    Ok(Prepared {
+        session,
+        preamble,
+        notices,
+        scratch,
+    })
 }
 
 fn short(digest: &str) -> &str {
@@ -278,7 +322,7 @@ pub async fn rollback(env: &Env, args: RollbackArgs) -> Result<i32> {
     if session.state().status != RunStatus::RollingBack {
         match session.submit(Command::Rollback { reason: args.reason }, &by, now) {
             Ok(records) => preamble.extend(records),
-            Err(e) => return give_up(session, format!("cannot roll back: {e}")).await,
+            Err(e) => return Err(give_up(session, format!("cannot roll back: {e}")).await),
         }
     }
     drive(session, &args.drive, preamble, Vec::new()).await
@@ -322,7 +366,7 @@ pub async fn rca(env: &Env, args: RcaArgs) -> Result<i32> {
     session.open(now)?;
     let by = env.operator.clone();
     if let Err(e) = session.submit(Command::AttachRca { text }, &by, now) {
-        return give_up(session, format!("cannot attach the root-cause analysis: {e}")).await;
+        return Err(give_up(session, format!("cannot attach the root-cause analysis: {e}")).await);
     }
     let attempt = session.state().attempt;
     let rolled_back = matches!(session.state().status, RunStatus::RolledBack { .. });

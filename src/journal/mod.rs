@@ -3,6 +3,7 @@
 //! that only one process drives a run.
 
 mod eventlog;
+mod fleet;
 mod follow;
 mod lock;
 mod preserve;
@@ -13,6 +14,7 @@ mod summary;
 
 use std::path::PathBuf;
 
+pub use fleet::{FleetRecord, WaveRecord};
 pub use follow::{FollowError, Follower};
 pub use lock::{Holder, hostname};
 pub use run::{Journal, SNAPSHOT_EVERY};
