@@ -39,7 +39,7 @@ pub(crate) enum Standing {
 }
 
 impl Standing {
-    fn word(&self) -> &'static str {
+    pub(super) fn word(&self) -> &'static str {
         match self {
             Standing::Passed(_) => "passed",
             Standing::RolledBack(_) => "rolled back",
@@ -49,17 +49,12 @@ impl Standing {
         }
     }
 
-    fn detail(&self) -> &str {
+    pub(super) fn detail(&self) -> &str {
         match self {
             Standing::Passed(d) | Standing::RolledBack(d) | Standing::Waiting(d) | Standing::Failed(d) => d,
             Standing::NotStarted => "",
         }
     }
-}
-
-/// Whether a run has done what its wave needs of it: the steps before the hold succeeded.
-pub(crate) fn passed(status: &RunStatus) -> bool {
-    matches!(status, RunStatus::Holding { .. } | RunStatus::Completed { .. })
 }
 
 /// A run's standing once its driver stopped.
@@ -222,7 +217,13 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
         .unwrap_or_default();
     let record = record_for(env, &fleet, &environment, mode)?;
     if uses_cockpit(&args.drive) {
-        bail!("the fleet cockpit is not built yet: add --headless");
+        if decisions(&args.drive)?.given() {
+            bail!(
+                "--approve, --note, --resolve, --retry and --skip are for --headless runs; in the fleet's cockpit, \
+                 open the application (Enter) and press Enter where its run needs you"
+            );
+        }
+        return super::fleet_cockpit::run(env, args, mode, &fleet, loaded, rehearsals, record).await;
     }
     let marker = match mode {
         Mode::Live => "",
@@ -306,26 +307,8 @@ struct Ended {
 }
 
 impl FleetRun<'_> {
-    /// The standing an application had before this fleet run, from its run's summary:
-    /// `Some` when it need not be driven now.
     fn already(&self, app: &str) -> Option<Standing> {
-        let run_id = self.record.borrow().runs.get(app)?.clone();
-        let summary = self.env.store.summary(&run_id)?;
-        match &summary.status {
-            RunStatus::Holding { until } if *until > Utc::now() => Some(Standing::Passed(format!(
-                "holding until {}",
-                until.format("%Y-%m-%d %H:%M UTC")
-            ))),
-            RunStatus::Completed { at } => Some(Standing::Passed(format!(
-                "completed at {}",
-                at.format("%Y-%m-%d %H:%M UTC")
-            ))),
-            RunStatus::RolledBack { .. } if !self.args.new_attempt => Some(Standing::RolledBack(format!(
-                "run {run_id} rolled back: attach its root-cause analysis (`cutover rca {run_id} --file rca.md`), then \
-                 run the fleet again with --new-attempt"
-            ))),
-            _ => None,
-        }
+        standing_before(self.env, &self.record.borrow(), app, self.args.new_attempt)
     }
 
     /// Drives one wave. `None` when it passed; otherwise the exit and why it stopped.
@@ -518,6 +501,61 @@ impl FleetRun<'_> {
     }
 }
 
+/// The standing an application had before this fleet run, from its run's summary: `Some`
+/// when it need not be driven now (it holds, completed, or rolled back without a new attempt).
+pub(super) fn standing_before(env: &Env, record: &FleetRecord, app: &str, new_attempt: bool) -> Option<Standing> {
+    let run_id = record.runs.get(app)?.clone();
+    let summary = env.store.summary(&run_id)?;
+    match &summary.status {
+        RunStatus::Holding { until } if *until > Utc::now() => Some(Standing::Passed(format!(
+            "holding until {}",
+            until.format("%Y-%m-%d %H:%M UTC")
+        ))),
+        RunStatus::Completed { at } => Some(Standing::Passed(format!(
+            "completed at {}",
+            at.format("%Y-%m-%d %H:%M UTC")
+        ))),
+        RunStatus::RolledBack { .. } if !new_attempt => Some(Standing::RolledBack(format!(
+            "run {run_id} rolled back: attach its root-cause analysis (`cutover rca {run_id} --file rca.md`), then \
+             run the fleet again with --new-attempt"
+        ))),
+        _ => None,
+    }
+}
+
+/// Opens one application's run (or resumes it) and returns its driver and what was recorded
+/// on opening; or, when there is nothing to drive, its standing (completed before, or an error).
+pub(super) async fn open_app(
+    env: &Env,
+    args: &RunArgs,
+    mode: Mode,
+    loaded: &Loaded,
+    rehearsal: Option<crate::engine::Rehearsal>,
+    on_run: impl Fn(&str),
+) -> Result<(crate::runner::Driver, Vec<crate::engine::Recorded>), (Option<String>, Standing)> {
+    let Prepared {
+        session, preamble, ..
+    } = match prepare(env, args, loaded, mode, rehearsal, true).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(JournalError::Completed { run_id, at }) = e.downcast_ref::<JournalError>() {
+                on_run(run_id);
+                return Err((
+                    Some(run_id.clone()),
+                    Standing::Passed(format!("completed at {}", at.format("%Y-%m-%d %H:%M UTC"))),
+                ));
+            }
+            return Err((None, Standing::Failed(format!("{e:#}"))));
+        }
+    };
+    let run_id = session.state().run_id.clone();
+    on_run(&run_id);
+    match driver_for(session, &args.drive).await {
+        Ok(d) => Ok((d, preamble)),
+        Err(e) => Err((Some(run_id), Standing::Failed(format!("{e:#}")))),
+    }
+}
+
 /// Opens one application's run (or resumes it) and drives it headless until it holds,
 /// stops, or rolls back. `on_run` learns its run id as soon as it is known.
 #[allow(clippy::too_many_arguments)]
@@ -532,38 +570,20 @@ async fn drive_app(
     rollback: watch::Receiver<Option<String>>,
     on_run: impl Fn(&str),
 ) -> Ended {
-    let failed = |why: String| Ended {
-        app: app.name.clone(),
-        run_id: None,
-        standing: Standing::Failed(why),
-    };
-    let Prepared {
-        session,
-        preamble,
-        notices: _,
-        scratch: _,
-    } = match prepare(env, args, loaded, mode, rehearsal, true).await {
-        Ok(p) => p,
-        Err(e) => {
-            if let Some(JournalError::Completed { run_id, at }) = e.downcast_ref::<JournalError>() {
-                on_run(run_id);
-                return Ended {
-                    app: app.name.clone(),
-                    run_id: Some(run_id.clone()),
-                    standing: Standing::Passed(format!("completed at {}", at.format("%Y-%m-%d %H:%M UTC"))),
-                };
+    let (mut driver, preamble) = match open_app(env, args, mode, loaded, rehearsal, on_run).await {
+        Ok(opened) => opened,
+        Err((run_id, standing)) => {
+            if let Standing::Failed(why) = &standing {
+                println!("[{}] error: {}", app.name, for_terminal(why, Lines::One));
             }
-            let why = format!("{e:#}");
-            println!("[{}] error: {}", app.name, for_terminal(&why, Lines::One));
-            return failed(why);
+            return Ended {
+                app: app.name.clone(),
+                run_id,
+                standing,
+            };
         }
     };
-    let run_id = session.state().run_id.clone();
-    on_run(&run_id);
-    let mut driver = match driver_for(session, &args.drive).await {
-        Ok(d) => d,
-        Err(e) => return failed(format!("{e:#}")),
-    };
+    let run_id = driver.state().run_id.clone();
     let max_wait = crate::runbook::duration::parse(&args.drive.max_wait).unwrap_or(std::time::Duration::from_secs(3600));
     let options = Options {
         output: args.drive.output,

@@ -8,6 +8,7 @@ mod demo;
 mod demo_world;
 mod export;
 mod fleet;
+mod fleet_cockpit;
 mod run;
 mod status;
 mod validate;

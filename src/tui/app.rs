@@ -119,6 +119,9 @@ pub struct App {
     pub theme: Theme,
     /// Set when watching a run another process drives: nothing here can change it.
     pub read_only: Option<ReadOnly>,
+    /// Opened from a fleet's view: `q` goes back there and stops nothing (the run goes on
+    /// in the background), so it asks nothing either.
+    pub in_fleet: bool,
     /// With the run's state in the cluster: the Lease and the replication.
     pub cluster: Option<ClusterLine>,
     /// Index into the run's steps.
@@ -230,6 +233,7 @@ impl App {
         let mut app = Self {
             theme,
             read_only: None,
+            in_fleet: false,
             cluster: None,
             selected: 0,
             focus: Focus::Steps,
@@ -589,7 +593,7 @@ impl App {
     }
 
     fn quit(&mut self, state: &RunState, busy: bool, now: DateTime<Utc>) -> Option<Reaction> {
-        if busy && running(state).is_some() {
+        if busy && running(state).is_some() && !self.in_fleet {
             self.open(Dialog::Quit(Quit), state, now);
             return None;
         }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod dialogs;
 pub mod event_loop;
+pub mod fleet;
 pub mod input;
 pub mod keys;
 pub mod log;
@@ -96,7 +97,8 @@ fn install_panic_hook() {
 }
 
 /// Puts the terminal back however `run` ends.
-struct Restore;
+/// Puts the terminal back when dropped.
+pub struct Restore;
 
 impl Drop for Restore {
     fn drop(&mut self) {
@@ -166,7 +168,7 @@ pub fn farewell(state: &crate::engine::RunState, now: chrono::DateTime<chrono::U
 
 /// The terminal, taken over: raw mode, the alternate screen, bracketed paste. Put back as
 /// it was when the `Restore` goes (and by the panic hook).
-fn take_terminal() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalInputs, Restore)> {
+pub fn take_terminal() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalInputs, Restore)> {
     let _ = UI_THREAD.set(std::thread::current().id());
     install_panic_hook();
     enable_raw_mode()?;

@@ -1,0 +1,465 @@
+//! The fleet in the cockpit: the fleet view on screen while every started application's
+//! run is driven in the background; waves start as the ones before pass; Enter opens an
+//! application's own cockpit (with its driver), `q` there comes back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::Env;
+use super::fleet::{Standing, open_app, standing_before};
+use crate::cli::RunArgs;
+use crate::engine::{Mode, Rehearsal, RunStatus};
+use crate::fleet::{Background, Fleet, OnRollback};
+use crate::journal::FleetRecord;
+use crate::runbook::Loaded;
+use crate::runner::Exit;
+use crate::terminal_text::{Lines, for_terminal};
+use crate::tui::fleet::{FleetRow, FleetScreen, render};
+use crate::tui::{Clock, HISTORY, Input, Inputs, Loop, Stats, Stop, app::App, theme::Theme};
+
+/// Where one application is in this session.
+enum Slot {
+    /// Its wave has not come, or the fleet stopped before it: with why.
+    Idle(String),
+    /// Its run is driven here, in the background.
+    Going(Background),
+    /// Nothing to drive: passed before, rolled back before, or it could not be opened.
+    Settled(Standing),
+}
+
+/// What a `y` or `n` answers.
+enum Question {
+    RollBackOthers { reason: String, others: Vec<String> },
+    Leave,
+}
+
+pub(super) struct FleetCockpit<'a> {
+    pub env: &'a Env,
+    pub args: &'a RunArgs,
+    pub mode: Mode,
+    pub fleet: &'a Fleet,
+    pub loaded: BTreeMap<String, Loaded>,
+    pub rehearsals: BTreeMap<String, Rehearsal>,
+    pub record: FleetRecord,
+    slots: BTreeMap<String, Slot>,
+    /// The fleet stopped starting applications: why.
+    stopped: Option<String>,
+    /// Rollbacks already answered for.
+    answered: BTreeSet<String>,
+    question: Option<Question>,
+    selected: usize,
+    message: Option<String>,
+    theme: Theme,
+}
+
+pub(super) async fn run(
+    env: &Env,
+    args: &RunArgs,
+    mode: Mode,
+    fleet: &Fleet,
+    loaded: BTreeMap<String, Loaded>,
+    rehearsals: BTreeMap<String, Rehearsal>,
+    record: FleetRecord,
+) -> Result<i32> {
+    let mut cockpit = FleetCockpit::new(env, args, mode, fleet, loaded, rehearsals, record);
+    let (mut terminal, mut inputs, restore) = crate::tui::take_terminal()?;
+    let result = cockpit.run(&mut terminal, &mut inputs).await;
+    let exit = cockpit.leave().await;
+    drop(restore);
+    result?;
+    eprint!("{}", for_terminal(&cockpit.farewell(), Lines::Many));
+    Ok(exit as i32)
+}
+
+impl<'a> FleetCockpit<'a> {
+    pub fn new(
+        env: &'a Env,
+        args: &'a RunArgs,
+        mode: Mode,
+        fleet: &'a Fleet,
+        loaded: BTreeMap<String, Loaded>,
+        rehearsals: BTreeMap<String, Rehearsal>,
+        record: FleetRecord,
+    ) -> Self {
+        let mut slots = BTreeMap::new();
+        for app in &fleet.apps {
+            let slot = match standing_before(env, &record, &app.name, args.new_attempt) {
+                Some(s) => Slot::Settled(s),
+                None => Slot::Idle("not started: its wave has not come".into()),
+            };
+            slots.insert(app.name.clone(), slot);
+        }
+        Self {
+            env,
+            args,
+            mode,
+            fleet,
+            loaded,
+            rehearsals,
+            record,
+            slots,
+            stopped: None,
+            answered: BTreeSet::new(),
+            question: None,
+            selected: 0,
+            message: None,
+            theme: Theme::from_env(),
+        }
+    }
+
+    /// Applications in the order of their waves.
+    fn order(&self) -> Vec<(usize, &str)> {
+        self.fleet
+            .waves
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| w.apps.iter().map(move |a| (i, a.as_str())))
+            .collect()
+    }
+
+    fn standing(&self, app: &str) -> Option<Standing> {
+        match self.slots.get(app)? {
+            Slot::Idle(_) => None,
+            Slot::Settled(s) => Some(s.clone()),
+            Slot::Going(bg) => {
+                let v = bg.view.borrow();
+                match &v.status {
+                    RunStatus::Holding { .. } | RunStatus::Completed { .. } => Some(Standing::Passed(String::new())),
+                    RunStatus::RolledBack { .. } => Some(Standing::RolledBack(String::new())),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// The first wave not every application of which passed.
+    fn current_wave(&self) -> Option<usize> {
+        self.fleet
+            .waves
+            .iter()
+            .position(|w| !w.apps.iter().all(|a| matches!(self.standing(a), Some(Standing::Passed(_)))))
+    }
+
+    /// Starts what is due, and notices rollbacks. Called on every turn of the loop.
+    async fn advance(&mut self) {
+        let Some(wi) = self.current_wave() else {
+            return;
+        };
+        let wave = &self.fleet.waves[wi];
+        // A rollback in this wave stops the fleet here.
+        for app in &wave.apps {
+            if matches!(self.standing(app), Some(Standing::RolledBack(_))) && self.answered.insert(app.clone()) {
+                let reason = format!("the fleet: {app} rolled back in {}", wave.name);
+                self.stopped.get_or_insert_with(|| format!("{app} rolled back in {}", wave.name));
+                let others: Vec<String> = wave
+                    .apps
+                    .iter()
+                    .filter(|a| *a != app && matches!(self.slots.get(*a), Some(Slot::Going(_))) && self.standing(a).is_none())
+                    .cloned()
+                    .collect();
+                if others.is_empty() {
+                    continue;
+                }
+                match self.fleet.on_rollback {
+                    OnRollback::RollBack => {
+                        self.message = Some(format!("{app} rolled back: rolling back {} too, as the fleet file says", others.join(", ")));
+                        self.roll_back(&reason, &others);
+                    }
+                    OnRollback::Keep => {
+                        self.message = Some(format!("{app} rolled back: {} go on, as the fleet file says", others.join(", ")));
+                    }
+                    OnRollback::Ask => self.question = Some(Question::RollBackOthers { reason, others }),
+                }
+            }
+        }
+        if self.stopped.is_some() {
+            return;
+        }
+        for app in &wave.apps {
+            if let Some(Slot::Settled(Standing::RolledBack(why) | Standing::Failed(why) | Standing::Waiting(why))) = self.slots.get(app) {
+                self.stopped = Some(format!("{app}: {why}"));
+                return;
+            }
+        }
+        let going = wave
+            .apps
+            .iter()
+            .filter(|a| matches!(self.slots.get(*a), Some(Slot::Going(_))) && self.standing(a).is_none())
+            .count();
+        let mut room = wave.concurrency.saturating_sub(going);
+        for app in &wave.apps {
+            if room == 0 {
+                break;
+            }
+            if !matches!(self.slots.get(app), Some(Slot::Idle(_))) {
+                continue;
+            }
+            room -= 1;
+            let on_run = |run_id: &str| {
+                let mut record = self.record.clone();
+                if record.runs.get(app).map(String::as_str) != Some(run_id) {
+                    record.runs.insert(app.clone(), run_id.to_string());
+                    record.updated_at = Utc::now();
+                    let _ = self.env.store.write_fleet(&record);
+                }
+            };
+            let opened = open_app(
+                self.env,
+                self.args,
+                self.mode,
+                &self.loaded[app],
+                self.rehearsals.get(app).cloned(),
+                on_run,
+            )
+            .await;
+            // The record as written by `on_run`.
+            if let Some(r) = self.env.store.fleet(&self.record.fleet_id) {
+                self.record = r;
+            }
+            let slot = match opened {
+                Ok((driver, _)) => Slot::Going(Background::spawn(driver)),
+                Err((_, standing)) => Slot::Settled(standing),
+            };
+            self.slots.insert(app.clone(), slot);
+        }
+    }
+
+    fn roll_back(&self, reason: &str, apps: &[String]) {
+        for a in apps {
+            if let Some(Slot::Going(bg)) = self.slots.get(a) {
+                bg.roll_back(reason.to_string());
+            }
+        }
+    }
+
+    fn screen(&self) -> FleetScreen {
+        let wave_line = match (&self.stopped, self.current_wave()) {
+            (Some(why), _) => format!("STOPPED: {why}"),
+            (None, Some(i)) => format!("wave {}/{} {}", i + 1, self.fleet.waves.len(), self.fleet.waves[i].name),
+            (None, None) => "every wave passed".to_string(),
+        };
+        let rows = self
+            .order()
+            .into_iter()
+            .map(|(wi, app)| {
+                let (view, note) = match self.slots.get(app) {
+                    Some(Slot::Going(bg)) => (Some(bg.view.borrow().clone()), String::new()),
+                    Some(Slot::Idle(why)) => (None, why.clone()),
+                    Some(Slot::Settled(s)) => (None, format!("{}: {}", s_word(s), s_detail(s))),
+                    None => (None, String::new()),
+                };
+                FleetRow {
+                    app: app.to_string(),
+                    wave: self.fleet.waves[wi].name.clone(),
+                    view,
+                    note,
+                }
+            })
+            .collect();
+        FleetScreen {
+            fleet: self.fleet.name.clone(),
+            environment: self.record.environment.clone(),
+            mode: self.mode,
+            wave_line,
+            rows,
+            selected: self.selected,
+            question: self.question.as_ref().map(|q| match q {
+                Question::RollBackOthers { reason, others } => {
+                    format!("{reason}. Roll back the others in this wave too ({})?", others.join(", "))
+                }
+                Question::Leave => "Steps are running: leaving stops them (each will be in doubt when resumed). Leave?".to_string(),
+            }),
+            message: self.message.clone(),
+        }
+    }
+
+    pub async fn run<B: Backend, I: Inputs>(&mut self, terminal: &mut Terminal<B>, inputs: &mut I) -> Result<()>
+    where
+        B::Error: Send + Sync + 'static,
+    {
+        let mut stats = Stats::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_drawn: Option<String> = None;
+        loop {
+            self.advance().await;
+            let now = Utc::now();
+            let screen = self.screen();
+            // Drawn when something shown changed, or the second did.
+            let fingerprint = format!("{screen:?}{}", now.timestamp());
+            if last_drawn.as_ref() != Some(&fingerprint) {
+                terminal.draw(|f| render(f, &screen, &self.theme, now))?;
+                last_drawn = Some(fingerprint);
+            }
+            tokio::select! {
+                input = inputs.next() => match input {
+                    None | Some(Input::Terminate) => return Ok(()),
+                    Some(Input::Resize) => {
+                        terminal.autoresize()?;
+                        last_drawn = None;
+                    }
+                    Some(Input::Paste(_)) => {}
+                    Some(Input::Key(key)) => {
+                        if self.on_key(&key) {
+                            return Ok(());
+                        }
+                        if key.code == KeyCode::Enter && self.question.is_none() {
+                            self.open_selected(terminal, inputs, &mut stats).await?;
+                            last_drawn = None;
+                        }
+                    }
+                },
+                _ = tick.tick() => {}
+            }
+        }
+    }
+
+    /// A key in the fleet view; true to leave.
+    fn on_key(&mut self, key: &KeyEvent) -> bool {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return true;
+        }
+        if let Some(q) = &self.question {
+            match key.code {
+                KeyCode::Char('y') => {
+                    let q = self.question.take();
+                    match q {
+                        Some(Question::RollBackOthers { reason, others }) => {
+                            self.roll_back(&reason, &others);
+                            self.message = Some(format!("rolling back {}", others.join(", ")));
+                        }
+                        Some(Question::Leave) => return true,
+                        None => {}
+                    }
+                }
+                KeyCode::Char('n') | KeyCode::Esc => {
+                    if let Question::RollBackOthers { others, .. } = q {
+                        self.message = Some(format!("{} go on; Enter opens one to roll it back (r)", others.join(", ")));
+                    }
+                    self.question = None;
+                }
+                _ => {}
+            }
+            return false;
+        }
+        let rows = self.order().len();
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(rows.saturating_sub(1)),
+            KeyCode::Char('q') => {
+                let busy = self
+                    .slots
+                    .values()
+                    .any(|s| matches!(s, Slot::Going(bg) if bg.view.borrow().busy_with.is_some()));
+                if !busy {
+                    return true;
+                }
+                self.question = Some(Question::Leave);
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Opens the selected application's own cockpit with its driver; its run goes back to
+    /// the background when the operator comes back.
+    async fn open_selected<B: Backend, I: Inputs>(&mut self, terminal: &mut Terminal<B>, inputs: &mut I, stats: &mut Stats) -> Result<()>
+    where
+        B::Error: Send + Sync + 'static,
+    {
+        let order = self.order();
+        let Some((_, app)) = order.get(self.selected).map(|(w, a)| (*w, a.to_string())) else {
+            return Ok(());
+        };
+        let Some(Slot::Going(_)) = self.slots.get(&app) else {
+            self.message = Some(format!("{app} has no run driven here yet"));
+            return Ok(());
+        };
+        let Some(Slot::Going(bg)) = self.slots.remove(&app) else {
+            return Ok(());
+        };
+        let Some(mut driver) = bg.take().await else {
+            self.slots.insert(app.clone(), Slot::Settled(Standing::Failed("its driver stopped unexpectedly".into())));
+            return Ok(());
+        };
+        let history = driver.session.journal().tail(HISTORY).unwrap_or_default();
+        let mut cockpit = App::new(self.theme, driver.state(), &history);
+        cockpit.in_fleet = true;
+        cockpit.notices(&[format!("fleet {}: application {app}. q goes back to the fleet view; the run goes on", self.fleet.name)]);
+        let mut looper = Loop {
+            clock: Clock::system(),
+            local: None,
+            stats,
+            settle: true,
+        };
+        let stopped = looper.run(terminal, &mut driver, &mut cockpit, inputs).await;
+        self.slots.insert(app.clone(), Slot::Going(Background::spawn(driver)));
+        match stopped? {
+            Stop::TakenOver(why) => self.message = Some(why),
+            Stop::Quit | Stop::InputsEnded => self.message = None,
+        }
+        Ok(())
+    }
+
+    /// Closes every session this cockpit opened; the exit code for the fleet.
+    async fn leave(&mut self) -> Exit {
+        let apps: Vec<String> = self.slots.keys().cloned().collect();
+        for app in apps {
+            if let Some(Slot::Going(bg)) = self.slots.remove(&app) {
+                if let Some(mut driver) = bg.take().await {
+                    let _ = driver.shutdown("the operator left the fleet cockpit").await;
+                    let standing = super::fleet::standing_of(driver.state(), Utc::now());
+                    self.slots.insert(app, Slot::Settled(standing));
+                }
+            }
+        }
+        let all: Vec<Standing> = self.slots.values().filter_map(|s| match s {
+            Slot::Settled(s) => Some(s.clone()),
+            _ => None,
+        }).collect();
+        if all.iter().any(|s| matches!(s, Standing::RolledBack(_))) {
+            Exit::RolledBack
+        } else if self.current_wave().is_none() {
+            Exit::Completed
+        } else {
+            Exit::Waiting
+        }
+    }
+
+    fn farewell(&self) -> String {
+        let mut out = format!("Fleet {} ({}):\n", self.fleet.name, self.record.fleet_id);
+        for (_, app) in self.order() {
+            let line = match self.slots.get(app) {
+                Some(Slot::Settled(s)) => format!("{}: {}", s_word(s), s_detail(s)),
+                Some(Slot::Idle(why)) => why.clone(),
+                Some(Slot::Going(_)) | None => String::new(),
+            };
+            let run = self.record.runs.get(app).map(String::as_str).unwrap_or("-");
+            out.push_str(&format!("  {app:<20} {run:<44} {line}\n"));
+        }
+        out.push_str(&format!(
+            "  go on with: cutover {} {}{}\n",
+            match self.mode {
+                Mode::Live => "run",
+                Mode::Rehearsal => "rehearse",
+            },
+            self.fleet.path.display(),
+            self.args.runbook.env.as_ref().map(|e| format!(" --env {e}")).unwrap_or_default()
+        ));
+        out
+    }
+}
+
+fn s_word(s: &Standing) -> &'static str {
+    s.word()
+}
+
+fn s_detail(s: &Standing) -> &str {
+    s.detail()
+}
