@@ -607,3 +607,110 @@ async fn drive_app(
         standing,
     }
 }
+
+/// `cutover validate FLEET.toml`: the fleet file, then every application's runbook (for
+/// the environment given, or for each one its runbook defines).
+pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
+    let fleet = match crate::fleet::load(&args.runbook) {
+        Ok(f) => f,
+        Err(problems) => {
+            eprintln!("{}", for_terminal(&problems, Lines::Many));
+            return Ok(1);
+        }
+    };
+    let mut failed = 0;
+    for app in &fleet.apps {
+        let envs: Vec<Option<String>> = match &args.env {
+            Some(e) => vec![Some(e.clone())],
+            None => {
+                let all = crate::runbook::read_file(&app.runbook)
+                    .map(|t| crate::runbook::environment_names(&t))
+                    .unwrap_or_default();
+                if all.is_empty() { vec![None] } else { all.into_iter().map(Some).collect() }
+            }
+        };
+        let mut ok = Vec::new();
+        for env in envs {
+            match crate::runbook::load_file(&app.runbook, env.as_deref()) {
+                Ok(l) => {
+                    if !l.warnings.items.is_empty() {
+                        eprint!("{}", for_terminal(&l.warnings.render(&l.source), Lines::Many));
+                    }
+                    ok.push(env.unwrap_or_else(|| "no environment".into()));
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("application `{}`:\n{}", app.name, for_terminal(&e.to_string(), Lines::Many));
+                }
+            }
+        }
+        if !ok.is_empty() {
+            println!("✔ {:<20} {} ({})", app.name, app.runbook.display(), ok.join(", "));
+        }
+    }
+    if failed > 0 {
+        return Ok(1);
+    }
+    println!(
+        "✔ fleet {}: {} applications in {} waves",
+        fleet.name,
+        fleet.apps.len(),
+        fleet.waves.len()
+    );
+    Ok(0)
+}
+
+/// `cutover plan FLEET.toml`: the waves in order, each application's runbook and steps.
+pub fn plan(args: &crate::cli::RunbookArgs) -> Result<i32> {
+    let fleet = match crate::fleet::load(&args.runbook) {
+        Ok(f) => f,
+        Err(problems) => {
+            eprintln!("{}", for_terminal(&problems, Lines::Many));
+            return Ok(1);
+        }
+    };
+    let loaded = match load_apps(&fleet, args.env.as_deref()) {
+        Ok(l) => l,
+        Err(problems) => {
+            eprintln!("{}", for_terminal(&problems, Lines::Many));
+            return Ok(1);
+        }
+    };
+    let mut out = format!("Fleet {}", fleet.name);
+    if !fleet.description.is_empty() {
+        out.push_str(&format!(": {}", fleet.description));
+    }
+    out.push_str(&format!(
+        "\n{} applications in {} waves. A wave starts when every application of the one before holds \
+         (cut over, verified, watched). When one rolls back, the fleet stops at its wave; the others in it: {}.\n",
+        fleet.apps.len(),
+        fleet.waves.len(),
+        match fleet.on_rollback {
+            OnRollback::Ask => "the operator is asked",
+            OnRollback::RollBack => "rolled back too",
+            OnRollback::Keep => "go on",
+        }
+    ));
+    for (i, wave) in fleet.waves.iter().enumerate() {
+        out.push_str(&format!(
+            "\nWave {}: {} ({} at a time)\n",
+            i + 1,
+            wave.name,
+            wave.concurrency.min(wave.apps.len())
+        ));
+        for app in &wave.apps {
+            let l = &loaded[app];
+            let steps: Vec<&str> = l.runbook.steps().map(|(_, s)| s.id.as_str()).collect();
+            out.push_str(&format!(
+                "  {app}: {} ({}), {} steps: {}\n",
+                fleet.app(app).map(|a| a.runbook.display().to_string()).unwrap_or_default(),
+                l.runbook.environment,
+                steps.len(),
+                steps.join(" → ")
+            ));
+        }
+    }
+    out.push_str("\nEach application in detail: cutover plan ITS_RUNBOOK --env ENV\n");
+    print!("{}", for_terminal(&out, Lines::Many));
+    Ok(0)
+}

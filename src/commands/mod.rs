@@ -92,6 +92,8 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         })
     };
     match cli.command {
+        Cmd::Validate(args) if crate::fleet::is_fleet_file(&args.runbook) => fleet::validate(&args),
+        Cmd::Plan(args) if crate::fleet::is_fleet_file(&args.runbook) => fleet::plan(&args),
         Cmd::Validate(args) => validate::validate(&args),
         Cmd::Plan(args) => validate::plan(&args),
         Cmd::Run(args) => run::run(&env()?, args).await,

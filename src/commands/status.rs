@@ -182,11 +182,8 @@ pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
         }
         Output::Text => {
             let now = Utc::now();
-            println!(
-                "{:<48} {:<9} {:>7} {:<13} {:>11}  UPDATED",
-                "RUN", "MODE", "ATTEMPT", "STATE", "STEPS"
-            );
-            for s in &all {
+            let fleets = env.store.fleets();
+            let line = |s: &crate::journal::RunSummary, indent: &str| {
                 // A demo whose process ended mid-way cannot go on: its sandbox went with it.
                 let abandoned = s.demo
                     && matches!(
@@ -195,7 +192,7 @@ pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
                     )
                     && env.store.holder(&s.run_id).is_none();
                 println!(
-                    "{:<48} {:<9} {:>7} {:<13} {:>11}  {}",
+                    "{indent}{:<48} {:<9} {:>7} {:<13} {:>11}  {}",
                     one(&s.run_id),
                     mode_word(s.mode),
                     s.attempt,
@@ -203,6 +200,44 @@ pub fn runs(env: &Env, args: &ListArgs) -> Result<i32> {
                     format!("{}/{}", s.steps_done, s.steps_total),
                     ago(s.updated_at, now)
                 );
+            };
+            println!(
+                "{:<48} {:<9} {:>7} {:<13} {:>11}  UPDATED",
+                "RUN", "MODE", "ATTEMPT", "STATE", "STEPS"
+            );
+            let mut in_fleet = std::collections::BTreeSet::new();
+            for fleet in &fleets {
+                let stopped = if fleet.stopped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · stopped: {}", fleet.stopped)
+                };
+                println!(
+                    "fleet {} ({}, {} waves){}",
+                    one(&fleet.fleet_id),
+                    one(&fleet.source),
+                    fleet.waves.len(),
+                    one(&stopped)
+                );
+                for wave in &fleet.waves {
+                    println!("  {}", one(&wave.name));
+                    for app in &wave.apps {
+                        match fleet.runs.get(app).and_then(|id| all.iter().find(|s| &s.run_id == id)) {
+                            Some(s) => {
+                                in_fleet.insert(s.run_id.clone());
+                                line(s, "    ");
+                            }
+                            None => println!("    {:<48} not started", one(app)),
+                        }
+                    }
+                }
+            }
+            let rest: Vec<&crate::journal::RunSummary> = all.iter().filter(|s| !in_fleet.contains(&s.run_id)).collect();
+            if !fleets.is_empty() && !rest.is_empty() {
+                println!("not in a fleet");
+            }
+            for s in rest {
+                line(s, "");
             }
         }
     }

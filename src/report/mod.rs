@@ -8,6 +8,7 @@
 mod build;
 mod doc;
 mod facts;
+mod fleet;
 mod html;
 mod json;
 mod markdown;
@@ -17,6 +18,7 @@ use crate::engine::{Recorded, RunState};
 use crate::redact::Redactor;
 use crate::terminal_text::{Lines, for_terminal};
 
+pub use fleet::{AppRun, fleet_json, fleet_markdown};
 pub use json::FORMAT;
 
 /// The run as Markdown: header, timeline relative to the DNS flip, phases and steps,
