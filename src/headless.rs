@@ -408,7 +408,11 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                     RunStatus::RollingBack | RunStatus::RolledBack { .. } | RunStatus::Completed { .. }
                 );
                 if !ended {
-                    match driver.command(Command::Rollback { reason }, &driver.session.operator.clone(), Utc::now()) {
+                    match driver.command(
+                        Command::Rollback { reason },
+                        &driver.session.operator.clone(),
+                        Utc::now(),
+                    ) {
                         Ok(records) => printer.records(&records),
                         Err(e) => break stop(Exit::Error, format!("cannot roll back as the fleet asked: {e}")),
                     }
@@ -441,7 +445,11 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
         || {
             let message = for_terminal(&outcome.message, Lines::One);
             // In a fleet, the fleet's exit is the process's: an application's is not.
-            let exit = if in_fleet { String::new() } else { format!(" (exit {code})") };
+            let exit = if in_fleet {
+                String::new()
+            } else {
+                format!(" (exit {code})")
+            };
             match outcome.exit {
                 Exit::Completed => format!("✔ {message}{exit}"),
                 _ => format!("■ {message}{exit}"),

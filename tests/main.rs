@@ -24,6 +24,7 @@ mod engine_scenarios;
 mod export;
 mod failpoints;
 mod fake_kube;
+mod fleet;
 mod hostile_output;
 mod hostile_runbooks;
 mod hung_servers;

@@ -60,7 +60,9 @@ impl Standing {
 /// A run's standing once its driver stopped.
 pub(crate) fn standing_of(state: &RunState, now: DateTime<Utc>) -> Standing {
     match &state.status {
-        RunStatus::Holding { until } => Standing::Passed(format!("holding until {}", until.format("%Y-%m-%d %H:%M UTC"))),
+        RunStatus::Holding { until } => {
+            Standing::Passed(format!("holding until {}", until.format("%Y-%m-%d %H:%M UTC")))
+        }
         RunStatus::Completed { at } => Standing::Passed(format!("completed at {}", at.format("%Y-%m-%d %H:%M UTC"))),
         RunStatus::RolledBack { at } => Standing::RolledBack(format!(
             "rolled back at {}{}",
@@ -136,7 +138,11 @@ pub(crate) fn load_apps(fleet: &Fleet, env: Option<&str>) -> Result<BTreeMap<Str
             ));
         }
     }
-    if problems.is_empty() { Ok(loaded) } else { Err(problems.join("\n")) }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 /// The fleet's record, created or brought up to date with the file's waves.
@@ -271,10 +277,18 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
             record.stopped = why.clone();
             record.updated_at = Utc::now();
             env.store.write_fleet(&record)?;
-            say(args.drive.output, marker, &format!("■ the fleet stopped at {}: {why}", wave.name));
+            say(
+                args.drive.output,
+                marker,
+                &format!("■ the fleet stopped at {}: {why}", wave.name),
+            );
             break;
         }
-        say(args.drive.output, marker, &format!("✔ {} passed: every application cut over and watched", wave.name));
+        say(
+            args.drive.output,
+            marker,
+            &format!("✔ {} passed: every application cut over and watched", wave.name),
+        );
     }
     fleet_run.summary();
     Ok(exit as i32)
@@ -318,7 +332,11 @@ impl FleetRun<'_> {
         for name in &wave.apps {
             match self.already(name) {
                 Some(standing) => {
-                    say(output, self.marker, &format!("[{name}] {}: {}", standing.word(), standing.detail()));
+                    say(
+                        output,
+                        self.marker,
+                        &format!("[{name}] {}: {}", standing.word(), standing.detail()),
+                    );
                     self.standings.borrow_mut().insert(name.clone(), standing);
                 }
                 None => queue.extend(self.fleet.app(name)),
@@ -383,12 +401,19 @@ impl FleetRun<'_> {
             self.standings.borrow_mut().insert(ended.app, ended.standing);
         }
         for app in queue {
-            self.standings.borrow_mut().insert(app.name.clone(), Standing::NotStarted);
+            self.standings
+                .borrow_mut()
+                .insert(app.name.clone(), Standing::NotStarted);
         }
         let standings = self.standings.borrow();
-        let of_wave: Vec<(&String, &Standing)> = wave.apps.iter().filter_map(|a| Some((a, standings.get(a)?))).collect();
+        let of_wave: Vec<(&String, &Standing)> =
+            wave.apps.iter().filter_map(|a| Some((a, standings.get(a)?))).collect();
         let named = |pick: fn(&Standing) -> bool| -> Vec<String> {
-            of_wave.iter().filter(|(_, s)| pick(s)).map(|(a, s)| format!("{a} ({})", s.detail())).collect()
+            of_wave
+                .iter()
+                .filter(|(_, s)| pick(s))
+                .map(|(a, s)| format!("{a} ({})", s.detail()))
+                .collect()
         };
         let rolled_back = named(|s| matches!(s, Standing::RolledBack(_)));
         let failed = named(|s| matches!(s, Standing::Failed(_)));
@@ -407,7 +432,10 @@ impl FleetRun<'_> {
             )
         };
         Ok(if !rolled_back.is_empty() {
-            Some((Exit::RolledBack, format!("rolled back: {}{later}", rolled_back.join("; "))))
+            Some((
+                Exit::RolledBack,
+                format!("rolled back: {}{later}", rolled_back.join("; ")),
+            ))
         } else if !failed.is_empty() {
             Some((Exit::Error, format!("failed: {}{later}", failed.join("; "))))
         } else if !waiting.is_empty() {
@@ -430,11 +458,25 @@ impl FleetRun<'_> {
         let how = "roll one back with `cutover rollback RUN_ID --reason ...` (`cutover runs` lists them)";
         match self.fleet.on_rollback {
             OnRollback::RollBack => {
-                say(output, self.marker, &format!("↺ {app} rolled back: rolling back the others in {} ({list}), as the fleet file says", wave.name));
+                say(
+                    output,
+                    self.marker,
+                    &format!(
+                        "↺ {app} rolled back: rolling back the others in {} ({list}), as the fleet file says",
+                        wave.name
+                    ),
+                );
                 true
             }
             OnRollback::Keep => {
-                say(output, self.marker, &format!("{app} rolled back: the others in {} ({list}) go on, as the fleet file says; {how}", wave.name));
+                say(
+                    output,
+                    self.marker,
+                    &format!(
+                        "{app} rolled back: the others in {} ({list}) go on, as the fleet file says; {how}",
+                        wave.name
+                    ),
+                );
                 false
             }
             OnRollback::Ask if std::io::stdin().is_terminal() && output == Output::Text => {
@@ -445,7 +487,11 @@ impl FleetRun<'_> {
                 let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
                 let yes = matches!(lines.next_line().await, Ok(Some(a)) if matches!(a.trim(), "y" | "Y" | "yes"));
                 if !yes {
-                    say(output, self.marker, &format!("the others in {} go on; {how}", wave.name));
+                    say(
+                        output,
+                        self.marker,
+                        &format!("the others in {} go on; {how}", wave.name),
+                    );
                 }
                 yes
             }
@@ -480,13 +526,24 @@ impl FleetRun<'_> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::json!({ "kind": "fleet_summary", "fleet_id": self.record.borrow().fleet_id, "apps": apps }));
+            println!(
+                "{}",
+                serde_json::json!({ "kind": "fleet_summary", "fleet_id": self.record.borrow().fleet_id, "apps": apps })
+            );
             return;
         }
-        println!("{}{:<20} {:<12} {:<12} {:<44} DETAIL", self.marker, "APP", "WAVE", "STANDING", "RUN");
+        println!(
+            "{}{:<20} {:<12} {:<12} {:<44} DETAIL",
+            self.marker, "APP", "WAVE", "STANDING", "RUN"
+        );
         for wave in &self.fleet.waves {
             for app in &wave.apps {
-                let s = self.standings.borrow().get(app).cloned().unwrap_or(Standing::NotStarted);
+                let s = self
+                    .standings
+                    .borrow()
+                    .get(app)
+                    .cloned()
+                    .unwrap_or(Standing::NotStarted);
                 println!(
                     "{}{:<20} {:<12} {:<12} {:<44} {}",
                     self.marker,
@@ -533,9 +590,7 @@ pub(super) async fn open_app(
     rehearsal: Option<crate::engine::Rehearsal>,
     on_run: impl Fn(&str),
 ) -> Result<(crate::runner::Driver, Vec<crate::engine::Recorded>), (Option<String>, Standing)> {
-    let Prepared {
-        session, preamble, ..
-    } = match prepare(env, args, loaded, mode, rehearsal, true).await {
+    let Prepared { session, preamble, .. } = match prepare(env, args, loaded, mode, rehearsal, true).await {
         Ok(p) => p,
         Err(e) => {
             if let Some(JournalError::Completed { run_id, at }) = e.downcast_ref::<JournalError>() {
@@ -584,7 +639,8 @@ async fn drive_app(
         }
     };
     let run_id = driver.state().run_id.clone();
-    let max_wait = crate::runbook::duration::parse(&args.drive.max_wait).unwrap_or(std::time::Duration::from_secs(3600));
+    let max_wait =
+        crate::runbook::duration::parse(&args.drive.max_wait).unwrap_or(std::time::Duration::from_secs(3600));
     let options = Options {
         output: args.drive.output,
         decisions,
@@ -626,7 +682,11 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
                 let all = crate::runbook::read_file(&app.runbook)
                     .map(|t| crate::runbook::environment_names(&t))
                     .unwrap_or_default();
-                if all.is_empty() { vec![None] } else { all.into_iter().map(Some).collect() }
+                if all.is_empty() {
+                    vec![None]
+                } else {
+                    all.into_iter().map(Some).collect()
+                }
             }
         };
         let mut ok = Vec::new();
@@ -640,7 +700,11 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
                 }
                 Err(e) => {
                     failed += 1;
-                    eprintln!("application `{}`:\n{}", app.name, for_terminal(&e.to_string(), Lines::Many));
+                    eprintln!(
+                        "application `{}`:\n{}",
+                        app.name,
+                        for_terminal(&e.to_string(), Lines::Many)
+                    );
                 }
             }
         }
@@ -703,7 +767,10 @@ pub fn plan(args: &crate::cli::RunbookArgs) -> Result<i32> {
             let steps: Vec<&str> = l.runbook.steps().map(|(_, s)| s.id.as_str()).collect();
             out.push_str(&format!(
                 "  {app}: {} ({}), {} steps: {}\n",
-                fleet.app(app).map(|a| a.runbook.display().to_string()).unwrap_or_default(),
+                fleet
+                    .app(app)
+                    .map(|a| a.runbook.display().to_string())
+                    .unwrap_or_default(),
                 l.runbook.environment,
                 steps.len(),
                 steps.join(" → ")

@@ -140,10 +140,11 @@ impl<'a> FleetCockpit<'a> {
 
     /// The first wave not every application of which passed.
     fn current_wave(&self) -> Option<usize> {
-        self.fleet
-            .waves
-            .iter()
-            .position(|w| !w.apps.iter().all(|a| matches!(self.standing(a), Some(Standing::Passed(_)))))
+        self.fleet.waves.iter().position(|w| {
+            !w.apps
+                .iter()
+                .all(|a| matches!(self.standing(a), Some(Standing::Passed(_))))
+        })
     }
 
     /// Starts what is due, and notices rollbacks. Called on every turn of the loop.
@@ -156,11 +157,14 @@ impl<'a> FleetCockpit<'a> {
         for app in &wave.apps {
             if matches!(self.standing(app), Some(Standing::RolledBack(_))) && self.answered.insert(app.clone()) {
                 let reason = format!("the fleet: {app} rolled back in {}", wave.name);
-                self.stopped.get_or_insert_with(|| format!("{app} rolled back in {}", wave.name));
+                self.stopped
+                    .get_or_insert_with(|| format!("{app} rolled back in {}", wave.name));
                 let others: Vec<String> = wave
                     .apps
                     .iter()
-                    .filter(|a| *a != app && matches!(self.slots.get(*a), Some(Slot::Going(_))) && self.standing(a).is_none())
+                    .filter(|a| {
+                        *a != app && matches!(self.slots.get(*a), Some(Slot::Going(_))) && self.standing(a).is_none()
+                    })
                     .cloned()
                     .collect();
                 if others.is_empty() {
@@ -168,11 +172,17 @@ impl<'a> FleetCockpit<'a> {
                 }
                 match self.fleet.on_rollback {
                     OnRollback::RollBack => {
-                        self.message = Some(format!("{app} rolled back: rolling back {} too, as the fleet file says", others.join(", ")));
+                        self.message = Some(format!(
+                            "{app} rolled back: rolling back {} too, as the fleet file says",
+                            others.join(", ")
+                        ));
                         self.roll_back(&reason, &others);
                     }
                     OnRollback::Keep => {
-                        self.message = Some(format!("{app} rolled back: {} go on, as the fleet file says", others.join(", ")));
+                        self.message = Some(format!(
+                            "{app} rolled back: {} go on, as the fleet file says",
+                            others.join(", ")
+                        ));
                     }
                     OnRollback::Ask => self.question = Some(Question::RollBackOthers { reason, others }),
                 }
@@ -182,7 +192,9 @@ impl<'a> FleetCockpit<'a> {
             return;
         }
         for app in &wave.apps {
-            if let Some(Slot::Settled(Standing::RolledBack(why) | Standing::Failed(why) | Standing::Waiting(why))) = self.slots.get(app) {
+            if let Some(Slot::Settled(Standing::RolledBack(why) | Standing::Failed(why) | Standing::Waiting(why))) =
+                self.slots.get(app)
+            {
                 self.stopped = Some(format!("{app}: {why}"));
                 return;
             }
@@ -271,9 +283,14 @@ impl<'a> FleetCockpit<'a> {
             selected: self.selected,
             question: self.question.as_ref().map(|q| match q {
                 Question::RollBackOthers { reason, others } => {
-                    format!("{reason}. Roll back the others in this wave too ({})?", others.join(", "))
+                    format!(
+                        "{reason}. Roll back the others in this wave too ({})?",
+                        others.join(", ")
+                    )
                 }
-                Question::Leave => "Steps are running: leaving stops them (each will be in doubt when resumed). Leave?".to_string(),
+                Question::Leave => {
+                    "Steps are running: leaving stops them (each will be in doubt when resumed). Leave?".to_string()
+                }
             }),
             message: self.message.clone(),
         }
@@ -340,7 +357,10 @@ impl<'a> FleetCockpit<'a> {
                 }
                 KeyCode::Char('n') | KeyCode::Esc => {
                     if let Question::RollBackOthers { others, .. } = q {
-                        self.message = Some(format!("{} go on; Enter opens one to roll it back (r)", others.join(", ")));
+                        self.message = Some(format!(
+                            "{} go on; Enter opens one to roll it back (r)",
+                            others.join(", ")
+                        ));
                     }
                     self.question = None;
                 }
@@ -369,7 +389,12 @@ impl<'a> FleetCockpit<'a> {
 
     /// Opens the selected application's own cockpit with its driver; its run goes back to
     /// the background when the operator comes back.
-    async fn open_selected<B: Backend, I: Inputs>(&mut self, terminal: &mut Terminal<B>, inputs: &mut I, stats: &mut Stats) -> Result<()>
+    async fn open_selected<B: Backend, I: Inputs>(
+        &mut self,
+        terminal: &mut Terminal<B>,
+        inputs: &mut I,
+        stats: &mut Stats,
+    ) -> Result<()>
     where
         B::Error: Send + Sync + 'static,
     {
@@ -385,13 +410,19 @@ impl<'a> FleetCockpit<'a> {
             return Ok(());
         };
         let Some(mut driver) = bg.take().await else {
-            self.slots.insert(app.clone(), Slot::Settled(Standing::Failed("its driver stopped unexpectedly".into())));
+            self.slots.insert(
+                app.clone(),
+                Slot::Settled(Standing::Failed("its driver stopped unexpectedly".into())),
+            );
             return Ok(());
         };
         let history = driver.session.journal().tail(HISTORY).unwrap_or_default();
         let mut cockpit = App::new(self.theme, driver.state(), &history);
         cockpit.in_fleet = true;
-        cockpit.notices(&[format!("fleet {}: application {app}. q goes back to the fleet view; the run goes on", self.fleet.name)]);
+        cockpit.notices(&[format!(
+            "fleet {}: application {app}. q goes back to the fleet view; the run goes on",
+            self.fleet.name
+        )]);
         let mut looper = Loop {
             clock: Clock::system(),
             local: None,
@@ -419,10 +450,14 @@ impl<'a> FleetCockpit<'a> {
                 }
             }
         }
-        let all: Vec<Standing> = self.slots.values().filter_map(|s| match s {
-            Slot::Settled(s) => Some(s.clone()),
-            _ => None,
-        }).collect();
+        let all: Vec<Standing> = self
+            .slots
+            .values()
+            .filter_map(|s| match s {
+                Slot::Settled(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
         if all.iter().any(|s| matches!(s, Standing::RolledBack(_))) {
             Exit::RolledBack
         } else if self.current_wave().is_none() {
@@ -450,7 +485,12 @@ impl<'a> FleetCockpit<'a> {
                 Mode::Rehearsal => "rehearse",
             },
             self.fleet.path.display(),
-            self.args.runbook.env.as_ref().map(|e| format!(" --env {e}")).unwrap_or_default()
+            self.args
+                .runbook
+                .env
+                .as_ref()
+                .map(|e| format!(" --env {e}"))
+                .unwrap_or_default()
         ));
         out
     }

@@ -40,7 +40,10 @@ impl AppView {
             status: state.status.clone(),
             situation: situation(state, now),
             step: current(state).map(|i| state.steps[i].id.clone()),
-            steps_done: state.steps[..state.forward_count()].iter().filter(|s| s.status.is_done()).count(),
+            steps_done: state.steps[..state.forward_count()]
+                .iter()
+                .filter(|s| s.status.is_done())
+                .count(),
             steps_total: state.forward_count(),
             busy_with: busy_with.map(str::to_string),
             problem: None,
@@ -78,7 +81,11 @@ impl Background {
     }
 }
 
-async fn drive(mut driver: Driver, mut rollbacks: mpsc::UnboundedReceiver<String>, view: watch::Sender<AppView>) -> Driver {
+async fn drive(
+    mut driver: Driver,
+    mut rollbacks: mpsc::UnboundedReceiver<String>,
+    view: watch::Sender<AppView>,
+) -> Driver {
     let mut problem: Option<String> = None;
     let mut taken_over = false;
     loop {

@@ -125,7 +125,8 @@ pub fn is_fleet_file(path: &Path) -> bool {
 /// Reads and checks a fleet file. The error lists every problem, one per line, each with
 /// `path:line:col`.
 pub fn load(path: &Path) -> Result<Fleet, String> {
-    let bytes = crate::bounded::read(path, MAX_FLEET_BYTES).map_err(|e| format!("cannot read fleet file {}: {e}", path.display()))?;
+    let bytes = crate::bounded::read(path, MAX_FLEET_BYTES)
+        .map_err(|e| format!("cannot read fleet file {}: {e}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|_| format!("{}: the fleet file is not UTF-8 text", path.display()))?;
     parse(path, &text)
 }
@@ -133,7 +134,10 @@ pub fn load(path: &Path) -> Result<Fleet, String> {
 pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
     let source = Source::new(path, text);
     let raw: Raw = toml::from_str(text).map_err(|e| {
-        let at = e.span().map(|s| source.location(s.start)).unwrap_or_else(|| path.display().to_string());
+        let at = e
+            .span()
+            .map(|s| source.location(s.start))
+            .unwrap_or_else(|| path.display().to_string());
         format!("{at}: error: {}", e.message().trim_end())
     })?;
     let mut problems: Vec<String> = Vec::new();
@@ -176,7 +180,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
         for v in &app.vars {
             let file = base.join(v.get_ref());
             if !file.is_file() {
-                problem(v.span(), format!("application `{name}`: no vars file at {}", file.display()));
+                problem(
+                    v.span(),
+                    format!("application `{name}`: no vars file at {}", file.display()),
+                );
             }
             vars.push(file);
         }
@@ -187,14 +194,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
         });
     }
     if raw.app.is_empty() {
-        problem(fleet_span.clone(), "the fleet lists no application: add [[app]] entries".to_string());
+        problem(
+            fleet_span.clone(),
+            "the fleet lists no application: add [[app]] entries".to_string(),
+        );
     }
 
     let mut waves = Vec::new();
     let mut placed: BTreeSet<String> = BTreeSet::new();
     for (i, wave) in raw.wave.iter().enumerate() {
         let w = wave.get_ref();
-        let wave_name = w.name.as_ref().map_or_else(|| format!("wave {}", i + 1), |n| n.get_ref().clone());
+        let wave_name = w
+            .name
+            .as_ref()
+            .map_or_else(|| format!("wave {}", i + 1), |n| n.get_ref().clone());
         let mut members = Vec::new();
         for app in w.apps.get_ref() {
             let a = app.get_ref();
@@ -203,9 +216,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
                 let hint = crate::runbook::diagnostic::did_you_mean(a, known.iter().copied())
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_else(|| format!(" (applications: {})", known.join(", ")));
-                problem(app.span(), format!("{wave_name}: no application `{a}` in this fleet{hint}"));
+                problem(
+                    app.span(),
+                    format!("{wave_name}: no application `{a}` in this fleet{hint}"),
+                );
             } else if !placed.insert(a.clone()) {
-                problem(app.span(), format!("{wave_name}: application `{a}` is already in an earlier wave"));
+                problem(
+                    app.span(),
+                    format!("{wave_name}: application `{a}` is already in an earlier wave"),
+                );
             }
             members.push(a.clone());
         }
@@ -224,11 +243,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
         });
     }
     if raw.wave.is_empty() {
-        problem(fleet_span.clone(), "the fleet has no wave: add [[wave]] apps = [\"...\"]".to_string());
+        problem(
+            fleet_span.clone(),
+            "the fleet has no wave: add [[wave]] apps = [\"...\"]".to_string(),
+        );
     }
     for app in &raw.app {
         let name = app.get_ref().name.get_ref();
-        if !placed.contains(name) && raw.wave.iter().all(|w| w.get_ref().apps.get_ref().iter().all(|a| a.get_ref() != name)) {
+        if !placed.contains(name)
+            && raw
+                .wave
+                .iter()
+                .all(|w| w.get_ref().apps.get_ref().iter().all(|a| a.get_ref() != name))
+        {
             problem(
                 app.get_ref().name.span(),
                 format!("application `{name}` is in no wave: add it to a [[wave]]'s apps"),
@@ -252,7 +279,10 @@ fn positive(c: &Spanned<i64>, problem: &mut impl FnMut(std::ops::Range<usize>, S
     match usize::try_from(*c.get_ref()) {
         Ok(n) if n >= 1 => Some(n),
         _ => {
-            problem(c.span(), format!("concurrency is {}: it must be 1 or more", c.get_ref()));
+            problem(
+                c.span(),
+                format!("concurrency is {}: it must be 1 or more", c.get_ref()),
+            );
             None
         }
     }
@@ -295,15 +325,26 @@ mod tests {
         let text = "[fleet]\nname = \"estate\"\n\n[[app]]\nname = \"billing\"\nrunbook = \"a.toml\"\n\n[[app]]\nname = \"search\"\nrunbook = \"missing.toml\"\n\n[[wave]]\napps = [\"biling\", \"search\"]\n";
         let err = parse(&path, text).unwrap_err();
         let p = path.display();
-        assert!(err.contains(&format!("{p}:10:11: error: application `search`: no runbook at")), "{err}");
         assert!(
-            err.contains(&format!("{p}:13:9: error: wave 1: no application `biling` in this fleet (did you mean `billing`?)")),
+            err.contains(&format!("{p}:10:11: error: application `search`: no runbook at")),
             "{err}"
         );
-        assert!(err.contains(&format!("{p}:5:8: error: application `billing` is in no wave")), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{p}:13:9: error: wave 1: no application `biling` in this fleet (did you mean `billing`?)"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{p}:5:8: error: application `billing` is in no wave")),
+            "{err}"
+        );
 
         let err = parse(&path, "[fleet]\nname = \"x\"\non_rollback = \"panic\"\n").unwrap_err();
-        assert!(err.starts_with(&format!("{p}:3:15: error: unknown variant `panic`")), "{err}");
+        assert!(
+            err.starts_with(&format!("{p}:3:15: error: unknown variant `panic`")),
+            "{err}"
+        );
         assert!(is_fleet("[fleet]\nname = \"x\"\n") && !is_fleet("[runbook]\nname = \"x\"\n"));
     }
 }

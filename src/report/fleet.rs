@@ -21,7 +21,10 @@ pub struct AppRun<'a> {
 
 /// Every application's records, merged by time (then by application, then by sequence).
 fn timeline<'a>(runs: &'a [AppRun<'a>]) -> Vec<(&'a AppRun<'a>, &'a Recorded)> {
-    let mut all: Vec<(&AppRun, &Recorded)> = runs.iter().flat_map(|r| r.records.iter().map(move |e| (r, e))).collect();
+    let mut all: Vec<(&AppRun, &Recorded)> = runs
+        .iter()
+        .flat_map(|r| r.records.iter().map(move |e| (r, e)))
+        .collect();
     all.sort_by(|(a, x), (b, y)| x.at.cmp(&y.at).then(a.app.cmp(b.app)).then(x.seq.cmp(&y.seq)));
     all
 }
@@ -57,7 +60,11 @@ pub fn fleet_markdown(fleet: &FleetRecord, runs: &[AppRun<'_>]) -> String {
                     r.state.attempt,
                     cell(&r.redactor.redact(&outcome(r.state)))
                 )),
-                None => out.push_str(&format!("| {} | {} | — | — | not started |\n", cell(&wave.name), cell(app))),
+                None => out.push_str(&format!(
+                    "| {} | {} | — | — | not started |\n",
+                    cell(&wave.name),
+                    cell(app)
+                )),
             }
         }
     }

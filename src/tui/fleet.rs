@@ -62,7 +62,9 @@ fn state_cell(row: &FleetRow, theme: &Theme) -> (String, Style) {
         return ("⚠ taken over".into(), theme.status(StepStatus::Failed));
     }
     match (&v.status, &v.situation) {
-        (RunStatus::Holding { .. } | RunStatus::Completed { .. }, _) => ("✔ passed".into(), theme.status(StepStatus::Succeeded)),
+        (RunStatus::Holding { .. } | RunStatus::Completed { .. }, _) => {
+            ("✔ passed".into(), theme.status(StepStatus::Succeeded))
+        }
         (RunStatus::RolledBack { .. }, _) => ("↺ rolled back".into(), theme.status(StepStatus::Failed)),
         (RunStatus::RollingBack, _) => ("↺ rolling back".into(), theme.status(StepStatus::InDoubt)),
         (_, Situation::Approval { .. } | Situation::InDoubt { .. } | Situation::Failed { .. }) => {
@@ -149,10 +151,7 @@ pub fn render(frame: &mut Frame<'_>, screen: &FleetScreen, theme: &Theme, now: D
     }
     let clock = format!("{} UTC", now.format("%H:%M:%S"));
     frame.render_widget(
-        Paragraph::new(vec![
-            Line::from(top),
-            Line::from(Span::styled(clock, theme.dim())),
-        ]),
+        Paragraph::new(vec![Line::from(top), Line::from(Span::styled(clock, theme.dim()))]),
         header,
     );
 
@@ -161,11 +160,7 @@ pub fn render(frame: &mut Frame<'_>, screen: &FleetScreen, theme: &Theme, now: D
         .iter()
         .map(|r| {
             let (state, style) = state_cell(r, theme);
-            let step = r
-                .view
-                .as_ref()
-                .and_then(|v| v.step.clone())
-                .unwrap_or_default();
+            let step = r.view.as_ref().and_then(|v| v.step.clone()).unwrap_or_default();
             let progress = r
                 .view
                 .as_ref()
@@ -182,8 +177,24 @@ pub fn render(frame: &mut Frame<'_>, screen: &FleetScreen, theme: &Theme, now: D
         })
         .collect();
     let widths = [
-        Constraint::Length(screen.rows.iter().map(|r| r.app.chars().count()).max().unwrap_or(3).clamp(3, 24) as u16),
-        Constraint::Length(screen.rows.iter().map(|r| r.wave.chars().count()).max().unwrap_or(4).clamp(4, 16) as u16),
+        Constraint::Length(
+            screen
+                .rows
+                .iter()
+                .map(|r| r.app.chars().count())
+                .max()
+                .unwrap_or(3)
+                .clamp(3, 24) as u16,
+        ),
+        Constraint::Length(
+            screen
+                .rows
+                .iter()
+                .map(|r| r.wave.chars().count())
+                .max()
+                .unwrap_or(4)
+                .clamp(4, 16) as u16,
+        ),
         Constraint::Length(14),
         Constraint::Length(6),
         Constraint::Length(18),
@@ -210,7 +221,10 @@ pub fn render(frame: &mut Frame<'_>, screen: &FleetScreen, theme: &Theme, now: D
     }
     let keys = "↑↓ select · Enter open the application's cockpit (q there comes back) · q leave (every run is saved)";
     let footer_text = screen.message.as_deref().map_or_else(|| keys.to_string(), one);
-    frame.render_widget(Paragraph::new(Line::from(Span::styled(footer_text, theme.dim()))), footer);
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(footer_text, theme.dim()))),
+        footer,
+    );
 }
 
 fn one(text: &str) -> String {

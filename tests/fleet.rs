@@ -1,0 +1,373 @@
+//! Fleets through the real binary: waves in order, concurrency inside a wave, a rollback
+//! that stops the fleet (and what happens to the others of its wave), a fleet killed with
+//! SIGKILL and started again, decisions per application, the grouping in `cutover runs`,
+//! the fleet's export, and the fleet view in a real terminal.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::tmux::Tmux;
+use crate::support::{Sandbox, assert_exit, text};
+
+/// An application's runbook: `deploy` writes `start APP` and `end APP` lines to the
+/// sandbox's `order.log` around `work` (shell), then `check` fails when `fail-APP` exists
+/// (and rolls back). `extra` goes into the step list after `check`.
+fn app(sb: &Sandbox, name: &str, work: &str, extra: &str) -> PathBuf {
+    let log = sb.path().join("order.log");
+    let fail = sb.path().join(format!("fail-{name}"));
+    sb.write(
+        &format!("{name}.toml"),
+        &format!(
+            r#"[runbook]
+name = "{name}"
+hold = "1h"
+[[phase]]
+id = "p"
+  [[phase.step]]
+  id = "deploy"
+  kind = "command"
+  idempotent = true
+  run = "echo start {name} >> {log}; {work}; echo end {name} >> {log}"
+  [[phase.step]]
+  id = "check"
+  kind = "command"
+  run = "test ! -e {fail}"
+  on_failure = "rollback"
+{extra}
+[rollback]
+  [[rollback.step]]
+  id = "back"
+  kind = "command"
+  run = "echo back {name} >> {log}"
+"#,
+            log = log.display(),
+            fail = fail.display()
+        ),
+    )
+}
+
+fn fleet(sb: &Sandbox, on_rollback: &str, waves: &[(&str, &[&str], usize)]) -> PathBuf {
+    let mut text = format!("[fleet]\nname = \"estate\"\non_rollback = \"{on_rollback}\"\n");
+    let mut apps: Vec<&str> = waves.iter().flat_map(|(_, a, _)| a.iter().copied()).collect();
+    apps.sort_unstable();
+    for a in apps {
+        text.push_str(&format!("\n[[app]]\nname = \"{a}\"\nrunbook = \"{a}.toml\"\n"));
+    }
+    for (name, apps, concurrency) in waves {
+        let list: Vec<String> = apps.iter().map(|a| format!("\"{a}\"")).collect();
+        text.push_str(&format!(
+            "\n[[wave]]\nname = \"{name}\"\napps = [{}]\nconcurrency = {concurrency}\n",
+            list.join(", ")
+        ));
+    }
+    sb.write("fleet.toml", &text)
+}
+
+fn order(sb: &Sandbox) -> Vec<String> {
+    std::fs::read_to_string(sb.path().join("order.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn run_fleet(sb: &Sandbox, fleet: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", fleet.to_str().unwrap(), "--headless"];
+    args.extend_from_slice(extra);
+    sb.output(&args)
+}
+
+#[test]
+fn waves_go_in_order_one_at_a_time_where_the_file_says_and_a_second_start_finds_them_done() {
+    let sb = Sandbox::new();
+    for a in ["a", "b", "c"] {
+        app(&sb, a, "sleep 0.3", "");
+    }
+    let f = fleet(&sb, "ask", &[("pilot", &["a"], 1), ("rest", &["b", "c"], 1)]);
+    let out = run_fleet(&sb, &f, &[]);
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        order(&sb),
+        ["start a", "end a", "start b", "end b", "start c", "end c"],
+        "wave 2 starts only after wave 1 holds, and one at a time:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("[b] ") && stdout.contains("check: succeeded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✔ pilot passed") && stdout.contains("✔ rest passed"),
+        "{stdout}"
+    );
+    assert_eq!(sb.summaries().len(), 3);
+
+    // Started again: every application holds already; nothing runs again.
+    let again = run_fleet(&sb, &f, &[]);
+    assert_exit(&again, 0);
+    let said = text(&again.stdout);
+    assert!(said.contains("[a] passed: holding until"), "{said}");
+    assert_eq!(order(&sb).len(), 6, "nothing ran a second time");
+    assert_eq!(sb.summaries().len(), 3);
+
+    // `cutover runs` groups them by fleet and wave.
+    let runs = text(&sb.output(&["runs"]).stdout);
+    let fleet_line = runs.find("fleet estate.default").expect(&runs);
+    let pilot = runs.find("\n  pilot").expect(&runs);
+    let a_run = runs.find("    a.default.").expect(&runs);
+    let rest = runs.find("\n  rest").expect(&runs);
+    let c_run = runs.find("    c.default.").expect(&runs);
+    assert!(
+        fleet_line < pilot && pilot < a_run && a_run < rest && rest < c_run,
+        "{runs}"
+    );
+
+    // One timeline: every application's events, by time.
+    let md = sb.output(&["export", "estate.default"]);
+    assert_exit(&md, 0);
+    let md = text(&md.stdout);
+    assert!(md.contains("| rest | b | `b.default."), "{md}");
+    let first_c = md.find("[c] ").expect(&md);
+    let last_a = md.rfind("[a] ").expect(&md);
+    assert!(last_a < first_c || md[last_a..].contains("session"), "{md}");
+    let json = sb.output(&["export", "estate.default", "--format", "json"]);
+    assert_exit(&json, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["format"], "cutover.fleet-export/1");
+    let times: Vec<String> = doc["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["record"]["at"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "the timeline is in time order");
+    let apps: Vec<&str> = doc["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["app"].as_str().unwrap())
+        .collect();
+    for a in ["a", "b", "c"] {
+        assert!(apps.contains(&a), "{a} is in the timeline");
+    }
+    let html = sb.output(&["export", "estate.default", "--format", "html"]);
+    assert_exit(&html, 1);
+    assert!(text(&html.stderr).contains("a fleet exports as Markdown or JSON"));
+}
+
+#[test]
+fn a_rollback_stops_the_fleet_at_its_wave_and_rolls_back_the_others_when_the_file_says_so() {
+    let sb = Sandbox::new();
+    app(&sb, "a", "true", "");
+    app(&sb, "b", "true", "");
+    app(&sb, "c", "sleep 20", "");
+    app(&sb, "d", "true", "");
+    std::fs::write(sb.path().join("fail-b"), "").unwrap();
+    let f = fleet(
+        &sb,
+        "roll_back",
+        &[("one", &["a"], 1), ("two", &["b", "c"], 2), ("three", &["d"], 1)],
+    );
+    let started = Instant::now();
+    let out = run_fleet(&sb, &f, &[]);
+    assert_exit(&out, 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "c was rolled back, not waited for"
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("rolling back the others in two (c)"), "{stdout}");
+    assert!(
+        stdout.contains("■ the fleet stopped at two: rolled back: b"),
+        "{stdout}"
+    );
+    let log = order(&sb);
+    assert!(
+        log.contains(&"back b".to_string()) && log.contains(&"back c".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.ends_with(" d")),
+        "wave three never started: {log:?}"
+    );
+    let c = sb.summaries().into_iter().find(|s| s.runbook == "c").unwrap();
+    let (records, _) = sb.journal(&c.run_id).unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| format!("{:?}", r.event).contains("the fleet: b rolled back in two")),
+        "c's journal says why it rolled back"
+    );
+    let runs = text(&sb.output(&["runs"]).stdout);
+    assert!(
+        runs.contains("stopped: rolled back: b") && runs.contains("d  ") && runs.contains("not started"),
+        "{runs}"
+    );
+
+    // A second start does not go past the rolled-back wave, and says how to go on.
+    let again = run_fleet(&sb, &f, &[]);
+    assert_exit(&again, 2);
+    assert!(
+        text(&again.stdout).contains("then run the fleet again with --new-attempt"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+#[test]
+fn without_a_terminal_to_ask_the_others_of_the_wave_go_on() {
+    let sb = Sandbox::new();
+    app(&sb, "b", "true", "");
+    app(&sb, "c", "sleep 2", "");
+    std::fs::write(sb.path().join("fail-b"), "").unwrap();
+    let f = fleet(&sb, "ask", &[("two", &["b", "c"], 2)]);
+    let out = run_fleet(&sb, &f, &[]);
+    assert_exit(&out, 2);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("there is no terminal to ask whether to roll back the others in two (c)"),
+        "{stdout}"
+    );
+    let c = sb.summaries().into_iter().find(|s| s.runbook == "c").unwrap();
+    assert_eq!(c.status.word(), "holding", "c went on to its hold");
+}
+
+#[test]
+fn decisions_are_given_per_application_with_app_slash_step() {
+    let sb = Sandbox::new();
+    let gate = "  [[phase.step]]\n  id = \"go\"\n  kind = \"manual\"\n  approve = true\n";
+    app(&sb, "a", "true", gate);
+    app(&sb, "b", "true", gate);
+    let f = fleet(&sb, "ask", &[("one", &["a", "b"], 2)]);
+    let out = run_fleet(&sb, &f, &["--approve", "a/go"]);
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("■ the fleet stopped at one: waiting: b (go needs the operator's approval)"),
+        "{stdout}"
+    );
+    let by_app = |name: &str| sb.summaries().into_iter().find(|s| s.runbook == name).unwrap();
+    assert_eq!(by_app("a").status.word(), "holding");
+    assert_eq!(by_app("b").status.word(), "active");
+    let out = run_fleet(&sb, &f, &["--approve", "go"]);
+    assert_exit(&out, 0);
+    assert_eq!(by_app("b").status.word(), "holding");
+}
+
+#[test]
+fn a_fleet_killed_in_the_middle_of_a_wave_goes_on_from_there() {
+    let sb = Sandbox::new();
+    let started = sb.path().join("started");
+    let release = sb.path().join("release");
+    app(&sb, "a", "true", "");
+    app(
+        &sb,
+        "b",
+        &format!(
+            "test -e {} || {{ touch {}; sleep 30; }}",
+            release.display(),
+            started.display()
+        ),
+        "",
+    );
+    let f = fleet(&sb, "ask", &[("one", &["a"], 1), ("two", &["b"], 1)]);
+    let mut child = sb.spawn(&["run", f.to_str().unwrap(), "--headless"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "b never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before: Vec<(String, String)> = sb.summaries().into_iter().map(|s| (s.runbook, s.run_id)).collect();
+    assert_eq!(before.len(), 2);
+
+    std::fs::write(&release, "").unwrap();
+    let out = run_fleet(&sb, &f, &[]);
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[a] passed: holding until"),
+        "a is not run again:\n{stdout}"
+    );
+    let after: Vec<(String, String)> = sb.summaries().into_iter().map(|s| (s.runbook, s.run_id)).collect();
+    assert_eq!(before, after, "the same runs went on; none was started anew");
+    let b = &after.iter().find(|(r, _)| r == "b").unwrap().1;
+    let (records, state) = sb.journal(b).unwrap();
+    assert_eq!(state.status.word(), "holding");
+    let text_of = format!("{records:?}");
+    assert!(
+        text_of.contains("SessionOpened") && text_of.matches("SessionOpened").count() == 2,
+        "b was resumed once"
+    );
+}
+
+#[test]
+fn fleet_file_mistakes_point_at_their_line_and_column() {
+    let sb = Sandbox::new();
+    app(&sb, "a", "true", "");
+    let f = sb.write(
+        "fleet.toml",
+        "[fleet]\nname = \"estate\"\n\n[[app]]\nname = \"a\"\nrunbook = \"a.toml\"\n\n[[wave]]\napps = [\"a\", \"b\"]\n",
+    );
+    for command in ["validate", "run"] {
+        let out = sb.output(&[command, f.to_str().unwrap(), "--headless"][..if command == "run" { 3 } else { 2 }]);
+        assert_exit(&out, 1);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "{}:9:14: error: wave 1: no application `b` in this fleet",
+                f.display()
+            )),
+            "{command}: {err}"
+        );
+    }
+    assert!(sb.summaries().is_empty(), "nothing ran");
+}
+
+#[test]
+fn the_fleet_view_shows_every_application_and_enter_opens_one() {
+    let sb = Sandbox::new();
+    app(&sb, "a", "true", "");
+    let gate =
+        "  [[phase.step]]\n  id = \"go\"\n  kind = \"manual\"\n  title = \"Ready for traffic\"\n  approve = true\n";
+    app(&sb, "b", "true", gate);
+    app(&sb, "c", "true", "");
+    let f = fleet(&sb, "ask", &[("pilot", &["a"], 1), ("rest", &["b", "c"], 2)]);
+    let command = format!(
+        "cd {} && CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {} run {}; echo EXIT=$?; sleep 60",
+        sb.path().display(),
+        sb.state_dir().display(),
+        env!("CARGO_BIN_EXE_cutover"),
+        f.display()
+    );
+    let tmux = Tmux::new();
+    tmux.start_sized(&command, 140, 30);
+    let screen = tmux.wait_for("⏸ needs you");
+    assert!(screen.contains("fleet estate (default)"), "{screen}");
+    assert!(screen.contains("1 needs you"), "{screen}");
+    for (app, wave) in [("a", "pilot"), ("b", "rest"), ("c", "rest")] {
+        let row = screen.lines().find(|l| {
+            let words: Vec<&str> = l.split_whitespace().filter(|w| *w != "▶").collect();
+            words.len() > 2 && words[0] == app && words[1] == wave
+        });
+        assert!(row.is_some(), "{app} in {wave}:\n{screen}");
+    }
+    // Open b (the second row), approve its step in its own cockpit, come back.
+    tmux.keys(&["Down", "Enter"]);
+    tmux.wait_for("application b. q goes back to the fleet view");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Enter approve  Esc cancel");
+    // A key that would answer is ignored while the question is new (a doubled key).
+    std::thread::sleep(Duration::from_millis(800));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("· holding");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("every wave passed · 3/3 passed");
+    assert!(!screen.contains("needs you"), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXIT=0");
+    assert!(screen.contains("go on with: cutover run"), "{screen}");
+}
