@@ -59,8 +59,9 @@ pub enum Cmd {
     Validate(RunbookArgs),
     /// Show every step in order with all values resolved: what it will check or change
     Plan(RunbookArgs),
-    /// Start the run for a runbook and environment, or resume the one in progress
-    #[command(after_help = EXIT_CODES)]
+    /// Start the run for a runbook and environment, or resume the one in progress; or drive
+    /// a fleet file's applications wave by wave
+    #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// Rehearse a runbook (against staging): kept apart from live runs, time compressible
     #[command(after_help = REHEARSE_HELP)]
@@ -128,7 +129,7 @@ pub struct TakeoverArgs {
 
 #[derive(Debug, Args)]
 pub struct RunbookArgs {
-    /// The runbook file (TOML)
+    /// The runbook file (TOML), or a fleet file (one with a [fleet] section)
     pub runbook: PathBuf,
     /// The environment whose [env.NAME] overlay applies (required if the runbook has any)
     #[arg(long, short)]
@@ -143,7 +144,8 @@ pub struct DriveArgs {
     /// Line format for headless output
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Approve a step when the run reaches it; for `type:` confirmations give the text: STEP=TEXT
+    /// Approve a step when the run reaches it; for `type:` confirmations give the text: STEP=TEXT.
+    /// In a fleet, APP/STEP is for one application, STEP for each (so are --note, --resolve, --retry, --skip)
     #[arg(long, value_name = "STEP[=TEXT]")]
     pub approve: Vec<String>,
     /// The note for a step that needs one: STEP=TEXT
@@ -189,6 +191,26 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+const RUN_HELP: &str = "\
+A fleet file (a [fleet] section, [[app]] entries and [[wave]]s) drives each application's
+run, each with its own journal, lock, watch and rollback, wave by wave: a wave starts only
+when every application of the one before is cut over, verified and watched (its run holds).
+A rollback stops the fleet at its wave; `on_rollback` in the fleet file says whether the
+others in it are rolled back, kept, or (the default) the operator is asked. Started again
+(after a crash too), the fleet goes on where each run was.
+
+Examples:
+  cutover run runbooks/cutover.toml --env production
+  cutover run fleet.toml --env production                  # the fleet view; Enter opens an application
+  cutover run fleet.toml --env production --headless --approve billing/flip='api.billing.example'
+  cutover export estate.production                          # the fleet's timeline
+
+Exit codes:
+  0  the run completed (a fleet: every wave passed)
+  1  error: an invalid runbook or fleet file, a refused decision, a held or damaged journal
+  2  the run rolled back (a fleet: an application of it did)
+  3  the run stopped and waits (a fleet: an application waits): nothing is lost";
 
 const REHEARSE_HELP: &str = "\
 A rehearsal runs the same runbook, usually with a staging environment, for real: it
@@ -338,7 +360,7 @@ never changes the run. Secrets are masked in every format.";
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The run's id (see `cutover runs`)
+    /// The run's id, or a fleet's (`cutover runs` lists both): a fleet exports as one timeline
     pub run_id: String,
     /// md: Markdown for an incident document; json: the journal for other tools; html: a page with charts
     #[arg(long, value_enum, default_value_t = ExportFormat::Md)]
