@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::cli::RunbookArgs;
 use crate::runbook::describe::{action_lines, gate_lines};
 use crate::runbook::duration::format as dur;
-use crate::runbook::{LoadError, Loaded, Step, environment_names, load_file, read_file};
+use crate::runbook::{LoadError, Loaded, Step, environments_of, load_file_with};
 
 /// Text for the terminal (see `terminal_text`): a runbook may hold control characters.
 fn many(text: &str) -> std::borrow::Cow<'_, str> {
@@ -17,7 +17,7 @@ fn many(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Loads the runbook; on failure prints why (with positions) and returns `None`.
 pub fn load_or_report(args: &RunbookArgs) -> Option<Loaded> {
-    match load_file(&args.runbook, args.env.as_deref()) {
+    match load_file_with(&args.runbook, args.env.as_deref(), &args.vars) {
         Ok(loaded) => {
             if !loaded.warnings.items.is_empty() {
                 eprint!("{}", many(&loaded.warnings.render(&loaded.source)));
@@ -41,9 +41,7 @@ pub fn validate(args: &RunbookArgs) -> Result<i32> {
     let all = match &args.env {
         Some(_) => Vec::new(),
         // A file that cannot be read is reported by loading it.
-        None => read_file(&args.runbook)
-            .map(|text| environment_names(&text))
-            .unwrap_or_default(),
+        None => environments_of(&args.runbook),
     };
     let targets: Vec<Option<String>> = if all.is_empty() {
         vec![args.env.clone()]
@@ -55,6 +53,7 @@ pub fn validate(args: &RunbookArgs) -> Result<i32> {
         let one = RunbookArgs {
             runbook: args.runbook.clone(),
             env,
+            vars: args.vars.clone(),
         };
         let Some(loaded) = load_or_report(&one) else {
             failed += 1;
