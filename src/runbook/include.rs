@@ -73,11 +73,12 @@ fn read_layer(
             return None;
         }
         Err(LoadError::Io { source: e, .. }) => {
-            let d = Diagnostic::error(
-                "include-unreadable",
-                format!("cannot read {what} {}: {e}", path.display()),
-                at,
-            );
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("cannot read {what} {}: there is no such file", path.display())
+            } else {
+                format!("cannot read {what} {}: {e}", path.display())
+            };
+            let d = Diagnostic::error("unreadable-file", message, at);
             let d = if included_from.is_some() {
                 d.with_help("an include path is relative to the file that includes it")
             } else {
@@ -88,7 +89,7 @@ fn read_layer(
         }
         Err(LoadError::TooLarge { words, .. }) => {
             sink.push(Diagnostic::error(
-                "include-unreadable",
+                "unreadable-file",
                 format!("cannot read {what} {}: {words}", path.display()),
                 at,
             ));
@@ -153,12 +154,15 @@ fn resolve(mut root: Table, path: &Path, chain: &mut Vec<Link>, source: &mut Sou
         }
     };
     if chain.len() > MAX_INCLUDE_DEPTH {
+        // The notes under the diagnostic show the whole chain.
         sink.push(
             Diagnostic::error(
                 "include-too-deep",
                 format!(
-                    "includes nest more than {MAX_INCLUDE_DEPTH} deep: {}",
-                    shown_chain(chain.iter().map(|l| &l.shown))
+                    "includes nest more than {MAX_INCLUDE_DEPTH} deep: {} is already {} includes down from {}",
+                    path.display(),
+                    chain.len() - 1,
+                    chain[0].shown.display()
                 ),
                 Some(include.span.clone()),
             )
