@@ -27,6 +27,7 @@ mod fake_kube;
 mod hostile_output;
 mod hostile_runbooks;
 mod hung_servers;
+mod includes;
 mod journal;
 mod journal_damage;
 mod k8s;
