@@ -350,3 +350,39 @@ fn validate_reports_a_vars_file_problem_at_its_position() {
     assert_exit(&out, 1);
     assert!(text(&out.stderr).contains("cannot read vars file nowhere.vars.toml"));
 }
+
+/// A directory, or a file that is not a regular file, is refused at the include.
+#[test]
+fn an_include_that_is_not_a_regular_file_is_refused() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path().join("procedures")).unwrap();
+    let runbook = sb.write(
+        "app.toml",
+        "[runbook]\nname = \"app\"\ninclude = [\"procedures\", \"/dev/null\"]\n",
+    );
+    let err = load_file(&runbook, None).expect_err("nothing to include");
+    let shown = err.to_string();
+    assert_eq!(shown.matches("it is not a regular file").count(), 2, "{shown}");
+    assert!(shown.contains("app.toml:3:12"), "{shown}");
+}
+
+/// One procedure included along many paths is read each time, up to a bound.
+#[test]
+fn a_procedure_included_along_many_paths_is_bounded() {
+    let sb = Sandbox::new();
+    // Each level includes the next twice: 2^7 reads without a bound.
+    for level in 1..7 {
+        sb.write(
+            &format!("l{level}.toml"),
+            &format!("[runbook]\ninclude = [\"l{0}.toml\", \"l{0}.toml\"]\n", level + 1),
+        );
+    }
+    sb.write("l7.toml", "[vars]\nx = \"1\"\n");
+    let runbook = sb.write("app.toml", "[runbook]\nname = \"app\"\ninclude = [\"l1.toml\"]\n");
+    let err = load_file(&runbook, None).expect_err("too many files");
+    let LoadError::Invalid { file, diagnostics } = &err else {
+        panic!("{err}")
+    };
+    assert!(diagnostics.items.iter().any(|d| d.code == "too-many-files"), "{err}");
+    assert_eq!(file.files.len(), cutover::runbook::MAX_FILES);
+}

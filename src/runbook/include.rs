@@ -18,6 +18,10 @@ use super::tree::{self, Key, Node, Table, Value};
 /// How deep includes may nest (a runbook including a procedure is one level).
 pub const MAX_INCLUDE_DEPTH: usize = 8;
 
+/// The most files one load reads (the runbook, what it includes, vars files): a procedure
+/// included along several paths is read each time.
+pub const MAX_FILES: usize = 64;
+
 /// A file on the include chain: how it is recognised (canonical) and how it is shown.
 struct Link {
     canonical: PathBuf,
@@ -63,6 +67,32 @@ fn read_layer(
     source: &mut Source,
     sink: &Sink,
 ) -> Option<Table> {
+    if source.files.len() >= MAX_FILES {
+        sink.push(
+            Diagnostic::error(
+                "too-many-files",
+                format!(
+                    "{} would be file number {} of this runbook: at most {MAX_FILES} are read",
+                    path.display(),
+                    MAX_FILES + 1
+                ),
+                at,
+            )
+            .with_help("a runbook includes a procedure or two: check for a file included along many paths"),
+        );
+        return None;
+    }
+    // A pipe or a device would be read until it ends, if ever.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        sink.push(Diagnostic::error(
+            "unreadable-file",
+            format!("cannot read {what} {}: it is not a regular file", path.display()),
+            at,
+        ));
+        return None;
+    }
     let text = match read_file(path) {
         Ok(text) => text,
         Err(LoadError::Invalid { file, diagnostics }) => {

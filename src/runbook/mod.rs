@@ -23,7 +23,7 @@ mod tree;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Source, SourceFile};
-pub use include::{MAX_INCLUDE_DEPTH, Provenance, StepOrigin, environments_of};
+pub use include::{MAX_FILES, MAX_INCLUDE_DEPTH, Provenance, StepOrigin, environments_of};
 pub use load::{
     DEFAULT_HOLD, LoadError, Loaded, MAX_RUNBOOK_BYTES, digest, environment_names, load_file, load_file_with, load_str,
     read_file,
