@@ -386,3 +386,25 @@ fn a_procedure_included_along_many_paths_is_bounded() {
     assert!(diagnostics.items.iter().any(|d| d.code == "too-many-files"), "{err}");
     assert_eq!(file.files.len(), cutover::runbook::MAX_FILES);
 }
+
+/// `cutover run --vars`: the run keeps the values it started with; a vars file changed under
+/// a run is refused like a changed runbook.
+#[test]
+fn a_run_refuses_a_changed_vars_file() {
+    let sb = Sandbox::new();
+    let rb = sb.write(
+        "app.toml",
+        "[runbook]\nname = \"app\"\nhold = \"0s\"\n[vars]\nmsg = \"default\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"ticket\"\n  kind = \"manual\"\n  title = \"Ticket for ${msg}\"\n  note = \"required\"\n",
+    );
+    let vars = sb.write("v.vars.toml", "[vars]\nmsg = \"one\"\n");
+    let (rb, vars) = (rb.to_str().unwrap(), vars.to_str().unwrap());
+    assert_exit(&sb.output(&["run", rb, "--headless", "--vars", vars]), 3);
+    // The same files: the run goes on (and waits again).
+    assert_exit(&sb.output(&["run", rb, "--headless", "--vars", vars]), 3);
+    std::fs::write(vars, "[vars]\nmsg = \"two\"\n").unwrap();
+    let out = sb.output(&["run", rb, "--headless", "--vars", vars]);
+    assert_exit(&out, 1);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("the runbook changed since run"), "{stderr}");
+    assert!(stderr.contains("--vars files"), "{stderr}");
+}
