@@ -200,7 +200,7 @@ pub fn render_plan(loaded: &Loaded) -> String {
     let _ = writeln!(out, "{}", loaded.digest);
     let files = files_lines(loaded);
     if !files.is_empty() {
-        let _ = writeln!(out, "\nRead with");
+        let _ = writeln!(out, "\nAlso read");
         for line in files {
             let _ = writeln!(out, "{line}");
         }

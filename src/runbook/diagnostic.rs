@@ -361,6 +361,29 @@ mod tests {
     }
 
     #[test]
+    fn each_file_of_a_source_has_its_own_lines() {
+        let mut src = Source::new("app.toml", "[runbook]\ninclude = [\"p.toml\"]");
+        let include = src.text.find("\"p.toml\"").unwrap();
+        let start = src.add_file("p.toml", "[vars]\nzone = 1\n", Some(include..include + 8));
+        assert_eq!(start, src.text.find("[vars]").unwrap());
+        assert_eq!(src.location(include), "app.toml:2:12");
+        assert_eq!(src.location(start), "p.toml:1:1");
+        assert_eq!(src.location(start + 7), "p.toml:2:1");
+        assert_eq!(src.file_line(start + 14), "p.toml:2");
+        assert_eq!(src.include_chain(start + 7), vec![include..include + 8]);
+        assert!(src.include_chain(include).is_empty());
+        // The path of the load stays the runbook's.
+        assert_eq!(src.path, PathBuf::from("app.toml"));
+
+        let d = Diagnostic::error("bad", "zone is a number", Some(start + 14..start + 15));
+        assert_eq!(
+            d.render(&src),
+            "error[bad]: zone is a number\n --> p.toml:2:8\n  |\n2 | zone = 1\n  |        ^\n  = included from app.toml:2:12\n"
+        );
+        assert_eq!(d.one_line(&src), "p.toml:2:8: error[bad]: zone is a number");
+    }
+
+    #[test]
     fn suggestions_only_when_close() {
         let kinds = ["manual", "command", "wait", "http"];
         assert_eq!(did_you_mean("comand", kinds), Some("command"));

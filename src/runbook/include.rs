@@ -724,5 +724,43 @@ mod tests {
         merge_layer(&mut base, over, &sink);
         assert!(sink.into_inner().items.is_empty());
         assert_eq!(ids(&base), ["a", "a0", "b", "c", "d"]);
+        let Value::Array(phases) = &base.get("phase").unwrap().value else {
+            panic!()
+        };
+        let Value::Table(p) = &phases[0].value else { panic!() };
+        let Value::Array(steps) = &p.get("step").unwrap().value else {
+            panic!()
+        };
+        let Value::Table(a) = &steps[0].value else { panic!() };
+        assert!(matches!(&a.get("title").unwrap().value, Value::Str(t) if t == "A2"));
+        // The placing keys are consumed by the merge.
+        assert!(steps.iter().all(|s| match &s.value {
+            Value::Table(t) => t.get("insert_before").is_none() && t.get("insert_after").is_none(),
+            _ => false,
+        }));
+    }
+
+    #[test]
+    fn placing_an_existing_step_or_both_ways_is_reported() {
+        let base = "[[phase]]\nid = \"p\"\n[[phase.step]]\nid = \"a\"\n";
+        let codes = |over: &str| {
+            let mut base = tree::parse(base).unwrap();
+            let sink = Sink::default();
+            merge_layer(&mut base, tree::parse(over).unwrap(), &sink);
+            sink.into_inner().items.iter().map(|d| d.code).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            codes("[[phase]]\nid = \"p\"\n[[phase.step]]\nid = \"a\"\ninsert_after = \"a\"\n"),
+            ["bad-insert"]
+        );
+        assert_eq!(
+            codes("[[phase]]\nid = \"p\"\n[[phase.step]]\nid = \"b\"\ninsert_after = \"a\"\ninsert_before = \"a\"\n"),
+            ["bad-insert"]
+        );
+        assert_eq!(
+            codes("[[phase]]\nid = \"p\"\n[[phase.step]]\nid = \"b\"\ninsert_after = 3\n"),
+            ["wrong-type"]
+        );
+        assert!(codes("[[phase]]\nid = \"q\"\ninsert_before = \"p\"\n").is_empty());
     }
 }
