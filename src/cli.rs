@@ -134,6 +134,9 @@ pub struct RunbookArgs {
     /// The environment whose [env.NAME] overlay applies (required if the runbook has any)
     #[arg(long, short)]
     pub env: Option<String>,
+    /// A file of [vars] (and [env.NAME.vars]) merged over the runbook's; repeat for more, later ones win
+    #[arg(long = "vars", value_name = "FILE")]
+    pub vars: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

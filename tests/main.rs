@@ -28,6 +28,7 @@ mod fleet;
 mod hostile_output;
 mod hostile_runbooks;
 mod hung_servers;
+mod includes;
 mod journal;
 mod journal_damage;
 mod k8s;

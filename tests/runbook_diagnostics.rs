@@ -6,17 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-use cutover::runbook::{LoadError, environment_names, load_file};
+use cutover::runbook::{LoadError, environments_of, load_file, load_file_with};
 
 /// The crate root, canonicalised the same way `insta::glob!` canonicalises its base.
-fn crate_root() -> PathBuf {
+pub(crate) fn crate_root() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     root.canonicalize().unwrap_or_else(|_| root.to_path_buf())
 }
 
 /// `path` relative to the crate root, so rendered diagnostics name the same file on every machine.
 /// Tests run with the crate root as the working directory, so the relative path also opens the file.
-fn relative(path: &Path) -> PathBuf {
+pub(crate) fn relative(path: &Path) -> PathBuf {
     let root = crate_root();
     path.strip_prefix(&root)
         .or_else(|_| path.strip_prefix(env!("CARGO_MANIFEST_DIR")))
@@ -25,7 +25,7 @@ fn relative(path: &Path) -> PathBuf {
 }
 
 /// The environment a broken runbook asks for: `# env: NAME` on its first or second line.
-fn requested_env(text: &str) -> Option<String> {
+pub(crate) fn requested_env(text: &str) -> Option<String> {
     text.lines()
         .take(2)
         .find_map(|line| line.trim_end().strip_prefix("# env: "))
@@ -33,7 +33,7 @@ fn requested_env(text: &str) -> Option<String> {
 }
 
 /// The first-line comment saying what is wrong with a broken runbook.
-fn what_is_wrong(text: &str) -> String {
+pub(crate) fn what_is_wrong(text: &str) -> String {
     let first = text.lines().next().unwrap_or("");
     let Some(comment) = first.strip_prefix('#') else {
         panic!("a broken runbook starts with a comment saying what is wrong, found: {first:?}");
@@ -75,19 +75,27 @@ fn broken_runbooks() {
     });
 }
 
-#[test]
-fn shipped_runbooks_are_valid_in_every_environment() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("runbooks")
-        .expect("the shipped runbooks are in runbooks/")
+/// The runbooks under `dir` (not the vars files beside them), sorted.
+fn runbooks_in(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
         .map(|entry| entry.expect("a directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| !p.to_string_lossy().ends_with(".vars.toml"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no runbooks found in runbooks/");
+    files
+}
+
+#[test]
+fn shipped_runbooks_are_valid_in_every_environment() {
+    // A procedure (runbooks/procedures/) is checked through the apps that include it.
+    let apps = runbooks_in("runbooks/apps");
+    assert!(apps.len() >= 2, "the example apps are in runbooks/apps/");
+    let files: Vec<PathBuf> = runbooks_in("runbooks").into_iter().chain(apps).collect();
 
     for path in &files {
-        let text = std::fs::read_to_string(path).unwrap();
-        let environments = environment_names(&text);
+        let environments = environments_of(path);
         if environments.is_empty() {
             if let Err(err) = load_file(path, None) {
                 panic!("{} does not load:\n{err}", path.display());
@@ -100,6 +108,66 @@ fn shipped_runbooks_are_valid_in_every_environment() {
             }
         }
     }
+
+    // A shipped vars file loads, without a warning, with the app it is named after
+    // (`billing.staging-eu.vars.toml`: `billing.toml`), in every environment.
+    for entry in std::fs::read_dir("runbooks/apps").unwrap() {
+        let vars = entry.unwrap().path();
+        let Some(name) = vars.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(rest) = name.strip_suffix(".vars.toml") else {
+            continue;
+        };
+        let app = vars.with_file_name(format!("{}.toml", rest.split('.').next().unwrap_or(rest)));
+        let environments = environments_of(&app);
+        assert!(
+            !environments.is_empty(),
+            "{} has no app {}",
+            vars.display(),
+            app.display()
+        );
+        for env in environments {
+            match load_file_with(&app, Some(&env), std::slice::from_ref(&vars)) {
+                Ok(loaded) => assert!(
+                    loaded.warnings.items.is_empty(),
+                    "{} with {} warns:\n{}",
+                    app.display(),
+                    vars.display(),
+                    loaded.warnings.render(&loaded.source)
+                ),
+                Err(err) => panic!(
+                    "{} --env {env} --vars {} does not load:\n{err}",
+                    app.display(),
+                    vars.display()
+                ),
+            }
+        }
+    }
+}
+
+/// The procedure alone has no values for its variables: loading it says so, clearly.
+#[test]
+fn the_procedure_alone_asks_for_its_variables() {
+    let path = Path::new("runbooks/procedures/blue-green-dns.toml");
+    let err = load_file(path, None).expect_err("a procedure is not runnable alone");
+    let LoadError::Invalid { diagnostics, .. } = &err else {
+        panic!("{err}");
+    };
+    let undefined: Vec<&str> = diagnostics
+        .items
+        .iter()
+        .filter(|d| d.code == "undefined-var")
+        .map(|d| d.message.as_str())
+        .collect();
+    for var in ["hostname", "zone", "vm_ip", "window", "namespace", "prometheus_job"] {
+        assert!(
+            undefined.iter().any(|m| m.contains(&format!("`${{{var}}}`"))),
+            "no undefined-var for {var}: {undefined:?}"
+        );
+    }
+    let text = err.to_string();
+    assert!(text.contains("runbooks/procedures/blue-green-dns.toml:"), "{text}");
 }
 
 /// A rollback that scales the new side to zero before DNS is moved back would cut off every

@@ -433,6 +433,7 @@ pub async fn runs(args: &crate::cli::ListArgs) -> Result<i32> {
     let given = crate::cli::RunbookArgs {
         runbook: path.clone(),
         env: args.env.clone(),
+        vars: Vec::new(),
     };
     let Some(loaded) = load_or_report(&given) else {
         return Ok(1);

@@ -88,6 +88,7 @@ pub async fn demo(env: &Env, args: DemoArgs) -> Result<i32> {
     let runbook_args = RunbookArgs {
         runbook: sandbox.runbook_path(),
         env: Some(ENVIRONMENT.to_string()),
+        vars: Vec::new(),
     };
     let Some(loaded) = load_or_report(&runbook_args) else {
         bail!("the bundled demo runbook does not load: this is a bug in cutover");

@@ -258,8 +258,8 @@ pub(super) async fn prepare(
         if !args.reload_runbook {
             let reason = format!(
                 "the runbook changed since run {} started ({} then, {} now). The run goes on only with the runbook it \
-                 started with: restore the file, or continue with the new version with --reload-runbook \
-                 (steps that already ran must keep their ids)",
+                 started with: restore the file (and what it includes, and the --vars files it was given), or continue \
+                 with the new version with --reload-runbook (steps that already ran must keep their ids)",
                 session.state().run_id,
                 short(&session.state().digest),
                 short(&loaded.digest)

@@ -9,38 +9,123 @@ use std::path::PathBuf;
 pub type Span = Range<usize>;
 
 /// The text of a runbook and the path it was read from, for turning spans into positions.
+///
+/// A runbook that includes procedures, or is loaded with `--vars` files, is read from
+/// several files: `text` is all of them one after the other (each followed by a newline),
+/// and `files` says where each one starts, so a span still is one byte range and a
+/// position names its own file. `path` is the runbook named on the command line.
 #[derive(Debug, Clone)]
 pub struct Source {
     pub path: PathBuf,
     pub text: String,
+    pub files: Vec<SourceFile>,
+}
+
+/// One file of a [`Source`].
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// Where the file's text starts in [`Source::text`].
+    pub start: usize,
+    /// The length of the file's text (without the newline that follows it).
+    pub len: usize,
+    /// The `include` entry that read this file, in the including file.
+    pub included_from: Option<Span>,
 }
 
 impl Source {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        let path = path.into();
+        let text = text.into();
         Self {
-            path: path.into(),
-            text: text.into(),
+            files: vec![SourceFile {
+                path: path.clone(),
+                start: 0,
+                len: text.len(),
+                included_from: None,
+            }],
+            path,
+            text,
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// Appends another file of the load; returns where its text starts (the amount to
+    /// shift the spans of its tree by).
+    pub fn add_file(&mut self, path: impl Into<PathBuf>, text: &str, included_from: Option<Span>) -> usize {
+        if !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.text.push('\n');
+        self.files.push(SourceFile {
+            path: path.into(),
+            start,
+            len: text.len(),
+            included_from,
+        });
+        start
+    }
+
+    /// The file a byte offset lies in (the last file that starts at or before it).
+    pub fn file_at(&self, offset: usize) -> &SourceFile {
+        self.files
+            .iter()
+            .rev()
+            .find(|f| f.start <= offset)
+            .or(self.files.first())
+            .expect("a source has at least one file")
+    }
+
+    /// The text of the file an offset lies in, and the offset within it.
+    fn local(&self, offset: usize) -> (&SourceFile, &str, usize) {
+        let file = self.file_at(offset);
+        let end = (file.start + file.len).min(self.text.len());
+        let text = self.text.get(file.start..end).unwrap_or("");
+        (file, text, offset.saturating_sub(file.start).min(text.len()))
+    }
+
+    /// 1-based line and column (in characters) of a byte offset, in its own file.
     pub fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
+        let (_, text, offset) = self.local(offset);
+        let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.text[line_start..offset].chars().count() + 1;
+        let col = text[line_start..offset].chars().count() + 1;
         (line, col)
     }
 
     /// `path:line:col` for a byte offset.
     pub fn location(&self, offset: usize) -> String {
         let (line, col) = self.position(offset);
-        format!("{}:{line}:{col}", self.path.display())
+        format!("{}:{line}:{col}", self.file_at(offset).path.display())
     }
 
-    fn line_text(&self, line: usize) -> &str {
-        self.text.lines().nth(line - 1).unwrap_or("")
+    /// `path:line` for a byte offset.
+    pub fn file_line(&self, offset: usize) -> String {
+        let (line, _) = self.position(offset);
+        format!("{}:{line}", self.file_at(offset).path.display())
+    }
+
+    /// The `include` entries that led to the file an offset lies in, innermost first.
+    pub fn include_chain(&self, offset: usize) -> Vec<Span> {
+        let mut chain = Vec::new();
+        let mut at = offset;
+        while let Some(from) = self.file_at(at).included_from.clone() {
+            // A file is only ever included from one read before it: this ends.
+            if chain.len() > self.files.len() {
+                break;
+            }
+            at = from.start;
+            chain.push(from);
+        }
+        chain
+    }
+
+    /// The text of a line (1-based) of the file an offset lies in.
+    fn line_text(&self, offset: usize, line: usize) -> &str {
+        let (_, text, _) = self.local(offset);
+        text.lines().nth(line - 1).unwrap_or("")
     }
 }
 
@@ -133,6 +218,11 @@ impl Diagnostic {
             }
         };
         let pad = " ".repeat(gutter);
+        if let Some(span) = &self.span {
+            for from in source.include_chain(span.start) {
+                let _ = writeln!(out, "{pad} = included from {}", source.location(from.start));
+            }
+        }
         if let Some((span, note)) = &self.related {
             let _ = writeln!(out, "{pad} = note: {note} at {}", source.location(span.start));
         }
@@ -148,10 +238,10 @@ impl Diagnostic {
 /// Writes the located line with a caret; returns the width of the line-number gutter.
 fn render_snippet(out: &mut String, source: &Source, span: &Span, masked: bool) -> usize {
     let (line, col) = source.position(span.start);
-    let text = source.line_text(line);
+    let text = source.line_text(span.start, line);
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
-    let _ = writeln!(out, "{pad}--> {}:{line}:{col}", source.path.display());
+    let _ = writeln!(out, "{pad}--> {}", source.location(span.start));
     let _ = writeln!(out, "{pad} |");
     // Underline up to the end of the span or the end of the line, whichever comes first.
     let line_chars = text.chars().count();
@@ -268,6 +358,29 @@ mod tests {
         assert_eq!(src.position(6), (2, 1));
         // 'é' is two bytes but one column.
         assert_eq!(src.position(10), (2, 4));
+    }
+
+    #[test]
+    fn each_file_of_a_source_has_its_own_lines() {
+        let mut src = Source::new("app.toml", "[runbook]\ninclude = [\"p.toml\"]");
+        let include = src.text.find("\"p.toml\"").unwrap();
+        let start = src.add_file("p.toml", "[vars]\nzone = 1\n", Some(include..include + 8));
+        assert_eq!(start, src.text.find("[vars]").unwrap());
+        assert_eq!(src.location(include), "app.toml:2:12");
+        assert_eq!(src.location(start), "p.toml:1:1");
+        assert_eq!(src.location(start + 7), "p.toml:2:1");
+        assert_eq!(src.file_line(start + 14), "p.toml:2");
+        assert_eq!(src.include_chain(start + 7), vec![include..include + 8]);
+        assert!(src.include_chain(include).is_empty());
+        // The path of the load stays the runbook's.
+        assert_eq!(src.path, PathBuf::from("app.toml"));
+
+        let d = Diagnostic::error("bad", "zone is a number", Some(start + 14..start + 15));
+        assert_eq!(
+            d.render(&src),
+            "error[bad]: zone is a number\n --> p.toml:2:8\n  |\n2 | zone = 1\n  |        ^\n  = included from app.toml:2:12\n"
+        );
+        assert_eq!(d.one_line(&src), "p.toml:2:8: error[bad]: zone is a number");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::controls::check_control_characters;
 use super::diagnostic::{Diagnostic, Diagnostics, Source, Span, did_you_mean};
+use super::include::{self, Provenance};
 use super::interpolate::{Scope, interpolate_table, resolve_vars};
 use super::model::{After, Approval, OnFailure, Phase, Runbook, Step};
 use super::reader::{Reader, Sink};
@@ -41,6 +42,9 @@ pub struct Loaded {
     /// `sha256:…` of the resolved runbook: changes when the file or the environment does.
     pub digest: String,
     pub environments: Vec<String>,
+    /// Where each variable and step was written (the runbook, an included procedure, a
+    /// vars file), for `cutover plan`.
+    pub provenance: Provenance,
 }
 
 impl Loaded {
@@ -68,8 +72,14 @@ pub enum LoadError {
 }
 
 pub fn load_file(path: &Path, env: Option<&str>) -> Result<Loaded, LoadError> {
+    load_file_with(path, env, &[])
+}
+
+/// Loads the runbook at `path` for `env`, with `vars` files (`--vars`, in order) merged over
+/// it and its included procedures, before the environment's overlay.
+pub fn load_file_with(path: &Path, env: Option<&str>, vars: &[PathBuf]) -> Result<Loaded, LoadError> {
     let text = read_file(path)?;
-    load_str(path, &text, env)
+    load_layers(path, &text, env, vars)
 }
 
 /// The text of a runbook file: at most `MAX_RUNBOOK_BYTES`, and UTF-8 (otherwise a
@@ -102,11 +112,28 @@ pub fn read_file(path: &Path) -> Result<String, LoadError> {
     })
 }
 
+/// Loads a runbook from its text; `path` names it in diagnostics, and its includes are
+/// read relative to it.
 pub fn load_str(path: &Path, text: &str, env: Option<&str>) -> Result<Loaded, LoadError> {
-    let source = Source::new(path, text);
+    load_layers(path, text, env, &[])
+}
+
+fn load_layers(path: &Path, text: &str, env: Option<&str>, vars: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let mut source = Source::new(path, text);
     let sink = Sink::default();
     let runbook = match tree::parse(text) {
-        Ok(root) => build(root, env, &source, &sink),
+        Ok(root) => {
+            let mut root = include::resolve_includes(root, path, &mut source, &sink);
+            let set = include::apply_vars_files(&mut root, vars, &mut source, &sink);
+            include::warn_unused_vars(&root, &set, &sink);
+            // A file that could not be read or merged would only bring a cascade of
+            // undefined variables and missing steps: report what is wrong with the files.
+            if sink.has_errors() {
+                None
+            } else {
+                build(root, env, &source, &sink)
+            }
+        }
         Err(d) => {
             sink.push(*d);
             None
@@ -114,12 +141,13 @@ pub fn load_str(path: &Path, text: &str, env: Option<&str>) -> Result<Loaded, Lo
     };
     let diagnostics = sink.into_inner();
     match runbook {
-        Some((runbook, environments)) if !diagnostics.has_errors() => Ok(Loaded {
+        Some((runbook, environments, provenance)) if !diagnostics.has_errors() => Ok(Loaded {
             digest: digest(&runbook),
             runbook,
             source,
             warnings: diagnostics,
             environments,
+            provenance,
         }),
         _ => Err(LoadError::Invalid {
             file: source,
@@ -149,11 +177,17 @@ pub fn digest(runbook: &Runbook) -> String {
     format!("sha256:{hex}")
 }
 
-fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Option<(Runbook, Vec<String>)> {
+fn build(
+    mut root: Table,
+    env: Option<&str>,
+    source: &Source,
+    sink: &Sink,
+) -> Option<(Runbook, Vec<String>, Provenance)> {
     let unknown_sections = check_top_level(&root, sink);
     check_inline_secrets(&root, sink);
     check_control_characters(&root, sink);
     let (environment, environments) = apply_environment(&mut root, env, sink)?;
+    let provenance = Provenance::of(&root, source);
 
     let outputs = declared_outputs(&root);
     let mut builtins = BTreeMap::new();
@@ -301,7 +335,7 @@ fn build(mut root: Table, env: Option<&str>, source: &Source, sink: &Sink) -> Op
             metrics: metrics_written,
         },
     );
-    Some((runbook, environments))
+    Some((runbook, environments, provenance))
 }
 
 /// Reports unknown top-level sections; returns whether there were any.

@@ -5,6 +5,7 @@ mod controls;
 pub mod describe;
 pub mod diagnostic;
 pub mod dns;
+mod include;
 pub use crate::duration;
 mod interpolate;
 pub mod k8s;
@@ -21,9 +22,11 @@ pub mod template;
 mod tree;
 mod validate;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Severity, Source};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity, Source, SourceFile};
+pub use include::{MAX_FILES, MAX_INCLUDE_DEPTH, Provenance, StepOrigin, environments_of};
 pub use load::{
-    DEFAULT_HOLD, LoadError, Loaded, MAX_RUNBOOK_BYTES, digest, environment_names, load_file, load_str, read_file,
+    DEFAULT_HOLD, LoadError, Loaded, MAX_RUNBOOK_BYTES, digest, environment_names, load_file, load_file_with, load_str,
+    read_file,
 };
 pub use model::*;
 pub use template::Template;

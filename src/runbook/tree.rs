@@ -45,6 +45,19 @@ impl Table {
         self.entries.iter().find(|(k, _)| k.name == name)
     }
 
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Node> {
+        self.entries.iter_mut().find(|(k, _)| k.name == name).map(|(_, v)| v)
+    }
+
+    /// Moves every span in the table by `by` bytes: a file's tree read on its own, placed
+    /// where its text starts in a source of several files.
+    pub fn shift(&mut self, by: usize) {
+        for (key, node) in &mut self.entries {
+            key.span = key.span.start + by..key.span.end + by;
+            node.shift(by);
+        }
+    }
+
     pub fn remove(&mut self, name: &str) -> Option<(Key, Node)> {
         let at = self.entries.iter().position(|(k, _)| k.name == name)?;
         Some(self.entries.remove(at))
@@ -66,6 +79,17 @@ impl Table {
                 }
             },
             None => self.entries.push((key, node)),
+        }
+    }
+}
+
+impl Node {
+    fn shift(&mut self, by: usize) {
+        self.span = self.span.start + by..self.span.end + by;
+        match &mut self.value {
+            Value::Array(items) => items.iter_mut().for_each(|item| item.shift(by)),
+            Value::Table(t) => t.shift(by),
+            Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Datetime(_) => {}
         }
     }
 }
@@ -158,6 +182,21 @@ mod tests {
         };
         let zone = vars.get("zone").unwrap();
         assert_eq!(&text[zone.span.clone()], "\"example.test\"");
+    }
+
+    #[test]
+    fn shifted_spans_point_into_the_joined_text() {
+        let first = "[runbook]\nname = \"a\"\n";
+        let second = "[vars]\nzone = \"example.test\"\n";
+        let joined = format!("{first}{second}");
+        let mut root = parse(second).unwrap();
+        root.shift(first.len());
+        let (key, node) = root.get_entry("vars").unwrap();
+        assert_eq!(&joined[key.span.clone()], "vars");
+        let Value::Table(vars) = &node.value else { panic!() };
+        let (key, zone) = vars.get_entry("zone").unwrap();
+        assert_eq!(&joined[key.span.clone()], "zone");
+        assert_eq!(&joined[zone.span.clone()], "\"example.test\"");
     }
 
     #[test]
