@@ -371,3 +371,49 @@ fn the_fleet_view_shows_every_application_and_enter_opens_one() {
     let screen = tmux.wait_for("EXIT=0");
     assert!(screen.contains("go on with: cutover run"), "{screen}");
 }
+
+#[test]
+fn the_shipped_fleet_and_its_applications_are_valid() {
+    let sb = Sandbox::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fleet = root.join("runbooks/fleet.toml");
+    let out = sb.output(&["validate", fleet.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("billing") && said.contains("(staging, production)"),
+        "{said}"
+    );
+    let plan = sb.output(&["plan", fleet.to_str().unwrap(), "--env", "staging"]);
+    assert_exit(&plan, 0);
+    let plan = text(&plan.stdout);
+    let pilot = plan.find("Wave 1: pilot").expect(&plan);
+    let search = plan.find("search: ").expect(&plan);
+    assert!(
+        pilot < search && plan.contains("stop-vm-scheduler → scheduler-on-k8s"),
+        "{plan}"
+    );
+    let vars = sb.output(&["run", fleet.to_str().unwrap(), "--env", "staging", "--vars", "x.toml"]);
+    assert_exit(&vars, 1);
+    assert!(text(&vars.stderr).contains("--vars is for one runbook"));
+}
+
+#[test]
+fn an_application_gets_the_vars_files_the_fleet_file_lists_for_it() {
+    let sb = Sandbox::new();
+    let log = sb.path().join("order.log");
+    sb.write(
+        "a.toml",
+        &format!(
+            "[runbook]\nname = \"a\"\nhold = \"1h\"\n[vars]\nwho = \"the runbook\"\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"say\"\n  kind = \"command\"\n  run = \"echo ${{who}} >> {}\"\n",
+            log.display()
+        ),
+    );
+    sb.write("a.vars.toml", "[vars]\nwho = \"the vars file\"\n");
+    let f = sb.write(
+        "fleet.toml",
+        "[fleet]\nname = \"estate\"\n[[app]]\nname = \"a\"\nrunbook = \"a.toml\"\nvars = [\"a.vars.toml\"]\n[[wave]]\napps = [\"a\"]\n",
+    );
+    assert_exit(&run_fleet(&sb, &f, &[]), 0);
+    assert_eq!(order(&sb), ["the vars file"]);
+}

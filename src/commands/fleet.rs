@@ -117,7 +117,7 @@ pub(crate) fn load_apps(fleet: &Fleet, env: Option<&str>) -> Result<BTreeMap<Str
     let mut loaded = BTreeMap::new();
     let mut problems = Vec::new();
     for app in &fleet.apps {
-        match crate::runbook::load_file(&app.runbook, env) {
+        match crate::runbook::load_file_with(&app.runbook, env, &app.vars) {
             Ok(l) => {
                 loaded.insert(app.name.clone(), l);
             }
@@ -184,7 +184,19 @@ fn say(output: Output, marker: &str, text: &str) {
     }
 }
 
+/// `--vars` is per application in a fleet: its `[[app]] vars`.
+fn refuse_vars(args: &crate::cli::RunbookArgs) -> Result<()> {
+    if !args.vars.is_empty() {
+        bail!(
+            "--vars is for one runbook: in a fleet, each application's vars files are listed in the fleet file \
+             ([[app]] vars = [\"...\"])"
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&RehearseArgs>) -> Result<i32> {
+    refuse_vars(&args.runbook)?;
     let fleet = match crate::fleet::load(&args.runbook.runbook) {
         Ok(f) => f,
         Err(problems) => {
@@ -667,6 +679,7 @@ async fn drive_app(
 /// `cutover validate FLEET.toml`: the fleet file, then every application's runbook (for
 /// the environment given, or for each one its runbook defines).
 pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
+    refuse_vars(args)?;
     let fleet = match crate::fleet::load(&args.runbook) {
         Ok(f) => f,
         Err(problems) => {
@@ -679,9 +692,7 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
         let envs: Vec<Option<String>> = match &args.env {
             Some(e) => vec![Some(e.clone())],
             None => {
-                let all = crate::runbook::read_file(&app.runbook)
-                    .map(|t| crate::runbook::environment_names(&t))
-                    .unwrap_or_default();
+                let all = crate::runbook::environments_of(&app.runbook);
                 if all.is_empty() {
                     vec![None]
                 } else {
@@ -691,7 +702,7 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
         };
         let mut ok = Vec::new();
         for env in envs {
-            match crate::runbook::load_file(&app.runbook, env.as_deref()) {
+            match crate::runbook::load_file_with(&app.runbook, env.as_deref(), &app.vars) {
                 Ok(l) => {
                     if !l.warnings.items.is_empty() {
                         eprint!("{}", for_terminal(&l.warnings.render(&l.source), Lines::Many));
@@ -726,6 +737,7 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
 
 /// `cutover plan FLEET.toml`: the waves in order, each application's runbook and steps.
 pub fn plan(args: &crate::cli::RunbookArgs) -> Result<i32> {
+    refuse_vars(args)?;
     let fleet = match crate::fleet::load(&args.runbook) {
         Ok(f) => f,
         Err(problems) => {
