@@ -8,6 +8,7 @@ mod demo;
 mod demo_world;
 mod export;
 mod run;
+mod schema;
 mod status;
 mod validate;
 mod watch;
@@ -106,6 +107,9 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Watch(args) => watch::watch(&env()?, &args).await,
         Cmd::Export(args) => export::export(&env()?, &args),
         Cmd::Takeover(args) => cluster::takeover(&env()?, args).await,
+        Cmd::Schema(args) => schema::schema(&args),
+        Cmd::Completions(args) => schema::completions(&args),
+        Cmd::Man(args) => schema::man(&args),
     }
 }
 
