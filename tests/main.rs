@@ -42,6 +42,7 @@ mod rehearsal;
 mod runbook_diagnostics;
 mod sandbox_dns;
 mod sandbox_metrics;
+mod schema;
 mod steps;
 mod tui;
 mod tui_tmux;
