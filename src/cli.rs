@@ -93,6 +93,62 @@ pub enum Cmd {
     /// Continue a run whose holder is gone, from its copy in the cluster ([state] backend = "kubernetes")
     #[command(after_help = TAKEOVER_HELP)]
     Takeover(TakeoverArgs),
+    /// Print the JSON Schema of the runbook format, for editors (taplo, VS Code's Even Better TOML)
+    #[command(after_help = SCHEMA_HELP)]
+    Schema(SchemaArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a folder
+    Man(ManArgs),
+}
+
+const SCHEMA_HELP: &str = "\
+The schema (JSON Schema draft-07) describes every section and field of a runbook, so an
+editor checks a runbook as it is typed and shows each field's meaning and default. With
+taplo (and the editor extensions built on it), point a runbook at it by its first line:
+
+  #:schema ./runbook.schema.json
+
+The repository keeps it as assets/runbook.schema.json. `cutover validate` still checks
+what a schema cannot say: references between steps, variables, the sections a step needs.";
+
+const COMPLETIONS_HELP: &str = "\
+Install:
+  bash  cutover completions bash > ~/.local/share/bash-completion/completions/cutover
+        (or system-wide: /usr/share/bash-completion/completions/cutover)
+  zsh   cutover completions zsh > ~/.zfunc/_cutover
+        (with `fpath=(~/.zfunc $fpath)` before `compinit` in ~/.zshrc)
+  fish  cutover completions fish > ~/.config/fish/completions/cutover.fish
+Then open a new shell.";
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Write the schema to this file instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `cutover completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write cutover.1 and one page per command (cutover-run.1, …) into this folder
+    #[arg(long, short, value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
 const TAKEOVER_HELP: &str = "\

@@ -5,6 +5,12 @@ use std::time::Duration;
 /// The longest duration a runbook may give: longer ones are mistakes.
 pub const MAX: Duration = Duration::from_secs(366 * 86_400);
 
+/// What [`parse`] accepts, as a regular expression (ECMA-262, for the runbook's JSON
+/// Schema): numbers, each with a unit, optionally with a fraction and spaces. Longer unit
+/// names come first so that the alternation tries them before their prefixes. (`parse` also
+/// refuses more than [`MAX`], which a pattern does not say.)
+pub const PATTERN: &str = r"\s*(?:[0-9]+(?:\.[0-9]+)?\s*(?:nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)\s*)+";
+
 /// Parses `24h`, `90s`, `200ms`, `1h30m`, `2d`. The error says what a valid value looks like.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();

@@ -401,3 +401,94 @@ id = "p"
         );
     }
 }
+
+#[test]
+fn completions_are_scripts_each_shell_reads_and_name_every_command() {
+    let sb = Sandbox::new();
+    let commands = [
+        "validate", "plan", "run", "rehearse", "resume", "status", "export", "schema", "man",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let out = sb.output(&["completions", shell]);
+        assert_exit(&out, 0);
+        let script = text(&out.stdout);
+        for c in commands {
+            assert!(script.contains(c), "the {shell} script lacks `{c}`");
+        }
+    }
+    let help = text(&sb.output(&["completions", "--help"]).stdout);
+    assert!(help.contains("~/.config/fish/completions/cutover.fish"), "{help}");
+    assert!(help.contains("bash-completion/completions/cutover"), "{help}");
+
+    let script = sb.write("cutover.bash", &text(&sb.output(&["completions", "bash"]).stdout));
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{}", text(&syntax.stderr));
+    let completed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            // As bash calls a completion function: the command, the word, the word before it.
+            "source {}; COMP_WORDS=(cutover re); COMP_CWORD=1; _cutover cutover re cutover; echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    let words = text(&completed.stdout);
+    for w in ["rehearse", "resume"] {
+        assert!(
+            words.split_whitespace().any(|x| x == w),
+            "`cutover re<TAB>` offers {words:?}"
+        );
+    }
+    assert!(!words.contains("validate"), "{words}");
+}
+
+#[test]
+fn the_man_page_has_every_command_and_the_exit_codes() {
+    let sb = Sandbox::new();
+    let out = sb.output(&["man"]);
+    assert_exit(&out, 0);
+    let page = text(&out.stdout);
+    assert!(page.contains(".TH cutover"), "{page}");
+    for c in [
+        "validate",
+        "plan",
+        "run",
+        "rehearse",
+        "resume",
+        "takeover",
+        "schema",
+        "completions",
+    ] {
+        assert!(page.contains(c), "the man page lacks `{c}`");
+    }
+    assert!(page.contains("Exit codes"), "{page}");
+    assert!(page.contains("the run rolled back"), "{page}");
+
+    let dir = sb.path().join("man1");
+    let out = sb.output(&["man", "--output", dir.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    for file in ["cutover.1", "cutover-run.1", "cutover-validate.1", "cutover-schema.1"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text.contains(".TH cutover"), "{file}");
+    }
+    let run = std::fs::read_to_string(dir.join("cutover-run.1")).unwrap();
+    assert!(run.contains("\\-\\-approve"), "{run}");
+
+    if std::path::Path::new("/usr/bin/man").exists() {
+        let rendered = std::process::Command::new("/usr/bin/man")
+            .arg("-l")
+            .arg(dir.join("cutover.1"))
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let shown = text(&rendered.stdout);
+        assert!(rendered.status.success(), "{}", text(&rendered.stderr));
+        assert!(shown.contains("NAME") && shown.contains("rehearse"), "{shown}");
+    }
+}

@@ -44,6 +44,7 @@ mod rehearsal;
 mod runbook_diagnostics;
 mod sandbox_dns;
 mod sandbox_metrics;
+mod schema;
 mod steps;
 mod tui;
 mod tui_tmux;

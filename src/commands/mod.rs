@@ -10,6 +10,7 @@ mod export;
 mod fleet;
 mod fleet_cockpit;
 mod run;
+mod schema;
 mod status;
 mod validate;
 mod watch;
@@ -110,6 +111,9 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Watch(args) => watch::watch(&env()?, &args).await,
         Cmd::Export(args) => export::export(&env()?, &args),
         Cmd::Takeover(args) => cluster::takeover(&env()?, args).await,
+        Cmd::Schema(args) => schema::schema(&args),
+        Cmd::Completions(args) => schema::completions(&args),
+        Cmd::Man(args) => schema::man(&args),
     }
 }
 

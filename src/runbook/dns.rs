@@ -7,8 +7,10 @@ use std::time::Duration;
 use super::diagnostic::{Diagnostic, Span, did_you_mean};
 use super::model::{DnsConfig, DnsProvider, Runbook, TsigKey};
 use super::reader::Reader;
+use super::schema::{self as s, Table};
 use super::targets::{RECORD_TYPES, Targets};
 use super::tree::{Node, Value};
+use serde_json::json;
 
 pub const DEFAULT_CUTOVER_TTL: u32 = 60;
 pub const DEFAULT_TTL_LEAD_TIME: Duration = Duration::from_secs(24 * 3600);
@@ -501,3 +503,179 @@ pub fn missing_section(step_span: Span) -> Diagnostic {
         "add:\n[dns]\nprovider = \"rfc2136\"\nserver = \"ns1.example.com:53\"\nzone = \"example.com\"\nrecords = [\"api.example.com\"]\ntsig_key = { name = \"cutover\", secret_env = \"CUTOVER_TSIG_SECRET\" }",
     )
 }
+
+/// `[dns]` in the runbook's JSON Schema: the fields every provider shares, then each
+/// provider's own.
+pub(crate) fn schema() -> Table {
+    use crate::duration::format as dur;
+    let mut providers = vec![
+        (
+            "rfc2136",
+            Table::new("RFC 2136 dynamic updates to the primary nameserver")
+                .required(
+                    "server",
+                    s::string(
+                        "The primary's address that takes the UPDATE: host:port or IP",
+                        "192.0.2.53:53",
+                    ),
+                )
+                .field(
+                    "tsig_key",
+                    s::table(
+                        Table::new("The TSIG key that signs the updates (its secret stays out of the runbook)")
+                            .required(
+                                "name",
+                                s::string("The key's name, as the server knows it", "cutover-key"),
+                            )
+                            .field(
+                                "algorithm",
+                                s::words(
+                                    TSIG_ALGORITHMS,
+                                    "The key's algorithm. Default: hmac-sha256",
+                                    "hmac-sha256",
+                                ),
+                            )
+                            .field(
+                                "secret_env",
+                                s::env_name(
+                                    "The environment variable that holds the base64 secret",
+                                    "CUTOVER_TSIG_SECRET",
+                                ),
+                            )
+                            .field(
+                                "secret_file",
+                                s::string("A file that holds the base64 secret", "/etc/cutover/tsig.key"),
+                            )
+                            .rule(json!({"anyOf": [{"required": ["secret_env"]}, {"required": ["secret_file"]}]})),
+                    ),
+                ),
+        ),
+        (
+            "manual",
+            Table::new("The operator changes the records by hand; cutover verifies"),
+        ),
+    ];
+    for (name, settings, credentials) in HOSTED {
+        let mut setting_props = serde_json::Map::new();
+        for k in *settings {
+            setting_props.insert(k.to_string(), json!({"type": "string"}));
+        }
+        let mut credential_props = serde_json::Map::new();
+        let mut example = serde_json::Map::new();
+        for k in *credentials {
+            credential_props.insert(k.to_string(), json!({"type": "string", "pattern": "^[A-Za-z0-9_]+$"}));
+            example.insert(k.to_string(), json!(k.to_ascii_uppercase()));
+        }
+        let settings_example: serde_json::Map<String, serde_json::Value> = settings
+            .iter()
+            .map(|k| (k.to_string(), json!(format!("my-{k}"))))
+            .collect();
+        providers.push((
+            name,
+            Table::new(format!("The {name} API"))
+                .field(
+                    "settings",
+                    json!({
+                        "type": "object",
+                        "description": if settings.is_empty() {
+                            format!("Provider {name} takes no settings")
+                        } else {
+                            format!("Settings of provider {name}: {}", settings.join(", "))
+                        },
+                        "properties": setting_props,
+                        "additionalProperties": false,
+                        "examples": [settings_example],
+                    }),
+                )
+                .required(
+                    "credentials_env",
+                    json!({
+                        "type": "object",
+                        "description": format!(
+                            "The environment variables that hold provider {name}'s credentials: {}",
+                            credentials.join(", ")
+                        ),
+                        "properties": credential_props,
+                        "required": credentials,
+                        "additionalProperties": false,
+                        "examples": [example],
+                    }),
+                ),
+        ));
+    }
+    Table::new("Which DNS provider changes the records, the zone, and the records that move")
+        .field(
+            "provider",
+            s::words(PROVIDERS, "How records are changed. Default: rfc2136", "rfc2136"),
+        )
+        .required("zone", s::string("The zone that holds the records", "example.com"))
+        .required(
+            "records",
+            s::strings("The records that move, each in the zone", &["api.example.com", "www.example.com"]),
+        )
+        .field(
+            "type",
+            s::any_of(
+                "The record type that moves, or several that move together (dual stack). Default: A",
+                vec![
+                    json!({"type": "string", "pattern": RECORD_TYPE_PATTERN}),
+                    json!({"type": "array", "items": {"type": "string", "pattern": RECORD_TYPE_PATTERN}}),
+                ],
+                json!("A"),
+            ),
+        )
+        .field(
+            "cutover_ttl",
+            s::duration(
+                &format!("The TTL the records carry around the flip. Default: {DEFAULT_CUTOVER_TTL}s"),
+                "60s",
+            ),
+        )
+        .field(
+            "ttl_lead_time",
+            s::duration(
+                &format!(
+                    "How long before the flip the TTL must have been lowered. Default: {}",
+                    dur(DEFAULT_TTL_LEAD_TIME)
+                ),
+                "24h",
+            ),
+        )
+        .field(
+            "nameservers",
+            s::strings(
+                "The authoritative nameservers to verify: `IP`, `IP:port` or `name=IP:port`. Default: found through the zone's NS records",
+                &["ns1.example.com=192.0.2.53:53"],
+            ),
+        )
+        .field(
+            "resolvers",
+            s::strings("Resolvers polled after a change (reported, not required)", &["1.1.1.1"]),
+        )
+        .field(
+            "nameserver_port",
+            s::int(1, 65535, "The port of nameservers listed without one. Default: the server's port, or 53", 53),
+        )
+        .field(
+            "query_timeout",
+            s::duration(
+                &format!(
+                    "How long one DNS query may take (with a hosted provider: one API call). Default: {} ({} with a hosted provider)",
+                    dur(DEFAULT_QUERY_TIMEOUT),
+                    dur(DEFAULT_API_TIMEOUT)
+                ),
+                "3s",
+            ),
+        )
+        .field(
+            "poll_interval",
+            s::duration(
+                &format!("The pause between polls while waiting for the servers. Default: {}", dur(DEFAULT_POLL_INTERVAL)),
+                "2s",
+            ),
+        )
+        .variants("provider", Some("rfc2136"), providers)
+}
+
+/// `A`, `AAAA` or `CNAME`, in any case.
+const RECORD_TYPE_PATTERN: &str = "^(?:[Aa]|[Aa][Aa][Aa][Aa]|[Cc][Nn][Aa][Mm][Ee])$";

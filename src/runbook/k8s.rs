@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::diagnostic::{Diagnostic, Span};
 use super::model::{K8sConfig, Runbook};
 use super::reader::Reader;
+use super::schema::{self as s, Table};
 
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -98,4 +99,49 @@ pub(crate) fn describe(runbook: &Runbook, lines: &mut Vec<String>, body: impl Fn
 /// The Deployments a step works on: its own list, or the section's.
 pub fn deployments<'a>(own: &'a [String], k8s: &'a K8sConfig) -> &'a [String] {
     if own.is_empty() { &k8s.deployments } else { own }
+}
+
+/// `[k8s]` in the runbook's JSON Schema.
+pub(crate) fn schema() -> Table {
+    use crate::duration::format as dur;
+    Table::new("The cluster the new side runs in: context, namespace and Deployments")
+        .required("namespace", s::string("The namespace of the Deployments", "shop"))
+        .required(
+            "deployments",
+            s::strings("The Deployments of the new side", &["web", "worker"]),
+        )
+        .field(
+            "context",
+            s::string(
+                "The kubeconfig context. Default: the kubeconfig's current context (name it per environment)",
+                "prod-eu",
+            ),
+        )
+        .field(
+            "kubeconfig",
+            s::string(
+                "The kubeconfig file. Default: $KUBECONFIG or ~/.kube/config",
+                "~/.kube/config",
+            ),
+        )
+        .field(
+            "request_timeout",
+            s::duration(
+                &format!(
+                    "How long one API request may take. Default: {}",
+                    dur(DEFAULT_REQUEST_TIMEOUT)
+                ),
+                "10s",
+            ),
+        )
+        .field(
+            "poll_interval",
+            s::duration(
+                &format!(
+                    "The pause between polls while waiting. Default: {}",
+                    dur(DEFAULT_POLL_INTERVAL)
+                ),
+                "2s",
+            ),
+        )
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::controls::check_control_characters;
@@ -13,6 +14,7 @@ use super::include::{self, Provenance};
 use super::interpolate::{Scope, interpolate_table, resolve_vars};
 use super::model::{After, Approval, OnFailure, Phase, Runbook, Step};
 use super::reader::{Reader, Sink};
+use super::schema as s;
 use super::secrets::check_inline_secrets;
 use super::steps::{self, Kind};
 use super::template::Template;
@@ -652,4 +654,250 @@ fn approval(r: &Reader<'_>) -> Option<Approval> {
         },
         other => bad(other.type_name()),
     }
+}
+
+/// A name of the runbook (its own, an environment's, a phase's or a step's): the one rule for
+/// names (src/names.rs) as a pattern, unless it refers to a variable.
+fn name_schema(kind: NameKind, description: &str, example: &str) -> serde_json::Value {
+    let mut v = s::matching(
+        r"[A-Za-z0-9](?:(?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-])*\.?[A-Za-z0-9])?",
+        &format!("{description}. {} are {}", capitalized(kind.plural()), names::RULE),
+        example,
+    );
+    v["maxLength"] = json!(kind.max_len());
+    v
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// `[runbook]`.
+fn header_schema() -> s::Table {
+    s::Table::new("What the runbook is: its name, what it does, and the hold before decommissioning")
+        .field(
+            "name",
+            name_schema(
+                NameKind::Runbook,
+                "The runbook's name: part of every run's id and folder (a runbook that is run needs it; one only included may leave it out)",
+                "royal-bank-api",
+            ),
+        )
+        .field(
+            "description",
+            s::string("What the cutover does, shown in plans and reports", "VM → Kubernetes, blue-green by DNS"),
+        )
+        .field(
+            "hold",
+            s::duration(
+                &format!(
+                    "How long the new side must run stable before the phases marked after_hold (decommissioning). Default: {}",
+                    super::duration::format(DEFAULT_HOLD)
+                ),
+                "72h",
+            ),
+        )
+        .field(
+            "include",
+            json!({
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Runbooks whose sections and phases this one includes: paths relative to this file",
+                "examples": [["procedures/dns-flip.toml"]],
+            }),
+        )
+}
+
+/// A step: the fields every step has, then its kind's own (the `step_kinds!` table).
+fn step_schema() -> s::Table {
+    let kinds: Vec<(&'static str, s::Table)> = Kind::ALL.iter().map(|k| (k.name(), k.schema())).collect();
+    let listed: Vec<String> = Kind::ALL
+        .iter()
+        .map(|k| format!("- {}: {}", k.name(), k.summary().trim()))
+        .collect();
+    s::Table::new("A step: what it does (`kind`, with the kind's own fields), and when and how it may run")
+        .required(
+            "id",
+            name_schema(NameKind::Step, "The step's id: the journal, `after` and --approve refer to it", "lower-ttl"),
+        )
+        .field("title", s::string("What the step is called on screen. Default: its id", "Lower the TTL"))
+        .required(
+            "kind",
+            s::string(&format!("What the step does:\n{}", listed.join("\n")), "manual"),
+        )
+        .field(
+            "approve",
+            s::any_of(
+                "Whether the operator approves the step before it runs: true (a yes), or \"type:<text>\" (the operator types that text, e.g. the hostname). Default: false",
+                vec![
+                    json!({"type": "boolean"}),
+                    json!({"type": "string", "pattern": r"^type:.*\S"}),
+                ],
+                json!(true),
+            ),
+        )
+        .field(
+            "after",
+            s::table(
+                s::Table::new("A time gate: the step may start only this long after another step finished")
+                    .required("step", s::string("The id of an earlier step", "lower-ttl"))
+                    .required("delay", s::duration("How long after it finished", "24h")),
+            ),
+        )
+        .field(
+            "not_before",
+            s::instant(
+                "The step may not start before this instant (the window's start), with its offset",
+                "2026-12-01T22:00:00Z",
+            ),
+        )
+        .field(
+            "on_failure",
+            s::words(
+                &["stop", "rollback"],
+                "When the step fails: stop (the operator decides) or rollback (roll back at once). Default: stop",
+                "stop",
+            ),
+        )
+        .field(
+            "insert_before",
+            s::string(
+                "In a runbook that includes another: puts this step before the step of that id in the included phase",
+                "flip",
+            ),
+        )
+        .field(
+            "insert_after",
+            s::string(
+                "In a runbook that includes another: puts this step after the step of that id in the included phase",
+                "flip",
+            ),
+        )
+        .variants("kind", None, kinds)
+}
+
+/// A list of steps, each checked against the one definition.
+fn steps_schema(description: &str) -> serde_json::Value {
+    json!({
+        "type": "array",
+        "description": description,
+        "items": {"$ref": "#/definitions/step"},
+        "examples": [[{"id": "ticket", "kind": "manual", "note": "required"}]],
+    })
+}
+
+/// `[[phase]]`.
+fn phase_schema() -> s::Table {
+    s::Table::new("A phase: steps that run in order")
+        .required(
+            "id",
+            name_schema(
+                NameKind::Phase,
+                "The phase's id: the journal and every report refer to it",
+                "prepare",
+            ),
+        )
+        .field(
+            "title",
+            s::string("What the phase is called on screen. Default: its id", "Prepare"),
+        )
+        .field(
+            "after_hold",
+            s::boolean(
+                "The phase waits for the hold ([runbook] hold) after the flip: decommissioning. Default: false",
+                false,
+            ),
+        )
+        .field("step", steps_schema("[[phase.step]]: the phase's steps, in order"))
+}
+
+/// `[rollback]`.
+fn rollback_schema() -> s::Table {
+    s::Table::new("What puts the old side back: run when the operator or a failure rolls back").field(
+        "step",
+        steps_schema("[[rollback.step]]: the rollback's steps, in order"),
+    )
+}
+
+/// `[vars]`: values `${name}` refers to.
+fn vars_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "description": "Variables: `${name}` anywhere in the runbook is replaced by the value (values may use other variables; `${env}` is the environment's name)",
+        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "additionalProperties": {"type": ["string", "integer", "number", "boolean"]},
+        "examples": [{"vm_ip": "192.0.2.10", "host": "api.example.com"}],
+    })
+}
+
+/// A section of the runbook, by name, as the schema shows it.
+fn section_schema(name: &str) -> serde_json::Value {
+    match name {
+        "runbook" => header_schema().build(),
+        "vars" => vars_schema(),
+        "env" => env_schema(),
+        "dns" => super::dns::schema().build(),
+        "k8s" => super::k8s::schema().build(),
+        "metrics" => super::metrics::schema().build(),
+        "state" => super::state::schema().build(),
+        "notify" => super::notify::schema().build(),
+        "phase" => s::tables("[[phase]]: the procedure, phase by phase", phase_schema()),
+        "rollback" => rollback_schema().build(),
+        other => {
+            panic!("the runbook section `{other}` has no schema: add it to `section_schema` in src/runbook/load.rs")
+        }
+    }
+}
+
+/// `[env.NAME]`: overlays of the sections in `ENV_SECTIONS`.
+fn env_schema() -> serde_json::Value {
+    let mut overlays = serde_json::Map::new();
+    for section in ENV_SECTIONS {
+        let schema = section_schema(section);
+        let overlay = if *section == "vars" {
+            schema
+        } else {
+            s::overlay(&schema)
+        };
+        overlays.insert(section.to_string(), overlay);
+    }
+    let mut names = name_schema(NameKind::Environment, "", "production");
+    if let Some(o) = names.as_object_mut() {
+        o.remove("description");
+        o.remove("examples");
+        o.remove("type");
+    }
+    json!({
+        "type": "object",
+        "description": format!(
+            "Environments (--env NAME): each [env.NAME] overrides keys of {} for that environment",
+            ENV_SECTIONS.join(", ")
+        ),
+        "propertyNames": names,
+        "additionalProperties": {
+            "type": "object",
+            "properties": overlays,
+            "additionalProperties": false,
+        },
+        "examples": [{"production": {"vars": {"vm_ip": "192.0.2.10"}}}],
+    })
+}
+
+/// The runbook's JSON Schema, its sections in the order `TOP_LEVEL` lists them.
+pub(crate) fn schema() -> serde_json::Value {
+    let mut properties = serde_json::Map::new();
+    for section in TOP_LEVEL {
+        properties.insert(section.to_string(), section_schema(section));
+    }
+    json!({
+        "description": "A cutover runbook: the procedure of a blue-green cutover from VMs to Kubernetes by DNS, phase by phase (`cutover validate FILE` checks what a schema cannot: references between steps, variables, the sections a step needs)",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+        "definitions": {"step": step_schema().build()},
+    })
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::diagnostic::{Diagnostic, Span};
 use super::model::{Increase, MetricQuery, MetricsConfig, OnBreach, Runbook};
 use super::reader::Reader;
+use super::schema::{self as s, Table};
 use super::tree::Value;
+use serde_json::json;
 
 pub const DEFAULT_MAX_ERROR_RATE_INCREASE: f64 = 0.001;
 pub const DEFAULT_MAX_P99_INCREASE: f64 = 0.20;
@@ -273,4 +275,145 @@ pub fn missing_section(step_span: Span) -> Diagnostic {
         Some(step_span),
     )
     .with_help("add:\n[metrics]\nprometheus = \"http://prometheus.monitoring:9090\"\nerror_rate = '...'\np99 = '...'")
+}
+
+/// `"20%"` (relative to the baseline) or a number (absolute, in the metric's unit).
+fn increase_schema(description: &str, example: serde_json::Value) -> serde_json::Value {
+    s::any_of(
+        description,
+        vec![
+            json!({"type": "number", "minimum": 0}),
+            json!({"type": "string", "pattern": r"^\s*[0-9]+(?:\.[0-9]+)?\s*%$"}),
+        ],
+        example,
+    )
+}
+
+/// `[metrics]` in the runbook's JSON Schema.
+pub(crate) fn schema() -> Table {
+    use crate::duration::format as dur;
+    let example_query = "sum(rate(http_requests_total{code=~\"5..\"}[1m])) / sum(rate(http_requests_total[1m]))";
+    Table::new("Where the metrics come from (Prometheus), which queries, and the bounds of the watch")
+        .required(
+            "prometheus",
+            s::string("The base http(s) URL of Prometheus", "https://prometheus.example.com"),
+        )
+        .required("error_rate", s::string("The PromQL query of the error rate (a ratio)", example_query))
+        .required(
+            "p99",
+            s::string(
+                "The PromQL query of the 99th percentile latency, in seconds",
+                "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))",
+            ),
+        )
+        .field(
+            "max_error_rate_increase",
+            s::number(
+                &format!("How much the error rate may rise over the baseline (absolute). Default: {DEFAULT_MAX_ERROR_RATE_INCREASE}"),
+                0.001,
+            ),
+        )
+        .field("max_error_rate", s::number("A ceiling for the error rate, whatever the baseline", 0.01))
+        .field(
+            "max_p99_increase",
+            increase_schema(
+                &format!(
+                    "How much p99 may rise over the baseline: \"20%\" (relative) or seconds (absolute). Default: {}%",
+                    DEFAULT_MAX_P99_INCREASE * 100.0
+                ),
+                json!("20%"),
+            ),
+        )
+        .field("max_p99", s::duration("A ceiling for p99, whatever the baseline", "800ms"))
+        .field(
+            "queries",
+            json!({
+                "type": "object",
+                "description": "More queries watched with the two above: [metrics.queries.NAME]",
+                "additionalProperties": Table::new("A query and its bound")
+                    .required("query", s::string("The PromQL query", "sum(rate(jobs_failed_total[1m]))"))
+                    .required(
+                        "max_increase",
+                        increase_schema("How much it may rise over the baseline: \"20%\" (relative) or a number (absolute)", json!("20%")),
+                    )
+                    .field("unit", s::string("The unit it is shown in", "jobs/s"))
+                    .field("max", s::number("A ceiling, whatever the baseline", 5.0))
+                    .build(),
+                "examples": [{"failed_jobs": {"query": "sum(rate(jobs_failed_total[1m]))", "max_increase": "20%", "unit": "jobs/s", "max": 5.0}}],
+            }),
+        )
+        .field(
+            "on_breach",
+            s::words(
+                &["rollback", "ask"],
+                "What a breach during the watch does: roll back at once, or ask the operator. Default: rollback",
+                "rollback",
+            ),
+        )
+        .field(
+            "basic_auth",
+            s::table(
+                Table::new("Basic authentication to Prometheus (the password from the environment)")
+                    .required("username", s::string("The user name", "ops"))
+                    .required(
+                        "password_env",
+                        s::env_name("The environment variable that holds the password", "PROMETHEUS_PASSWORD"),
+                    ),
+            ),
+        )
+        .field(
+            "interval",
+            s::duration(
+                &format!("The pause between samples during the watch. Default: {}", dur(DEFAULT_INTERVAL)),
+                "10s",
+            ),
+        )
+        .field(
+            "watch",
+            s::duration(&format!("How long the watch after the flip lasts. Default: {}", dur(DEFAULT_WATCH)), "15m"),
+        )
+        .field(
+            "bearer_token_env",
+            s::env_name("The environment variable that holds a bearer token for Prometheus", "PROMETHEUS_TOKEN"),
+        )
+        .field(
+            "headers_env",
+            s::env_table(
+                "Headers sent to Prometheus, their values from environment variables: name → variable",
+                json!({"X-Scope-OrgID": "PROMETHEUS_TENANT"}),
+            ),
+        )
+        .field(
+            "headers",
+            s::string_table("Headers sent to Prometheus, written here (no secrets)", json!({"Accept": "application/json"})),
+        )
+        .field(
+            "baseline",
+            s::duration(&format!("How far back the baseline reaches. Default: {}", dur(DEFAULT_BASELINE)), "1h"),
+        )
+        .field(
+            "consecutive",
+            s::int(1, 1000, &format!("How many samples in a row out of bounds make a breach. Default: {DEFAULT_CONSECUTIVE}"), 2),
+        )
+        .field(
+            "inconclusive",
+            s::int(
+                1,
+                1000,
+                &format!("How many samples in a row without an answer stop the watch for the operator. Default: {DEFAULT_INCONCLUSIVE}"),
+                3,
+            ),
+        )
+        .field("dashboard", s::string("A dashboard linked in the watch", "https://grafana.example.com/d/shop"))
+        .field(
+            "query_timeout",
+            s::duration(&format!("How long one query may take. Default: {}", dur(DEFAULT_QUERY_TIMEOUT)), "5s"),
+        )
+        .field(
+            "new_side_rate",
+            s::string(
+                "A query of the request rate the new side serves, shown during the watch",
+                "sum(rate(http_requests_total{namespace=\"shop\"}[1m]))",
+            ),
+        )
 }

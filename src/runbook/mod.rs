@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 mod reader;
+pub mod schema;
 pub mod secrets;
 pub mod state;
 pub mod steps;

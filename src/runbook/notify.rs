@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::duration::serde_text;
 use super::reader::Reader;
+use super::schema::{self as s, Table};
 use super::steps::{env_names, is_env_name};
+use serde_json::json;
 
 /// How long one request may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -472,6 +474,122 @@ fn target(t: &mut Reader<'_>) -> Option<(NotifyTarget, super::diagnostic::Span)>
         },
         name_span,
     ))
+}
+
+/// `[notify]` in the runbook's JSON Schema.
+pub(crate) fn schema() -> Table {
+    use super::duration::format as dur;
+    let events: Vec<&str> = NotifyEvent::ALL.iter().map(|e| e.name()).collect();
+    let paging: Vec<&str> = NotifyEvent::PAGING.iter().map(|e| e.name()).collect();
+    let url_env = s::env_name(
+        "The environment variable that holds the webhook's URL (a secret)",
+        "BRIDGE_SLACK_URL",
+    );
+    let kinds = NotifyKind::ALL
+        .iter()
+        .map(|k| {
+            let t = Table::new(format!("A {} target", k.name()));
+            let t = match k {
+                NotifyKind::Pagerduty => t
+                    .required(
+                        "routing_key_env",
+                        s::env_name(
+                            "The environment variable that holds the integration's routing key",
+                            "PD_ROUTING_KEY",
+                        ),
+                    )
+                    .field(
+                        "url",
+                        s::string(
+                            &format!("The Events API endpoint. Default: {PAGERDUTY_URL}"),
+                            PAGERDUTY_URL,
+                        ),
+                    ),
+                NotifyKind::Webhook => t.required("url_env", url_env.clone()).field(
+                    "headers_env",
+                    s::env_table(
+                        "Headers whose values come from environment variables: name → variable",
+                        json!({"Authorization": "HOOK_TOKEN"}),
+                    ),
+                ),
+                NotifyKind::Slack | NotifyKind::Teams => t.required("url_env", url_env.clone()),
+            };
+            (k.name(), t)
+        })
+        .collect();
+    let target = Table::new("Who hears of the run: a chat channel, a webhook or PagerDuty")
+        .required(
+            "name",
+            s::matching(
+                "[A-Za-z0-9_-]+",
+                "The target's name, as the journal and the export show it",
+                "bridge",
+            ),
+        )
+        .field("kind", s::string("What the target is", "slack"))
+        .field(
+            "events",
+            json!({
+                "type": "array",
+                "description": format!(
+                    "The events sent to it. Default: every event ({}); PagerDuty: {}",
+                    events.join(", "),
+                    paging.join(", ")
+                ),
+                "items": {"enum": events},
+                "minItems": 1,
+                "examples": [["flip", "breach", "rollback_started", "rollback_completed"]],
+            }),
+        )
+        .variants("kind", None, kinds);
+    let mut target = target;
+    target = target.rule(json!({"required": ["kind"]}));
+    Table::new("Who hears of the run's milestones (the bridge channel, the on-call rotation)")
+        .field(
+            "dashboard",
+            s::string(
+                "A dashboard linked in every message",
+                "https://grafana.example.com/d/shop",
+            ),
+        )
+        .field(
+            "timeout",
+            s::duration(
+                &format!("How long one request may take. Default: {}", dur(DEFAULT_TIMEOUT)),
+                "5s",
+            ),
+        )
+        .field(
+            "attempts",
+            s::int(
+                1,
+                20,
+                &format!("Tries per message, the first included. Default: {DEFAULT_ATTEMPTS}"),
+                4,
+            ),
+        )
+        .field(
+            "backoff",
+            s::duration(
+                &format!(
+                    "The wait before the first retry; it doubles after each (up to {}). Default: {}",
+                    dur(MAX_BACKOFF),
+                    dur(DEFAULT_BACKOFF)
+                ),
+                "1s",
+            ),
+        )
+        .field(
+            "flush",
+            s::duration(
+                &format!(
+                    "How long a session that ends waits for messages still being sent. Default: {}",
+                    dur(DEFAULT_FLUSH)
+                ),
+                "5s",
+            ),
+        )
+        .required("target", s::tables("[[notify.target]]: who hears of the run", target))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use std::time::Duration;
 use super::diagnostic::Diagnostic;
 use super::model::{StateBackend, StateConfig, StateObject};
 use super::reader::Reader;
+use super::schema::{self as s, Table};
 
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(30);
 /// The shortest Lease accepted: renewals come every third of it, and each may take a
@@ -125,4 +126,60 @@ pub fn section(r: &Reader<'_>) -> Option<StateConfig> {
             .duration("request_timeout")
             .unwrap_or(super::k8s::DEFAULT_REQUEST_TIMEOUT),
     })
+}
+
+/// `[state]` in the runbook's JSON Schema.
+pub(crate) fn schema() -> Table {
+    use super::duration::format as dur;
+    Table::new("Where a run's journal lives besides this machine, and how the run is locked")
+        .field(
+            "backend",
+            s::words(
+                &["local", "kubernetes"],
+                "\"local\": the journal on this machine only (the default); \"kubernetes\": replicated to the cluster, the run locked by a Lease",
+                "kubernetes",
+            ),
+        )
+        .field(
+            "object",
+            s::words(
+                &["secret", "configmap"],
+                "What the journal's chunks are stored in, with the kubernetes backend. Default: secret",
+                "secret",
+            ),
+        )
+        .field(
+            "namespace",
+            s::string("The namespace of the Lease and the journal (required with the kubernetes backend)", "cutover"),
+        )
+        .field(
+            "lease_duration",
+            s::duration(
+                &format!(
+                    "How long a holder that stopped renewing keeps the run; at least {} and three request timeouts. Default: {}",
+                    dur(SHORTEST_LEASE),
+                    dur(DEFAULT_LEASE_DURATION)
+                ),
+                "30s",
+            ),
+        )
+        .field(
+            "request_timeout",
+            s::duration(
+                &format!(
+                    "How long one API request may take. Default: {}",
+                    dur(super::k8s::DEFAULT_REQUEST_TIMEOUT)
+                ),
+                "10s",
+            ),
+        )
+        .field(
+            "kubeconfig",
+            s::string("The kubeconfig file. Default: $KUBECONFIG or ~/.kube/config", "~/.kube/config"),
+        )
+        .field("context", s::string("The kubeconfig context. Default: the current context", "prod-eu"))
+        .rule(serde_json::json!({
+            "if": {"properties": {"backend": {"const": "kubernetes"}}, "required": ["backend"]},
+            "then": {"required": ["namespace"]},
+        }))
 }

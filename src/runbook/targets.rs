@@ -532,6 +532,43 @@ pub fn normalise(rtype: &str, value: &str) -> String {
     }
 }
 
+/// The shapes of a record set's values, for the runbook's JSON Schema: one value, a list, a
+/// table by record type (`{ A = "…", AAAA = "…" }`), or a table by record name (each a value,
+/// a list or a table by type).
+pub(crate) fn schema(description: &str, example: serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    let values = json!({"anyOf": [
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    ]});
+    // Record types are read in any case: `a` is `A`.
+    let any_case: Vec<String> = RECORD_TYPES
+        .iter()
+        .map(|t| {
+            t.chars()
+                .map(|c| format!("[{}{}]", c, c.to_ascii_lowercase()))
+                .collect::<String>()
+        })
+        .collect();
+    let by_type = json!({
+        "type": "object",
+        "propertyNames": {"pattern": format!("^(?:{})$", any_case.join("|"))},
+        "additionalProperties": values,
+    });
+    json!({
+        "description": format!(
+            "{description}. One value, a list, a table by record type ({}) or a table by record name",
+            RECORD_TYPES.join(", ")
+        ),
+        "anyOf": [
+            values["anyOf"][0],
+            values["anyOf"][1],
+            {"type": "object", "additionalProperties": {"anyOf": [values["anyOf"][0], values["anyOf"][1], by_type]}},
+        ],
+        "examples": [example],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::{Template, output_name_problem};
 
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -27,6 +28,27 @@ pub struct CommandStep {
 }
 
 impl StepKind for CommandStep {
+    fn schema() -> Table {
+        Table::new("A shell command")
+            .required(
+                "run",
+                s::string("The command, run by `sh -c`; `${var}` filled in (step outputs too)", "./scripts/stop-cron.sh"),
+            )
+            .field(
+                "timeout",
+                s::duration(&format!("How long it may run before it is killed and fails. Default: {}", dur(DEFAULT_COMMAND_TIMEOUT)), "5m"),
+            )
+            .field("expect_exit", s::int(0, 255, "The exit code that means success. Default: 0", 0))
+            .field(
+                "idempotent",
+                s::boolean("Safe to run again when a crash leaves it unknown whether it ran (otherwise the operator says). Default: false", true),
+            )
+            .field(
+                "capture",
+                s::matching("[A-Za-z_][A-Za-z0-9_]*", "Stores the trimmed standard output in this variable for later steps (`${name}`)", "vm_ip"),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let run = r.required_template("run", "\"./scripts/stop-cron.sh\"");
         let timeout = r.duration("timeout").unwrap_or(DEFAULT_COMMAND_TIMEOUT);

@@ -6,6 +6,7 @@ use super::{StepKind, StepSpec};
 use crate::runbook::dns::{self as family};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::Table;
 use crate::runbook::targets::Targets;
 use crate::runbook::template::Template;
 
@@ -16,6 +17,16 @@ pub struct DnsCheckStep {
 }
 
 impl StepKind for DnsCheckStep {
+    fn schema() -> Table {
+        Table::new("Every record holds the expected current value").required(
+            "expect",
+            crate::runbook::targets::schema(
+                "What every record must hold now (the VMs' addresses)",
+                serde_json::json!("192.0.2.10"),
+            ),
+        )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let expect = family::required_targets(
             r,

@@ -6,6 +6,7 @@ use super::{StepKind, StepSpec};
 use crate::runbook::dns::{self as family};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::Table;
 use crate::runbook::targets::{self, Targets};
 use crate::runbook::template::Template;
 
@@ -18,6 +19,24 @@ pub struct DnsFlipStep {
 }
 
 impl StepKind for DnsFlipStep {
+    fn schema() -> Table {
+        Table::new("Moves every record from `from` to `to`")
+            .required(
+                "from",
+                crate::runbook::targets::schema(
+                    "The values every record must still hold, exactly (compare)",
+                    serde_json::json!("192.0.2.10"),
+                ),
+            )
+            .required(
+                "to",
+                crate::runbook::targets::schema(
+                    "What the records get (swap): addresses, or a host name for a CNAME",
+                    serde_json::json!("192.0.2.20"),
+                ),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let from = family::required_targets(r, "from", "\"${vm_ip}\" (or a list: [\"192.0.2.10\", \"192.0.2.11\"])");
         let to = family::required_targets(r, "to", "\"${lb_ip}\" (or a load balancer's host name, for a CNAME)");

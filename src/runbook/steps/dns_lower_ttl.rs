@@ -10,6 +10,7 @@ use crate::runbook::dns::{self as family, DEFAULT_VERIFY_TIMEOUT};
 use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,21 @@ impl Default for DnsLowerTtlStep {
 }
 
 impl StepKind for DnsLowerTtlStep {
+    fn schema() -> Table {
+        Table::new("Lowers every record's TTL")
+            .field("ttl", s::duration("The TTL to set. Default: [dns] cutover_ttl", "60s"))
+            .field(
+                "timeout",
+                s::duration(
+                    &format!(
+                        "How long every authoritative server has to serve the lowered TTL. Default: {}",
+                        dur(DEFAULT_VERIFY_TIMEOUT)
+                    ),
+                    "10m",
+                ),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(DnsLowerTtlStep {
             ttl: r.duration("ttl").map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32),

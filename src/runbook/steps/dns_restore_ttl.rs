@@ -6,6 +6,7 @@ use super::{StepKind, StepSpec};
 use crate::runbook::dns::{self as family};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -16,6 +17,16 @@ pub struct DnsRestoreTtlStep {
 }
 
 impl StepKind for DnsRestoreTtlStep {
+    fn schema() -> Table {
+        Table::new("Puts the TTLs back").field(
+            "lowered_by",
+            s::string(
+                "The `dns.lower_ttl` step whose recorded TTLs come back. Default: the only one",
+                "lower-ttl",
+            ),
+        )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(DnsRestoreTtlStep {
             lowered_by: r.string("lowered_by").map(|(s, _)| s),

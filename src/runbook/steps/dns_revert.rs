@@ -10,6 +10,7 @@ use crate::runbook::dns::{self as family, DEFAULT_VERIFY_TIMEOUT};
 use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,24 @@ impl Default for DnsRevertStep {
 }
 
 impl StepKind for DnsRevertStep {
+    fn schema() -> Table {
+        Table::new("Puts the records back")
+            .field(
+                "flip",
+                s::string("The `dns.flip` step to undo. Default: the runbook's only one", "flip"),
+            )
+            .field(
+                "timeout",
+                s::duration(
+                    &format!(
+                        "How long every authoritative server has to answer the old records again. Default: {}",
+                        dur(DEFAULT_VERIFY_TIMEOUT)
+                    ),
+                    "10m",
+                ),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(DnsRevertStep {
             flip: r.string("flip").map(|(s, _)| s),

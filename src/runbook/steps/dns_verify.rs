@@ -7,6 +7,7 @@ use super::{StepKind, StepSpec};
 use crate::runbook::dns::{self as family, DEFAULT_RESOLVER_WAIT, DEFAULT_VERIFY_TIMEOUT};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 use std::time::Duration;
 
@@ -27,6 +28,37 @@ pub struct DnsVerifyStep {
 }
 
 impl StepKind for DnsVerifyStep {
+    fn schema() -> Table {
+        Table::new("Every authoritative nameserver answers the new value")
+            .field(
+                "expect",
+                crate::runbook::targets::schema(
+                    "What to see. Default: what the last DNS change before this step wrote",
+                    serde_json::json!("192.0.2.20"),
+                ),
+            )
+            .field(
+                "timeout",
+                s::duration(
+                    &format!(
+                        "How long the authoritative servers have to agree. Default: {}",
+                        dur(DEFAULT_VERIFY_TIMEOUT)
+                    ),
+                    "10m",
+                ),
+            )
+            .field(
+                "resolver_wait",
+                s::duration(
+                    &format!(
+                        "How long resolvers are polled after that (reported, not required). Default: {}",
+                        dur(DEFAULT_RESOLVER_WAIT)
+                    ),
+                    "2m",
+                ),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(DnsVerifyStep {
             expect: targets::read(r, "expect").map(|(t, _)| t),

@@ -11,6 +11,7 @@ use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::duration::{format as dur, serde_text, serde_text_opt};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,6 +61,53 @@ pub struct Resolve {
 }
 
 impl StepKind for HttpCheck {
+    fn schema() -> Table {
+        Table::new("An HTTP request and what its answer must be")
+            .required("url", s::string("The full http(s) URL; `${var}` filled in", "https://api.example.com/health"))
+            .field("method", s::words(METHODS, "The request method. Default: GET", "GET"))
+            .field(
+                "resolve",
+                s::table(
+                    Table::new("Pins the URL's host to an address for this request, like `curl --resolve` (DNS is not asked)")
+                        .required("host", s::string("The URL's host name", "api.example.com"))
+                        .required("to", s::string("The address to connect to; `${var}` filled in (e.g. a captured load balancer address)", "192.0.2.20")),
+                ),
+            )
+            .field(
+                "headers_env",
+                s::env_table(
+                    "Headers whose values come from environment variables (secrets go here): header name → variable name",
+                    serde_json::json!({ "Authorization": "API_TOKEN" }),
+                ),
+            )
+            .field("expect_status", s::int(100, 599, "The HTTP status that means success. Default: 200", 200))
+            .field("max_latency", s::duration("The answer must come within this long", "500ms"))
+            .field("body_contains", s::string("Text the answer's body must contain; `${var}` filled in", "ok"))
+            .field(
+                "timeout",
+                s::duration(&format!("How long one request may take. Default: {}", dur(DEFAULT_HTTP_TIMEOUT)), "10s"),
+            )
+            .field(
+                "headers",
+                s::string_table(
+                    "Headers written in the runbook (never secrets: use headers_env): name → value",
+                    serde_json::json!({ "Accept": "application/json" }),
+                ),
+            )
+            .field(
+                "retries",
+                s::int(0, 100, "How many times a failed request is tried again (only a GET, HEAD, OPTIONS or an idempotent request). Default: 0", 3),
+            )
+            .field(
+                "retry_interval",
+                s::duration(&format!("The pause between tries. Default: {}", dur(DEFAULT_RETRY_INTERVAL)), "2s"),
+            )
+            .field(
+                "idempotent",
+                s::boolean("Sending it twice is harmless: it is sent again after a crash and may be retried. Default: false (GET, HEAD and OPTIONS always are)", true),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         decode_http(r)
     }

@@ -11,6 +11,7 @@ use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::k8s::{self as family, DEFAULT_EXPOSE_TIMEOUT};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 use crate::runbook::template::output_name_problem;
 
@@ -29,6 +30,35 @@ pub struct K8sExposeStep {
 }
 
 impl StepKind for K8sExposeStep {
+    fn schema() -> Table {
+        Table::new("Waits for the LoadBalancer Service or Ingress address")
+            .field(
+                "service",
+                s::string("A Service of type LoadBalancer (or give `ingress`)", "web-lb"),
+            )
+            .alternative("ingress", s::string("An Ingress (or give `service`)", "web"))
+            .field(
+                "output",
+                s::matching(
+                    "[A-Za-z_][A-Za-z0-9_]*",
+                    "The variable that gets the address, for later steps. Default: lb_ip",
+                    "lb_ip",
+                ),
+            )
+            .field(
+                "timeout",
+                s::duration(
+                    &format!(
+                        "How long the address may take to appear. Default: {}",
+                        dur(DEFAULT_EXPOSE_TIMEOUT)
+                    ),
+                    "10m",
+                ),
+            )
+            .rule(serde_json::json!({"anyOf": [{"required": ["service"]}, {"required": ["ingress"]}]}))
+            .rule(serde_json::json!({"not": {"required": ["service", "ingress"]}}))
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let service = r.string("service");
         let ingress = r.string("ingress");

@@ -9,6 +9,7 @@ use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::k8s::{self as family, DEFAULT_ROLLOUT_TIMEOUT};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,31 @@ pub struct K8sRolloutStep {
 }
 
 impl StepKind for K8sRolloutStep {
+    fn schema() -> Table {
+        Table::new("Every Deployment rolled out and Ready")
+            .field(
+                "deployments",
+                s::strings("The Deployments to check. Default: [k8s] deployments", &["web"]),
+            )
+            .field(
+                "timeout",
+                s::duration(
+                    &format!(
+                        "How long the rollout may take. Default: {}",
+                        dur(DEFAULT_ROLLOUT_TIMEOUT)
+                    ),
+                    "10m",
+                ),
+            )
+            .field(
+                "exposed",
+                s::boolean(
+                    "The exposure step already ran: a LoadBalancer Service or Ingress is expected. Default: false",
+                    false,
+                ),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(K8sRolloutStep {
             deployments: family::names(r, "deployments"),

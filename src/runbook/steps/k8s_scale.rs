@@ -10,6 +10,7 @@ use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::k8s::{self as family, DEFAULT_SCALE_TIMEOUT};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +62,34 @@ impl<'de> Deserialize<'de> for Drain {
 }
 
 impl StepKind for K8sScaleStep {
+    fn schema() -> Table {
+        Table::new("Sets the replicas of Deployments")
+            .required(
+                "replicas",
+                s::any_of(
+                    "The replica count, or \"restore\" to put back what an earlier scale step found",
+                    vec![
+                        serde_json::json!({"type": "integer", "minimum": 0, "maximum": 10_000}),
+                        serde_json::json!({"const": "restore"}),
+                    ],
+                    serde_json::json!(0),
+                ),
+            )
+            .field("deployments", s::strings("The Deployments to scale. Default: [k8s] deployments", &["web"]))
+            .field(
+                "timeout",
+                s::duration(&format!("How long the Deployments have to reach the count. Default: {}", dur(DEFAULT_SCALE_TIMEOUT)), "5m"),
+            )
+            .field(
+                "drain",
+                s::matching(
+                    &format!("ttl|{}", crate::runbook::duration::PATTERN),
+                    "Scaling to zero after a revert: how long the new side keeps serving first, \"ttl\" (the flip's TTL, the default) or a duration (\"0s\" cuts at once)",
+                    "ttl",
+                ),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let replicas = match r.node("replicas") {
             None => {

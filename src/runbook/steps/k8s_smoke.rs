@@ -10,6 +10,7 @@ use crate::runbook::duration::{format as dur, serde_text, serde_text_opt};
 use crate::runbook::k8s::{self as family, DEFAULT_SMOKE_TIMEOUT};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +34,41 @@ pub struct SmokeCheck {
 }
 
 impl StepKind for K8sSmokeStep {
+    fn schema() -> Table {
+        Table::new("HTTP checks against one Ready pod of each Deployment").required(
+            "checks",
+            s::tables(
+                "The checks, each a GET through a port-forward",
+                Table::new("One check")
+                    .required(
+                        "deployment",
+                        s::string("The Deployment one of whose Ready pods is asked", "web"),
+                    )
+                    .required("port", s::int(1, 65535, "The container port", 3000))
+                    .field(
+                        "path",
+                        s::string("The path, from the root. Default: /", "/health/readiness"),
+                    )
+                    .field(
+                        "expect_status",
+                        s::int(100, 599, "The HTTP status that means success. Default: 200", 200),
+                    )
+                    .field(
+                        "max_latency",
+                        s::duration("The answer must come within this long", "500ms"),
+                    )
+                    .field("body_contains", s::string("Text the answer's body must contain", "ok"))
+                    .field(
+                        "timeout",
+                        s::duration(
+                            &format!("How long the request may take. Default: {}", dur(DEFAULT_SMOKE_TIMEOUT)),
+                            "10s",
+                        ),
+                    ),
+            ),
+        )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let checks: Vec<SmokeCheck> = r
             .tables("checks")

@@ -10,6 +10,7 @@ use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::k8s::{self as family, DEFAULT_RESTART_WINDOW};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,28 @@ pub struct K8sValidateStep {
 }
 
 impl StepKind for K8sValidateStep {
+    fn schema() -> Table {
+        Table::new("The post-cutover checklist")
+            .field(
+                "deployments",
+                s::strings("The Deployments to check. Default: [k8s] deployments", &["web"]),
+            )
+            .field(
+                "restart_window",
+                s::duration(
+                    &format!(
+                        "No container may have restarted within this long before the check. Default: {}",
+                        dur(DEFAULT_RESTART_WINDOW)
+                    ),
+                    "10m",
+                ),
+            )
+            .field(
+                "require_annotation",
+                s::string("An annotation every pod must carry", "sidecar.istio.io/status"),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(K8sValidateStep {
             deployments: family::names(r, "deployments"),

@@ -6,6 +6,7 @@ use super::{StepKind, StepSpec};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +18,22 @@ pub struct ManualStep {
 }
 
 impl StepKind for ManualStep {
+    fn schema() -> Table {
+        Table::new("A checklist item the operator confirms")
+            .field(
+                "note",
+                s::words(
+                    &["optional", "required"],
+                    "Whether the operator must leave a note when confirming (e.g. the change ticket). Default: optional",
+                    "required",
+                ),
+            )
+            .field(
+                "instructions",
+                s::string("What the operator does, shown with the item; `${var}` filled in", "Confirm the change ticket is approved"),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let note_required = match r.string("note") {
             None => false,

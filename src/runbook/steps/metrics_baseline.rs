@@ -10,6 +10,7 @@ use crate::runbook::duration::{format as dur, serde_text_opt};
 use crate::runbook::metrics as family;
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -23,6 +24,21 @@ pub struct MetricsBaselineStep {
 }
 
 impl StepKind for MetricsBaselineStep {
+    fn schema() -> Table {
+        Table::new("Measures every metric before the flip")
+            .field(
+                "window",
+                s::duration("How far back the baseline reaches. Default: [metrics] baseline", "1h"),
+            )
+            .field(
+                "end",
+                s::instant(
+                    "The end of the window, with its offset. Default: when the step runs",
+                    "2026-12-01T22:00:00Z",
+                ),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(MetricsBaselineStep {
             window: r.duration("window"),

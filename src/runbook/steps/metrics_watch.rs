@@ -11,6 +11,7 @@ use crate::runbook::metrics as family;
 use crate::runbook::model::OnBreach;
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -21,6 +22,13 @@ pub struct MetricsWatchStep {
 }
 
 impl StepKind for MetricsWatchStep {
+    fn schema() -> Table {
+        Table::new("Samples every metric against its bound after the flip").field(
+            "duration",
+            s::duration("How long to watch. Default: [metrics] watch", "15m"),
+        )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(MetricsWatchStep {
             duration: r.duration("duration"),

@@ -82,6 +82,7 @@ use serde::{Deserialize, Serialize};
 use super::diagnostic::Diagnostic;
 use super::model::{InDoubtPolicy, Runbook};
 use super::reader::Reader;
+use super::schema::Table;
 use super::template::Template;
 
 /// What every step kind answers about itself. Nothing here has a default: a new kind says
@@ -105,6 +106,9 @@ pub trait StepSpec {
 pub trait StepKind: StepSpec + Sized {
     /// Reads the kind's own fields; diagnostics go to the reader's sink.
     fn decode(r: &Reader<'_>) -> Option<Self>;
+    /// The kind's own fields as the runbook's JSON Schema describes them (`cutover
+    /// schema`): every key `decode` asks for, with its description and an example.
+    fn schema() -> Table;
 }
 
 /// Generates [`Action`] (one variant per kind, serialised with its name as `kind`), [`Kind`]
@@ -132,6 +136,20 @@ macro_rules! step_kinds {
             pub fn name(self) -> &'static str {
                 match self {
                     $( Kind::$variant => $name, )*
+                }
+            }
+
+            /// The kind's own fields, for the runbook's JSON Schema.
+            pub fn schema(self) -> Table {
+                match self {
+                    $( Kind::$variant => <$payload as StepKind>::schema(), )*
+                }
+            }
+
+            /// What the kind does, as the table's doc comment says it.
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $( Kind::$variant => concat!($($doc, )*), )*
                 }
             }
 

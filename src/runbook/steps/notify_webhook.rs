@@ -24,6 +24,7 @@ use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::duration::{format as dur, serde_text};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +49,38 @@ pub struct NotifyWebhookStep {
 }
 
 impl StepKind for NotifyWebhookStep {
+    fn schema() -> Table {
+        Table::new("Posts a JSON message to a webhook")
+            .required(
+                "url_env",
+                s::env_name("The environment variable that holds the webhook's URL (a secret)", "BRIDGE_WEBHOOK_URL"),
+            )
+            .required("message", s::string("The message; `${var}` filled in", "DNS for api.example.com now points at the cluster"))
+            .field(
+                "timeout",
+                s::duration(&format!("How long one request may take. Default: {}", dur(DEFAULT_HTTP_TIMEOUT)), "10s"),
+            )
+            .field(
+                "headers_env",
+                s::env_table(
+                    "Headers whose values come from environment variables: header name → variable name",
+                    serde_json::json!({ "Authorization": "BRIDGE_TOKEN" }),
+                ),
+            )
+            .field(
+                "retries",
+                s::int(0, 100, "How many times a failed post is tried again (only when idempotent). Default: 0", 2),
+            )
+            .field(
+                "retry_interval",
+                s::duration(&format!("The pause between tries. Default: {}", dur(DEFAULT_RETRY_INTERVAL)), "2s"),
+            )
+            .field(
+                "idempotent",
+                s::boolean("Posting the message twice is harmless: it is sent again after a crash and may be retried. Default: false", true),
+            )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         let url_env = r.required_string("url_env", "\"BRIDGE_WEBHOOK_URL\"");
         if let Some((name, span)) = &url_env

@@ -8,6 +8,7 @@ use super::{StepKind, StepSpec};
 use crate::runbook::duration::{format as dur, serde_text_opt};
 use crate::runbook::model::{InDoubtPolicy, Runbook};
 use crate::runbook::reader::Reader;
+use crate::runbook::schema::{self as s, Table};
 use crate::runbook::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -18,6 +19,16 @@ pub struct WaitStep {
 }
 
 impl StepKind for WaitStep {
+    fn schema() -> Table {
+        Table::new("A gate or a pause").field(
+            "duration",
+            s::duration(
+                "Wait this long after the previous step finished. Without it the step is a gate: nothing runs",
+                "10m",
+            ),
+        )
+    }
+
     fn decode(r: &Reader<'_>) -> Option<Self> {
         Some(WaitStep {
             duration: r.duration("duration"),
