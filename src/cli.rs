@@ -110,7 +110,8 @@ taplo (and the editor extensions built on it), point a runbook at it by its firs
 
   #:schema ./runbook.schema.json
 
-The repository keeps it as assets/runbook.schema.json. `cutover validate` still checks
+The repository keeps it as assets/runbook.schema.json; `cutover schema fleet` is the fleet
+file's (assets/fleet.schema.json). `cutover validate` still checks
 what a schema cannot say: references between steps, variables, the sections a step needs.";
 
 const COMPLETIONS_HELP: &str = "\
@@ -124,9 +125,18 @@ Then open a new shell.";
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
+    /// Which file's schema: a runbook's, or a fleet file's
+    #[arg(value_enum, default_value_t = SchemaOf::Runbook)]
+    pub of: SchemaOf,
     /// Write the schema to this file instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaOf {
+    Runbook,
+    Fleet,
 }
 
 #[derive(Debug, Args)]

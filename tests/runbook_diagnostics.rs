@@ -82,6 +82,8 @@ fn runbooks_in(dir: &str) -> Vec<PathBuf> {
         .map(|entry| entry.expect("a directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .filter(|p| !p.to_string_lossy().ends_with(".vars.toml"))
+        // A fleet file is checked by tests/fleet.rs.
+        .filter(|p| !cutover::fleet::is_fleet_file(p))
         .collect();
     files.sort();
     files

@@ -115,6 +115,44 @@ fn the_checked_in_schema_is_what_cutover_schema_prints() {
 }
 
 #[test]
+fn the_fleet_schema_is_checked_in_and_refuses_what_the_fleet_parser_refuses() {
+    let sb = Sandbox::new();
+    let out = sb.output(&["schema", "fleet"]);
+    assert_exit(&out, 0);
+    let checked_in = std::fs::read_to_string(Path::new(ROOT).join("assets/fleet.schema.json")).unwrap_or_default();
+    assert!(
+        checked_in == text(&out.stdout),
+        "assets/fleet.schema.json is not what `cutover schema fleet` prints: run `cargo run -- schema fleet -o assets/fleet.schema.json`"
+    );
+    let v = Validator::of(cutover::fleet::schema::fleet_schema());
+    let good = "[fleet]\nname = \"estate\"\non_rollback = \"keep\"\n[[app]]\nname = \"a\"\nrunbook = \"a.toml\"\nvars = [\"a.vars.toml\"]\n[[wave]]\nname = \"one\"\napps = [\"a\"]\nconcurrency = 1\n";
+    v.check(good).unwrap_or_else(|e| panic!("a good fleet file: {e}"));
+    for (broken, why) in [
+        (
+            "[fleet]\nname = \"x\"\non_rollback = \"panic\"\n",
+            "an unknown on_rollback word",
+        ),
+        ("[fleet]\nname = \"x\"\nconcurency = 2\n", "a misspelt field"),
+        (
+            "[fleet]\nname = \"x\"\n[[app]]\nname = \"a\"\n",
+            "an application without its runbook",
+        ),
+        (
+            "[fleet]\nname = \"x\"\n[[wave]]\napps = [\"a\"]\nconcurrency = 0\n",
+            "a concurrency of 0",
+        ),
+        ("[flet]\nname = \"x\"\n", "no [fleet]"),
+    ] {
+        assert!(v.check(broken).is_err(), "the schema accepts {why}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            cutover::fleet::parse(&dir.path().join("f.toml"), broken).is_err(),
+            "the fleet parser accepts {why}"
+        );
+    }
+}
+
+#[test]
 fn the_schema_is_draft_07_with_a_description_on_every_field() {
     let schema = runbook_schema();
     assert_eq!(schema["$schema"], json!("http://json-schema.org/draft-07/schema#"));
@@ -169,9 +207,11 @@ fn the_schema_is_draft_07_with_a_description_on_every_field() {
 #[test]
 fn every_shipped_runbook_validates() {
     let v = Validator::new();
+    let fleets = Validator::of(cutover::fleet::schema::fleet_schema());
     let mut files = Vec::new();
     toml_files(&Path::new(ROOT).join("runbooks"), &mut files);
     assert!(files.len() >= 4, "{files:?}");
+    let mut fleet_files = 0;
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -179,6 +219,26 @@ fn every_shipped_runbook_validates() {
             "{} does not start with the `#:schema` line",
             path.display()
         );
+        // Each file names its own schema, relative to itself: check that it is this one.
+        let named = text.lines().next().unwrap().trim_start_matches("#:schema ").trim();
+        let named = path.parent().unwrap().join(named).canonicalize().unwrap();
+        let fleet = cutover::fleet::is_fleet(&text);
+        let expected = Path::new(ROOT)
+            .join(if fleet {
+                "assets/fleet.schema.json"
+            } else {
+                "assets/runbook.schema.json"
+            })
+            .canonicalize()
+            .unwrap();
+        assert_eq!(named, expected, "{} points at the wrong schema", path.display());
+        if fleet {
+            fleet_files += 1;
+            if let Err(e) = fleets.check(&text) {
+                panic!("{} does not validate against the fleet schema:\n{e}", path.display());
+            }
+            continue;
+        }
         if let Err(e) = v.check(&text) {
             panic!("{} does not validate against the schema:\n{e}", path.display());
         }
@@ -575,4 +635,22 @@ fn every_section_reads_the_fields_its_schema_lists() {
     }
     assert!(seen >= 14, "{seen} examples");
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// A runbook that includes a procedure is a layer (a step's one field, a section's one value)
+/// and a procedure leaves values to its apps: their shapes are checked, not what is required.
+#[test]
+fn layers_and_procedures_are_checked_for_shapes_not_for_what_they_leave_out() {
+    let v = Validator::new();
+    let layer = "[runbook]\nname = \"app\"\ninclude = [\"p.toml\"]\n[k8s]\ncontext = \"prod\"\n[[phase]]\nid = \"prepare\"\n  [[phase.step]]\n  id = \"smoke\"\n  on_failure = \"rollback\"\n";
+    v.check(layer).unwrap_or_else(|e| panic!("a layer: {e}"));
+    let typo = layer.replace("on_failure", "on_falure");
+    assert!(v.check(&typo).is_err(), "a misspelt field in a layer is refused");
+    let bad_word = layer.replace("\"rollback\"", "\"explode\"");
+    assert!(v.check(&bad_word).is_err(), "a wrong word in a layer is refused");
+    let alone = layer.replace("include = [\"p.toml\"]\n", "");
+    assert!(
+        v.check(&alone).is_err(),
+        "runnable alone, a step needs its kind and [k8s] its namespace"
+    );
 }

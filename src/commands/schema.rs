@@ -6,16 +6,19 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result};
 use clap::CommandFactory as _;
 
-use crate::cli::{Cli, CompletionsArgs, ManArgs, SchemaArgs, Shell};
+use crate::cli::{Cli, CompletionsArgs, ManArgs, SchemaArgs, SchemaOf, Shell};
 use crate::runbook::schema;
 
 /// Prints the runbook's JSON Schema, or writes it to `--output`.
 pub fn schema(args: &SchemaArgs) -> Result<i32> {
-    let text = schema::render();
+    let (text, what) = match args.of {
+        SchemaOf::Runbook => (schema::render(), "runbook"),
+        SchemaOf::Fleet => (crate::fleet::schema::render(), "fleet file"),
+    };
     match &args.output {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("wrote the runbook schema to {}", path.display());
+            eprintln!("wrote the {what} schema to {}", path.display());
         }
         None => print_all(text.as_bytes())?,
     }

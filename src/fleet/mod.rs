@@ -4,6 +4,7 @@
 
 mod background;
 mod file;
+pub mod schema;
 
 pub use background::{AppView, Background};
 pub use file::{App, Fleet, MAX_FLEET_BYTES, OnRollback, Wave, is_fleet, is_fleet_file, load, parse};

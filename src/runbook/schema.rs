@@ -12,10 +12,10 @@ use serde_json::{Map, Value, json};
 /// The `$id`-less draft the schema declares: taplo understands draft-07.
 pub const DRAFT: &str = "http://json-schema.org/draft-07/schema#";
 
-/// Keys the schema accepts that this loader does not read yet: they belong to runbook
-/// includes (`[runbook] include`, a step's `insert_before`/`insert_after`), which are being
-/// added beside this. Once the loader reads them, the drift test fails until they are
-/// taken out of this list.
+/// Keys the schema accepts that the decoders never see: the include merge
+/// (`src/runbook/include.rs`) consumes `[runbook] include` and a step's
+/// `insert_before`/`insert_after` before a table is decoded, so they are left out of the
+/// drift check between decoders and schema, and out of the examples.
 pub const AWAITING_LOADER: &[&str] = &["include", "insert_before", "insert_after"];
 
 /// A table of a runbook: its fields in the order the reader asks for them.
@@ -365,22 +365,81 @@ pub fn overlay(section: &Value) -> Value {
 }
 
 /// The whole schema: the runbook's sections, as the loader reads them.
+///
+/// A runbook that includes others (`[runbook] include`) is a layer: it may change one field
+/// of a procedure's step without repeating its `kind`, or give `[k8s]` only its context; and
+/// a procedure (no `name`) leaves values to the runbooks that include it. So the shapes
+/// (fields, types, words) hold for every file, and what is required holds only for a runbook
+/// runnable alone (a name, nothing included): the root has the shapes with no `required`
+/// anywhere, and `definitions.whole` the full schema, applied through `if`/`then`.
 pub fn runbook_schema() -> Value {
-    let mut root = super::load::schema();
+    let whole = super::load::schema();
+    let mut layer = whole.clone();
+    drop_required(&mut layer);
+    let mut whole = whole;
+    point_refs_into(&mut whole, "#/definitions/", "#/definitions/whole/definitions/");
     let mut ordered = Map::new();
     ordered.insert("$schema".to_string(), json!(DRAFT));
     ordered.insert("title".to_string(), json!("cutover runbook"));
-    if let Value::Object(rest) = root.take() {
+    if let Value::Object(rest) = layer {
         ordered.extend(rest);
     }
+    let definitions = ordered.entry("definitions".to_string()).or_insert_with(|| json!({}));
+    if let Value::Object(d) = definitions {
+        d.insert("whole".to_string(), whole);
+    }
+    // Runnable alone: a name, and nothing included.
+    ordered.insert(
+        "if".to_string(),
+        json!({"required": ["runbook"], "properties": {"runbook": {"required": ["name"], "not": {"required": ["include"]}}}}),
+    );
+    ordered.insert("then".to_string(), json!({"$ref": "#/definitions/whole"}));
     Value::Object(ordered)
+}
+
+/// Removes every `required` but those that select a variant (inside an `if`) or say two
+/// fields exclude each other (inside a `not`).
+fn drop_required(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.remove("required");
+            for (k, child) in map.iter_mut() {
+                if k != "if" && k != "not" {
+                    drop_required(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_required),
+        _ => {}
+    }
+}
+
+/// Rewrites `$ref`s that start with `from` to start with `to`.
+fn point_refs_into(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref")
+                && let Some(rest) = r.strip_prefix(from)
+            {
+                *r = format!("{to}{rest}");
+            }
+            map.values_mut().for_each(|c| point_refs_into(c, from, to));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|c| point_refs_into(c, from, to)),
+        _ => {}
+    }
 }
 
 /// The schema as `cutover schema` prints it: two-space indents, keys in a fixed order
 /// (keywords first, then the fields by name), so the output is the same on every build.
 pub fn render() -> String {
+    render_value(&runbook_schema())
+}
+
+/// Any schema printed the same way (the fleet file's too).
+pub fn render_value(schema: &Value) -> String {
     let mut out = String::new();
-    write_value(&runbook_schema(), 0, &mut out);
+    write_value(schema, 0, &mut out);
     out.push('\n');
     out
 }
@@ -407,6 +466,7 @@ const KEYWORD_ORDER: &[&str] = &[
     "$ref",
     "if",
     "then",
+    "else",
     "not",
     "examples",
 ];
