@@ -417,3 +417,49 @@ fn an_application_gets_the_vars_files_the_fleet_file_lists_for_it() {
     assert_exit(&run_fleet(&sb, &f, &[]), 0);
     assert_eq!(order(&sb), ["the vars file"]);
 }
+
+#[test]
+fn in_the_fleet_view_a_rollback_asks_about_the_others_of_its_wave() {
+    let sb = Sandbox::new();
+    app(&sb, "b", "true", "");
+    app(&sb, "c", "sleep 30", "");
+    app(&sb, "d", "true", "");
+    std::fs::write(sb.path().join("fail-b"), "").unwrap();
+    let f = fleet(&sb, "ask", &[("two", &["b", "c"], 2), ("three", &["d"], 1)]);
+    let command = format!(
+        "CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {} run {}; echo EXIT=$?; sleep 60",
+        sb.state_dir().display(),
+        env!("CARGO_BIN_EXE_cutover"),
+        f.display()
+    );
+    let tmux = Tmux::new();
+    tmux.start_sized(&command, 140, 30);
+    let screen = tmux.wait_for("Roll back the others in this wave too (c)?");
+    assert!(screen.contains("STOPPED: b rolled back in two"), "{screen}");
+    assert!(screen.contains("y roll them back · n let them go on"), "{screen}");
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let screen = loop {
+        let screen = tmux.screen();
+        if screen.matches("↺ rolled back").count() == 2 {
+            break screen;
+        }
+        assert!(Instant::now() < deadline, "c was not rolled back:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !screen.contains("● running") && screen.contains("0/3 passed"),
+        "{screen}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXIT=2");
+    assert!(
+        order(&sb).contains(&"back c".to_string()),
+        "c was rolled back: {:?}",
+        order(&sb)
+    );
+    assert!(
+        !order(&sb).iter().any(|l| l.ends_with(" d")),
+        "wave three never started"
+    );
+}

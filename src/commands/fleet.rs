@@ -221,6 +221,14 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
             return Ok(1);
         }
     };
+    for (app, l) in &loaded {
+        if !l.warnings.items.is_empty() {
+            eprint!(
+                "application `{app}`:\n{}",
+                for_terminal(&l.warnings.render(&l.source), Lines::Many)
+            );
+        }
+    }
     let mut rehearsals = BTreeMap::new();
     if let Some(r) = rehearse {
         for (app, l) in &loaded {
@@ -334,7 +342,7 @@ struct Ended {
 
 impl FleetRun<'_> {
     fn already(&self, app: &str) -> Option<Standing> {
-        standing_before(self.env, &self.record.borrow(), app, self.args.new_attempt)
+        standing_before(self.env, &self.record.borrow(), app, self.args)
     }
 
     /// Drives one wave. `None` when it passed; otherwise the exit and why it stopped.
@@ -572,7 +580,7 @@ impl FleetRun<'_> {
 
 /// The standing an application had before this fleet run, from its run's summary: `Some`
 /// when it need not be driven now (it holds, completed, or rolled back without a new attempt).
-pub(super) fn standing_before(env: &Env, record: &FleetRecord, app: &str, new_attempt: bool) -> Option<Standing> {
+pub(super) fn standing_before(env: &Env, record: &FleetRecord, app: &str, args: &RunArgs) -> Option<Standing> {
     let run_id = record.runs.get(app)?.clone();
     let summary = env.store.summary(&run_id)?;
     match &summary.status {
@@ -580,11 +588,12 @@ pub(super) fn standing_before(env: &Env, record: &FleetRecord, app: &str, new_at
             "holding until {}",
             until.format("%Y-%m-%d %H:%M UTC")
         ))),
-        RunStatus::Completed { at } => Some(Standing::Passed(format!(
+        // --new-run starts the applications that completed anew.
+        RunStatus::Completed { at } if !args.new_run => Some(Standing::Passed(format!(
             "completed at {}",
             at.format("%Y-%m-%d %H:%M UTC")
         ))),
-        RunStatus::RolledBack { .. } if !new_attempt => Some(Standing::RolledBack(format!(
+        RunStatus::RolledBack { .. } if !args.new_attempt => Some(Standing::RolledBack(format!(
             "run {run_id} rolled back: attach its root-cause analysis (`cutover rca {run_id} --file rca.md`), then \
              run the fleet again with --new-attempt"
         ))),

@@ -89,7 +89,7 @@ impl<'a> FleetCockpit<'a> {
     ) -> Self {
         let mut slots = BTreeMap::new();
         for app in &fleet.apps {
-            let slot = match standing_before(env, &record, &app.name, args.new_attempt) {
+            let slot = match standing_before(env, &record, &app.name, args) {
                 Some(s) => Slot::Settled(s),
                 None => Slot::Idle("not started: its wave has not come".into()),
             };
@@ -147,10 +147,11 @@ impl<'a> FleetCockpit<'a> {
         })
     }
 
-    /// Starts what is due, and notices rollbacks. Called on every turn of the loop.
-    async fn advance(&mut self) {
+    /// Notices rollbacks, and starts the next application that is due (one at a time, so
+    /// the view shows each as it starts). True when it started one.
+    async fn advance(&mut self) -> bool {
         let Some(wi) = self.current_wave() else {
-            return;
+            return false;
         };
         let wave = &self.fleet.waves[wi];
         // A rollback in this wave stops the fleet here.
@@ -189,14 +190,14 @@ impl<'a> FleetCockpit<'a> {
             }
         }
         if self.stopped.is_some() {
-            return;
+            return false;
         }
         for app in &wave.apps {
             if let Some(Slot::Settled(Standing::RolledBack(why) | Standing::Failed(why) | Standing::Waiting(why))) =
                 self.slots.get(app)
             {
                 self.stopped = Some(format!("{app}: {why}"));
-                return;
+                return false;
             }
         }
         let going = wave
@@ -204,15 +205,17 @@ impl<'a> FleetCockpit<'a> {
             .iter()
             .filter(|a| matches!(self.slots.get(*a), Some(Slot::Going(_))) && self.standing(a).is_none())
             .count();
-        let mut room = wave.concurrency.saturating_sub(going);
-        for app in &wave.apps {
-            if room == 0 {
-                break;
-            }
-            if !matches!(self.slots.get(app), Some(Slot::Idle(_))) {
-                continue;
-            }
-            room -= 1;
+        if going >= wave.concurrency {
+            return false;
+        }
+        let Some(app) = wave
+            .apps
+            .iter()
+            .find(|a| matches!(self.slots.get(*a), Some(Slot::Idle(_))))
+        else {
+            return false;
+        };
+        {
             let on_run = |run_id: &str| {
                 let mut record = self.record.clone();
                 if record.runs.get(app).map(String::as_str) != Some(run_id) {
@@ -240,6 +243,7 @@ impl<'a> FleetCockpit<'a> {
             };
             self.slots.insert(app.clone(), slot);
         }
+        true
     }
 
     fn roll_back(&self, reason: &str, apps: &[String]) {
@@ -305,7 +309,6 @@ impl<'a> FleetCockpit<'a> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut last_drawn: Option<String> = None;
         loop {
-            self.advance().await;
             let now = Utc::now();
             let screen = self.screen();
             // Drawn when something shown changed, or the second did.
@@ -313,6 +316,10 @@ impl<'a> FleetCockpit<'a> {
             if last_drawn.as_ref() != Some(&fingerprint) {
                 terminal.draw(|f| render(f, &screen, &self.theme, now))?;
                 last_drawn = Some(fingerprint);
+            }
+            // The view first, then the next application started, and drawn again.
+            if self.advance().await {
+                continue;
             }
             tokio::select! {
                 input = inputs.next() => match input {

@@ -241,7 +241,10 @@ pub(super) async fn prepare(
                 state.run_id,
                 crate::words::rehearsal_words(&recorded)
             );
-            eprintln!("{note}");
+            // A fleet's cockpit may be on screen: the note goes with the others.
+            if !in_fleet {
+                eprintln!("{note}");
+            }
             notices.push(note);
         }
     }
