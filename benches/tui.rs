@@ -268,6 +268,59 @@ fn idle_on_a_gate(seconds: u64) -> (f64, Stats) {
     (cpu, stats)
 }
 
+/// The fleet view with 17 applications in three waves, each with a run of `state`'s size in
+/// some situation (running, at a gate, waiting for approval, holding, rolled back).
+fn fleet_view_frames(state: &RunState, frames: usize) {
+    use cutover::fleet::AppView;
+    use cutover::tui::fleet::{FleetRow, FleetScreen, render as render_fleet};
+    let now = state.updated_at;
+    let rows: Vec<FleetRow> = (0..17)
+        .map(|i| {
+            let mut s = state.clone();
+            s.run_id = format!("app{i:02}.production.20261212T2200Z");
+            s.status = match i % 5 {
+                0 => RunStatus::Holding { until: now + chrono::Duration::hours(72) },
+                1 => RunStatus::RolledBack { at: now },
+                _ => RunStatus::Active,
+            };
+            FleetRow {
+                app: format!("app{i:02}"),
+                wave: ["pilot", "second", "rest"][i / 6].to_string(),
+                view: (i < 14).then(|| AppView::of(&s, (i % 5 == 2).then_some("watch"), now)),
+                note: "not started: its wave has not come".to_string(),
+            }
+        })
+        .collect();
+    let screen = FleetScreen {
+        fleet: "estate".into(),
+        environment: "production".into(),
+        mode: cutover::engine::Mode::Live,
+        wave_line: "wave 3/3 rest".into(),
+        rows,
+        selected: 4,
+        question: None,
+        message: None,
+    };
+    let theme = Theme { color: true };
+    for (w, h) in [(80, 24), (200, 50)] {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let mut times = Vec::with_capacity(frames);
+        for i in 0..frames {
+            let at = now + chrono::Duration::seconds(i as i64);
+            let t = Instant::now();
+            terminal.draw(|f| render_fleet(f, &screen, &theme, at)).unwrap();
+            times.push(t.elapsed());
+        }
+        let (m, p) = median_and_p99(times);
+        println!(
+            "  {:<12} {w:>3}x{h:<3} {:>8.3} ms / {:>6.3} ms   (target < {TARGET_FRAME_MS} ms; 17 applications)",
+            "fleet view",
+            m.as_secs_f64() * 1000.0,
+            p.as_secs_f64() * 1000.0
+        );
+    }
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (steps, lines, frames, idle) = if full { (200, 10_000, 500, 10) } else { (40, 500, 20, 1) };
@@ -325,6 +378,7 @@ fn main() {
     report("end card", &done, &card);
     app.selected = 0;
     report("step detail", &state, &app);
+    fleet_view_frames(&state, frames);
     let (cpu, stats) = idle_on_a_gate(idle);
     println!("\nidle on a gate an hour away, the real loop for {idle} s (200x50):");
     println!("  CPU                 {cpu:>8.3} %   (target: about zero)");
