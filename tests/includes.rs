@@ -274,7 +274,7 @@ fn plan_with_vars_shows_where_each_value_came_from() {
     line_of("runbooks/apps/billing.staging-eu.vars.toml (--vars)");
     let context = line_of("k8s_context = ");
     assert!(
-        context.contains("staging-eu-west-2") && context.ends_with("runbooks/apps/billing.staging-eu.vars.toml:9"),
+        context.contains("staging-eu-west-2") && context.ends_with("runbooks/apps/billing.staging-eu.vars.toml:10"),
         "{context}"
     );
     assert!(
