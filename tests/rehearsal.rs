@@ -445,3 +445,31 @@ fn json_lines_of_a_rehearsal_say_so_too() {
         text(&live.stdout)
     );
 }
+
+/// A step that needs an approval, cut off by SIGKILL and retried on resume (it is safe to
+/// run again): an unattended rehearsal approves it again, as it did the first time.
+#[test]
+fn an_unattended_rehearsal_killed_in_an_approved_step_approves_its_retry_too() {
+    let sb = Sandbox::new();
+    let started = sb.path().join("started");
+    let rb = sb.write(
+        "approved.toml",
+        &format!(
+            "[runbook]\nname = \"approved\"\nhold = \"0s\"\n[env.staging]\n[[phase]]\nid = \"p\"\n  [[phase.step]]\n  id = \"slow\"\n  kind = \"command\"\n  approve = true\n  idempotent = true\n  run = \"if [ -e {s} ]; then true; else touch {s}; sleep 30; fi\"\n",
+            s = started.display()
+        ),
+    );
+    let args = ["rehearse", rb.to_str().unwrap(), "--env", "staging", "--auto-approve", "--headless"];
+    let mut child = sb.spawn(&args);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = sb.output(&args);
+    assert_exit(&out, 0);
+    let said = text(&out.stdout);
+    assert!(said.contains("slow: approved"), "{said}");
+}

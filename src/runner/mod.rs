@@ -426,10 +426,12 @@ impl Driver {
             self.lease_wait = None;
         }
         let mut written = Vec::new();
-        if self.auto_approve.is_some() && self.in_flight.is_none() {
-            written.extend(self.auto_approval(now)?);
-        }
         while self.in_flight.is_none() {
+            // At every turn: a step retried after a crash needs its approval again, and
+            // the try that was cut off used the first.
+            if self.auto_approve.is_some() {
+                written.extend(self.auto_approval(now)?);
+            }
             let Some(effect) = next_work(self.state(), now).into_iter().next() else {
                 break;
             };
