@@ -279,7 +279,9 @@ fn fleet_view_frames(state: &RunState, frames: usize) {
             let mut s = state.clone();
             s.run_id = format!("app{i:02}.production.20261212T2200Z");
             s.status = match i % 5 {
-                0 => RunStatus::Holding { until: now + chrono::Duration::hours(72) },
+                0 => RunStatus::Holding {
+                    until: now + chrono::Duration::hours(72),
+                },
                 1 => RunStatus::RolledBack { at: now },
                 _ => RunStatus::Active,
             };
@@ -299,6 +301,7 @@ fn fleet_view_frames(state: &RunState, frames: usize) {
         rows,
         selected: 4,
         question: None,
+        question_keys: "",
         message: None,
     };
     let theme = Theme { color: true };

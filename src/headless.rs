@@ -66,8 +66,18 @@ pub struct Options {
 /// One application's part in a fleet's headless run.
 pub struct FleetPart {
     pub app: String,
-    /// Becomes `Some(reason)` when the fleet asks this run to roll back.
-    pub rollback: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// What the fleet asks of this run, once it does.
+    pub asks: Option<tokio::sync::watch::Receiver<Option<FleetAsk>>>,
+}
+
+/// What a fleet asks of one of its runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetAsk {
+    /// Another application of its wave rolled back: roll back too, for this reason.
+    RollBack(String),
+    /// The fleet was interrupted (a signal it caught while this run was being opened): stop
+    /// as a signal stops a run.
+    Stop(&'static str),
 }
 
 #[derive(Serialize)]
@@ -170,17 +180,17 @@ enum Wake {
     Message(crate::runner::Msg),
     Timer,
     Signal(&'static str),
-    RollBack(String),
+    Fleet(FleetAsk),
 }
 
-/// The reason, once the fleet asks this run to roll back (the request is taken once).
-async fn asked_to_roll_back(fleet: &mut Option<FleetPart>) -> String {
-    let reason = loop {
-        let Some(rx) = fleet.as_mut().and_then(|f| f.rollback.as_mut()) else {
+/// What the fleet asks, once it does (each ask is taken once).
+async fn fleet_asks(fleet: &mut Option<FleetPart>) -> FleetAsk {
+    let ask = loop {
+        let Some(rx) = fleet.as_mut().and_then(|f| f.asks.as_mut()) else {
             return std::future::pending().await;
         };
-        if let Some(reason) = rx.borrow_and_update().clone() {
-            break reason;
+        if let Some(ask) = rx.borrow_and_update().clone() {
+            break ask;
         }
         if rx.changed().await.is_err() {
             // The fleet will never ask.
@@ -188,9 +198,9 @@ async fn asked_to_roll_back(fleet: &mut Option<FleetPart>) -> String {
         }
     };
     if let Some(f) = fleet {
-        f.rollback = None;
+        f.asks = None;
     }
-    reason
+    ask
 }
 
 /// Prints a line on stdout. A terminal that went away answers writes with an error (EIO
@@ -295,18 +305,22 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             printer.waiting(&situation, now);
             announced = Some(situation.clone());
         }
+        // A fleet's wave needs its runs cut over and watched, not through their hold (which
+        // may be a gate before decommissioning phases).
+        if opts.fleet.is_some()
+            && let RunStatus::Holding { until } = driver.state().status
+            && until > now
+        {
+            break stop(
+                Exit::Completed,
+                format!(
+                    "cut over and watched: holding until {} (the fleet goes on; the run finishes with `cutover resume {run_id}` after its hold)",
+                    until.format("%Y-%m-%d %H:%M UTC")
+                ),
+            );
+        }
         let wait_until: Option<DateTime<Utc>> = match &situation {
             Situation::Completed => break stop(Exit::Completed, "the run is completed"),
-            // A fleet's wave needs its runs cut over and watched, not through their hold.
-            Situation::Holding { until } if opts.fleet.is_some() => {
-                break stop(
-                    Exit::Completed,
-                    format!(
-                        "cut over and watched: holding until {} (the fleet goes on; the run finishes with `cutover resume {run_id}` after its hold)",
-                        until.format("%Y-%m-%d %H:%M UTC")
-                    ),
-                );
-            }
             Situation::RolledBack { rca_attached } => {
                 let state = driver.state();
                 if state.rehearsal.as_ref().is_some_and(|r| r.demo) {
@@ -381,7 +395,7 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
             msg = driver.recv(), if busy || driver.listening() => Wake::Message(msg),
             () = tokio::time::sleep(timer) => Wake::Timer,
             what = input.signals.next() => Wake::Signal(what),
-            reason = asked_to_roll_back(&mut opts.fleet) => Wake::RollBack(reason),
+            ask = fleet_asks(&mut opts.fleet) => Wake::Fleet(ask),
         };
         match wake {
             Wake::Message(msg) => match driver.handle(msg, Utc::now()) {
@@ -401,7 +415,8 @@ pub async fn run(driver: &mut Driver, mut opts: Options) -> Exit {
                 }
             }
             Wake::Signal(what) => break signalled(what, &run_id),
-            Wake::RollBack(reason) => {
+            Wake::Fleet(FleetAsk::Stop(what)) => break signalled(what, &run_id),
+            Wake::Fleet(FleetAsk::RollBack(reason)) => {
                 let state = driver.state();
                 let ended = matches!(
                     state.status,

@@ -437,6 +437,8 @@ fn in_the_fleet_view_a_rollback_asks_about_the_others_of_its_wave() {
     let screen = tmux.wait_for("Roll back the others in this wave too (c)?");
     assert!(screen.contains("STOPPED: b rolled back in two"), "{screen}");
     assert!(screen.contains("y roll them back · n let them go on"), "{screen}");
+    // A key pressed as a question appears is not taken as its answer: wait before answering.
+    std::thread::sleep(Duration::from_millis(600));
     tmux.keys(&["y"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let screen = loop {

@@ -459,7 +459,14 @@ fn an_unattended_rehearsal_killed_in_an_approved_step_approves_its_retry_too() {
             s = started.display()
         ),
     );
-    let args = ["rehearse", rb.to_str().unwrap(), "--env", "staging", "--auto-approve", "--headless"];
+    let args = [
+        "rehearse",
+        rb.to_str().unwrap(),
+        "--env",
+        "staging",
+        "--auto-approve",
+        "--headless",
+    ];
     let mut child = sb.spawn(&args);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !started.exists() {

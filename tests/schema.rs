@@ -243,7 +243,10 @@ fn every_shipped_runbook_validates() {
             panic!("{} does not validate against the schema:\n{e}", path.display());
         }
     }
-    assert!(fleet_files >= 1, "runbooks/fleet.toml is checked against the fleet schema");
+    assert!(
+        fleet_files >= 1,
+        "runbooks/fleet.toml is checked against the fleet schema"
+    );
 }
 
 /// The runbooks the tests load: the scenario files, and every raw string in tests/*.rs that

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::IsTerminal as _;
+use std::pin::Pin;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
@@ -15,11 +16,11 @@ use tokio::sync::watch;
 
 use super::run::{Prepared, prepare, rehearsal_for};
 use super::{Env, decisions, driver_for, uses_cockpit};
-use crate::cli::{RehearseArgs, RunArgs};
+use crate::cli::{RehearseArgs, RunArgs, RunbookArgs};
 use crate::engine::{Mode, RunState, RunStatus, situation};
 use crate::fleet::{App, Fleet, OnRollback, Wave};
-use crate::headless::{self, Decisions, FleetPart, Options, Output};
-use crate::journal::{FleetRecord, JournalError, WaveRecord};
+use crate::headless::{self, Decisions, FleetAsk, FleetPart, Options, Output};
+use crate::journal::{FleetRecord, JournalError, Store, WaveRecord};
 use crate::runbook::{LoadError, Loaded};
 use crate::runner::Exit;
 use crate::terminal_text::{Lines, for_terminal};
@@ -55,15 +56,32 @@ impl Standing {
             Standing::NotStarted => "",
         }
     }
+
+    /// The fleet stops at a wave with an application standing so.
+    pub(super) fn stops_the_fleet(&self) -> bool {
+        matches!(
+            self,
+            Standing::RolledBack(_) | Standing::Waiting(_) | Standing::Failed(_)
+        )
+    }
+}
+
+/// A run that has done what its wave needs of it, in words: it holds (and until when) or it
+/// completed. `None` for any other status.
+pub(super) fn passed_words(status: &RunStatus) -> Option<String> {
+    match status {
+        RunStatus::Holding { until } => Some(format!("holding until {}", until.format("%Y-%m-%d %H:%M UTC"))),
+        RunStatus::Completed { at } => Some(format!("completed at {}", at.format("%Y-%m-%d %H:%M UTC"))),
+        _ => None,
+    }
 }
 
 /// A run's standing once its driver stopped.
 pub(crate) fn standing_of(state: &RunState, now: DateTime<Utc>) -> Standing {
+    if let Some(words) = passed_words(&state.status) {
+        return Standing::Passed(words);
+    }
     match &state.status {
-        RunStatus::Holding { until } => {
-            Standing::Passed(format!("holding until {}", until.format("%Y-%m-%d %H:%M UTC")))
-        }
-        RunStatus::Completed { at } => Standing::Passed(format!("completed at {}", at.format("%Y-%m-%d %H:%M UTC"))),
         RunStatus::RolledBack { at } => Standing::RolledBack(format!(
             "rolled back at {}{}",
             at.format("%H:%M:%S UTC"),
@@ -73,7 +91,37 @@ pub(crate) fn standing_of(state: &RunState, now: DateTime<Utc>) -> Standing {
                 .map(|i| format!(": {}", i.value.summary))
                 .unwrap_or_default()
         )),
-        RunStatus::Active | RunStatus::RollingBack => Standing::Waiting(situation_words(&situation(state, now), now)),
+        _ => Standing::Waiting(situation_words(&situation(state, now), now)),
+    }
+}
+
+/// The standing an application had before this fleet run, from its run's summary: `Some`
+/// when it need not be driven now (it holds, completed, or rolled back without a new attempt).
+pub(super) fn standing_before(store: &Store, record: &FleetRecord, app: &str, new_attempt: bool) -> Option<Standing> {
+    let run_id = record.runs.get(app)?.clone();
+    let summary = store.summary(&run_id)?;
+    match &summary.status {
+        RunStatus::Holding { until } if *until <= Utc::now() => None,
+        status @ (RunStatus::Holding { .. } | RunStatus::Completed { .. }) => {
+            passed_words(status).map(Standing::Passed)
+        }
+        RunStatus::RolledBack { .. } if !new_attempt => Some(Standing::RolledBack(format!(
+            "run {run_id} rolled back: attach its root-cause analysis (`cutover rca {run_id} --file rca.md`), then \
+             run the fleet again with --new-attempt"
+        ))),
+        _ => None,
+    }
+}
+
+/// Puts an application's run in the fleet's record (written at once, so a crash right after
+/// a run is created still finds it there).
+pub(super) fn note_run(store: &Store, record: &mut FleetRecord, app: &str, run_id: &str) {
+    if record.runs.get(app).map(String::as_str) != Some(run_id) {
+        record.runs.insert(app.to_string(), run_id.to_string());
+        record.updated_at = Utc::now();
+        if let Err(e) = store.write_fleet(record) {
+            eprintln!("warning: cannot write the fleet's record ({e}); `cutover runs` may not group run {run_id}");
+        }
     }
 }
 
@@ -112,6 +160,33 @@ fn decisions_for(all: &Decisions, app: &str) -> Decisions {
     }
 }
 
+/// Decisions for `APP/STEP` name applications of this fleet: a misspelt one would be
+/// silently left out.
+fn check_decision_apps(fleet: &Fleet, all: &Decisions) -> Result<()> {
+    let keys = all
+        .approvals
+        .keys()
+        .chain(all.notes.keys())
+        .chain(all.resolutions.keys())
+        .chain(all.retries.iter())
+        .chain(all.skips.keys());
+    for key in keys {
+        if let Some((app, _)) = key.split_once('/')
+            && fleet.app(app).is_none()
+        {
+            let known: Vec<&str> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
+            bail!(
+                "`{}`: no application `{}` in fleet {} (applications: {})",
+                for_terminal(key, Lines::One),
+                for_terminal(app, Lines::One),
+                fleet.name,
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Loads every application's runbook for the environment; all problems at once.
 pub(crate) fn load_apps(fleet: &Fleet, env: Option<&str>) -> Result<BTreeMap<String, Loaded>, String> {
     let mut loaded = BTreeMap::new();
@@ -127,21 +202,39 @@ pub(crate) fn load_apps(fleet: &Fleet, env: Option<&str>) -> Result<BTreeMap<Str
             Err(e) => problems.push(format!("application `{}`:\n{e}", app.name)),
         }
     }
-    // Runs are found by runbook name and environment: two applications with one name would
-    // drive the same run.
-    let mut by_name: BTreeMap<&str, &str> = BTreeMap::new();
-    for (app, l) in &loaded {
-        if let Some(other) = by_name.insert(l.runbook.name.as_str(), app.as_str()) {
-            problems.push(format!(
-                "applications `{other}` and `{app}` both have runbook name `{}`: each application's runbook needs its own [runbook] name",
-                l.runbook.name
-            ));
-        }
+    if let Err(twice) = distinct_runbook_names(&loaded) {
+        problems.push(twice);
     }
     if problems.is_empty() {
         Ok(loaded)
     } else {
         Err(problems.join("\n"))
+    }
+}
+
+/// Runs are found by runbook name and environment: two applications with one name would
+/// drive the same run.
+fn distinct_runbook_names(loaded: &BTreeMap<String, Loaded>) -> Result<(), String> {
+    let mut by_name: BTreeMap<&str, &str> = BTreeMap::new();
+    for (app, l) in loaded {
+        if let Some(other) = by_name.insert(l.runbook.name.as_str(), app.as_str()) {
+            return Err(format!(
+                "applications `{other}` and `{app}` both have runbook name `{}`: each application's runbook needs its own [runbook] name",
+                l.runbook.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fleet file, or its problems printed (`None`).
+fn load_or_report(path: &std::path::Path) -> Option<Fleet> {
+    match crate::fleet::load(path) {
+        Ok(f) => Some(f),
+        Err(problems) => {
+            eprintln!("{}", for_terminal(&problems, Lines::Many));
+            None
+        }
     }
 }
 
@@ -176,6 +269,15 @@ fn record_for(env: &Env, fleet: &Fleet, environment: &str, mode: Mode) -> Result
     Ok(record)
 }
 
+/// Where the fleet stopped, kept in its record for `cutover runs` and the export.
+pub(super) fn record_stop(store: &Store, record: &mut FleetRecord, why: &str) {
+    record.stopped = why.to_string();
+    record.updated_at = Utc::now();
+    if let Err(e) = store.write_fleet(record) {
+        eprintln!("warning: cannot write the fleet's record ({e})");
+    }
+}
+
 /// A fleet-level line: after the applications' own (`[billing] …`) lines.
 fn say(output: Output, marker: &str, text: &str) {
     match output {
@@ -184,36 +286,41 @@ fn say(output: Output, marker: &str, text: &str) {
     }
 }
 
-/// `--vars` is per application in a fleet: its `[[app]] vars`.
-fn refuse_vars(args: &crate::cli::RunbookArgs) -> Result<()> {
+/// `--vars`, `--dry-run`, `--reload-runbook` and `--new-run` are for one runbook.
+fn refuse_single_run_options(args: &RunbookArgs, run: Option<&RunArgs>) -> Result<()> {
     if !args.vars.is_empty() {
         bail!(
             "--vars is for one runbook: in a fleet, each application's vars files are listed in the fleet file \
              ([[app]] vars = [\"...\"])"
         );
     }
+    let Some(run) = run else { return Ok(()) };
+    if run.dry_run {
+        bail!(
+            "a fleet has no dry run: check each application with `cutover run ITS_RUNBOOK --env ENV --dry-run` \
+             (`cutover plan {}` lists them)",
+            args.runbook.display()
+        );
+    }
+    if run.reload_runbook {
+        bail!("--reload-runbook is for one run: reload an application with `cutover run ITS_RUNBOOK --reload-runbook`");
+    }
+    if run.new_run {
+        bail!(
+            "--new-run is for one run: a fleet's applications that completed stay completed (started again, the fleet \
+             would cut them over twice). Start one anew with `cutover run ITS_RUNBOOK --env ENV --new-run`"
+        );
+    }
     Ok(())
 }
 
 pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&RehearseArgs>) -> Result<i32> {
-    refuse_vars(&args.runbook)?;
-    let fleet = match crate::fleet::load(&args.runbook.runbook) {
-        Ok(f) => f,
-        Err(problems) => {
-            eprintln!("{}", for_terminal(&problems, Lines::Many));
-            return Ok(1);
-        }
+    refuse_single_run_options(&args.runbook, Some(args))?;
+    let Some(fleet) = load_or_report(&args.runbook.runbook) else {
+        return Ok(1);
     };
-    if args.dry_run {
-        bail!(
-            "a fleet has no dry run: check each application with `cutover run RUNBOOK --env ENV --dry-run` \
-             (`cutover plan {}` lists them)",
-            args.runbook.runbook.display()
-        );
-    }
-    if args.reload_runbook {
-        bail!("--reload-runbook is for one run: reload an application with `cutover run ITS_RUNBOOK --reload-runbook`");
-    }
+    let all_decisions = decisions(&args.drive)?;
+    check_decision_apps(&fleet, &all_decisions)?;
     let loaded = match load_apps(&fleet, args.runbook.env.as_deref()) {
         Ok(l) => l,
         Err(problems) => {
@@ -228,6 +335,15 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
                 for_terminal(&l.warnings.render(&l.source), Lines::Many)
             );
         }
+        // What `cutover run` checks before it opens a run, for every application before the
+        // first is cut over: a missing secret found at the third wave is too late.
+        if let Err(why) = crate::effects::refuse_leaking_runbook(&l.runbook, &crate::effects::redactor_for(&l.runbook))
+        {
+            bail!("application `{app}`: {why}");
+        }
+        if let Err(why) = crate::notify::check_environment(&l.runbook) {
+            bail!("application `{app}`: {why}");
+        }
     }
     let mut rehearsals = BTreeMap::new();
     if let Some(r) = rehearse {
@@ -241,9 +357,11 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
         .next()
         .map(|l| l.runbook.environment.clone())
         .unwrap_or_default();
+    let fleet_id = FleetRecord::id_for(&fleet.name, &environment, mode);
+    let _lock = env.store.lock_fleet(&fleet_id, &env.holder("cutover run (fleet)"))?;
     let record = record_for(env, &fleet, &environment, mode)?;
     if uses_cockpit(&args.drive) {
-        if decisions(&args.drive)?.given() {
+        if all_decisions.given() {
             bail!(
                 "--approve, --note, --resolve, --retry and --skip are for --headless runs; in the fleet's cockpit, \
                  open the application (Enter) and press Enter where its run needs you"
@@ -255,33 +373,47 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
         Mode::Live => "",
         Mode::Rehearsal => "[REHEARSAL] ",
     };
-    let fleet_run = FleetRun {
+    let output = args.drive.output;
+    let mut fleet_run = FleetRun {
         env,
         args,
         mode,
         fleet: &fleet,
         loaded: &loaded,
         rehearsals: &rehearsals,
-        record: std::cell::RefCell::new(record),
+        record,
         marker,
-        standings: std::cell::RefCell::new(BTreeMap::new()),
-        decisions: decisions(&args.drive)?,
+        standings: BTreeMap::new(),
+        decisions: all_decisions,
+        signals: FleetSignals::install(),
+        interrupted: None,
     };
     say(
-        args.drive.output,
+        output,
         marker,
         &format!(
-            "fleet {} ({}): {} applications in {} waves, environment {environment}",
+            "fleet {} ({fleet_id}): {} applications in {} waves, environment {environment}",
             fleet.name,
-            fleet.record_id(&environment, mode),
             fleet.apps.len(),
             fleet.waves.len()
         ),
     );
     let mut exit = Exit::Completed;
     for (i, wave) in fleet.waves.iter().enumerate() {
+        // An application of an earlier wave may have been rolled back since it passed.
+        if let Some((app, why)) = fleet_run.earlier_rolled_back(i) {
+            exit = Exit::RolledBack;
+            let why = format!("{app}, of an earlier wave, is rolled back now: {why}");
+            record_stop(&env.store, &mut fleet_run.record, &why);
+            say(
+                output,
+                marker,
+                &format!("■ the fleet stopped before {}: {why}", wave.name),
+            );
+            break;
+        }
         say(
-            args.drive.output,
+            output,
             marker,
             &format!(
                 "━━ wave {}/{}: {} ({}) ━━",
@@ -291,21 +423,14 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
                 wave.apps.join(", ")
             ),
         );
-        if let Some((stopped, why)) = fleet_run.wave(wave).await? {
+        if let Some((stopped, why)) = fleet_run.wave(wave).await {
             exit = stopped;
-            let mut record = fleet_run.record.borrow_mut();
-            record.stopped = why.clone();
-            record.updated_at = Utc::now();
-            env.store.write_fleet(&record)?;
-            say(
-                args.drive.output,
-                marker,
-                &format!("■ the fleet stopped at {}: {why}", wave.name),
-            );
+            record_stop(&env.store, &mut fleet_run.record, &why);
+            say(output, marker, &format!("■ the fleet stopped at {}: {why}", wave.name));
             break;
         }
         say(
-            args.drive.output,
+            output,
             marker,
             &format!("✔ {} passed: every application cut over and watched", wave.name),
         );
@@ -314,9 +439,38 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
     Ok(exit as i32)
 }
 
-impl Fleet {
-    fn record_id(&self, environment: &str, mode: Mode) -> String {
-        FleetRecord::id_for(&self.name, environment, mode)
+/// The signals that stop a headless fleet (as they stop a headless run). Each application's
+/// run listens for them itself while it is driven; the fleet listens too, so a signal that
+/// comes while no run listens (between waves, while a run is opened) still stops it.
+struct FleetSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl FleetSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            hangup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+
+    async fn next(&mut self) -> &'static str {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            let delivered = match s {
+                Some(s) => s.recv().await.is_some(),
+                None => false,
+            };
+            if !delivered {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+            () = one(&mut self.term) => "terminated (SIGTERM)",
+            () = one(&mut self.hangup) => "hung up (SIGHUP)",
+        }
     }
 }
 
@@ -327,10 +481,13 @@ struct FleetRun<'a> {
     fleet: &'a Fleet,
     loaded: &'a BTreeMap<String, Loaded>,
     rehearsals: &'a BTreeMap<String, crate::engine::Rehearsal>,
-    record: std::cell::RefCell<FleetRecord>,
+    record: FleetRecord,
     marker: &'static str,
-    standings: std::cell::RefCell<BTreeMap<String, Standing>>,
+    standings: BTreeMap<String, Standing>,
     decisions: Decisions,
+    signals: FleetSignals,
+    /// The signal that stopped the fleet, if one did.
+    interrupted: Option<&'static str>,
 }
 
 /// How one application's drive ended.
@@ -340,94 +497,140 @@ struct Ended {
     standing: Standing,
 }
 
+type Answer<'a> = Pin<Box<dyn std::future::Future<Output = bool> + 'a>>;
+
 impl FleetRun<'_> {
-    fn already(&self, app: &str) -> Option<Standing> {
-        standing_before(self.env, &self.record.borrow(), app, self.args)
+    /// An application of a wave before `wave` whose run is rolled back now.
+    fn earlier_rolled_back(&self, wave: usize) -> Option<(String, String)> {
+        self.fleet.waves[..wave]
+            .iter()
+            .flat_map(|w| w.apps.iter())
+            .find_map(|app| {
+                let run_id = self.record.runs.get(app)?;
+                let summary = self.env.store.summary(run_id)?;
+                matches!(summary.status, RunStatus::RolledBack { .. }).then(|| (app.clone(), format!("run {run_id}")))
+            })
     }
 
     /// Drives one wave. `None` when it passed; otherwise the exit and why it stopped.
-    async fn wave(&self, wave: &Wave) -> Result<Option<(Exit, String)>> {
+    async fn wave(&mut self, wave: &Wave) -> Option<(Exit, String)> {
         let output = self.args.drive.output;
         let mut queue: VecDeque<&App> = VecDeque::new();
         for name in &wave.apps {
-            match self.already(name) {
+            match standing_before(&self.env.store, &self.record, name, self.args.new_attempt) {
                 Some(standing) => {
                     say(
                         output,
                         self.marker,
                         &format!("[{name}] {}: {}", standing.word(), standing.detail()),
                     );
-                    self.standings.borrow_mut().insert(name.clone(), standing);
+                    self.standings.insert(name.clone(), standing);
                 }
                 None => queue.extend(self.fleet.app(name)),
             }
         }
-        let mut senders: BTreeMap<String, watch::Sender<Option<String>>> = BTreeMap::new();
+        // A wave that stopped before (an application rolled back) starts nothing more.
+        let mut stopping = wave
+            .apps
+            .iter()
+            .any(|a| self.standings.get(a).is_some_and(Standing::stops_the_fleet));
+        let mut asks: BTreeMap<String, watch::Sender<Option<FleetAsk>>> = BTreeMap::new();
+        let mut question: Option<(Answer<'_>, String, Vec<String>)> = None;
+        let mut asked = false;
+        let record = std::cell::RefCell::new(&mut self.record);
         let mut running = FuturesUnordered::new();
-        let mut stopping = false;
-        let record = &self.record;
         let store = &self.env.store;
+        let (env, args, mode, loaded, rehearsals, marker) = (
+            self.env,
+            self.args,
+            self.mode,
+            self.loaded,
+            self.rehearsals,
+            self.marker,
+        );
         loop {
             while !stopping && running.len() < wave.concurrency {
                 let Some(app) = queue.pop_front() else { break };
                 let (tx, rx) = watch::channel(None);
-                senders.insert(app.name.clone(), tx);
+                asks.insert(app.name.clone(), tx);
                 let decisions = decisions_for(&self.decisions, &app.name);
-                let on_run = move |run_id: &str| {
-                    let mut r = record.borrow_mut();
-                    if r.runs.get(&app.name).map(String::as_str) != Some(run_id) {
-                        r.runs.insert(app.name.clone(), run_id.to_string());
-                        r.updated_at = Utc::now();
-                        let _ = store.write_fleet(&r);
-                    }
-                };
+                let record = &record;
+                let on_run = move |run_id: &str| note_run(store, &mut record.borrow_mut(), &app.name, run_id);
                 running.push(drive_app(
-                    self.env,
-                    self.args,
-                    self.mode,
+                    env,
+                    args,
+                    mode,
                     app,
-                    &self.loaded[&app.name],
-                    self.rehearsals.get(&app.name).cloned(),
+                    &loaded[&app.name],
+                    rehearsals.get(&app.name).cloned(),
                     decisions,
                     rx,
                     on_run,
                 ));
             }
-            let Some(ended) = running.next().await else { break };
-            senders.remove(&ended.app);
-            match &ended.standing {
-                Standing::Passed(_) => {}
-                Standing::RolledBack(_) => {
-                    stopping = true;
-                    let others: Vec<String> = senders.keys().cloned().collect();
-                    if !others.is_empty() {
+            if running.is_empty() {
+                break;
+            }
+            let answered = async {
+                match question.as_mut() {
+                    Some((answer, _, _)) => answer.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ended = running.next() => {
+                    let Some(ended) = ended else { break };
+                    asks.remove(&ended.app);
+                    if let Some(run_id) = &ended.run_id {
+                        note_run(store, &mut record.borrow_mut(), &ended.app, run_id);
+                    }
+                    if ended.standing.stops_the_fleet() {
+                        stopping = true;
+                    }
+                    let going: Vec<String> = asks.keys().cloned().collect();
+                    if matches!(ended.standing, Standing::RolledBack(_)) && !asked && !going.is_empty() && self.interrupted.is_none() {
+                        asked = true;
                         let reason = format!("the fleet: {} rolled back in {}", ended.app, wave.name);
-                        if self.roll_back_others(&ended.app, wave, &others).await {
-                            for tx in senders.values() {
-                                let _ = tx.send(Some(reason.clone()));
-                            }
+                        match roll_back_others(self.fleet.on_rollback, output, marker, &ended.app, wave, &going) {
+                            Decided::Now(true) => ask_all(&asks, FleetAsk::RollBack(reason)),
+                            Decided::Now(false) => {}
+                            Decided::Ask(answer) => question = Some((answer, reason, going)),
                         }
                     }
+                    self.standings.insert(ended.app, ended.standing);
                 }
-                Standing::Waiting(_) | Standing::Failed(_) | Standing::NotStarted => stopping = true,
-            }
-            if let Some(run_id) = &ended.run_id {
-                let mut r = record.borrow_mut();
-                if r.runs.get(&ended.app) != Some(run_id) {
-                    r.runs.insert(ended.app.clone(), run_id.clone());
-                    let _ = store.write_fleet(&r);
+                yes = answered => {
+                    let Some((_, reason, others)) = question.take() else { continue };
+                    if yes {
+                        say(output, marker, &format!("↺ rolling back {}", others.join(", ")));
+                        ask_all(&asks, FleetAsk::RollBack(reason));
+                    } else {
+                        say(output, marker, &format!("{} go on", others.join(", ")));
+                    }
+                }
+                what = self.signals.next() => {
+                    // The runs being driven caught it too; a run being opened is told.
+                    stopping = true;
+                    self.interrupted = Some(what);
+                    question = None;
+                    ask_all(&asks, FleetAsk::Stop(what));
                 }
             }
-            self.standings.borrow_mut().insert(ended.app, ended.standing);
         }
+        drop(running);
+        drop(record);
         for app in queue {
-            self.standings
-                .borrow_mut()
-                .insert(app.name.clone(), Standing::NotStarted);
+            self.standings.insert(app.name.clone(), Standing::NotStarted);
         }
-        let standings = self.standings.borrow();
-        let of_wave: Vec<(&String, &Standing)> =
-            wave.apps.iter().filter_map(|a| Some((a, standings.get(a)?))).collect();
+        self.wave_verdict(wave)
+    }
+
+    fn wave_verdict(&self, wave: &Wave) -> Option<(Exit, String)> {
+        let of_wave: Vec<(&String, &Standing)> = wave
+            .apps
+            .iter()
+            .filter_map(|a| Some((a, self.standings.get(a)?)))
+            .collect();
         let named = |pick: fn(&Standing) -> bool| -> Vec<String> {
             of_wave
                 .iter()
@@ -438,117 +641,58 @@ impl FleetRun<'_> {
         let rolled_back = named(|s| matches!(s, Standing::RolledBack(_)));
         let failed = named(|s| matches!(s, Standing::Failed(_)));
         let waiting = named(|s| matches!(s, Standing::Waiting(_)));
-        let not_started: Vec<&String> = of_wave
+        let not_started: Vec<&str> = of_wave
             .iter()
             .filter(|(_, s)| matches!(s, Standing::NotStarted))
-            .map(|(a, _)| *a)
+            .map(|(a, _)| a.as_str())
             .collect();
         let later = if not_started.is_empty() {
             String::new()
         } else {
-            format!(
-                "; not started: {}",
-                not_started.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
-            )
+            format!("; not started: {}", not_started.join(", "))
         };
-        Ok(if !rolled_back.is_empty() {
+        let again = "Nothing is lost: run the same command again to go on";
+        if !rolled_back.is_empty() {
             Some((
                 Exit::RolledBack,
                 format!("rolled back: {}{later}", rolled_back.join("; ")),
             ))
         } else if !failed.is_empty() {
             Some((Exit::Error, format!("failed: {}{later}", failed.join("; "))))
+        } else if let Some(what) = self.interrupted {
+            Some((Exit::Waiting, format!("{what}{later}. {again}")))
         } else if !waiting.is_empty() {
             Some((
                 Exit::Waiting,
-                format!(
-                    "waiting: {}{later}. Nothing is lost: run the same command again to go on",
-                    waiting.join("; ")
-                ),
+                format!("waiting: {}{later}. {again}", waiting.join("; ")),
             ))
         } else {
             None
-        })
-    }
-
-    /// Whether to roll back the applications still going in a wave one of them rolled back in.
-    async fn roll_back_others(&self, app: &str, wave: &Wave, others: &[String]) -> bool {
-        let output = self.args.drive.output;
-        let list = others.join(", ");
-        let how = "roll one back with `cutover rollback RUN_ID --reason ...` (`cutover runs` lists them)";
-        match self.fleet.on_rollback {
-            OnRollback::RollBack => {
-                say(
-                    output,
-                    self.marker,
-                    &format!(
-                        "↺ {app} rolled back: rolling back the others in {} ({list}), as the fleet file says",
-                        wave.name
-                    ),
-                );
-                true
-            }
-            OnRollback::Keep => {
-                say(
-                    output,
-                    self.marker,
-                    &format!(
-                        "{app} rolled back: the others in {} ({list}) go on, as the fleet file says; {how}",
-                        wave.name
-                    ),
-                );
-                false
-            }
-            OnRollback::Ask if std::io::stdin().is_terminal() && output == Output::Text => {
-                println!(
-                    "{}{app} rolled back. Roll back the others in {} too ({list})? [y/N] ",
-                    self.marker, wave.name
-                );
-                let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
-                let yes = matches!(lines.next_line().await, Ok(Some(a)) if matches!(a.trim(), "y" | "Y" | "yes"));
-                if !yes {
-                    say(
-                        output,
-                        self.marker,
-                        &format!("the others in {} go on; {how}", wave.name),
-                    );
-                }
-                yes
-            }
-            OnRollback::Ask => {
-                say(
-                    output,
-                    self.marker,
-                    &format!(
-                        "{app} rolled back; there is no terminal to ask whether to roll back the others in {} ({list}): they go on. \
-                         Set on_rollback = \"roll_back\" in the fleet file to roll them back unattended, or {how}",
-                        wave.name
-                    ),
-                );
-                false
-            }
         }
     }
 
     fn summary(&self) {
         let output = self.args.drive.output;
+        let rows = self
+            .fleet
+            .waves
+            .iter()
+            .flat_map(|w| w.apps.iter().map(move |a| (w, a)))
+            .map(|(w, a)| {
+                let s = self.standings.get(a).cloned().unwrap_or(Standing::NotStarted);
+                (w, a, s, self.record.runs.get(a).cloned())
+            });
         if output == Output::Json {
-            let apps: Vec<serde_json::Value> = self
-                .fleet
-                .waves
-                .iter()
-                .flat_map(|w| w.apps.iter().map(move |a| (w, a)))
-                .map(|(w, a)| {
-                    let s = self.standings.borrow().get(a).cloned().unwrap_or(Standing::NotStarted);
+            let apps: Vec<serde_json::Value> = rows
+                .map(|(w, a, s, run)| {
                     serde_json::json!({
-                        "app": a, "wave": w.name, "run_id": self.record.borrow().runs.get(a),
-                        "standing": s.word(), "detail": s.detail(),
+                        "app": a, "wave": w.name, "run_id": run, "standing": s.word(), "detail": s.detail(),
                     })
                 })
                 .collect();
             println!(
                 "{}",
-                serde_json::json!({ "kind": "fleet_summary", "fleet_id": self.record.borrow().fleet_id, "apps": apps })
+                serde_json::json!({ "kind": "fleet_summary", "fleet_id": self.record.fleet_id, "apps": apps })
             );
             return;
         }
@@ -556,48 +700,92 @@ impl FleetRun<'_> {
             "{}{:<20} {:<12} {:<12} {:<44} DETAIL",
             self.marker, "APP", "WAVE", "STANDING", "RUN"
         );
-        for wave in &self.fleet.waves {
-            for app in &wave.apps {
-                let s = self
-                    .standings
-                    .borrow()
-                    .get(app)
-                    .cloned()
-                    .unwrap_or(Standing::NotStarted);
-                println!(
-                    "{}{:<20} {:<12} {:<12} {:<44} {}",
-                    self.marker,
-                    app,
-                    wave.name,
-                    s.word(),
-                    self.record.borrow().runs.get(app).map(String::as_str).unwrap_or("-"),
-                    for_terminal(s.detail(), Lines::One)
-                );
-            }
+        for (w, a, s, run) in rows {
+            println!(
+                "{}{:<20} {:<12} {:<12} {:<44} {}",
+                self.marker,
+                a,
+                w.name,
+                s.word(),
+                run.as_deref().unwrap_or("-"),
+                for_terminal(s.detail(), Lines::One)
+            );
         }
     }
 }
 
-/// The standing an application had before this fleet run, from its run's summary: `Some`
-/// when it need not be driven now (it holds, completed, or rolled back without a new attempt).
-pub(super) fn standing_before(env: &Env, record: &FleetRecord, app: &str, args: &RunArgs) -> Option<Standing> {
-    let run_id = record.runs.get(app)?.clone();
-    let summary = env.store.summary(&run_id)?;
-    match &summary.status {
-        RunStatus::Holding { until } if *until > Utc::now() => Some(Standing::Passed(format!(
-            "holding until {}",
-            until.format("%Y-%m-%d %H:%M UTC")
-        ))),
-        // --new-run starts the applications that completed anew.
-        RunStatus::Completed { at } if !args.new_run => Some(Standing::Passed(format!(
-            "completed at {}",
-            at.format("%Y-%m-%d %H:%M UTC")
-        ))),
-        RunStatus::RolledBack { .. } if !args.new_attempt => Some(Standing::RolledBack(format!(
-            "run {run_id} rolled back: attach its root-cause analysis (`cutover rca {run_id} --file rca.md`), then \
-             run the fleet again with --new-attempt"
-        ))),
-        _ => None,
+fn ask_all(asks: &BTreeMap<String, watch::Sender<Option<FleetAsk>>>, ask: FleetAsk) {
+    for tx in asks.values() {
+        let _ = tx.send(Some(ask.clone()));
+    }
+}
+
+/// Whether the others of a wave roll back: decided now, or asked (the answer comes while the
+/// others are still driven).
+enum Decided<'a> {
+    Now(bool),
+    Ask(Answer<'a>),
+}
+
+/// The fleet file's `on_rollback` for the applications still going in a wave one of them
+/// rolled back in.
+fn roll_back_others<'a>(
+    policy: OnRollback,
+    output: Output,
+    marker: &str,
+    app: &str,
+    wave: &Wave,
+    others: &[String],
+) -> Decided<'a> {
+    let list = others.join(", ");
+    // The fleet holds their runs: `cutover rollback` from another terminal would be refused.
+    let how = "to roll one back, stop the fleet (Ctrl-C; the run in progress will be in doubt) and run \
+               `cutover rollback RUN_ID --reason ...`, or drive the fleet in the cockpit (Enter, then r)";
+    match policy {
+        OnRollback::RollBack => {
+            say(
+                output,
+                marker,
+                &format!(
+                    "↺ {app} rolled back: rolling back the others in {} ({list}), as the fleet file says",
+                    wave.name
+                ),
+            );
+            Decided::Now(true)
+        }
+        OnRollback::Keep => {
+            say(
+                output,
+                marker,
+                &format!(
+                    "{app} rolled back: the others in {} ({list}) go on, as the fleet file says; {how}",
+                    wave.name
+                ),
+            );
+            Decided::Now(false)
+        }
+        OnRollback::Ask if std::io::stdin().is_terminal() && output == Output::Text => {
+            println!(
+                "{marker}{app} rolled back. Roll back the others in {} too ({list})? [y/N] (they go on meanwhile)",
+                wave.name
+            );
+            Decided::Ask(Box::pin(async {
+                let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
+                matches!(lines.next_line().await, Ok(Some(a)) if matches!(a.trim(), "y" | "Y" | "yes"))
+            }))
+        }
+        OnRollback::Ask => {
+            say(
+                output,
+                marker,
+                &format!(
+                    "{app} rolled back; there is no terminal to ask whether to roll back the others in {} ({list}): they go on. \
+                     Set on_rollback = \"roll_back\" in the fleet file to roll them back unattended; {how}",
+                    wave.name
+                ),
+            );
+            Decided::Now(false)
+        }
     }
 }
 
@@ -609,6 +797,7 @@ pub(super) async fn open_app(
     mode: Mode,
     loaded: &Loaded,
     rehearsal: Option<crate::engine::Rehearsal>,
+    notes: BTreeMap<String, String>,
     on_run: impl Fn(&str),
 ) -> Result<(crate::runner::Driver, Vec<crate::engine::Recorded>), (Option<String>, Standing)> {
     let Prepared { session, preamble, .. } = match prepare(env, args, loaded, mode, rehearsal, true).await {
@@ -626,7 +815,7 @@ pub(super) async fn open_app(
     };
     let run_id = session.state().run_id.clone();
     on_run(&run_id);
-    match driver_for(session, &args.drive).await {
+    match driver_for(session, &args.drive, notes).await {
         Ok(d) => Ok((d, preamble)),
         Err(e) => Err((Some(run_id), Standing::Failed(format!("{e:#}")))),
     }
@@ -643,22 +832,23 @@ async fn drive_app(
     loaded: &Loaded,
     rehearsal: Option<crate::engine::Rehearsal>,
     decisions: Decisions,
-    rollback: watch::Receiver<Option<String>>,
+    asks: watch::Receiver<Option<FleetAsk>>,
     on_run: impl Fn(&str),
 ) -> Ended {
-    let (mut driver, preamble) = match open_app(env, args, mode, loaded, rehearsal, on_run).await {
-        Ok(opened) => opened,
-        Err((run_id, standing)) => {
-            if let Standing::Failed(why) = &standing {
-                println!("[{}] error: {}", app.name, for_terminal(why, Lines::One));
+    let (mut driver, preamble) =
+        match open_app(env, args, mode, loaded, rehearsal, decisions.notes.clone(), on_run).await {
+            Ok(opened) => opened,
+            Err((run_id, standing)) => {
+                if let Standing::Failed(why) = &standing {
+                    say(args.drive.output, "", &format!("[{}] error: {why}", app.name));
+                }
+                return Ended {
+                    app: app.name.clone(),
+                    run_id,
+                    standing,
+                };
             }
-            return Ended {
-                app: app.name.clone(),
-                run_id,
-                standing,
-            };
-        }
-    };
+        };
     let run_id = driver.state().run_id.clone();
     let max_wait =
         crate::runbook::duration::parse(&args.drive.max_wait).unwrap_or(std::time::Duration::from_secs(3600));
@@ -670,7 +860,7 @@ async fn drive_app(
         preamble,
         fleet: Some(FleetPart {
             app: app.name.clone(),
-            rollback: Some(rollback),
+            asks: Some(asks),
         }),
     };
     let exit = headless::run(&mut driver, options).await;
@@ -685,17 +875,12 @@ async fn drive_app(
     }
 }
 
-/// `cutover validate FLEET.toml`: the fleet file, then every application's runbook (for
-/// the environment given, or for each one its runbook defines).
-pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
-    refuse_vars(args)?;
-    let fleet = match crate::fleet::load(&args.runbook) {
-        Ok(f) => f,
-        Err(problems) => {
-            eprintln!("{}", for_terminal(&problems, Lines::Many));
-            return Ok(1);
-        }
+pub fn validate(args: &RunbookArgs) -> Result<i32> {
+    refuse_single_run_options(args, None)?;
+    let Some(fleet) = load_or_report(&args.runbook) else {
+        return Ok(1);
     };
+    let mut first: BTreeMap<String, Loaded> = BTreeMap::new();
     let mut failed = 0;
     for app in &fleet.apps {
         let envs: Vec<Option<String>> = match &args.env {
@@ -717,6 +902,7 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
                         eprint!("{}", for_terminal(&l.warnings.render(&l.source), Lines::Many));
                     }
                     ok.push(env.unwrap_or_else(|| "no environment".into()));
+                    first.entry(app.name.clone()).or_insert(l);
                 }
                 Err(e) => {
                     failed += 1;
@@ -729,8 +915,13 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
             }
         }
         if !ok.is_empty() {
-            println!("✔ {:<20} {} ({})", app.name, app.runbook.display(), ok.join(", "));
+            let line = format!("✔ {:<20} {} ({})", app.name, app.runbook.display(), ok.join(", "));
+            println!("{}", for_terminal(&line, Lines::One));
         }
+    }
+    if let Err(twice) = distinct_runbook_names(&first) {
+        eprintln!("{}", for_terminal(&twice, Lines::Many));
+        failed += 1;
     }
     if failed > 0 {
         return Ok(1);
@@ -745,14 +936,10 @@ pub fn validate(args: &crate::cli::RunbookArgs) -> Result<i32> {
 }
 
 /// `cutover plan FLEET.toml`: the waves in order, each application's runbook and steps.
-pub fn plan(args: &crate::cli::RunbookArgs) -> Result<i32> {
-    refuse_vars(args)?;
-    let fleet = match crate::fleet::load(&args.runbook) {
-        Ok(f) => f,
-        Err(problems) => {
-            eprintln!("{}", for_terminal(&problems, Lines::Many));
-            return Ok(1);
-        }
+pub fn plan(args: &RunbookArgs) -> Result<i32> {
+    refuse_single_run_options(args, None)?;
+    let Some(fleet) = load_or_report(&args.runbook) else {
+        return Ok(1);
     };
     let loaded = match load_apps(&fleet, args.env.as_deref()) {
         Ok(l) => l,

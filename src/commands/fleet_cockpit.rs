@@ -23,6 +23,9 @@ use crate::terminal_text::{Lines, for_terminal};
 use crate::tui::fleet::{FleetRow, FleetScreen, render};
 use crate::tui::{Clock, HISTORY, Input, Inputs, Loop, Stats, Stop, app::App, theme::Theme};
 
+/// How long a new question ignores keys (one pressed as it appeared was for something else).
+const QUESTION_SETTLES: Duration = Duration::from_millis(400);
+
 /// Where one application is in this session.
 enum Slot {
     /// Its wave has not come, or the fleet stopped before it: with why.
@@ -53,6 +56,10 @@ pub(super) struct FleetCockpit<'a> {
     /// Rollbacks already answered for.
     answered: BTreeSet<String>,
     question: Option<Question>,
+    /// Questions that came while another was on screen.
+    later: std::collections::VecDeque<Question>,
+    /// When the question on screen appeared.
+    asked_at: std::time::Instant,
     selected: usize,
     message: Option<String>,
     theme: Theme,
@@ -89,7 +96,7 @@ impl<'a> FleetCockpit<'a> {
     ) -> Self {
         let mut slots = BTreeMap::new();
         for app in &fleet.apps {
-            let slot = match standing_before(env, &record, &app.name, args) {
+            let slot = match standing_before(&env.store, &record, &app.name, args.new_attempt) {
                 Some(s) => Slot::Settled(s),
                 None => Slot::Idle("not started: its wave has not come".into()),
             };
@@ -107,6 +114,8 @@ impl<'a> FleetCockpit<'a> {
             stopped: None,
             answered: BTreeSet::new(),
             question: None,
+            later: std::collections::VecDeque::new(),
+            asked_at: std::time::Instant::now(),
             selected: 0,
             message: None,
             theme: Theme::from_env(),
@@ -129,6 +138,9 @@ impl<'a> FleetCockpit<'a> {
             Slot::Settled(s) => Some(s.clone()),
             Slot::Going(bg) => {
                 let v = bg.view.borrow();
+                if v.taken_over {
+                    return Some(Standing::Failed(v.problem.clone().unwrap_or_default()));
+                }
                 match &v.status {
                     RunStatus::Holding { .. } | RunStatus::Completed { .. } => Some(Standing::Passed(String::new())),
                     RunStatus::RolledBack { .. } => Some(Standing::RolledBack(String::new())),
@@ -185,18 +197,23 @@ impl<'a> FleetCockpit<'a> {
                             others.join(", ")
                         ));
                     }
-                    OnRollback::Ask => self.question = Some(Question::RollBackOthers { reason, others }),
+                    OnRollback::Ask => self.ask(Question::RollBackOthers { reason, others }),
                 }
             }
         }
-        if self.stopped.is_some() {
+        if let Some(why) = &self.stopped {
+            if self.record.stopped != *why {
+                super::fleet::record_stop(&self.env.store, &mut self.record, why);
+            }
             return false;
         }
         for app in &wave.apps {
             if let Some(Slot::Settled(Standing::RolledBack(why) | Standing::Failed(why) | Standing::Waiting(why))) =
                 self.slots.get(app)
             {
-                self.stopped = Some(format!("{app}: {why}"));
+                let why = format!("{app}: {why}");
+                super::fleet::record_stop(&self.env.store, &mut self.record, &why);
+                self.stopped = Some(why);
                 return false;
             }
         }
@@ -216,27 +233,19 @@ impl<'a> FleetCockpit<'a> {
             return false;
         };
         {
-            let on_run = |run_id: &str| {
-                let mut record = self.record.clone();
-                if record.runs.get(app).map(String::as_str) != Some(run_id) {
-                    record.runs.insert(app.clone(), run_id.to_string());
-                    record.updated_at = Utc::now();
-                    let _ = self.env.store.write_fleet(&record);
-                }
-            };
+            let record = std::cell::RefCell::new(self.record.clone());
+            let on_run = |run_id: &str| super::fleet::note_run(&self.env.store, &mut record.borrow_mut(), app, run_id);
             let opened = open_app(
                 self.env,
                 self.args,
                 self.mode,
                 &self.loaded[app],
                 self.rehearsals.get(app).cloned(),
+                BTreeMap::new(),
                 on_run,
             )
             .await;
-            // The record as written by `on_run`.
-            if let Some(r) = self.env.store.fleet(&self.record.fleet_id) {
-                self.record = r;
-            }
+            self.record = record.into_inner();
             let slot = match opened {
                 Ok((driver, _)) => Slot::Going(Background::spawn(driver)),
                 Err((_, standing)) => Slot::Settled(standing),
@@ -244,6 +253,21 @@ impl<'a> FleetCockpit<'a> {
             self.slots.insert(app.clone(), slot);
         }
         true
+    }
+
+    /// Shows a question, or keeps it for when the one on screen is answered.
+    fn ask(&mut self, q: Question) {
+        if self.question.is_some() {
+            self.later.push_back(q);
+        } else {
+            self.question = Some(q);
+            self.asked_at = std::time::Instant::now();
+        }
+    }
+
+    fn next_question(&mut self) {
+        self.question = self.later.pop_front();
+        self.asked_at = std::time::Instant::now();
     }
 
     fn roll_back(&self, reason: &str, apps: &[String]) {
@@ -267,7 +291,7 @@ impl<'a> FleetCockpit<'a> {
                 let (view, note) = match self.slots.get(app) {
                     Some(Slot::Going(bg)) => (Some(bg.view.borrow().clone()), String::new()),
                     Some(Slot::Idle(why)) => (None, why.clone()),
-                    Some(Slot::Settled(s)) => (None, format!("{}: {}", s_word(s), s_detail(s))),
+                    Some(Slot::Settled(s)) => (None, format!("{}: {}", s.word(), s.detail())),
                     None => (None, String::new()),
                 };
                 FleetRow {
@@ -285,6 +309,10 @@ impl<'a> FleetCockpit<'a> {
             wave_line,
             rows,
             selected: self.selected,
+            question_keys: match self.question {
+                Some(Question::Leave) => "y leave · n stay",
+                _ => "y roll them back · n let them go on",
+            },
             question: self.question.as_ref().map(|q| match q {
                 Question::RollBackOthers { reason, others } => {
                     format!(
@@ -334,7 +362,9 @@ impl<'a> FleetCockpit<'a> {
                             return Ok(());
                         }
                         if key.code == KeyCode::Enter && self.question.is_none() {
-                            self.open_selected(terminal, inputs, &mut stats).await?;
+                            if self.open_selected(terminal, inputs, &mut stats).await? {
+                                return Ok(());
+                            }
                             last_drawn = None;
                         }
                     }
@@ -350,6 +380,10 @@ impl<'a> FleetCockpit<'a> {
             return true;
         }
         if let Some(q) = &self.question {
+            // A key pressed as the question appeared was meant for something else.
+            if self.asked_at.elapsed() < QUESTION_SETTLES {
+                return false;
+            }
             match key.code {
                 KeyCode::Char('y') => {
                     let q = self.question.take();
@@ -361,6 +395,7 @@ impl<'a> FleetCockpit<'a> {
                         Some(Question::Leave) => return true,
                         None => {}
                     }
+                    self.next_question();
                 }
                 KeyCode::Char('n') | KeyCode::Esc => {
                     if let Question::RollBackOthers { others, .. } = q {
@@ -370,6 +405,7 @@ impl<'a> FleetCockpit<'a> {
                         ));
                     }
                     self.question = None;
+                    self.next_question();
                 }
                 _ => {}
             }
@@ -387,7 +423,7 @@ impl<'a> FleetCockpit<'a> {
                 if !busy {
                     return true;
                 }
-                self.question = Some(Question::Leave);
+                self.ask(Question::Leave);
             }
             _ => {}
         }
@@ -395,33 +431,33 @@ impl<'a> FleetCockpit<'a> {
     }
 
     /// Opens the selected application's own cockpit with its driver; its run goes back to
-    /// the background when the operator comes back.
+    /// the background when the operator comes back. True when the fleet is to end (a signal).
     async fn open_selected<B: Backend, I: Inputs>(
         &mut self,
         terminal: &mut Terminal<B>,
         inputs: &mut I,
         stats: &mut Stats,
-    ) -> Result<()>
+    ) -> Result<bool>
     where
         B::Error: Send + Sync + 'static,
     {
         let order = self.order();
         let Some((_, app)) = order.get(self.selected).map(|(w, a)| (*w, a.to_string())) else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(Slot::Going(_)) = self.slots.get(&app) else {
             self.message = Some(format!("{app} has no run driven here yet"));
-            return Ok(());
+            return Ok(false);
         };
         let Some(Slot::Going(bg)) = self.slots.remove(&app) else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(mut driver) = bg.take().await else {
             self.slots.insert(
                 app.clone(),
                 Slot::Settled(Standing::Failed("its driver stopped unexpectedly".into())),
             );
-            return Ok(());
+            return Ok(false);
         };
         let history = driver.session.journal().tail(HISTORY).unwrap_or_default();
         let mut cockpit = App::new(self.theme, driver.state(), &history);
@@ -440,9 +476,10 @@ impl<'a> FleetCockpit<'a> {
         self.slots.insert(app.clone(), Slot::Going(Background::spawn(driver)));
         match stopped? {
             Stop::TakenOver(why) => self.message = Some(why),
-            Stop::Quit | Stop::InputsEnded => self.message = None,
+            Stop::Quit => self.message = None,
+            Stop::Terminated | Stop::InputsEnded => return Ok(true),
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Closes every session this cockpit opened; the exit code for the fleet.
@@ -450,11 +487,14 @@ impl<'a> FleetCockpit<'a> {
         let apps: Vec<String> = self.slots.keys().cloned().collect();
         for app in apps {
             if let Some(Slot::Going(bg)) = self.slots.remove(&app) {
-                if let Some(mut driver) = bg.take().await {
-                    let _ = driver.shutdown("the operator left the fleet cockpit").await;
-                    let standing = super::fleet::standing_of(driver.state(), Utc::now());
-                    self.slots.insert(app, Slot::Settled(standing));
-                }
+                let standing = match bg.take().await {
+                    Some(mut driver) => {
+                        let _ = driver.shutdown("the operator left the fleet cockpit").await;
+                        super::fleet::standing_of(driver.state(), Utc::now())
+                    }
+                    None => Standing::Failed("its driver stopped unexpectedly".into()),
+                };
+                self.slots.insert(app, Slot::Settled(standing));
             }
         }
         let all: Vec<Standing> = self
@@ -467,6 +507,8 @@ impl<'a> FleetCockpit<'a> {
             .collect();
         if all.iter().any(|s| matches!(s, Standing::RolledBack(_))) {
             Exit::RolledBack
+        } else if all.iter().any(|s| matches!(s, Standing::Failed(_))) {
+            Exit::Error
         } else if self.current_wave().is_none() {
             Exit::Completed
         } else {
@@ -478,7 +520,7 @@ impl<'a> FleetCockpit<'a> {
         let mut out = format!("Fleet {} ({}):\n", self.fleet.name, self.record.fleet_id);
         for (_, app) in self.order() {
             let line = match self.slots.get(app) {
-                Some(Slot::Settled(s)) => format!("{}: {}", s_word(s), s_detail(s)),
+                Some(Slot::Settled(s)) => format!("{}: {}", s.word(), s.detail()),
                 Some(Slot::Idle(why)) => why.clone(),
                 Some(Slot::Going(_)) | None => String::new(),
             };
@@ -501,12 +543,4 @@ impl<'a> FleetCockpit<'a> {
         ));
         out
     }
-}
-
-fn s_word(s: &Standing) -> &'static str {
-    s.word()
-}
-
-fn s_detail(s: &Standing) -> &str {
-    s.detail()
 }

@@ -173,7 +173,7 @@ pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>, 
     let max_wait = duration::parse(&args.max_wait).map_err(|e| anyhow::anyhow!("--max-wait: {e}"))?;
     let decisions = decisions(args)?;
     let cockpit = uses_cockpit(args);
-    let mut driver = driver_for(session, args).await?;
+    let mut driver = driver_for(session, args, decisions.notes.clone()).await?;
     if cockpit {
         if decisions.given() {
             let reason = "--approve, --note, --resolve, --retry and --skip are for --headless runs; \
@@ -198,14 +198,18 @@ pub async fn drive(session: HeldRun, args: &DriveArgs, preamble: Vec<Recorded>, 
 
 /// The driver of an opened session, approving by itself where that was asked for (and is
 /// allowed): `--auto-approve`, a dry run, or an unattended rehearsal resumed.
-pub(crate) async fn driver_for(session: HeldRun, args: &DriveArgs) -> Result<Driver> {
+/// `notes` are the operator's notes for the steps that have one (`--note`).
+pub(crate) async fn driver_for(
+    session: HeldRun,
+    args: &DriveArgs,
+    notes: std::collections::BTreeMap<String, String>,
+) -> Result<Driver> {
     let dry_run = session.state().dry_run;
     // An unattended rehearsal stays unattended when it is resumed.
     let recorded = session.state().rehearsal.as_ref().is_some_and(|r| r.auto_approve);
     let mut driver = Driver::new(session);
     if args.auto_approve || dry_run || recorded {
-        let decisions = decisions(args)?;
-        if let Err(reason) = driver.approve_automatically(decisions.notes.clone()) {
+        if let Err(reason) = driver.approve_automatically(notes) {
             let _ = driver.shutdown(&reason).await;
             bail!(reason);
         }

@@ -92,6 +92,8 @@ async fn drive(
         let now = Utc::now();
         if !taken_over {
             match driver.start_due(now) {
+                // The run moved on: an earlier problem is behind it.
+                Ok(records) if !records.is_empty() => problem = None,
                 Ok(_) => {}
                 Err(e @ SubmitError::TakenOver { .. }) => {
                     taken_over = true;
@@ -120,6 +122,7 @@ async fn drive(
         tokio::select! {
             msg = driver.recv(), if !taken_over && (busy || driver.listening()) => {
                 match driver.handle(msg, Utc::now()) {
+                    Ok(records) if !records.is_empty() => problem = None,
                     Ok(_) => {}
                     Err(e @ SubmitError::TakenOver { .. }) => {
                         taken_over = true;

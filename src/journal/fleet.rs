@@ -90,6 +90,24 @@ impl Store {
         all
     }
 
+    /// Takes the fleet's lock (`fleets/<id>.lock`) for as long as the value lives: one
+    /// process drives a fleet at a time (each application's run has its own lock too).
+    pub fn lock_fleet(&self, fleet_id: &str, holder: &super::Holder) -> Result<super::lock::RunLock, JournalError> {
+        let path = self.fleet_path(fleet_id)?.with_extension("lock");
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        create_private_dir(&self.root().join("fleets")).map_err(io)?;
+        match super::lock::RunLock::try_acquire(&path, holder).map_err(io)? {
+            super::lock::Acquire::Acquired(lock) => Ok(lock),
+            super::lock::Acquire::Held(holder) => Err(JournalError::Held {
+                run_id: format!("fleet {fleet_id}"),
+                holder,
+            }),
+        }
+    }
+
     /// Writes a fleet's record durably (a crash leaves the old one or the new one).
     pub fn write_fleet(&self, record: &FleetRecord) -> Result<(), JournalError> {
         let path = self.fleet_path(&record.fleet_id)?;

@@ -46,7 +46,7 @@ pub fn fleet_markdown(fleet: &FleetRecord, runs: &[AppRun<'_>]) -> String {
     out.push_str(&format!("# Fleet {} ({}){mode}\n\n", fleet.fleet, fleet.environment));
     out.push_str(&format!("Fleet file `{}`; record `{}`.", fleet.source, fleet.fleet_id));
     if !fleet.stopped.is_empty() {
-        out.push_str(&format!(" The fleet stopped: {}.", fleet.stopped));
+        out.push_str(&format!(" The fleet stopped: {}.", redacted(&fleet.stopped, runs)));
     }
     out.push_str("\n\n## Applications\n\n| Wave | Application | Run | Attempt | Outcome |\n|---|---|---|---|---|\n");
     for wave in &fleet.waves {
@@ -117,13 +117,19 @@ pub fn fleet_json(fleet: &FleetRecord, runs: &[AppRun<'_>]) -> String {
         "fleet_id": fleet.fleet_id,
         "environment": fleet.environment,
         "mode": fleet.mode,
-        "stopped": fleet.stopped,
+        "stopped": redacted(&fleet.stopped, runs),
         "apps": apps,
         "timeline": timeline,
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Text of the fleet's own (where it stopped, which quotes the runs) through every run's
+/// redactor.
+fn redacted(text: &str, runs: &[AppRun<'_>]) -> String {
+    runs.iter().fold(text.to_string(), |t, r| r.redactor.redact(&t))
 }
 
 /// Every string in a JSON value through the redactor (keys included).

@@ -58,6 +58,8 @@ impl Clock {
 pub enum Stop {
     /// The operator quit.
     Quit,
+    /// SIGTERM or SIGHUP: the process is asked to end (a fleet's view ends too).
+    Terminated,
     /// The inputs ended and nothing was left in progress (tests).
     InputsEnded,
     /// Another process took the run over (its Lease in the cluster): why, in words.
@@ -174,7 +176,7 @@ impl Loop<'_> {
                                                 Some(Input::Paste(text)) => app.on_paste(&text),
                         Some(Input::Terminate) => {
                             self.draw(terminal, driver, app, self.clock.now(), busy)?;
-                            return Ok(Stop::Quit);
+                            return Ok(Stop::Terminated);
                         }
                         Some(Input::Resize) => {
                             terminal.autoresize()?;

@@ -47,8 +47,10 @@ pub struct FleetScreen {
     pub wave_line: String,
     pub rows: Vec<FleetRow>,
     pub selected: usize,
-    /// A question the operator answers with y or n (the others of a wave that rolled back).
+    /// A question the operator answers with y or n (the others of a wave that rolled back;
+    /// leaving while steps run), and what y and n do.
     pub question: Option<String>,
+    pub question_keys: &'static str,
     /// The last thing said.
     pub message: Option<String>,
 }
@@ -214,7 +216,7 @@ pub fn render(frame: &mut Frame<'_>, screen: &FleetScreen, theme: &Theme, now: D
         frame.render_widget(
             Paragraph::new(vec![
                 Line::from(Span::styled(one(q), theme.status(StepStatus::Failed))),
-                Line::from("y roll them back · n let them go on"),
+                Line::from(screen.question_keys),
             ]),
             question_area,
         );
