@@ -465,3 +465,68 @@ fn in_the_fleet_view_a_rollback_asks_about_the_others_of_its_wave() {
         "wave three never started"
     );
 }
+
+#[test]
+fn a_second_start_does_not_go_past_a_rollback_in_its_own_wave() {
+    let sb = Sandbox::new();
+    app(&sb, "b", "true", "");
+    app(&sb, "c", "true", "");
+    std::fs::write(sb.path().join("fail-b"), "").unwrap();
+    let f = fleet(&sb, "keep", &[("two", &["b", "c"], 1)]);
+    let out = run_fleet(&sb, &f, &[]);
+    assert_exit(&out, 2);
+    assert!(text(&out.stdout).contains("rolled back: b"), "{}", text(&out.stdout));
+    for _ in 0..2 {
+        let again = run_fleet(&sb, &f, &[]);
+        assert_exit(&again, 2);
+        assert!(!order(&sb).iter().any(|l| l == "start c"), "c never starts: {:?}", order(&sb));
+    }
+    assert_eq!(sb.summaries().len(), 1, "only b has a run");
+}
+
+#[test]
+fn an_application_with_decommissioning_after_its_hold_passes_its_wave_at_the_hold() {
+    let sb = Sandbox::new();
+    let decommission = "[[phase]]\nid = \"decommission\"\nafter_hold = true\n  [[phase.step]]\n  id = \"stop-vms\"\n  kind = \"command\"\n  run = \"echo decommissioned >> ORDER\"\n";
+    let log = sb.path().join("order.log");
+    app(&sb, "a", "true", &decommission.replace("ORDER", &log.display().to_string()));
+    app(&sb, "b", "true", "");
+    let f = fleet(&sb, "ask", &[("one", &["a"], 1), ("two", &["b"], 1)]);
+    // A wait longer than the hold: the fleet still goes on at the hold, not after it.
+    let out = run_fleet(&sb, &f, &["--max-wait", "100h"]);
+    assert_exit(&out, 0);
+    assert_eq!(order(&sb), ["start a", "end a", "start b", "end b"], "{}", text(&out.stdout));
+}
+
+#[test]
+fn sigint_stops_a_headless_fleet_and_the_same_command_goes_on() {
+    let sb = Sandbox::new();
+    let started = sb.path().join("started");
+    let release = sb.path().join("release");
+    app(
+        &sb,
+        "a",
+        &format!("test -e {} || {{ touch {}; sleep 30; }}", release.display(), started.display()),
+        "",
+    );
+    app(&sb, "b", "true", "");
+    let f = fleet(&sb, "ask", &[("one", &["a"], 1), ("two", &["b"], 1)]);
+    let child = sb.spawn(&["run", f.to_str().unwrap(), "--headless"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "a never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 3);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("■ the fleet stopped at one: interrupted (SIGINT)"), "{stdout}");
+    assert!(!order(&sb).iter().any(|l| l.ends_with(" b")), "wave two never started");
+
+    std::fs::write(&release, "").unwrap();
+    let out = run_fleet(&sb, &f, &["--resolve", "a/deploy=retry"]);
+    assert_exit(&out, 0);
+    assert!(order(&sb).contains(&"end b".to_string()));
+}
