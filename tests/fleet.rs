@@ -479,7 +479,11 @@ fn a_second_start_does_not_go_past_a_rollback_in_its_own_wave() {
     for _ in 0..2 {
         let again = run_fleet(&sb, &f, &[]);
         assert_exit(&again, 2);
-        assert!(!order(&sb).iter().any(|l| l == "start c"), "c never starts: {:?}", order(&sb));
+        assert!(
+            !order(&sb).iter().any(|l| l == "start c"),
+            "c never starts: {:?}",
+            order(&sb)
+        );
     }
     assert_eq!(sb.summaries().len(), 1, "only b has a run");
 }
@@ -489,13 +493,23 @@ fn an_application_with_decommissioning_after_its_hold_passes_its_wave_at_the_hol
     let sb = Sandbox::new();
     let decommission = "[[phase]]\nid = \"decommission\"\nafter_hold = true\n  [[phase.step]]\n  id = \"stop-vms\"\n  kind = \"command\"\n  run = \"echo decommissioned >> ORDER\"\n";
     let log = sb.path().join("order.log");
-    app(&sb, "a", "true", &decommission.replace("ORDER", &log.display().to_string()));
+    app(
+        &sb,
+        "a",
+        "true",
+        &decommission.replace("ORDER", &log.display().to_string()),
+    );
     app(&sb, "b", "true", "");
     let f = fleet(&sb, "ask", &[("one", &["a"], 1), ("two", &["b"], 1)]);
     // A wait longer than the hold: the fleet still goes on at the hold, not after it.
     let out = run_fleet(&sb, &f, &["--max-wait", "100h"]);
     assert_exit(&out, 0);
-    assert_eq!(order(&sb), ["start a", "end a", "start b", "end b"], "{}", text(&out.stdout));
+    assert_eq!(
+        order(&sb),
+        ["start a", "end a", "start b", "end b"],
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -506,7 +520,11 @@ fn sigint_stops_a_headless_fleet_and_the_same_command_goes_on() {
     app(
         &sb,
         "a",
-        &format!("test -e {} || {{ touch {}; sleep 30; }}", release.display(), started.display()),
+        &format!(
+            "test -e {} || {{ touch {}; sleep 30; }}",
+            release.display(),
+            started.display()
+        ),
         "",
     );
     app(&sb, "b", "true", "");
@@ -522,7 +540,10 @@ fn sigint_stops_a_headless_fleet_and_the_same_command_goes_on() {
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 3);
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("■ the fleet stopped at one: interrupted (SIGINT)"), "{stdout}");
+    assert!(
+        stdout.contains("■ the fleet stopped at one: interrupted (SIGINT)"),
+        "{stdout}"
+    );
     assert!(!order(&sb).iter().any(|l| l.ends_with(" b")), "wave two never started");
 
     std::fs::write(&release, "").unwrap();
