@@ -213,13 +213,13 @@ fn say(line: std::fmt::Arguments<'_>) {
 /// (Ctrl-C), SIGTERM (`kill`, a service manager) and SIGHUP (the terminal or the SSH
 /// session went away). Once installed, they no longer kill the process: the step in
 /// progress is stopped, the session is closed saying why, and the run resumes later.
-struct Signals {
+pub struct Signals {
     term: Option<Signal>,
     hangup: Option<Signal>,
 }
 
 impl Signals {
-    fn install() -> Self {
+    pub fn install() -> Self {
         Self {
             term: signal(SignalKind::terminate()).ok(),
             hangup: signal(SignalKind::hangup()).ok(),
@@ -227,7 +227,7 @@ impl Signals {
     }
 
     /// The next signal, in words for the journal.
-    async fn next(&mut self) -> &'static str {
+    pub async fn next(&mut self) -> &'static str {
         async fn one(s: &mut Option<Signal>) {
             let delivered = match s {
                 Some(s) => s.recv().await.is_some(),

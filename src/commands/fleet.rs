@@ -385,7 +385,7 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
         marker,
         standings: BTreeMap::new(),
         decisions: all_decisions,
-        signals: FleetSignals::install(),
+        signals: headless::Signals::install(),
         interrupted: None,
     };
     say(
@@ -439,41 +439,6 @@ pub async fn run(env: &Env, args: &RunArgs, mode: Mode, rehearse: Option<&Rehear
     Ok(exit as i32)
 }
 
-/// The signals that stop a headless fleet (as they stop a headless run). Each application's
-/// run listens for them itself while it is driven; the fleet listens too, so a signal that
-/// comes while no run listens (between waves, while a run is opened) still stops it.
-struct FleetSignals {
-    term: Option<tokio::signal::unix::Signal>,
-    hangup: Option<tokio::signal::unix::Signal>,
-}
-
-impl FleetSignals {
-    fn install() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        Self {
-            term: signal(SignalKind::terminate()).ok(),
-            hangup: signal(SignalKind::hangup()).ok(),
-        }
-    }
-
-    async fn next(&mut self) -> &'static str {
-        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
-            let delivered = match s {
-                Some(s) => s.recv().await.is_some(),
-                None => false,
-            };
-            if !delivered {
-                std::future::pending::<()>().await;
-            }
-        }
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
-            () = one(&mut self.term) => "terminated (SIGTERM)",
-            () = one(&mut self.hangup) => "hung up (SIGHUP)",
-        }
-    }
-}
-
 struct FleetRun<'a> {
     env: &'a Env,
     args: &'a RunArgs,
@@ -485,7 +450,10 @@ struct FleetRun<'a> {
     marker: &'static str,
     standings: BTreeMap<String, Standing>,
     decisions: Decisions,
-    signals: FleetSignals,
+    /// The signals that stop a headless run stop the fleet too. Each application's run
+    /// listens for them itself while it is driven; the fleet listens as well, so a signal
+    /// that comes while no run listens (between waves, while a run is opened) still stops it.
+    signals: headless::Signals,
     /// The signal that stopped the fleet, if one did.
     interrupted: Option<&'static str>,
 }

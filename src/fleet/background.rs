@@ -91,16 +91,7 @@ async fn drive(
     loop {
         let now = Utc::now();
         if !taken_over {
-            match driver.start_due(now) {
-                // The run moved on: an earlier problem is behind it.
-                Ok(records) if !records.is_empty() => problem = None,
-                Ok(_) => {}
-                Err(e @ SubmitError::TakenOver { .. }) => {
-                    taken_over = true;
-                    problem = Some(e.to_string());
-                }
-                Err(e) => problem = Some(e.to_string()),
-            }
+            take(driver.start_due(now), &mut problem, &mut taken_over);
         }
         let mut v = AppView::of(driver.state(), driver.busy_with(), now);
         v.problem.clone_from(&problem);
@@ -121,15 +112,7 @@ async fn drive(
         };
         tokio::select! {
             msg = driver.recv(), if !taken_over && (busy || driver.listening()) => {
-                match driver.handle(msg, Utc::now()) {
-                    Ok(records) if !records.is_empty() => problem = None,
-                    Ok(_) => {}
-                    Err(e @ SubmitError::TakenOver { .. }) => {
-                        taken_over = true;
-                        problem = Some(e.to_string());
-                    }
-                    Err(e) => problem = Some(e.to_string()),
-                }
+                take(driver.handle(msg, Utc::now()), &mut problem, &mut taken_over);
             }
             reason = rollbacks.recv() => match reason {
                 Some(reason) => {
@@ -149,5 +132,23 @@ async fn drive(
             },
             () = tokio::time::sleep(timer) => {}
         }
+    }
+}
+
+/// What the driver answered: progress clears an earlier problem; another holder ends the
+/// driving here.
+fn take(
+    result: Result<Vec<crate::engine::Recorded>, SubmitError>,
+    problem: &mut Option<String>,
+    taken_over: &mut bool,
+) {
+    match result {
+        Ok(records) if !records.is_empty() => *problem = None,
+        Ok(_) => {}
+        Err(e @ SubmitError::TakenOver { .. }) => {
+            *taken_over = true;
+            *problem = Some(e.to_string());
+        }
+        Err(e) => *problem = Some(e.to_string()),
     }
 }
