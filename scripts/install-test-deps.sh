@@ -14,6 +14,7 @@ packages=(
   sqlite3
   prometheus            # metrics tests: a real Prometheus (and promtool, to backfill history)
   strace                # crash-safety tests: what reaches the disk (fsync) before a step acts
+  man-db                # the man page test renders `cutover man` with `man -l`
 )
 
 missing=()

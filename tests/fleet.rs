@@ -93,7 +93,9 @@ fn waves_go_in_order_one_at_a_time_where_the_file_says_and_a_second_start_finds_
         "wave 2 starts only after wave 1 holds, and one at a time:\n{stdout}"
     );
     assert!(
-        stdout.lines().any(|l| l.starts_with("[b] ") && l.contains("check: succeeded")),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("[b] ") && l.contains("check: succeeded")),
         "{stdout}"
     );
     assert!(
@@ -133,8 +135,14 @@ fn waves_go_in_order_one_at_a_time_where_the_file_says_and_a_second_start_finds_
             .position(|l| l.starts_with(&format!("[{app}]")) && l.contains(what))
             .unwrap_or_else(|| panic!("no `{what}` line of {app}:\n{md}"))
     };
-    assert!(line_of("a", "all steps done") < line_of("b", "started: runbook b"), "{md}");
-    assert!(line_of("b", "all steps done") < line_of("c", "started: runbook c"), "{md}");
+    assert!(
+        line_of("a", "all steps done") < line_of("b", "started: runbook b"),
+        "{md}"
+    );
+    assert!(
+        line_of("b", "all steps done") < line_of("c", "started: runbook c"),
+        "{md}"
+    );
     let json = sb.output(&["export", "estate.default", "--format", "json"]);
     assert_exit(&json, 0);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -208,7 +216,9 @@ fn a_rollback_stops_the_fleet_at_its_wave_and_rolls_back_the_others_when_the_fil
     let runs = text(&sb.output(&["runs"]).stdout);
     assert!(
         runs.contains("stopped: rolled back: b")
-            && runs.lines().any(|l| l.trim_start().starts_with("d ") && l.ends_with("not started")),
+            && runs
+                .lines()
+                .any(|l| l.trim_start().starts_with("d ") && l.ends_with("not started")),
         "{runs}"
     );
 
