@@ -586,7 +586,6 @@ impl FleetRun<'_> {
             }
         }
         drop(running);
-        drop(record);
         for app in queue {
             self.standings.insert(app.name.clone(), Standing::NotStarted);
         }
