@@ -63,7 +63,7 @@ pub enum Cmd {
     /// a fleet file's applications wave by wave
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
-    /// Rehearse a runbook (against staging): kept apart from live runs, time compressible
+    /// Rehearse a runbook or a fleet (against staging): kept apart from live runs, time compressible
     #[command(after_help = REHEARSE_HELP)]
     Rehearse(RehearseArgs),
     /// A whole cutover in two minutes against a built-in sandbox (nothing to install)
@@ -93,7 +93,7 @@ pub enum Cmd {
     /// Continue a run whose holder is gone, from its copy in the cluster ([state] backend = "kubernetes")
     #[command(after_help = TAKEOVER_HELP)]
     Takeover(TakeoverArgs),
-    /// Print the JSON Schema of the runbook format, for editors (taplo, VS Code's Even Better TOML)
+    /// Print the JSON Schema of runbooks (or of fleet files), for editors (taplo, VS Code's Even Better TOML)
     #[command(after_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
     /// Print the shell completion script for bash, zsh or fish
