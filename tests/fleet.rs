@@ -567,3 +567,48 @@ fn sigint_stops_a_headless_fleet_and_the_same_command_goes_on() {
     assert_exit(&out, 0);
     assert!(order(&sb).contains(&"end b".to_string()));
 }
+
+#[test]
+fn keep_lets_the_others_go_on_and_a_new_attempt_after_the_rca_finishes_the_wave() {
+    let sb = Sandbox::new();
+    app(&sb, "b", "true", "");
+    app(&sb, "c", "sleep 2", "");
+    app(&sb, "d", "true", "");
+    let fail = sb.path().join("fail-b");
+    std::fs::write(&fail, "").unwrap();
+    let f = fleet(&sb, "keep", &[("two", &["b", "c"], 2), ("three", &["d"], 1)]);
+    let out = run_fleet(&sb, &f, &[]);
+    assert_exit(&out, 2);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("b rolled back: the others in two (c) go on, as the fleet file says"),
+        "{stdout}"
+    );
+    let by_app = |name: &str| sb.summaries().into_iter().find(|s| s.runbook == name);
+    assert_eq!(by_app("c").unwrap().status.word(), "holding", "c went on to its hold");
+    assert!(by_app("d").is_none(), "wave three never started");
+
+    // No second attempt without the root-cause analysis.
+    let b = by_app("b").unwrap().run_id;
+    let refused = run_fleet(&sb, &f, &["--new-attempt"]);
+    assert_exit(&refused, 1);
+    assert!(by_app("d").is_none());
+    let rca = sb.output(&[
+        "rca",
+        &b,
+        "--text",
+        "the check failed because fail-b was left behind by the test",
+    ]);
+    assert_exit(&rca, 0);
+    std::fs::remove_file(&fail).unwrap();
+    let out = run_fleet(&sb, &f, &["--new-attempt"]);
+    assert_exit(&out, 0);
+    let b_after = by_app("b").unwrap();
+    assert_eq!(
+        (b_after.run_id.as_str(), b_after.attempt),
+        (b.as_str(), 2),
+        "b's run went on to attempt 2"
+    );
+    assert_eq!(b_after.status.word(), "holding");
+    assert_eq!(by_app("d").unwrap().status.word(), "holding");
+}
