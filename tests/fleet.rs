@@ -612,3 +612,37 @@ fn keep_lets_the_others_go_on_and_a_new_attempt_after_the_rca_finishes_the_wave(
     assert_eq!(b_after.status.word(), "holding");
     assert_eq!(by_app("d").unwrap().status.word(), "holding");
 }
+
+#[test]
+fn a_rollback_elsewhere_reaches_the_application_whose_cockpit_is_open() {
+    let sb = Sandbox::new();
+    app(&sb, "b", "sleep 3", "");
+    app(&sb, "c", "sleep 30", "");
+    std::fs::write(sb.path().join("fail-b"), "").unwrap();
+    let f = fleet(&sb, "roll_back", &[("two", &["b", "c"], 2)]);
+    let command = format!(
+        "CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {} run {}; echo EXIT=$?; sleep 60",
+        sb.state_dir().display(),
+        env!("CARGO_BIN_EXE_cutover"),
+        f.display()
+    );
+    let tmux = Tmux::new();
+    tmux.start_sized(&command, 140, 30);
+    tmux.wait_for("running deploy");
+    // Open c and stay in its cockpit while b fails and rolls back.
+    tmux.keys(&["Down", "Enter"]);
+    tmux.wait_for("application c. q goes back to the fleet view");
+    let screen = tmux.wait_for("c is rolling back (the fleet: b rolled back in two), as the fleet file says");
+    assert!(
+        screen.contains("fleet estate (default)"),
+        "back in the fleet view:\n{screen}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tmux.screen().matches("↺ rolled back").count() < 2 {
+        assert!(Instant::now() < deadline, "c was not rolled back:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXIT=2");
+    assert!(order(&sb).contains(&"back c".to_string()), "{:?}", order(&sb));
+}

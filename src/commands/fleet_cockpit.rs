@@ -63,6 +63,10 @@ pub(super) struct FleetCockpit<'a> {
     selected: usize,
     message: Option<String>,
     theme: Theme,
+    /// The application whose cockpit is open (its driver is lent to it), and a rollback the
+    /// fleet asked of it meanwhile.
+    lent: Option<String>,
+    lent_rollback: Option<String>,
 }
 
 pub(super) async fn run(
@@ -119,6 +123,8 @@ impl<'a> FleetCockpit<'a> {
             selected: 0,
             message: None,
             theme: Theme::from_env(),
+            lent: None,
+            lent_rollback: None,
         }
     }
 
@@ -176,7 +182,9 @@ impl<'a> FleetCockpit<'a> {
                     .apps
                     .iter()
                     .filter(|a| {
-                        *a != app && matches!(self.slots.get(*a), Some(Slot::Going(_))) && self.standing(a).is_none()
+                        *a != app
+                            && (self.lent.as_ref() == Some(*a)
+                                || matches!(self.slots.get(*a), Some(Slot::Going(_))) && self.standing(a).is_none())
                     })
                     .cloned()
                     .collect();
@@ -270,10 +278,12 @@ impl<'a> FleetCockpit<'a> {
         self.asked_at = std::time::Instant::now();
     }
 
-    fn roll_back(&self, reason: &str, apps: &[String]) {
+    fn roll_back(&mut self, reason: &str, apps: &[String]) {
         for a in apps {
             if let Some(Slot::Going(bg)) = self.slots.get(a) {
                 bg.roll_back(reason.to_string());
+            } else if self.lent.as_ref() == Some(a) {
+                self.lent_rollback = Some(reason.to_string());
             }
         }
     }
@@ -472,8 +482,49 @@ impl<'a> FleetCockpit<'a> {
             stats,
             settle: true,
         };
-        let stopped = looper.run(terminal, &mut driver, &mut cockpit, inputs).await;
+        // The fleet goes on meanwhile: waves start, and `on_rollback` applies (a question
+        // waits for the fleet view).
+        self.lent = Some(app.clone());
+        let stopped = {
+            let in_cockpit = looper.run(terminal, &mut driver, &mut cockpit, inputs);
+            tokio::pin!(in_cockpit);
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    stopped = &mut in_cockpit => break Some(stopped),
+                    _ = tick.tick() => {
+                        while self.advance().await {}
+                        // Rolling this application back is the fleet's to do now: its
+                        // cockpit closes (the loop is between two awaits it can leave).
+                        if self.lent_rollback.is_some() {
+                            break None;
+                        }
+                    }
+                }
+            }
+        };
+        self.lent = None;
+        let ended = matches!(
+            driver.state().status,
+            RunStatus::RollingBack | RunStatus::RolledBack { .. } | RunStatus::Completed { .. }
+        );
+        if let Some(reason) = self.lent_rollback.take().filter(|_| !ended) {
+            let by = driver.session.operator.clone();
+            self.message = Some(
+                match driver.command(
+                    crate::engine::Command::Rollback { reason: reason.clone() },
+                    &by,
+                    Utc::now(),
+                ) {
+                    Ok(_) => format!("{app} is rolling back ({reason}), as the fleet file says"),
+                    Err(e) => format!("cannot roll back {app} as the fleet asked: {e}"),
+                },
+            );
+        }
         self.slots.insert(app.clone(), Slot::Going(Background::spawn(driver)));
+        let Some(stopped) = stopped else {
+            return Ok(false);
+        };
         match stopped? {
             Stop::TakenOver(why) => self.message = Some(why),
             Stop::Quit => self.message = None,
