@@ -71,6 +71,34 @@ fn order(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
+/// The fleet's cockpit in a real terminal (140×30), run from the sandbox's folder; the shell
+/// prints `EXIT=N` when it ends.
+fn fleet_in_tmux(sb: &Sandbox, fleet: &Path) -> Tmux {
+    let command = format!(
+        "cd {} && CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {} run {}; echo EXIT=$?; sleep 60",
+        sb.path().display(),
+        sb.state_dir().display(),
+        env!("CARGO_BIN_EXE_cutover"),
+        fleet.display()
+    );
+    let tmux = Tmux::new();
+    tmux.start_sized(&command, 140, 30);
+    tmux
+}
+
+/// Waits (20 s at most) until `text` shows twice on the screen, which it returns.
+fn wait_for_twice(tmux: &Tmux, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let screen = tmux.screen();
+        if screen.matches(text).count() >= 2 {
+            return screen;
+        }
+        assert!(Instant::now() < deadline, "`{text}` did not show twice:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn run_fleet(sb: &Sandbox, fleet: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["run", fleet.to_str().unwrap(), "--headless"];
     args.extend_from_slice(extra);
@@ -352,15 +380,7 @@ fn the_fleet_view_shows_every_application_and_enter_opens_one() {
     app(&sb, "b", "true", gate);
     app(&sb, "c", "true", "");
     let f = fleet(&sb, "ask", &[("pilot", &["a"], 1), ("rest", &["b", "c"], 2)]);
-    let command = format!(
-        "cd {} && CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {} run {}; echo EXIT=$?; sleep 60",
-        sb.path().display(),
-        sb.state_dir().display(),
-        env!("CARGO_BIN_EXE_cutover"),
-        f.display()
-    );
-    let tmux = Tmux::new();
-    tmux.start_sized(&command, 140, 30);
+    let tmux = fleet_in_tmux(&sb, &f);
     let screen = tmux.wait_for("⏸ needs you");
     assert!(screen.contains("fleet estate (default)"), "{screen}");
     assert!(screen.contains("1 needs you"), "{screen}");
@@ -442,29 +462,14 @@ fn in_the_fleet_view_a_rollback_asks_about_the_others_of_its_wave() {
     app(&sb, "d", "true", "");
     std::fs::write(sb.path().join("fail-b"), "").unwrap();
     let f = fleet(&sb, "ask", &[("two", &["b", "c"], 2), ("three", &["d"], 1)]);
-    let command = format!(
-        "CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {} run {}; echo EXIT=$?; sleep 60",
-        sb.state_dir().display(),
-        env!("CARGO_BIN_EXE_cutover"),
-        f.display()
-    );
-    let tmux = Tmux::new();
-    tmux.start_sized(&command, 140, 30);
+    let tmux = fleet_in_tmux(&sb, &f);
     let screen = tmux.wait_for("Roll back the others in this wave too (c)?");
     assert!(screen.contains("STOPPED: b rolled back in two"), "{screen}");
     assert!(screen.contains("y roll them back · n let them go on"), "{screen}");
     // A key pressed as a question appears is not taken as its answer: wait before answering.
     std::thread::sleep(Duration::from_millis(600));
     tmux.keys(&["y"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let screen = loop {
-        let screen = tmux.screen();
-        if screen.matches("↺ rolled back").count() == 2 {
-            break screen;
-        }
-        assert!(Instant::now() < deadline, "c was not rolled back:\n{screen}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let screen = wait_for_twice(&tmux, "↺ rolled back");
     assert!(
         !screen.contains("● running") && screen.contains("0/3 passed"),
         "{screen}"
@@ -620,14 +625,7 @@ fn a_rollback_elsewhere_reaches_the_application_whose_cockpit_is_open() {
     app(&sb, "c", "sleep 30", "");
     std::fs::write(sb.path().join("fail-b"), "").unwrap();
     let f = fleet(&sb, "roll_back", &[("two", &["b", "c"], 2)]);
-    let command = format!(
-        "CUTOVER_STATE_DIR={} CUTOVER_OPERATOR=alice {} run {}; echo EXIT=$?; sleep 60",
-        sb.state_dir().display(),
-        env!("CARGO_BIN_EXE_cutover"),
-        f.display()
-    );
-    let tmux = Tmux::new();
-    tmux.start_sized(&command, 140, 30);
+    let tmux = fleet_in_tmux(&sb, &f);
     tmux.wait_for("running deploy");
     // Open c and stay in its cockpit while b fails and rolls back.
     tmux.keys(&["Down", "Enter"]);
@@ -637,11 +635,7 @@ fn a_rollback_elsewhere_reaches_the_application_whose_cockpit_is_open() {
         screen.contains("fleet estate (default)"),
         "back in the fleet view:\n{screen}"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tmux.screen().matches("↺ rolled back").count() < 2 {
-        assert!(Instant::now() < deadline, "c was not rolled back:\n{}", tmux.screen());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_twice(&tmux, "↺ rolled back");
     tmux.keys(&["q"]);
     tmux.wait_for("EXIT=2");
     assert!(order(&sb).contains(&"back c".to_string()), "{:?}", order(&sb));
